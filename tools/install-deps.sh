@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Installs the Debian 12 packages DSA Gateway needs to build, test and run its demo.
+# Idempotent: packages already present are left alone. Works as root (CI) or through sudo.
+set -euo pipefail
+
+packages=(
+  build-essential cmake ccache pkg-config git
+  libboost1.81-dev libssl-dev openssl libyaml-cpp-dev libsqlite3-dev sqlite3
+  catch2 libcli11-dev libhowardhinnant-date-dev tzdata
+  libboost-json1.81-dev curl python3 dpkg-dev file
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "install-deps: all ${#packages[@]} packages present"
+  exit 0
+fi
+
+sudo_cmd=()
+if [ "$(id -u)" -ne 0 ]; then sudo_cmd=(sudo); fi
+echo "install-deps: installing ${missing[*]}"
+"${sudo_cmd[@]}" apt-get update -qq
+"${sudo_cmd[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
