@@ -8,6 +8,7 @@ packages=(
   libboost1.81-dev libssl-dev openssl libyaml-cpp-dev libsqlite3-dev sqlite3
   catch2 libcli11-dev libhowardhinnant-date-dev tzdata
   libboost-json1.81-dev curl python3 dpkg-dev file
+  python3-yaml python3-jsonschema
 )
 
 missing=()

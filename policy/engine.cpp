@@ -1,0 +1,396 @@
+// The decision engine (SPEC §4).
+//
+// Per request it does, in order: look up the candidates for (requester, method) in the index the
+// loader built; match each candidate's path template against the canonical path segments; run
+// the per-candidate checks in the fixed order of SPEC §4.3; return the first candidate that
+// passes, else the reason of the candidate that got furthest. Nothing is compiled here: regexes,
+// templates, zones and indexes were all built at load.
+
+#include "engine.hpp"
+
+#include <algorithm>
+#include <array>
+
+#include <date/tz.h>
+
+#include "canonical_path.hpp"
+#include "loader.hpp"
+
+namespace dsa::policy {
+
+using namespace std::chrono;
+
+namespace {
+
+constexpr std::size_t max_segments = 32;
+
+struct segments {
+  std::array<std::string_view, max_segments> items;
+  std::size_t count = 0;
+  bool overflow = false;
+};
+
+segments split_path(std::string_view path) {
+  segments out;
+  if (path.empty() || path == "/") {
+    return out;
+  }
+  std::size_t start = 1;
+  while (true) {
+    std::size_t end = path.find('/', start);
+    if (out.count == max_segments) {
+      out.overflow = true;
+      return out;
+    }
+    out.items[out.count++] =
+        path.substr(start, end == std::string_view::npos ? std::string_view::npos : end - start);
+    if (end == std::string_view::npos) {
+      break;
+    }
+    start = end + 1;
+  }
+  return out;
+}
+
+bool template_matches(const endpoint& e, const segments& segs) {
+  if (segs.overflow || segs.count != e.segments.size()) {
+    return false;
+  }
+  for (std::size_t i = 0; i < segs.count; ++i) {
+    const path_segment& t = e.segments[i];
+    if (t.param < 0) {
+      if (segs.items[i] != t.literal) {
+        return false;
+      }
+    } else if (segs.items[i].empty()) {
+      return false;
+    }
+  }
+  return true;
+}
+
+const date::time_zone* london_zone() {
+  static const date::time_zone* zone = [] {
+    try {
+      return date::locate_zone("Europe/London");
+    } catch (const std::exception&) {
+      return static_cast<const date::time_zone*>(nullptr);
+    }
+  }();
+  return zone;
+}
+
+struct check_result {
+  reason why = reason::allowed;
+  std::string detail;
+};
+
+check_result fail(reason why, std::string detail) { return {why, std::move(detail)}; }
+
+// The value of the path parameter at template index `param`, percent-decoded.
+bool decoded_param(const endpoint& e, const segments& segs, int param, std::string& out) {
+  for (std::size_t i = 0; i < e.segments.size(); ++i) {
+    if (e.segments[i].param == param) {
+      out.clear();
+      return percent_decode(segs.items[i], out);
+    }
+  }
+  return false;
+}
+
+check_result check_query(const endpoint& e, std::string_view query) {
+  if (query.empty()) {
+    for (const query_param& q : e.query_params) {
+      if (q.required) {
+        return fail(reason::query_not_allowed, "query parameter '" + q.name + "' is required");
+      }
+    }
+    return {};
+  }
+  if (!e.query_allowed) {
+    return fail(reason::query_not_allowed, "endpoint '" + e.id + "' takes no query string");
+  }
+  // At most 64 parameters are tracked; more than that cannot all be distinct known names.
+  std::array<bool, 64> seen{};
+  std::string name, value;
+  std::size_t start = 0;
+  while (start <= query.size()) {
+    std::size_t end = query.find('&', start);
+    std::string_view pair =
+        query.substr(start, end == std::string_view::npos ? std::string_view::npos : end - start);
+    std::size_t eq = pair.find('=');
+    if (pair.empty() || eq == std::string_view::npos || eq == 0) {
+      return fail(reason::query_not_allowed,
+                  "malformed query parameter (expected name=value pairs separated by '&')");
+    }
+    name.clear();
+    value.clear();
+    if (!percent_decode(pair.substr(0, eq), name) || !percent_decode(pair.substr(eq + 1), value)) {
+      return fail(reason::query_not_allowed, "malformed percent-escape in the query");
+    }
+    auto it = std::find_if(e.query_params.begin(), e.query_params.end(),
+                           [&](const query_param& q) { return q.name == name; });
+    if (it == e.query_params.end()) {
+      return fail(reason::query_not_allowed, "query parameter '" + name + "' is not allowed");
+    }
+    std::size_t index = static_cast<std::size_t>(it - e.query_params.begin());
+    if (index >= seen.size() || seen[index]) {
+      return fail(reason::query_not_allowed, "query parameter '" + name + "' is repeated");
+    }
+    seen[index] = true;
+    if (!it->re.matches(value)) {
+      return fail(reason::query_not_allowed,
+                  "query parameter '" + name + "' does not match " + it->re.text);
+    }
+    if (end == std::string_view::npos) {
+      break;
+    }
+    start = end + 1;
+  }
+  for (std::size_t i = 0; i < e.query_params.size(); ++i) {
+    if (e.query_params[i].required && (i >= seen.size() || !seen[i])) {
+      return fail(reason::query_not_allowed,
+                  "query parameter '" + e.query_params[i].name + "' is required");
+    }
+  }
+  return {};
+}
+
+bool in_time_window(const time_windows& w, time_point now) {
+  if (w.zone == nullptr) {
+    return false;
+  }
+  auto local = w.zone->to_local(floor<seconds>(now));
+  auto day = floor<date::days>(local);
+  // date::weekday: Sunday = 0 … Saturday = 6; our mask: Monday = bit 0 … Sunday = bit 6.
+  unsigned wd = date::weekday{day}.c_encoding();
+  unsigned bit = (wd + 6) % 7;
+  int minute = static_cast<int>(duration_cast<minutes>(local - day).count());
+  for (const time_window& win : w.allow) {
+    if ((win.days & (1u << bit)) != 0 && minute >= win.from_minute && minute < win.to_minute) {
+      return true;
+    }
+  }
+  return false;
+}
+
+bool contains(const std::vector<std::string>& list, std::string_view value) {
+  return std::find(list.begin(), list.end(), value) != list.end();
+}
+
+// SPEC §4.3: the checks of one candidate, in order. The volume cap comes last because passing it
+// records the request.
+check_result check_candidate(const candidate& c, std::string_view party, const segments& segs,
+                             const request_view& req, volume_counter& counter) {
+  const agreement& a = *c.agreement;
+  const permission& p = *c.permission;
+  const endpoint& e = *c.endpoint;
+
+  if (a.status != agreement_status::active) {
+    std::string detail = "agreement '" + a.id + "' is " + std::string(to_string(a.status));
+    if (!a.status_reason.empty()) {
+      detail += ": " + a.status_reason;
+    }
+    return fail(reason::agreement_inactive, std::move(detail));
+  }
+  if (req.now < a.valid_from) {
+    return fail(reason::agreement_not_yet_valid,
+                "agreement '" + a.id + "' takes effect at " + format_instant(a.valid_from));
+  }
+  if (req.now >= a.valid_until) {
+    return fail(reason::agreement_expired,
+                "agreement '" + a.id + "' ended at " + format_instant(a.valid_until));
+  }
+  if (a.review_overdue_denies && a.review_due && london_zone() != nullptr) {
+    auto local = london_zone()->to_local(floor<seconds>(req.now));
+    date::year_month_day today{floor<date::days>(local)};
+    if (today > *a.review_due) {
+      return fail(reason::review_overdue, "agreement '" + a.id + "' was due for review on " +
+                                              date::format("%F", *a.review_due));
+    }
+  }
+  std::string decoded;
+  for (std::size_t i = 0; i < e.path_params.size(); ++i) {
+    const path_param& param = e.path_params[i];
+    if (!decoded_param(e, segs, static_cast<int>(i), decoded)) {
+      return fail(reason::path_param_invalid,
+                  "path parameter '" + param.name + "' has a malformed percent-escape");
+    }
+    if (param.re && !param.re->matches(decoded)) {
+      return fail(reason::path_param_invalid,
+                  "path parameter '" + param.name + "' does not match " + param.re->text);
+    }
+  }
+  if (check_result q = check_query(e, req.query); q.why != reason::allowed) {
+    return q;
+  }
+  if (!req.purpose || req.purpose->empty()) {
+    return fail(reason::purpose_missing, "the DSA-Purpose header is required");
+  }
+  if (!contains(p.purposes, *req.purpose)) {
+    return fail(reason::purpose_not_permitted, "purpose '" + std::string(*req.purpose) +
+                                                   "' is not permitted for this request under '" +
+                                                   a.id + "'");
+  }
+  if (p.require.case_ref_required()) {
+    if (!req.case_ref || req.case_ref->empty()) {
+      return fail(reason::case_ref_missing, "the DSA-Case-Ref header is required");
+    }
+    if (p.require.case_ref && !p.require.case_ref->matches(*req.case_ref)) {
+      return fail(reason::case_ref_invalid,
+                  "the case reference does not match " + p.require.case_ref->text);
+    }
+    if (c.case_ref_param_index >= 0) {
+      if (!decoded_param(e, segs, c.case_ref_param_index, decoded) || decoded != *req.case_ref) {
+        return fail(reason::case_ref_mismatch, "the case reference does not equal path parameter '" +
+                                                   p.require.case_ref_param + "'");
+      }
+    }
+  }
+  if (p.require.acting_user) {
+    if (!req.acting_user || req.acting_user->empty()) {
+      return fail(reason::acting_user_missing, "the DSA-Acting-User header is required");
+    }
+    if (!p.require.acting_user->matches(*req.acting_user)) {
+      return fail(reason::acting_user_invalid,
+                  "the acting user does not match " + p.require.acting_user->text);
+    }
+  }
+  if (p.windows && !in_time_window(*p.windows, req.now)) {
+    return fail(reason::outside_time_window,
+                "permission '" + p.id + "' allows requests only in its time windows (" +
+                    p.windows->timezone + ")");
+  }
+  for (const prohibition& pr : a.prohibitions) {
+    if ((pr.assignee == "any" || pr.assignee == party) && contains(pr.endpoints, e.id) &&
+        (pr.purposes.empty() || contains(pr.purposes, *req.purpose))) {
+      return fail(reason::prohibited, "prohibition '" + pr.id + "': " + pr.reason);
+    }
+  }
+  std::size_t exceeded = 0;
+  cap_keys keys{party, req.case_ref.value_or(std::string_view{}),
+                req.acting_user.value_or(std::string_view{})};
+  if (!counter.try_acquire(a, p, keys, req.now, exceeded)) {
+    const volume_cap& cap = p.volume_caps[exceeded];
+    return fail(reason::volume_cap_exceeded,
+                "volume cap reached: at most " + std::to_string(cap.max) + " requests per " +
+                    cap.window_text + " per " + std::string(to_string(cap.scope)));
+  }
+  return {};
+}
+
+}  // namespace
+
+engine::engine(std::shared_ptr<const agreement_set> set) : set_(std::move(set)) {}
+
+identity_match engine::identify(const request_identity& id, time_point now) const {
+  identity_match out;
+  auto consider = [&](identity_kind kind, std::string_view value) {
+    auto it = set_->identities.find(agreement_set::identity_key(id.trust_anchor, kind, value));
+    if (it == set_->identities.end()) {
+      return;
+    }
+    for (const auto& ref : it->second) {
+      const identity_rule& rule = *ref.rule;
+      if (!rule.spki_sha256.empty() && rule.spki_sha256 != id.spki_sha256) {
+        continue;
+      }
+      if (rule.not_after && now >= *rule.not_after) {
+        continue;
+      }
+      if (out.party.empty()) {
+        out.party = ref.party;
+        out.why = reason::allowed;
+      } else if (out.party != ref.party) {
+        out.why = reason::ambiguous_requester;
+      }
+    }
+  };
+  for (const std::string& uri : id.uri_sans) {
+    consider(identity_kind::uri_san, uri);
+  }
+  for (const std::string& dns : id.dns_sans) {
+    consider(identity_kind::dns_san, dns);
+  }
+  if (!id.subject.empty()) {
+    consider(identity_kind::subject, id.subject);
+  }
+  if (out.why == reason::unknown_requester) {
+    out.detail = "the client certificate is not named by any loaded agreement";
+  } else if (out.why == reason::ambiguous_requester) {
+    out.party.clear();
+    out.detail = "the client certificate is named by more than one party";
+  }
+  return out;
+}
+
+decision engine::decide(const request_identity& id, const request_view& req,
+                        volume_counter& counter, bool want_trace) const {
+  identity_match who = identify(id, req.now);
+  if (who.why != reason::allowed) {
+    decision d;
+    d.why = who.why;
+    d.detail = who.detail;
+    return d;
+  }
+  return decide_for(who.party, req, counter, want_trace);
+}
+
+decision engine::decide_for(std::string_view party, const request_view& req,
+                            volume_counter& counter, bool want_trace) const {
+  decision d;
+  d.requester = std::string(party);
+  d.why = reason::no_agreement;
+  auto none = [&]() -> decision& {
+    // Only the requester's own position is described: never another party's agreements.
+    d.detail = "no agreement lets this requester call " + std::string(req.method) + " " +
+               std::string(req.path);
+    return d;
+  };
+
+  auto it = set_->candidates.find(agreement_set::candidate_key(party, req.method));
+  if (it == set_->candidates.end()) {
+    return none();
+  }
+  const segments segs = split_path(req.path);
+  int best = -1;
+  for (const candidate& c : it->second) {
+    if (req.agreement && c.agreement->id != *req.agreement) {
+      continue;
+    }
+    if (!template_matches(*c.endpoint, segs)) {
+      continue;
+    }
+    check_result r = check_candidate(c, party, segs, req, counter);
+    if (want_trace) {
+      d.trace.push_back({c.agreement->id, c.permission->id, c.endpoint->id, r.why, r.detail});
+    }
+    if (r.why == reason::allowed) {
+      d.allowed = true;
+      d.why = reason::allowed;
+      d.agreement = c.agreement;
+      d.permission = c.permission;
+      d.endpoint = c.endpoint;
+      return d;
+    }
+    // Reasons are declared in check order, so a larger value got further (ties: first wins).
+    if (static_cast<int>(r.why) > best) {
+      best = static_cast<int>(r.why);
+      d.why = r.why;
+      d.detail = std::move(r.detail);
+      d.agreement = c.agreement;
+      d.permission = c.permission;
+      d.endpoint = c.endpoint;
+    }
+  }
+  return best < 0 ? none() : d;
+}
+
+std::string agreement_label(const decision& d) {
+  if (d.agreement == nullptr) {
+    return {};
+  }
+  return d.agreement->id + "@" + d.agreement->version;
+}
+
+}  // namespace dsa::policy

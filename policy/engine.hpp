@@ -1,0 +1,92 @@
+#pragma once
+
+// The decision engine (SPEC §4): a pure function of the loaded agreements, the verified identity,
+// the canonical request and the clock — plus the volume counter, which it consults last. A deny
+// is an ordinary return value; a default-constructed decision is a deny.
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "model.hpp"
+#include "reason.hpp"
+#include "volume.hpp"
+
+namespace dsa::policy {
+
+// What a verified client certificate says (or what `dsa explain` is told it says).
+struct request_identity {
+  std::string trust_anchor;           // name of the trust anchor that verified the chain
+  std::string subject;                // RFC 4514
+  std::vector<std::string> uri_sans, dns_sans;
+  std::string spki_sha256;            // lowercase hex
+};
+
+// The request as the policy sees it. `path` and `query` come from canonicalize_target.
+struct request_view {
+  std::string_view method;
+  std::string_view path;
+  std::string_view query;  // without '?'; empty when there is none
+  std::optional<std::string_view> purpose, case_ref, acting_user, agreement;  // DSA-* headers
+  time_point now{};
+};
+
+// One candidate's outcome, for `dsa explain` and tests.
+struct trace_step {
+  std::string agreement, permission, endpoint;
+  reason result = reason::allowed;  // allowed, or the first check it failed
+  std::string detail;
+};
+
+struct decision {
+  bool allowed = false;
+  reason why = reason::no_agreement;
+  std::string requester;  // party id; empty when unknown or ambiguous
+  // The deciding candidate (allowed), or the one that got furthest (deny); null when none matched.
+  const policy::agreement* agreement = nullptr;
+  const policy::permission* permission = nullptr;
+  const policy::endpoint* endpoint = nullptr;
+  std::string detail;  // for the problem body: names only the requester's own agreements
+  std::vector<trace_step> trace;  // filled when asked for
+
+  int status() const noexcept { return http_status(why); }
+};
+
+// Result of mapping a certificate to a party.
+struct identity_match {
+  reason why = reason::unknown_requester;  // allowed, unknown_requester or ambiguous_requester
+  std::string party;
+  std::string detail;
+};
+
+// Thread-safe: every member is const; the set is shared and immutable.
+class engine {
+ public:
+  explicit engine(std::shared_ptr<const agreement_set> set);
+
+  const agreement_set& agreements() const noexcept { return *set_; }
+  const std::shared_ptr<const agreement_set>& shared_set() const noexcept { return set_; }
+
+  // SPEC §4.1: the verified certificate maps to party ids through `identities` across every
+  // loaded agreement, whatever its status.
+  identity_match identify(const request_identity& id, time_point now) const;
+
+  // SPEC §4.1–4.4 for a certificate.
+  decision decide(const request_identity& id, const request_view& req, volume_counter& counter,
+                  bool want_trace = false) const;
+
+  // SPEC §4.2–4.4 for a known party (the gateway identifies once per connection; `dsa explain`
+  // accepts "requester": PARTY).
+  decision decide_for(std::string_view party, const request_view& req, volume_counter& counter,
+                      bool want_trace = false) const;
+
+ private:
+  std::shared_ptr<const agreement_set> set_;
+};
+
+// The decision's agreement as "id@version" for the DSA-Agreement header; empty when none.
+std::string agreement_label(const decision& d);
+
+}  // namespace dsa::policy

@@ -1,0 +1,224 @@
+#pragma once
+
+// The in-memory form of `dsa/v1` agreements (SPEC §3). Built once by the loader, immutable
+// afterwards and shared read-only between threads through std::shared_ptr<const agreement_set>:
+// every regex, path template, time zone and pointer is compiled at load so that deciding a
+// request compiles and parses nothing.
+
+#include <array>
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include <boost/regex.hpp>
+#include <date/date.h>
+#include <yaml-cpp/yaml.h>
+
+namespace date {
+class time_zone;
+}
+
+namespace dsa::policy {
+
+using time_point = std::chrono::sys_time<std::chrono::microseconds>;
+
+// A regular expression kept with its source text (for traces, render and error messages).
+// Matching is always a full match (boost::regex_match, Perl syntax).
+struct pattern {
+  std::string text;
+  boost::regex re;
+  bool matches(std::string_view s) const;
+};
+
+enum class identity_kind : std::uint8_t { uri_san, dns_san, subject };
+
+struct identity_rule {
+  std::string trust_anchor;
+  identity_kind kind = identity_kind::uri_san;
+  std::string value;                   // the SAN or the RFC 4514 subject, as written
+  std::string spki_sha256;             // lowercase hex pin; empty = no pin
+  std::optional<time_point> not_after; // the mapping stops at this instant
+};
+
+enum class party_role : std::uint8_t { controller, joint_controller, processor };
+
+struct party {
+  std::string id, name;
+  party_role role = party_role::controller;
+  std::vector<identity_rule> identities;
+};
+
+struct citation {  // a legal gateway or lawful basis
+  std::string id, cite;
+};
+
+struct purpose {
+  std::string id, description;
+};
+
+struct data_category {
+  std::string id, description, retention;
+  bool personal_data = false, special_category = false, criminal_offence_data = false;
+};
+
+// A JSON Pointer (RFC 6901) split into unescaped segments; a segment "*" matches any one
+// object key or array index.
+struct json_pointer {
+  std::string text;
+  std::vector<std::string> segments;
+};
+
+struct max_items_rule {
+  json_pointer pointer;
+  std::uint64_t max = 0;
+};
+
+struct withhold_rule {
+  json_pointer pointer;
+  std::string equals_json;  // the value to compare, serialised as compact JSON
+};
+
+struct response_rules {
+  bool has_allow_fields = false;  // allow_fields given (possibly empty: nothing leaves)
+  std::vector<json_pointer> allow_fields;
+  std::optional<max_items_rule> max_items;
+  std::vector<withhold_rule> withhold_if;
+  std::vector<std::pair<std::string, std::string>> add_headers;
+
+  // True when the body must be JSON and pass through the filter (SPEC §4.5).
+  bool filters() const { return has_allow_fields || max_items || !withhold_if.empty(); }
+};
+
+struct path_segment {
+  std::string literal;  // matched byte for byte when param < 0
+  int param = -1;       // index into endpoint::path_params when this segment is {name}
+};
+
+struct path_param {
+  std::string name;
+  std::optional<pattern> re;  // absent: any non-empty segment
+};
+
+struct query_param {
+  std::string name;
+  pattern re;
+  bool required = false;
+};
+
+struct endpoint {
+  std::string id, provider, upstream, method, path;
+  std::vector<path_segment> segments;
+  std::vector<path_param> path_params;
+  bool query_allowed = false;              // false: `query_params` absent, no query string allowed
+  std::vector<query_param> query_params;
+  std::vector<std::string> data_categories;
+  bool has_response = false;               // a `response` mapping was given
+  response_rules response;
+};
+
+struct time_window {
+  std::uint8_t days = 0;  // bit 0 Monday … bit 6 Sunday
+  int from_minute = 0;    // local minutes since midnight, inclusive
+  int to_minute = 0;      // exclusive
+};
+
+struct time_windows {
+  std::string timezone;
+  const date::time_zone* zone = nullptr;
+  std::vector<time_window> allow;
+};
+
+enum class cap_scope : std::uint8_t { assignee, case_ref, acting_user };
+
+struct volume_cap {
+  cap_scope scope = cap_scope::assignee;
+  std::string window_text;  // as written, e.g. "P1D"
+  std::chrono::microseconds window{0};
+  std::uint64_t max = 0;
+};
+
+struct requirements {
+  std::optional<pattern> case_ref;
+  std::string case_ref_param;  // path param the case ref must equal; empty = none
+  std::optional<pattern> acting_user;
+  bool case_ref_required() const { return case_ref.has_value() || !case_ref_param.empty(); }
+};
+
+struct permission {
+  std::string id, assignee;
+  std::vector<std::string> endpoints, purposes, lawful_basis, legal_gateway;
+  requirements require;
+  std::optional<time_windows> windows;
+  std::vector<volume_cap> volume_caps;
+};
+
+struct prohibition {
+  std::string id, assignee;  // party id or "any"
+  std::vector<std::string> endpoints, purposes;  // purposes empty = every purpose
+  std::string reason;
+};
+
+enum class agreement_status : std::uint8_t { draft, active, suspended, expired, terminated };
+
+struct agreement {
+  std::string file;    // path as given to the loader
+  std::string sha256;  // hex SHA-256 of the file bytes
+  std::string id, version, title;
+  agreement_status status = agreement_status::draft;
+  std::string status_reason;
+  time_point valid_from{}, valid_until{};
+  std::string valid_from_text, valid_until_text;
+  std::optional<date::year_month_day> review_due;
+  bool review_overdue_denies = false;
+  std::vector<party> parties;
+  std::vector<citation> legal_gateways, lawful_bases;
+  std::vector<purpose> purposes;
+  std::vector<data_category> data_categories;
+  std::vector<endpoint> endpoints;
+  std::vector<permission> permissions;  // sorted by id
+  std::vector<prohibition> prohibitions;
+  YAML::Node governance;  // free mapping, kept for render and lint
+
+  const party* find_party(std::string_view id) const;
+  const endpoint* find_endpoint(std::string_view id) const;
+  const purpose* find_purpose(std::string_view id) const;
+};
+
+// One (agreement, permission, endpoint) triple a request may match, precomputed at load.
+struct candidate {
+  const ::dsa::policy::agreement* agreement = nullptr;
+  const ::dsa::policy::permission* permission = nullptr;
+  const ::dsa::policy::endpoint* endpoint = nullptr;
+  int case_ref_param_index = -1;  // index into endpoint->path_params for require.case_ref_param
+};
+
+// Every agreement loaded from a directory, with the lookup indexes the engine uses.
+struct agreement_set {
+  std::vector<std::unique_ptr<agreement>> agreements;  // sorted by id; pointers stay valid
+
+  // Identity lookup: (trust anchor, kind, value) → the rules that name it, with their party id.
+  struct identity_ref {
+    const identity_rule* rule = nullptr;
+    std::string party;
+  };
+  std::unordered_map<std::string, std::vector<identity_ref>> identities;
+  static std::string identity_key(std::string_view trust_anchor, identity_kind kind,
+                                  std::string_view value);
+
+  // Candidates by (assignee party, method), each list in (agreement id, permission id) order.
+  std::unordered_map<std::string, std::vector<candidate>> candidates;
+  static std::string candidate_key(std::string_view party, std::string_view method);
+
+  const agreement* find(std::string_view id) const;
+};
+
+std::string_view to_string(agreement_status s) noexcept;
+std::string_view to_string(party_role r) noexcept;
+std::string_view to_string(cap_scope s) noexcept;
+
+}  // namespace dsa::policy

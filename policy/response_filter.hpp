@@ -1,0 +1,38 @@
+#pragma once
+
+// The response filter (SPEC §3 `response`, §4.5): what an agreement lets leave. Runs on the
+// upstream's complete body (the only place the gateway buffers one).
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "model.hpp"
+#include "reason.hpp"
+
+namespace dsa::policy {
+
+struct filter_result {
+  reason why = reason::response_not_filterable;  // allowed, withheld_by_agreement,
+                                                 // too_many_items or response_not_filterable
+  bool changed = false;         // body holds the filtered JSON; otherwise the input passes as is
+  std::string body;             // the filtered body when `changed`
+  std::uint64_t items = 0;      // elements at max_items.pointer, else top-level array size, else 1
+  std::uint64_t fields_removed = 0;  // object members and array elements removed
+  std::string detail;           // which rule withheld it, for the problem body and the audit
+
+  bool allowed() const noexcept { return why == reason::allowed; }
+};
+
+// Applies `rules` to `body`:
+// - no filtering rules (rules.filters() false): allowed, unchanged (binary bodies pass);
+// - body not JSON: response_not_filterable;
+// - any withhold_if pointer (with '*') matching a value equal to `equals` anywhere in the
+//   unfiltered body: withheld_by_agreement;
+// - an array at max_items.pointer longer than max: too_many_items;
+// - otherwise keeps only what allow_fields covers (a pointer to an object or array keeps its whole
+//   subtree; containers on the way to an allowed pointer are kept with only allowed children),
+//   serialises compactly and counts what was removed.
+[[nodiscard]] filter_result filter_response(const response_rules& rules, std::string_view body);
+
+}  // namespace dsa::policy

@@ -1,0 +1,124 @@
+#include "volume.hpp"
+
+#include <algorithm>
+#include <functional>
+
+namespace dsa::policy {
+
+namespace {
+
+std::string_view scope_value(const cap_keys& keys, cap_scope scope) {
+  switch (scope) {
+    case cap_scope::assignee:
+      return keys.assignee;
+    case cap_scope::case_ref:
+      return keys.case_ref;
+    case cap_scope::acting_user:
+      return keys.acting_user;
+  }
+  return keys.assignee;
+}
+
+std::string permission_key(const agreement& a, const permission& perm) {
+  std::string key;
+  key.reserve(a.id.size() + perm.id.size() + 1);
+  key.append(a.id).push_back('\x1f');
+  key.append(perm.id);
+  return key;
+}
+
+std::string scope_key(const std::string& perm_key, cap_scope scope, std::string_view value) {
+  std::string key = perm_key;
+  key.push_back('\x1f');
+  key.append(to_string(scope));
+  key.push_back('\x1f');
+  key.append(value);
+  return key;
+}
+
+std::chrono::microseconds longest_window(const permission& perm) {
+  std::chrono::microseconds longest{0};
+  for (const volume_cap& cap : perm.volume_caps) {
+    longest = std::max(longest, cap.window);
+  }
+  return longest;
+}
+
+void prune(std::deque<time_point>& times, time_point oldest) {
+  while (!times.empty() && times.front() < oldest) {
+    times.pop_front();
+  }
+}
+
+}  // namespace
+
+memory_volume_counter::shard& memory_volume_counter::shard_for(const std::string& key) {
+  return shards_[std::hash<std::string>{}(key) % shard_count];
+}
+
+bool memory_volume_counter::try_acquire(const agreement& a, const permission& perm,
+                                        const cap_keys& keys, time_point now,
+                                        std::size_t& exceeded) {
+  if (perm.volume_caps.empty()) {
+    return true;
+  }
+  // Every cap of one permission lives in the same shard, so one lock makes the check-and-record
+  // atomic across all of them.
+  const std::string perm_key = permission_key(a, perm);
+  shard& s = shard_for(perm_key);
+  std::lock_guard lock(s.mutex);
+  const time_point oldest = now - longest_window(perm);
+  for (std::size_t i = 0; i < perm.volume_caps.size(); ++i) {
+    const volume_cap& cap = perm.volume_caps[i];
+    auto it = s.times.find(scope_key(perm_key, cap.scope, scope_value(keys, cap.scope)));
+    if (it == s.times.end()) {
+      if (cap.max == 0) {
+        exceeded = i;
+        return false;
+      }
+      continue;
+    }
+    prune(it->second, oldest);
+    // Count the requests in [now − window, now]: an earlier request recorded at the same
+    // microsecond (a burst, or `dsa test` cases sharing one instant) has already happened and
+    // counts. Times after `now` (a clock stepped back) count too: both readings disclose less.
+    auto from = std::lower_bound(it->second.begin(), it->second.end(), now - cap.window);
+    if (static_cast<std::uint64_t>(it->second.end() - from) >= cap.max) {
+      exceeded = i;
+      return false;
+    }
+  }
+  std::array<bool, 3> recorded{};
+  for (const volume_cap& cap : perm.volume_caps) {
+    auto& done = recorded[static_cast<std::size_t>(cap.scope)];
+    if (done) {
+      continue;  // two caps on one scope share one list of times
+    }
+    done = true;
+    auto& times = s.times[scope_key(perm_key, cap.scope, scope_value(keys, cap.scope))];
+    times.insert(std::upper_bound(times.begin(), times.end(), now), now);
+  }
+  return true;
+}
+
+void memory_volume_counter::record(const agreement& a, const permission& perm,
+                                   const cap_keys& keys, time_point when) {
+  if (perm.volume_caps.empty()) {
+    return;
+  }
+  const std::string perm_key = permission_key(a, perm);
+  shard& s = shard_for(perm_key);
+  std::lock_guard lock(s.mutex);
+  std::array<bool, 3> recorded{};
+  for (const volume_cap& cap : perm.volume_caps) {
+    auto& done = recorded[static_cast<std::size_t>(cap.scope)];
+    if (done) {
+      continue;
+    }
+    done = true;
+    auto& times = s.times[scope_key(perm_key, cap.scope, scope_value(keys, cap.scope))];
+    times.insert(std::upper_bound(times.begin(), times.end(), when), when);
+  }
+}
+
+}  // namespace dsa::policy

@@ -1,0 +1,155 @@
+// The `dsa` commands IG officers use, run as real processes on real files.
+
+#include <catch2/catch.hpp>
+
+#include <sys/wait.h>
+
+#include <array>
+#include <cstdio>
+#include <sstream>
+
+#include "policy_fixture.hpp"
+
+using namespace dsa::policy::testing;
+
+namespace {
+
+struct run_result {
+  int status = -1;
+  std::string output;  // stdout and stderr
+};
+
+run_result run(const std::string& args) {
+  std::string cmd = std::string(DSA_BINARY_DIR) + "/tools/dsa " + args + " 2>&1";
+  run_result r;
+  FILE* p = popen(cmd.c_str(), "r");
+  REQUIRE(p != nullptr);
+  std::array<char, 4096> buf{};
+  std::size_t n = 0;
+  while ((n = fread(buf.data(), 1, buf.size(), p)) > 0) {
+    r.output.append(buf.data(), n);
+  }
+  int raw = pclose(p);
+  r.status = WIFEXITED(raw) ? WEXITSTATUS(raw) : -1;
+  return r;
+}
+
+std::size_t count_lines_with(const std::string& text, const std::string& needle) {
+  std::istringstream in(text);
+  std::string line;
+  std::size_t n = 0;
+  while (std::getline(in, line)) {
+    n += line.find(needle) != std::string::npos ? 1 : 0;
+  }
+  return n;
+}
+
+}  // namespace
+
+TEST_CASE("dsa lint: a clean agreement exits 0; three mistakes give three errors and exit 1") {
+  temp_dir dir;
+  dir.write("a.yaml", base_agreement);
+  run_result clean = run("lint " + dir.path().string());
+  CHECK(clean.status == 0);
+  CHECK_THAT(clean.output, Catch::Contains("1 file, 0 errors"));
+
+  std::string broken = replace(base_agreement, "    upstream: council-asb\n",
+                               "    upstream: council-asb\n    upstrem: typo\n");
+  broken = replace(broken, "acting_user: \"[A-Z]{2}[0-9]{4}\"", "acting_user: \"[A-Z\"");
+  broken = replace(broken, "purposes: [asb-case-management]\n", "purposes: [asb-casework]\n");
+  dir.write("a.yaml", broken);
+  run_result r = run("lint " + dir.path().string());
+  CHECK(r.status == 1);
+  CHECK(count_lines_with(r.output, ": error: ") == 3);
+  auto [l1, c1] = position_of(broken, "upstrem: typo");
+  CHECK_THAT(r.output, Catch::Contains("a.yaml:" + std::to_string(l1) + ":" + std::to_string(c1) +
+                                       ": error: endpoints[0].upstrem: unknown key"));
+  CHECK_THAT(r.output, Catch::Contains("[bad-regex]"));
+  CHECK_THAT(r.output, Catch::Contains("[dangling-reference]"));
+}
+
+TEST_CASE("dsa lint: --strict fails on warnings; usage errors exit 2") {
+  temp_dir dir;
+  dir.write("a.yaml", base_agreement);  // no governance: warnings
+  CHECK(run("lint " + dir.path().string()).status == 0);
+  CHECK(run("lint --strict " + dir.path().string()).status == 1);
+  CHECK(run("lint").status == 2);
+  CHECK(run("lint --no-such-flag x").status == 2);
+}
+
+TEST_CASE("dsa explain: JSON and text decisions with exit codes") {
+  temp_dir dir;
+  dir.write("a.yaml", base_agreement);
+  auto req = dir.write("req.json", R"({"requester": "police", "method": "GET",
+    "target": "/asb/v1/cases/ASB-2026-000123",
+    "headers": {"DSA-Purpose": "asb-case-management", "dsa-case-ref": "ASB-2026-000123",
+                "DSA-Acting-User": "PC1234"}})");
+  std::string common = "explain --agreements " + dir.path().string() +
+                       " --time 2026-11-24T10:30:00Z ";
+  run_result allow = run(common + req.string());
+  CHECK(allow.status == 0);
+  CHECK_THAT(allow.output, Catch::Contains("\"decision\":\"allow\""));
+  CHECK_THAT(allow.output, Catch::Contains("\"permission\":\"police-read-case\""));
+
+  auto deny = dir.write("deny.json", R"({"identity": {"trust_anchor": "partner-ca",
+    "uri_san": ["spiffe://police.test/gw"]}, "method": "GET",
+    "target": "/asb/v1/cases/ASB-2026-000123", "headers": {}})");
+  run_result d = run(common + deny.string());
+  CHECK(d.status == 1);
+  CHECK_THAT(d.output, Catch::Contains("\"reason\":\"purpose_missing\""));
+  CHECK_THAT(d.output, Catch::Contains("\"status\":403"));
+
+  run_result text = run(common + "--format text " + deny.string());
+  CHECK(text.status == 1);
+  CHECK_THAT(text.output, Catch::Contains("DENY  403  purpose_missing"));
+
+  auto traversal = dir.write("t.json", R"({"requester": "police", "method": "GET",
+    "target": "/asb/v1/cases/..%2Fsecrets"})");
+  run_result bad = run(common + traversal.string());
+  CHECK(bad.status == 1);
+  CHECK_THAT(bad.output, Catch::Contains("\"reason\":\"bad_request\""));
+
+  auto invalid = dir.write("i.json", R"({"method": "GET"})");
+  CHECK(run(common + invalid.string()).status == 2);
+}
+
+TEST_CASE("dsa test: failures are listed and summarised") {
+  temp_dir dir;
+  dir.write("a.yaml", base_agreement);
+  dir.write("a.test.yaml", R"(time: 2026-11-24T10:30:00Z
+cases:
+  - name: allowed
+    request:
+      requester: police
+      method: GET
+      target: /asb/v1/cases/ASB-2026-000123
+      headers: {DSA-Purpose: asb-case-management, DSA-Case-Ref: ASB-2026-000123, DSA-Acting-User: PC1234}
+    expect: {decision: allow, permission: police-read-case}
+  - name: wrong expectation on purpose
+    request:
+      requester: police
+      method: GET
+      target: /asb/v1/summary
+    expect: {decision: deny, reason: purpose_not_permitted}
+  - name: cap of three
+    repeat: 2
+    request:
+      requester: police
+      method: GET
+      target: /asb/v1/cases/ASB-2026-000123
+      headers: {DSA-Purpose: asb-case-management, DSA-Case-Ref: ASB-2026-000123, DSA-Acting-User: PC1234}
+    expect: {decision: allow}
+  - name: cap reached
+    request:
+      requester: police
+      method: GET
+      target: /asb/v1/cases/ASB-2026-000123
+      headers: {DSA-Purpose: asb-case-management, DSA-Case-Ref: ASB-2026-000123, DSA-Acting-User: PC1234}
+    expect: {decision: deny, reason: volume_cap_exceeded}
+)");
+  run_result r = run("test " + dir.path().string());
+  CHECK(r.status == 1);
+  CHECK_THAT(r.output, Catch::Contains("3 passed, 1 failed"));
+  CHECK_THAT(r.output, Catch::Contains("'wrong expectation on purpose': expected deny "
+                                       "(purpose_not_permitted), got deny (purpose_missing)"));
+}
