@@ -286,7 +286,9 @@ engine::engine(std::shared_ptr<const agreement_set> set) : set_(std::move(set)) 
 identity_match engine::identify(const request_identity& id, time_point now) const {
   identity_match out;
   auto consider = [&](identity_kind kind, std::string_view value) {
-    auto it = set_->identities.find(agreement_set::identity_key(id.trust_anchor, kind, value));
+    thread_local std::string key;
+    agreement_set::identity_key_into(key, id.trust_anchor, kind, value);
+    auto it = set_->identities.find(key);
     if (it == set_->identities.end()) {
       return;
     }
@@ -348,7 +350,9 @@ decision engine::decide_for(std::string_view party, const request_view& req,
     return d;
   };
 
-  auto it = set_->candidates.find(agreement_set::candidate_key(party, req.method));
+  thread_local std::string key;
+  agreement_set::candidate_key_into(key, party, req.method);
+  auto it = set_->candidates.find(key);
   if (it == set_->candidates.end()) {
     return none();
   }

@@ -288,7 +288,9 @@ struct field {
 
 class reader {
  public:
-  reader(std::string file, std::vector<diagnostic>& out) : file_(std::move(file)), out_(out) {}
+  reader(std::string file, std::vector<diagnostic>& out,
+         std::map<std::string, boost::regex, std::less<>>& regex_cache)
+      : file_(std::move(file)), out_(out), regex_cache_(&regex_cache) {}
 
   const std::string& file() const { return file_; }
   int errors() const { return errors_; }
@@ -463,8 +465,15 @@ class reader {
     if (!s) {
       return std::nullopt;
     }
+    // Agreements repeat the same patterns (case references, staff numbers); compiling each text
+    // once keeps start-up fast. boost::regex copies share the compiled program.
+    if (auto it = regex_cache_->find(*s); it != regex_cache_->end()) {
+      return pattern{*s, it->second};
+    }
     try {
-      return pattern{*s, boost::regex{*s, boost::regex::perl}};
+      boost::regex re{*s, boost::regex::perl};
+      regex_cache_->emplace(*s, re);
+      return pattern{*s, std::move(re)};
     } catch (const std::exception& e) {
       error(f.node, f.path + ": invalid regular expression '" + *s + "': " + e.what(),
             "bad-regex");
@@ -506,6 +515,7 @@ class reader {
 
   std::string file_;
   std::vector<diagnostic>& out_;
+  std::map<std::string, boost::regex, std::less<>>* regex_cache_;
   int errors_ = 0;
 };
 
@@ -1346,6 +1356,7 @@ load_result load_agreements(const std::vector<fs::path>& paths, const load_optio
   }
 
   auto set = std::make_shared<agreement_set>();
+  std::map<std::string, boost::regex, std::less<>> regex_cache;
   std::map<std::string, std::pair<std::string, std::string>> party_names;  // id → (name, file)
   std::map<std::string, std::string> agreement_files;                     // id → file
   std::map<std::string, std::pair<std::string, std::string>> identity_owner;  // key → (party, file)
@@ -1357,7 +1368,7 @@ load_result load_agreements(const std::vector<fs::path>& paths, const load_optio
       diags.push_back({file, 0, 0, severity::error, "cannot read file: " + io_error, "io"});
       continue;
     }
-    reader r(file, diags);
+    reader r(file, diags, regex_cache);
     YAML::Node root;
     try {
       root = YAML::Load(text);
@@ -1419,6 +1430,9 @@ load_result load_agreements(const std::vector<fs::path>& paths, const load_optio
     if (cross_ok) {
       std::sort(a->permissions.begin(), a->permissions.end(),
                 [](const permission& x, const permission& y) { return x.id < y.id; });
+      for (permission& perm : a->permissions) {
+        perm.counter_key = a->id + '\x1f' + perm.id;
+      }
       set->agreements.push_back(std::move(a));
     }
   }

@@ -32,25 +32,35 @@ const purpose* agreement::find_purpose(std::string_view id) const {
   return find_by_id(purposes, id);
 }
 
-std::string agreement_set::identity_key(std::string_view trust_anchor, identity_kind kind,
-                                        std::string_view value) {
+void agreement_set::identity_key_into(std::string& key, std::string_view trust_anchor,
+                                      identity_kind kind, std::string_view value) {
   // The unit separator cannot occur in a trust-anchor name, so keys cannot collide.
-  std::string key;
-  key.reserve(trust_anchor.size() + value.size() + 3);
+  key.clear();
   key.append(trust_anchor);
   key.push_back('\x1f');
   key.push_back(static_cast<char>('0' + static_cast<int>(kind)));
   key.push_back('\x1f');
   key.append(value);
+}
+
+std::string agreement_set::identity_key(std::string_view trust_anchor, identity_kind kind,
+                                        std::string_view value) {
+  std::string key;
+  identity_key_into(key, trust_anchor, kind, value);
   return key;
+}
+
+void agreement_set::candidate_key_into(std::string& key, std::string_view party,
+                                       std::string_view method) {
+  key.clear();
+  key.append(party);
+  key.push_back('\x1f');
+  key.append(method);
 }
 
 std::string agreement_set::candidate_key(std::string_view party, std::string_view method) {
   std::string key;
-  key.reserve(party.size() + method.size() + 1);
-  key.append(party);
-  key.push_back('\x1f');
-  key.append(method);
+  candidate_key_into(key, party, method);
   return key;
 }
 

@@ -155,6 +155,7 @@ struct permission {
   requirements require;
   std::optional<time_windows> windows;
   std::vector<volume_cap> volume_caps;
+  std::string counter_key;  // "<agreement id>\x1f<permission id>": names its volume counts
 };
 
 struct prohibition {
@@ -209,10 +210,15 @@ struct agreement_set {
   std::unordered_map<std::string, std::vector<identity_ref>> identities;
   static std::string identity_key(std::string_view trust_anchor, identity_kind kind,
                                   std::string_view value);
+  // The same key written into `out` (reused by the engine so lookups do not allocate).
+  static void identity_key_into(std::string& out, std::string_view trust_anchor,
+                                identity_kind kind, std::string_view value);
 
   // Candidates by (assignee party, method), each list in (agreement id, permission id) order.
   std::unordered_map<std::string, std::vector<candidate>> candidates;
   static std::string candidate_key(std::string_view party, std::string_view method);
+  static void candidate_key_into(std::string& out, std::string_view party,
+                                 std::string_view method);
 
   const agreement* find(std::string_view id) const;
 };

@@ -19,16 +19,12 @@ std::string_view scope_value(const cap_keys& keys, cap_scope scope) {
   return keys.assignee;
 }
 
-std::string permission_key(const agreement& a, const permission& perm) {
-  std::string key;
-  key.reserve(a.id.size() + perm.id.size() + 1);
-  key.append(a.id).push_back('\x1f');
-  key.append(perm.id);
-  return key;
-}
-
-std::string scope_key(const std::string& perm_key, cap_scope scope, std::string_view value) {
-  std::string key = perm_key;
+// The key of one scope's list of times, written into a per-thread buffer so that a lookup of an
+// existing key does not allocate.
+const std::string& scope_key(const permission& perm, cap_scope scope, std::string_view value) {
+  thread_local std::string key;
+  key.clear();
+  key.append(perm.counter_key);
   key.push_back('\x1f');
   key.append(to_string(scope));
   key.push_back('\x1f');
@@ -56,7 +52,7 @@ memory_volume_counter::shard& memory_volume_counter::shard_for(const std::string
   return shards_[std::hash<std::string>{}(key) % shard_count];
 }
 
-bool memory_volume_counter::try_acquire(const agreement& a, const permission& perm,
+bool memory_volume_counter::try_acquire(const agreement& /*a*/, const permission& perm,
                                         const cap_keys& keys, time_point now,
                                         std::size_t& exceeded) {
   if (perm.volume_caps.empty()) {
@@ -64,13 +60,12 @@ bool memory_volume_counter::try_acquire(const agreement& a, const permission& pe
   }
   // Every cap of one permission lives in the same shard, so one lock makes the check-and-record
   // atomic across all of them.
-  const std::string perm_key = permission_key(a, perm);
-  shard& s = shard_for(perm_key);
+  shard& s = shard_for(perm.counter_key);
   std::lock_guard lock(s.mutex);
   const time_point oldest = now - longest_window(perm);
   for (std::size_t i = 0; i < perm.volume_caps.size(); ++i) {
     const volume_cap& cap = perm.volume_caps[i];
-    auto it = s.times.find(scope_key(perm_key, cap.scope, scope_value(keys, cap.scope)));
+    auto it = s.times.find(scope_key(perm, cap.scope, scope_value(keys, cap.scope)));
     if (it == s.times.end()) {
       if (cap.max == 0) {
         exceeded = i;
@@ -95,19 +90,18 @@ bool memory_volume_counter::try_acquire(const agreement& a, const permission& pe
       continue;  // two caps on one scope share one list of times
     }
     done = true;
-    auto& times = s.times[scope_key(perm_key, cap.scope, scope_value(keys, cap.scope))];
+    auto& times = s.times[scope_key(perm, cap.scope, scope_value(keys, cap.scope))];
     times.insert(std::upper_bound(times.begin(), times.end(), now), now);
   }
   return true;
 }
 
-void memory_volume_counter::record(const agreement& a, const permission& perm,
+void memory_volume_counter::record(const agreement& /*a*/, const permission& perm,
                                    const cap_keys& keys, time_point when) {
   if (perm.volume_caps.empty()) {
     return;
   }
-  const std::string perm_key = permission_key(a, perm);
-  shard& s = shard_for(perm_key);
+  shard& s = shard_for(perm.counter_key);
   std::lock_guard lock(s.mutex);
   std::array<bool, 3> recorded{};
   for (const volume_cap& cap : perm.volume_caps) {
@@ -116,7 +110,7 @@ void memory_volume_counter::record(const agreement& a, const permission& perm,
       continue;
     }
     done = true;
-    auto& times = s.times[scope_key(perm_key, cap.scope, scope_value(keys, cap.scope))];
+    auto& times = s.times[scope_key(perm, cap.scope, scope_value(keys, cap.scope))];
     times.insert(std::upper_bound(times.begin(), times.end(), when), when);
   }
 }
