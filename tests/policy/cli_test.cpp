@@ -46,7 +46,7 @@ std::size_t count_lines_with(const std::string& text, const std::string& needle)
 
 }  // namespace
 
-TEST_CASE("dsa lint: a clean agreement exits 0; three mistakes give three errors and exit 1") {
+TEST_CASE("dsa lint: a clean agreement exits 0, three mistakes give three errors and exit 1") {
   temp_dir dir;
   dir.write("a.yaml", base_agreement);
   run_result clean = run("lint " + dir.path().string());
@@ -68,7 +68,7 @@ TEST_CASE("dsa lint: a clean agreement exits 0; three mistakes give three errors
   CHECK_THAT(r.output, Catch::Contains("[dangling-reference]"));
 }
 
-TEST_CASE("dsa lint: --strict fails on warnings; usage errors exit 2") {
+TEST_CASE("dsa lint: --strict fails on warnings, usage errors exit 2") {
   temp_dir dir;
   dir.write("a.yaml", base_agreement);  // no governance: warnings
   CHECK(run("lint " + dir.path().string()).status == 0);

@@ -278,7 +278,7 @@ TEST_CASE("a matching prohibition always wins") {
   CHECK_THAT(d.detail, Catch::Contains("No research use"));
 }
 
-TEST_CASE("volume caps count allowed requests per scope key in [now - window, now)") {
+TEST_CASE("volume caps count allowed requests per scope key within the window") {
   fixture f;
   fixture::request r;
   for (int i = 0; i < 3; ++i) {

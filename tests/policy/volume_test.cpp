@@ -39,7 +39,7 @@ TEST_CASE("concurrent requests never exceed a cap") {
   CHECK(granted.load() == 50);
 }
 
-TEST_CASE("two caps on one scope share one count; the first cap reached is reported") {
+TEST_CASE("two caps on one scope share one count, and the first cap reached is reported") {
   std::string text = replace(base_agreement, "volume_caps: [{scope: case_ref, window: P1D, max: 3}]",
                              "volume_caps: [{scope: case_ref, window: P1D, max: 3}, {scope: assignee, window: PT1H, max: 2}]");
   load_result r = load_texts({{"a.yaml", text}});

@@ -1,0 +1,64 @@
+#pragma once
+
+// One audit record and its stored form: compact JSON with a fixed key order. The JSON text is
+// what the store keeps and hashes byte for byte (leaf hash = SHA-256(0x00 ‖ text)), so the
+// serialisation here is part of the on-disk format (see store.hpp): never reorder keys, never
+// change how a value is written, only add new keys after the existing ones.
+//
+// Thread safety: plain values and pure functions.
+
+#include <boost/json/object.hpp>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace dsa::audit {
+
+struct requester_info {
+  std::string party, subject, cert_sha256, trust_anchor;
+};
+
+// One audit record. kind: "request" for an answered HTTP request; lifecycle: "startup",
+// "agreements_loaded", "agreements_rejected", "shutdown".
+struct entry {
+  std::uint64_t seq = 0;     // position in the log; assigned by store::append
+  std::int64_t time_us = 0;  // UTC microseconds since the Unix epoch
+  std::string kind = "request";
+  std::string request_id;
+  std::string decision;  // request entries: allow | deny | withheld | reject | error
+  std::string reason;    // reason code (SPEC §4), empty for allow
+  int status = 0;        // HTTP status sent to the client
+  requester_info requester;
+  std::string agreement, agreement_version, agreement_sha256, permission, endpoint;
+  std::string purpose, case_ref, acting_user;
+  std::string method, path, query;
+  std::string upstream;
+  int upstream_status = 0;
+  std::int64_t upstream_latency_us = -1;
+  std::int64_t bytes = 0, items = 0, fields_removed = 0;
+  std::string body_sha256;
+  bool counted = false;  // the policy allowed it under `permission`: counts toward volume caps
+  boost::json::object
+      details;  // lifecycle events: e.g. {"files":[{"id","version","sha256"}]}, error text
+};
+
+// The stored text: {"seq":N,"time_us":T,"kind":K,...} in the order of the struct above; strings
+// that are empty, numbers at their default (0, or -1 for upstream_latency_us), counted=false and
+// an empty details object are omitted. Strings are JSON-escaped; bytes that are not valid UTF-8
+// are replaced by U+FFFD so every stored entry is valid JSON.
+[[nodiscard]] std::string to_json(const entry& e);
+
+// The same text split for the store's writer: everything after the seq member
+// (",\"time_us\":…}"), which callers can build before the sequence number is known, and the join.
+[[nodiscard]] std::string json_after_seq(const entry& e);
+[[nodiscard]] std::string json_with_seq(std::uint64_t seq, std::string_view after_seq);
+
+// Parses a stored entry back (unknown keys are ignored, so newer entries still read). nullopt if
+// the text is not a JSON object with a numeric seq and time_us.
+[[nodiscard]] std::optional<entry> entry_from_json(std::string_view text);
+
+// The seq a stored text claims, read from its fixed prefix {"seq":N, without a full parse.
+[[nodiscard]] std::optional<std::uint64_t> claimed_seq(std::string_view text);
+
+}  // namespace dsa::audit

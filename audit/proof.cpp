@@ -1,0 +1,171 @@
+#include "audit/proof.hpp"
+
+#include <boost/json.hpp>
+
+#include "audit/checkpoint.hpp"
+#include "audit/entry.hpp"
+#include "audit/merkle.hpp"
+#include "audit/reader.hpp"
+
+namespace dsa::audit {
+
+std::optional<inclusion_proof> prove(const std::filesystem::path& db, std::uint64_t seq,
+                                     std::string& error) {
+  auto r = reader::open(db, error);
+  if (!r) {
+    return std::nullopt;
+  }
+  std::vector<stored_checkpoint> rows;
+  if (!r->checkpoints(rows, error)) {
+    return std::nullopt;
+  }
+  if (rows.empty()) {
+    error = "the store has no checkpoint yet";
+    return std::nullopt;
+  }
+  const stored_checkpoint& latest = rows.back();
+  auto note = parse_checkpoint_note(latest.note);
+  if (!note) {
+    error = "the latest checkpoint is malformed; run `dsa audit verify`";
+    return std::nullopt;
+  }
+  auto key = public_key::from_pem(r->meta("public_key").value_or(""), error);
+  if (!key || !key->verify(latest.note, latest.signature)) {
+    error = "the latest checkpoint's signature does not verify; run `dsa audit verify`";
+    return std::nullopt;
+  }
+  if (seq >= note->size) {
+    error = "entry " + std::to_string(seq) + " is not covered by the latest checkpoint (size " +
+            std::to_string(note->size) + ")";
+    return std::nullopt;
+  }
+  std::vector<hash> leaves;
+  if (!r->leaf_hashes(note->size, leaves, error)) {
+    return std::nullopt;
+  }
+  inclusion_proof p;
+  p.origin = note->origin;
+  p.size = note->size;
+  p.root = note->root;
+  p.signature = latest.signature;
+  p.leaf_index = seq;
+  p.entry = r->entry_text(seq).value_or("");
+  p.leaf = leaf_hash(p.entry);
+  if (p.leaf != leaves[seq]) {
+    error =
+        "entry " + std::to_string(seq) + " does not match its leaf hash; run `dsa audit verify`";
+    return std::nullopt;
+  }
+  if (merkle_root(leaves) != p.root) {
+    error = "the stored entries do not match the latest checkpoint; run `dsa audit verify`";
+    return std::nullopt;
+  }
+  p.path = *inclusion_path(seq, p.size, [&](std::uint64_t i) { return leaves[i]; });
+  return p;
+}
+
+std::string proof_to_json(const inclusion_proof& p) {
+  auto q = [](std::string_view s) { return boost::json::serialize(boost::json::string(s)); };
+  std::string out = "{\n";
+  out += "  \"origin\": " + q(p.origin) + ",\n";
+  out += "  \"size\": " + std::to_string(p.size) + ",\n";
+  out += "  \"root\": " + q(to_base64(p.root)) + ",\n";
+  out += "  \"signature\": " + q(to_base64(p.signature)) + ",\n";
+  out += "  \"leaf_index\": " + std::to_string(p.leaf_index) + ",\n";
+  out += "  \"entry\": " + q(p.entry) + ",\n";
+  out += "  \"leaf_hash\": " + q(to_base64(p.leaf)) + ",\n";
+  out += "  \"path\": [";
+  for (std::size_t i = 0; i < p.path.size(); ++i) {
+    out += (i == 0 ? "\n    " : ",\n    ") + q(to_base64(p.path[i]));
+  }
+  out += p.path.empty() ? "]\n" : "\n  ]\n";
+  out += "}\n";
+  return out;
+}
+
+std::optional<inclusion_proof> proof_from_json(std::string_view text, std::string& error) {
+  boost::system::error_code ec;
+  boost::json::value v = boost::json::parse(text, ec);
+  if (ec || !v.is_object()) {
+    error = "the proof is not a JSON object";
+    return std::nullopt;
+  }
+  const auto& o = v.get_object();
+  auto str = [&](std::string_view k) -> const boost::json::string* {
+    auto it = o.find(k);
+    return it != o.end() && it->value().is_string() ? &it->value().get_string() : nullptr;
+  };
+  auto num = [&](std::string_view k) -> std::optional<std::uint64_t> {
+    auto it = o.find(k);
+    if (it == o.end()) {
+      return std::nullopt;
+    }
+    if (it->value().is_uint64()) {
+      return it->value().get_uint64();
+    }
+    if (it->value().is_int64() && it->value().get_int64() >= 0) {
+      return static_cast<std::uint64_t>(it->value().get_int64());
+    }
+    return std::nullopt;
+  };
+  inclusion_proof p;
+  auto origin = str("origin");
+  auto size = num("size");
+  auto root = str("root");
+  auto sig = str("signature");
+  auto index = num("leaf_index");
+  auto entry = str("entry");
+  auto leaf = str("leaf_hash");
+  auto path = o.find("path");
+  if (!origin || !size || !root || !sig || !index || !entry || !leaf || path == o.end() ||
+      !path->value().is_array()) {
+    error = "the proof lacks a member or has one of the wrong type";
+    return std::nullopt;
+  }
+  p.origin = std::string(*origin);
+  p.size = *size;
+  p.leaf_index = *index;
+  p.entry = std::string(*entry);
+  auto root_hash = hash_from_base64(*root);
+  auto leaf_h = hash_from_base64(*leaf);
+  auto sig_bytes = from_base64(*sig);
+  if (!root_hash || !leaf_h || !sig_bytes) {
+    error = "the proof's root, leaf_hash or signature is not canonical base64 of the right size";
+    return std::nullopt;
+  }
+  p.root = *root_hash;
+  p.leaf = *leaf_h;
+  p.signature = *sig_bytes;
+  for (const auto& element : path->value().get_array()) {
+    auto h = element.is_string() ? hash_from_base64(element.get_string()) : std::nullopt;
+    if (!h) {
+      error = "a path element is not base64 of a 32-byte hash";
+      return std::nullopt;
+    }
+    p.path.push_back(*h);
+  }
+  return p;
+}
+
+proof_check verify_proof(const inclusion_proof& p, const public_key& key) {
+  if (!valid_origin(p.origin)) {
+    return {false, "the origin is not one printable line"};
+  }
+  const std::string note = checkpoint_note({p.origin, p.size, p.root});
+  if (!key.verify(note, p.signature)) {
+    return {false, "the checkpoint signature does not verify with this key"};
+  }
+  if (leaf_hash(p.entry) != p.leaf) {
+    return {false, "the entry does not hash to leaf_hash"};
+  }
+  auto claimed = claimed_seq(p.entry);
+  if (!claimed || *claimed != p.leaf_index) {
+    return {false, "the entry does not claim seq " + std::to_string(p.leaf_index)};
+  }
+  if (!verify_inclusion(p.leaf_index, p.size, p.leaf, p.path, p.root)) {
+    return {false, "the path does not lead from the entry to the signed root"};
+  }
+  return {true, {}};
+}
+
+}  // namespace dsa::audit

@@ -1,0 +1,55 @@
+#pragma once
+
+// Inclusion proofs (RFC 9162 §2.1.3) of one entry against the store's latest signed checkpoint,
+// as a self-contained JSON document an auditor can check with only the public key:
+//
+//   {"origin": …, "size": N, "root": base64, "signature": base64,   -- the checkpoint
+//    "leaf_index": i, "entry": "<stored text>", "leaf_hash": base64,  -- the entry
+//    "path": [base64, …]}                                             -- PATH(i, D[N])
+//
+// The checkpoint note is rebuilt from origin, size and root (checkpoint.hpp) for the signature.
+//
+// Thread safety: pure functions. Errors: through `error` / proof_check; nothing throws.
+
+#include <cstdint>
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "audit/crypto.hpp"
+
+namespace dsa::audit {
+
+struct inclusion_proof {
+  std::string origin;
+  std::uint64_t size = 0;
+  hash root{};
+  std::string signature;  // raw 64 bytes
+  std::uint64_t leaf_index = 0;
+  std::string entry;  // the stored entry text
+  hash leaf{};
+  std::vector<hash> path;
+};
+
+// Builds the proof of entry `seq` from the store at `db` (opened read-only) against its latest
+// checkpoint. Fails if the entry is not yet covered by a checkpoint, or if the stored data does
+// not agree with that checkpoint (then `dsa audit verify` says why).
+[[nodiscard]] std::optional<inclusion_proof> prove(const std::filesystem::path& db,
+                                                   std::uint64_t seq, std::string& error);
+
+[[nodiscard]] std::string proof_to_json(const inclusion_proof& p);
+// Strict: every member present with the right type and canonical encoding.
+[[nodiscard]] std::optional<inclusion_proof> proof_from_json(std::string_view text,
+                                                             std::string& error);
+
+struct proof_check {
+  bool ok = false;
+  std::string error;  // what failed, for people
+};
+// Checks the checkpoint signature with `key`, that the entry hashes to the leaf and claims
+// leaf_index as its seq, and that the path leads from the leaf to the signed root.
+[[nodiscard]] proof_check verify_proof(const inclusion_proof& p, const public_key& key);
+
+}  // namespace dsa::audit

@@ -1,0 +1,83 @@
+#pragma once
+
+// Read-only access to an audit store (format in store.hpp) for auditors' tools: query, stats,
+// metadata, and the raw rows verification and proofs need. Never creates or modifies a file:
+// a missing path is an error ("no such audit store"), and the whole reader sees one consistent
+// snapshot (one read transaction), even while a gateway is appending.
+//
+// Thread safety: one reader per thread. Errors: reported through `error`; nothing throws.
+
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "audit/crypto.hpp"
+
+struct sqlite3;
+
+namespace dsa::audit {
+
+struct query_filter {
+  std::optional<std::string> agreement, requester, purpose, case_ref, acting_user, decision, reason;
+  std::optional<std::int64_t> since_us;  // inclusive
+  std::optional<std::int64_t> until_us;  // exclusive
+  std::uint64_t limit = 0;               // 0: no limit
+};
+
+struct group_count {
+  std::string key;
+  std::uint64_t total = 0;
+  std::map<std::string, std::uint64_t> by_decision;  // decision, or the kind for lifecycle events
+};
+
+struct stored_checkpoint {
+  std::uint64_t id = 0, size = 0;
+  std::string root;  // the column, raw bytes (not trusted; the note is)
+  std::int64_t time_us = 0;
+  std::string note, signature;
+};
+
+class reader {
+ public:
+  reader(const reader&) = delete;
+  reader& operator=(const reader&) = delete;
+  ~reader();
+
+  [[nodiscard]] static std::unique_ptr<reader> open(const std::filesystem::path& db,
+                                                    std::string& error);
+
+  // Calls `row(text)` for each entry matching `f`, in seq order, with its stored text; stops when
+  // `row` returns false.
+  [[nodiscard]] bool query(const query_filter& f, const std::function<bool(std::string_view)>& row,
+                           std::string& error) const;
+  // Entry counts grouped by `by` (agreement | requester | reason | day (UTC) | "" for one total
+  // group), each split by decision.
+  [[nodiscard]] bool stats(std::string_view by, std::vector<group_count>& out,
+                           std::string& error) const;
+  [[nodiscard]] std::optional<std::string> meta(std::string_view key) const;
+  [[nodiscard]] bool checkpoints(std::vector<stored_checkpoint>& out, std::string& error) const;
+  // Every row in seq order: (row seq, entry text, stored leaf hash bytes). Stops when `row`
+  // returns false.
+  [[nodiscard]] bool for_each_entry(
+      const std::function<bool(std::uint64_t, std::string_view, std::string_view)>& row,
+      std::string& error) const;
+  // The stored leaf hashes of seq [0, count) in order; fails if a row is missing or malformed.
+  [[nodiscard]] bool leaf_hashes(std::uint64_t count, std::vector<hash>& out,
+                                 std::string& error) const;
+  [[nodiscard]] std::optional<std::string> entry_text(std::uint64_t seq) const;
+  [[nodiscard]] std::uint64_t entry_count() const;
+  [[nodiscard]] const std::filesystem::path& path() const { return path_; }
+
+ private:
+  reader(sqlite3* db, std::filesystem::path path) : db_(db), path_(std::move(path)) {}
+  sqlite3* db_;
+  std::filesystem::path path_;
+};
+
+}  // namespace dsa::audit

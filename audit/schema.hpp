@@ -1,0 +1,106 @@
+#pragma once
+
+// Internal to dsa_audit: the SQL of the on-disk format described in store.hpp, shared by the
+// writer (store.cpp) and the read-only side (reader.cpp), and small SQLite helpers.
+
+#include <sqlite3.h>
+
+#include <string>
+#include <string_view>
+
+namespace dsa::audit::detail {
+
+inline constexpr std::string_view format_name = "dsa-audit/1";
+
+inline constexpr const char* schema_sql = R"sql(
+CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
+CREATE TABLE entries(
+  seq INTEGER PRIMARY KEY,
+  time_us INTEGER NOT NULL,
+  kind TEXT NOT NULL,
+  decision TEXT,
+  reason TEXT,
+  agreement TEXT,
+  permission TEXT,
+  requester TEXT,
+  purpose TEXT,
+  case_ref TEXT,
+  acting_user TEXT,
+  counted INTEGER NOT NULL,
+  entry TEXT NOT NULL,
+  leaf_hash BLOB NOT NULL);
+CREATE INDEX entries_time ON entries(time_us);
+CREATE INDEX entries_agreement ON entries(agreement, time_us) WHERE agreement IS NOT NULL;
+CREATE INDEX entries_requester ON entries(requester, time_us) WHERE requester IS NOT NULL;
+CREATE INDEX entries_reason ON entries(reason, time_us) WHERE reason IS NOT NULL;
+CREATE INDEX entries_case_ref ON entries(case_ref) WHERE case_ref IS NOT NULL;
+CREATE INDEX entries_acting_user ON entries(acting_user) WHERE acting_user IS NOT NULL;
+CREATE INDEX entries_counted ON entries(agreement, permission, time_us) WHERE counted = 1;
+CREATE TABLE checkpoints(
+  id INTEGER PRIMARY KEY,
+  size INTEGER NOT NULL,
+  root BLOB NOT NULL,
+  time_us INTEGER NOT NULL,
+  note TEXT NOT NULL,
+  signature BLOB NOT NULL);
+CREATE TRIGGER entries_no_update BEFORE UPDATE ON entries
+  BEGIN SELECT RAISE(ABORT, 'audit entries are append-only'); END;
+CREATE TRIGGER entries_no_delete BEFORE DELETE ON entries
+  BEGIN SELECT RAISE(ABORT, 'audit entries are append-only'); END;
+CREATE TRIGGER checkpoints_no_update BEFORE UPDATE ON checkpoints
+  BEGIN SELECT RAISE(ABORT, 'audit checkpoints are append-only'); END;
+CREATE TRIGGER checkpoints_no_delete BEFORE DELETE ON checkpoints
+  BEGIN SELECT RAISE(ABORT, 'audit checkpoints are append-only'); END;
+CREATE TRIGGER meta_no_update BEFORE UPDATE ON meta
+  BEGIN SELECT RAISE(ABORT, 'audit metadata is write-once'); END;
+CREATE TRIGGER meta_no_delete BEFORE DELETE ON meta
+  BEGIN SELECT RAISE(ABORT, 'audit metadata is write-once'); END;
+)sql";
+
+// A prepared statement that finalizes itself.
+class statement {
+ public:
+  statement(sqlite3* db, std::string_view sql) {
+    rc_ = sqlite3_prepare_v2(db, sql.data(), static_cast<int>(sql.size()), &stmt_, nullptr);
+  }
+  statement(const statement&) = delete;
+  statement& operator=(const statement&) = delete;
+  ~statement() { sqlite3_finalize(stmt_); }
+  bool ok() const { return rc_ == SQLITE_OK && stmt_ != nullptr; }
+  sqlite3_stmt* get() const { return stmt_; }
+  int step() { return sqlite3_step(stmt_); }
+
+ private:
+  sqlite3_stmt* stmt_ = nullptr;
+  int rc_ = SQLITE_ERROR;
+};
+
+inline std::string column_text(sqlite3_stmt* s, int i) {
+  const unsigned char* p = sqlite3_column_text(s, i);
+  return p != nullptr ? std::string(reinterpret_cast<const char*>(p),
+                                    static_cast<std::size_t>(sqlite3_column_bytes(s, i)))
+                      : std::string();
+}
+
+inline std::string_view column_view(sqlite3_stmt* s, int i) {
+  const void* p = sqlite3_column_blob(s, i);
+  return p != nullptr ? std::string_view(static_cast<const char*>(p),
+                                         static_cast<std::size_t>(sqlite3_column_bytes(s, i)))
+                      : std::string_view();
+}
+
+inline std::string db_error(sqlite3* db) {
+  return db != nullptr ? sqlite3_errmsg(db) : "out of memory";
+}
+
+inline bool exec(sqlite3* db, const char* sql, std::string& error) {
+  char* msg = nullptr;
+  if (sqlite3_exec(db, sql, nullptr, nullptr, &msg) != SQLITE_OK) {
+    error = msg != nullptr ? msg : db_error(db);
+    sqlite3_free(msg);
+    return false;
+  }
+  return true;
+}
+
+}  // namespace dsa::audit::detail

@@ -1,0 +1,259 @@
+#pragma once
+
+/*
+** THE DSA AUDIT STORE: ON-DISK FORMAT
+**
+** The audit store is one SQLite database file (plus SQLite's own -wal and -shm files while it is
+** open). It is opened in WAL mode with synchronous=FULL, so a transaction that COMMIT reports as
+** done has been fsync()ed to the write-ahead log and survives a crash of the process or of the
+** machine. Exactly one process writes a store at a time; any number may read it (the `dsa audit`
+** commands open it read-only).
+**
+** TABLES
+**
+**   meta(key TEXT PRIMARY KEY, value TEXT)  -- written once, when the store is created:
+**       format      "dsa-audit/1"; any other value is refused.
+**       origin      the first line of every checkpoint note (store_options::origin).
+**       public_key  the PEM SubjectPublicKeyInfo of the Ed25519 checkpoint key, so that
+**                   `dsa audit export-key` can print it. An auditor keeps a copy and passes it
+**                   to `verify --key`: a key read from the file being verified proves nothing
+**                   against whoever controls that file.
+**       created_us  creation time, UTC microseconds.
+**
+**   entries(seq INTEGER PRIMARY KEY, time_us, kind, decision, reason, agreement, permission,
+**           requester, purpose, case_ref, acting_user, counted, entry TEXT, leaf_hash BLOB)
+**       One row per audit entry. `seq` is the position in the log: 0, 1, 2, … without gaps.
+**       `entry` is the entry's JSON text (entry.hpp): compact, fixed key order, and its first
+**       member is always "seq" with the row's own sequence number, so every entry names its
+**       place in the log and a row moved, dropped or duplicated no longer agrees with its text.
+**       The text is stored and hashed byte for byte; every other column but leaf_hash is a copy
+**       of one of its fields for indexing (requester = requester.party; NULL when the field is
+**       absent; counted = 1 when the policy allowed the request under `permission` so it counts
+**       toward volume caps) and is never trusted by verification.
+**       `leaf_hash` = SHA-256(0x00 ‖ entry), the RFC 9162 §2.1.1 leaf hash, stored so that the
+**       tree can be rebuilt at start-up without rehashing every entry and so that an edited
+**       entry is pinpointed exactly.
+**       Indexes serve the `dsa audit query` filters (time; agreement, requester, reason each with
+**       time; case_ref; acting_user) and the volume-cap counts (agreement, permission, time_us)
+**       over counted rows only.
+**
+**   checkpoints(id INTEGER PRIMARY KEY, size, root BLOB, time_us, note TEXT, signature BLOB)
+**       One row per signed checkpoint, in the order written. `note` is exactly
+**           <origin> "\n" <size in decimal> "\n" <base64 of the 32-byte root> "\n"
+**       (the body of a C2SP tlog-checkpoint), and `signature` is the 64-byte Ed25519 signature
+**       (RFC 8032, pure, via OpenSSL EVP_DigestSign with no digest) of those bytes. `size` and
+**       `root` repeat what the note says; verification reads the note.
+**
+** THE MERKLE TREE
+**
+**   The log of size n is the RFC 9162 §2.1.1 Merkle Tree Hash over leaf_hash[0..n): interior
+**   node = SHA-256(0x01 ‖ left ‖ right), split at the largest power of two below n; the empty
+**   tree's hash is SHA-256(""). The writer keeps only the right-hand frontier of the tree (one
+**   subtree root per set bit of n), rebuilt at open from the stored leaf hashes — O(n) hashes of
+**   64 bytes, about a third of a second per million entries.
+**
+** TRIGGERS
+**
+**   BEFORE UPDATE and BEFORE DELETE triggers on entries, checkpoints and meta RAISE(ABORT): the
+**   application cannot change history by mistake. They are not a security boundary — anyone who
+**   can write the file can drop them — which is why the checkpoints exist.
+**
+** WRITING
+**
+**   One writer thread owns the connection. append() queues an entry (already serialised on the
+**   caller's thread); the writer takes everything queued (up to max_batch), numbers the entries,
+**   hashes them, inserts them in one transaction and commits once — group commit, so throughput
+**   does not depend on one fsync per request. When a checkpoint is due (checkpoint_interval
+**   since the last one, while entries arrive) its row joins the same transaction; when entries
+**   are committed but no batch follows, a checkpoint is written on its own when it falls due, and
+**   a final one at close(). Only after COMMIT returns success are the callbacks told ok; if any
+**   step fails the transaction is rolled back, the in-memory tree is left as it was before the
+**   batch, and every entry of the batch is reported failed. The next batch first reopens the
+**   database and re-reads its size, so a failure that left a partial state (or a commit that
+**   reported failure yet reached the disk) cannot make the tree and the table disagree.
+**
+** GUARANTEES
+**
+**   - An entry reported committed (commit_result::ok) is in the file after any crash: it was in
+**     a transaction whose COMMIT returned after the WAL was fsync()ed.
+**   - seq is contiguous from 0, and the tree over the rows equals the tree the writer signed.
+**   - A checkpoint is only signed over entries in the same or an earlier transaction, so a
+**     checkpoint never names a size the file does not hold.
+**
+** WHAT A CRASH CAN AND CANNOT LOSE
+**
+**   A crash (kill -9, power loss) loses only entries whose batch had not committed; their callers
+**   were not told ok, so no response that depended on them was released. Entries committed after
+**   the last checkpoint survive but are covered by no signature until the next start writes one;
+**   `dsa audit verify` reports them as not yet covered rather than as tampering. SQLite's WAL
+**   recovery discards a torn transaction as a whole.
+**
+** VERIFICATION (verify.hpp)
+**
+**   Every checkpoint's note must parse and carry a valid signature; sizes never decrease; each
+**   row's text must hash to its leaf_hash and claim its own seq; rows must be contiguous; and the
+**   root recomputed from the texts must equal every checkpoint's root at that checkpoint's size.
+*/
+
+#include <array>
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <vector>
+
+#include "audit/crypto.hpp"
+#include "audit/entry.hpp"
+#include "audit/merkle.hpp"
+
+struct sqlite3;
+struct sqlite3_stmt;
+
+namespace dsa::audit {
+
+struct store_options {
+  std::filesystem::path db_path;
+  std::filesystem::path
+      signing_key_path;                // Ed25519 PEM private key; created with mode 0600 if absent
+  std::string origin = "dsa-gateway";  // first line of every checkpoint
+  std::chrono::milliseconds checkpoint_interval{1000};
+  std::size_t max_batch = 4096;
+};
+
+struct commit_result {
+  bool ok = false;
+  std::uint64_t seq = 0;
+  std::string error;
+};
+using commit_callback = std::function<void(const commit_result&)>;
+
+struct counted_request {
+  std::int64_t time_us;
+  std::string agreement, permission, requester, case_ref, acting_user;
+};
+
+// A snapshot of the writer's counters, for /metrics. Latencies are of COMMIT batches (BEGIN to
+// the end of COMMIT), in microseconds; the histogram is cumulative (Prometheus `le` buckets).
+struct store_stats {
+  static constexpr std::array<std::int64_t, 12> bucket_bounds_us{
+      100, 250, 500, 1000, 2500, 5000, 10000, 25000, 50000, 100000, 250000, 1000000};
+  std::uint64_t entries = 0;  // entries committed by this process
+  std::uint64_t batches = 0;  // successful commits
+  std::uint64_t failed_batches = 0;
+  std::uint64_t failed_entries = 0;
+  std::uint64_t checkpoints = 0;  // written by this process
+  std::uint64_t max_batch_size = 0;
+  std::int64_t last_commit_us = 0;
+  std::int64_t commit_us_sum = 0;
+  std::array<std::uint64_t, bucket_bounds_us.size() + 1> commit_us_buckets{};  // last is +Inf
+  std::uint64_t queued = 0;  // appends waiting for the writer now
+};
+
+// The append-only, tamper-evident audit store (format above). Non-copyable.
+//
+// Thread safety: every public member function may be called from any thread. Callbacks run on
+// the writer thread and must be cheap and must not call back into the store's close().
+// Errors: nothing throws; open() reports through `error`, commits through commit_result.
+class store {
+ public:
+  store(const store&) = delete;
+  store& operator=(const store&) = delete;
+  ~store();
+
+  // Opens or creates the store, checks the schema, loads the Merkle frontier from the stored
+  // leaves, starts the single writer thread. Fails with a message naming the file and the problem
+  // (unreadable file, not an audit store, other origin or signing key than the store records, a
+  // stored tree that disagrees with the latest checkpoint). A store whose file is readable but
+  // not writable opens with writable() false; appends fail until the file becomes writable.
+  [[nodiscard]] static std::unique_ptr<store> open(const store_options& options,
+                                                   std::string& error);
+
+  // Queues `e` (its seq is assigned by the store; whatever e.seq holds is ignored). Never blocks
+  // on disk. `done` is called exactly once, from the writer thread, when the batch holding this
+  // entry is durably committed (ok, seq) or has failed (error) — or at once, on the calling
+  // thread, with an error if the store is closed.
+  void append(entry e, commit_callback done);
+
+  bool writable() const { return writable_.load(std::memory_order_acquire); }
+  std::uint64_t size() const { return size_.load(std::memory_order_acquire); }
+
+  // Counted requests with time_us >= since_us, oldest first: seeds volume caps at start.
+  std::vector<counted_request> counted_since(std::int64_t since_us) const;
+  // Counted requests under (agreement, permission) with time_us in [since_us, until_us) whose
+  // `scope` field (assignee → requester party, case_ref, acting_user) equals `key`. An unknown
+  // scope counts nothing.
+  std::uint64_t count_counted(std::string_view agreement, std::string_view permission,
+                              std::string_view scope, std::string_view key, std::int64_t since_us,
+                              std::int64_t until_us) const;
+
+  std::string public_key_pem() const { return key_->public_key_pem(); }
+  const std::filesystem::path& path() const { return options_.db_path; }
+  store_stats stats() const;
+
+  // Drains the queue, writes the final checkpoint, stops the writer. Idempotent; the destructor
+  // calls it.
+  void close();
+
+ private:
+  struct pending {
+    entry e;
+    std::string after_seq;  // json_after_seq(e), built on the caller's thread
+    commit_callback done;
+  };
+
+  explicit store(const store_options& options);
+  void run();
+  void commit_batch(std::vector<pending>& batch);
+  bool write_checkpoint_alone();
+  bool insert_checkpoint(const merkle_frontier& tree, std::string& error);
+  bool reconnect(std::string& error);
+  bool load_state(std::string& error);
+  void close_connection();
+  void record_commit(std::int64_t micros, std::size_t n);
+  void maybe_wal_checkpoint();
+
+  store_options options_;
+  std::unique_ptr<signing_key> key_;
+
+  // Queue, shared between appenders and the writer.
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  std::vector<pending> queue_;
+  bool stopping_ = false;
+  std::mutex close_mu_;
+  bool closed_ = false;
+  std::thread writer_;
+
+  // Writer state: touched only by the writer thread once it runs (and by open() before).
+  sqlite3* db_ = nullptr;
+  sqlite3_stmt* begin_ = nullptr;
+  sqlite3_stmt* commit_ = nullptr;
+  sqlite3_stmt* rollback_ = nullptr;
+  sqlite3_stmt* insert_entry_ = nullptr;
+  sqlite3_stmt* insert_checkpoint_ = nullptr;
+  merkle_frontier tree_;
+  std::uint64_t checkpoint_size_ = 0;  // size of the latest checkpoint in the file
+  std::chrono::steady_clock::time_point last_checkpoint_{};
+  bool need_reconnect_ = false;
+  int wal_frames_ = 0;
+
+  std::atomic<std::uint64_t> size_{0};
+  std::atomic<bool> writable_{false};
+
+  // Counters for stats(); written by the writer, read by anyone.
+  mutable std::mutex stats_mu_;
+  store_stats stats_;
+
+  // A separate read-only connection for the count queries, so they never wait for a commit.
+  mutable std::mutex read_mu_;
+  mutable sqlite3* read_db_ = nullptr;
+};
+
+}  // namespace dsa::audit

@@ -1,0 +1,263 @@
+#include "audit/verify.hpp"
+
+#include <algorithm>
+#include <cstring>
+#include <unordered_set>
+
+#include "audit/checkpoint.hpp"
+#include "audit/entry.hpp"
+#include "audit/merkle.hpp"
+#include "audit/reader.hpp"
+
+namespace dsa::audit {
+
+std::string_view to_string(problem_kind k) {
+  switch (k) {
+    case problem_kind::entry_changed:
+      return "entry changed";
+    case problem_kind::entry_missing:
+      return "entry missing";
+    case problem_kind::entry_inserted:
+      return "entry inserted";
+    case problem_kind::entries_reordered:
+      return "entries reordered";
+    case problem_kind::non_contiguous:
+      return "non-contiguous sequence";
+    case problem_kind::checkpoint_altered:
+      return "checkpoint altered";
+    case problem_kind::bad_signature:
+      return "bad signature";
+    case problem_kind::log_truncated:
+      return "log shorter than a checkpoint";
+    case problem_kind::root_mismatch:
+      return "root mismatch";
+    case problem_kind::key_mismatch:
+      return "key mismatch";
+  }
+  return "unknown";
+}
+
+namespace {
+
+struct trusted_checkpoint {
+  std::uint64_t id, size;
+  hash root;
+};
+
+struct misplaced_row {
+  std::uint64_t row, claimed;
+};
+
+}  // namespace
+
+verify_result verify_store(const std::filesystem::path& db, const verify_options& options) {
+  verify_result result;
+  auto r = reader::open(db, result.error);
+  if (!r) {
+    return result;
+  }
+  std::vector<problem> entry_problems;
+  std::vector<problem> checkpoint_problems;
+
+  // --- the key ---
+  auto stored_pem = r->meta("public_key").value_or("");
+  std::string key_error;
+  std::unique_ptr<public_key> key;
+  if (options.public_key_pem.empty()) {
+    result.key_from_store = true;
+    key = public_key::from_pem(stored_pem, key_error);
+    if (!key) {
+      checkpoint_problems.push_back(
+          {problem_kind::key_mismatch, std::nullopt, std::nullopt,
+           "the public key recorded in the store is unusable: " + key_error});
+    }
+  } else {
+    key = public_key::from_pem(options.public_key_pem, key_error);
+    if (!key) {
+      result.error = "the given key is unusable: " + key_error;
+      return result;
+    }
+    auto stored = public_key::from_pem(stored_pem, key_error);
+    if (!stored || stored->pem() != key->pem()) {
+      checkpoint_problems.push_back({problem_kind::key_mismatch, std::nullopt, std::nullopt,
+                                     "the store records another public key than the one given"});
+    }
+  }
+  const std::string origin = r->meta("origin").value_or("");
+
+  // --- checkpoints ---
+  std::vector<stored_checkpoint> rows;
+  if (!r->checkpoints(rows, result.error)) {
+    return result;
+  }
+  result.checkpoints = rows.size();
+  std::vector<trusted_checkpoint> trusted;
+  std::uint64_t expected_id = 1;
+  for (const stored_checkpoint& c : rows) {
+    const std::string id = "checkpoint " + std::to_string(c.id);
+    if (c.id != expected_id) {
+      checkpoint_problems.push_back({problem_kind::checkpoint_altered, std::nullopt, c.id,
+                                     "checkpoint " + std::to_string(expected_id) +
+                                         " is missing (ids must be contiguous from 1)"});
+    }
+    expected_id = c.id + 1;
+    auto note = parse_checkpoint_note(c.note);
+    if (!note) {
+      checkpoint_problems.push_back(
+          {problem_kind::checkpoint_altered, std::nullopt, c.id, id + ": the note is malformed"});
+      continue;
+    }
+    if (key && !key->verify(c.note, c.signature)) {
+      checkpoint_problems.push_back(
+          {problem_kind::bad_signature, std::nullopt, c.id,
+           id + " (size " + std::to_string(note->size) + "): the signature does not verify"});
+      continue;
+    }
+    if (note->origin != origin || note->size != c.size ||
+        c.root != std::string(as_bytes(note->root))) {
+      checkpoint_problems.push_back(
+          {problem_kind::checkpoint_altered, std::nullopt, c.id,
+           id + ": the row's origin, size or root differs from its signed note"});
+      continue;
+    }
+    if (!key) {
+      continue;
+    }
+    if (!trusted.empty() && note->size < trusted.back().size) {
+      checkpoint_problems.push_back(
+          {problem_kind::checkpoint_altered, std::nullopt, c.id,
+           id + ": size " + std::to_string(note->size) + " is smaller than the size " +
+               std::to_string(trusted.back().size) + " of an earlier checkpoint"});
+      continue;
+    }
+    trusted.push_back({c.id, note->size, note->root});
+  }
+
+  // --- entries ---
+  merkle_frontier tree;
+  std::size_t next = 0;       // index into trusted of the next checkpoint to compare
+  std::uint64_t vouched = 0;  // entries vouched for by a matching checkpoint so far
+  std::vector<misplaced_row> misplaced;
+  std::unordered_set<std::uint64_t> claimed_elsewhere;
+  std::uint64_t position = 0;
+  auto compare_checkpoints = [&] {
+    while (next < trusted.size() && trusted[next].size == tree.size()) {
+      const trusted_checkpoint& c = trusted[next];
+      if (tree.root() == c.root) {
+        vouched = c.size;
+        result.covered = c.size;
+      } else {
+        entry_problems.push_back(
+            {problem_kind::root_mismatch, vouched, c.id,
+             "entries " + std::to_string(vouched) + "…" + std::to_string(c.size - 1) +
+                 " do not hash to the root signed in checkpoint " + std::to_string(c.id)});
+      }
+      ++next;
+    }
+  };
+  compare_checkpoints();
+  bool ok = r->for_each_entry(
+      [&](std::uint64_t seq, std::string_view text, std::string_view stored_leaf) {
+        if (seq != position) {
+          if (seq > position) {
+            entry_problems.push_back({problem_kind::entry_missing, position, std::nullopt,
+                                      seq - position == 1
+                                          ? "entry " + std::to_string(position) + " is missing"
+                                          : "entries " + std::to_string(position) + "…" +
+                                                std::to_string(seq - 1) + " are missing"});
+          } else {
+            entry_problems.push_back({problem_kind::non_contiguous, seq, std::nullopt,
+                                      "row " + std::to_string(seq) + " is out of order"});
+          }
+          position = seq;
+        }
+        const hash leaf = leaf_hash(text);
+        auto claimed = claimed_seq(text);
+        if (!claimed) {
+          entry_problems.push_back({problem_kind::entry_changed, seq, std::nullopt,
+                                    "entry " + std::to_string(seq) + " is not a stored entry"});
+        } else if (*claimed != seq) {
+          misplaced.push_back({seq, *claimed});
+          claimed_elsewhere.insert(*claimed);
+        } else if (stored_leaf.size() != 32 ||
+                   std::memcmp(stored_leaf.data(), leaf.data(), 32) != 0) {
+          entry_problems.push_back(
+              {problem_kind::entry_changed, seq, std::nullopt,
+               "entry " + std::to_string(seq) + " does not match its leaf hash"});
+        }
+        tree.append(leaf);
+        ++position;
+        compare_checkpoints();
+        return true;
+      },
+      result.error);
+  if (!ok) {
+    return result;
+  }
+  result.entries = tree.size();
+  result.root = tree.root();
+  for (; next < trusted.size(); ++next) {
+    entry_problems.push_back({problem_kind::log_truncated, tree.size(), trusted[next].id,
+                              "the log holds " + std::to_string(tree.size()) +
+                                  " entries but checkpoint " + std::to_string(trusted[next].id) +
+                                  " covers " + std::to_string(trusted[next].size)});
+  }
+  // Classify the first row that claims another seq: an earlier claim means a row was inserted
+  // before it, a later claim whose own seq another row claims means rows were swapped, and a
+  // later claim nobody else answers means rows were removed and the rest renumbered.
+  if (!misplaced.empty()) {
+    const misplaced_row& m = misplaced.front();
+    const std::string counts =
+        " (" + std::to_string(misplaced.size()) + " row(s) claim another seq)";
+    if (m.claimed < m.row) {
+      const std::uint64_t at = m.claimed + 1 == m.row ? m.claimed : m.row;
+      entry_problems.push_back({problem_kind::entry_inserted, at, std::nullopt,
+                                "entry " + std::to_string(m.row) + " claims seq " +
+                                    std::to_string(m.claimed) +
+                                    ", held by an earlier row: an entry was inserted at seq " +
+                                    std::to_string(at) + counts});
+    } else if (claimed_elsewhere.count(m.row) != 0) {
+      entry_problems.push_back({problem_kind::entries_reordered, m.row, std::nullopt,
+                                "entry " + std::to_string(m.row) + " holds the entry of seq " +
+                                    std::to_string(m.claimed) + counts});
+    } else {
+      entry_problems.push_back({problem_kind::entry_missing, m.row, std::nullopt,
+                                "entry " + std::to_string(m.row) + " is missing; seq " +
+                                    std::to_string(m.row) + " holds the entry of seq " +
+                                    std::to_string(m.claimed) + counts});
+    }
+  }
+  // A root mismatch explained by a precise finding inside its range adds nothing.
+  std::stable_sort(entry_problems.begin(), entry_problems.end(),
+                   [](const problem& a, const problem& b) { return *a.seq < *b.seq; });
+  std::vector<problem> kept;
+  for (const problem& p : entry_problems) {
+    if (p.kind == problem_kind::root_mismatch) {
+      std::uint64_t end = UINT64_MAX;
+      for (const trusted_checkpoint& t : trusted) {
+        if (t.id == *p.checkpoint) {
+          end = t.size;
+        }
+      }
+      bool explained =
+          std::any_of(entry_problems.begin(), entry_problems.end(), [&](const problem& q) {
+            return q.kind != problem_kind::root_mismatch && *q.seq >= *p.seq && *q.seq < end;
+          });
+      if (explained) {
+        continue;
+      }
+    }
+    kept.push_back(p);
+  }
+  kept.insert(kept.end(), checkpoint_problems.begin(), checkpoint_problems.end());
+  result.problems = std::move(kept);
+  if (options.reporter) {
+    for (const problem& p : result.problems) {
+      options.reporter(p);
+    }
+  }
+  result.completed = true;
+  return result;
+}
+
+}  // namespace dsa::audit

@@ -1,0 +1,95 @@
+#include "audit/entry.hpp"
+
+#include <catch2/catch.hpp>
+
+using namespace dsa::audit;
+
+TEST_CASE("entries serialise in a fixed order and omit defaults", "[entry]") {
+  entry e;
+  e.seq = 7;
+  e.time_us = 1750000000123456;
+  e.request_id = "r1";
+  e.decision = "deny";
+  e.reason = "purpose_not_permitted";
+  e.status = 403;
+  e.requester.party = "northshire-police";
+  e.requester.trust_anchor = "partners";
+  e.agreement = "asb";
+  e.method = "GET";
+  e.path = "/asb/v1/cases/1";
+  CHECK(to_json(e) == R"({"seq":7,"time_us":1750000000123456,"kind":"request","request_id":"r1",)"
+                      R"("decision":"deny","reason":"purpose_not_permitted","status":403,)"
+                      R"("requester":{"party":"northshire-police","trust_anchor":"partners"},)"
+                      R"("agreement":"asb","method":"GET","path":"/asb/v1/cases/1"})");
+  CHECK(to_json(e) == json_with_seq(7, json_after_seq(e)));
+}
+
+TEST_CASE("lifecycle entries carry details and counted flags", "[entry]") {
+  entry e;
+  e.kind = "agreements_loaded";
+  e.time_us = 5;
+  e.details["files"] = boost::json::array{boost::json::object{{"id", "asb"}, {"version", "1.0.0"}}};
+  CHECK(
+      to_json(e) ==
+      R"({"seq":0,"time_us":5,"kind":"agreements_loaded","details":{"files":[{"id":"asb","version":"1.0.0"}]}})");
+  entry c;
+  c.counted = true;
+  c.upstream_latency_us = 0;
+  CHECK(to_json(c) ==
+        R"({"seq":0,"time_us":0,"kind":"request","upstream_latency_us":0,"counted":true})");
+}
+
+TEST_CASE("strings are escaped and invalid UTF-8 is replaced", "[entry]") {
+  entry e;
+  e.purpose = "a\"b\\c\n\x01 é";
+  e.case_ref = std::string("bad\xff\xc3");
+  const std::string text = to_json(e);
+  CHECK(text.find(R"("purpose":"a\"b\\c\n\u0001 é")") != std::string::npos);
+  CHECK(text.find("\"case_ref\":\"bad\xef\xbf\xbd\xef\xbf\xbd\"") != std::string::npos);
+  auto back = entry_from_json(text);
+  REQUIRE(back);
+  CHECK(back->purpose == e.purpose);
+}
+
+TEST_CASE("entries read back field for field", "[entry]") {
+  entry e;
+  e.seq = 99;
+  e.time_us = 42;
+  e.request_id = "id";
+  e.decision = "allow";
+  e.status = 200;
+  e.requester = {"p", "CN=x", "ab", "ta"};
+  e.agreement = "a";
+  e.agreement_version = "1.0.0";
+  e.agreement_sha256 = "cd";
+  e.permission = "perm";
+  e.endpoint = "ep";
+  e.purpose = "pu";
+  e.case_ref = "c";
+  e.acting_user = "u";
+  e.method = "POST";
+  e.path = "/p";
+  e.query = "a=1";
+  e.upstream = "up";
+  e.upstream_status = 201;
+  e.upstream_latency_us = 12;
+  e.bytes = 3;
+  e.items = 4;
+  e.fields_removed = 5;
+  e.body_sha256 = "ef";
+  e.counted = true;
+  auto back = entry_from_json(to_json(e));
+  REQUIRE(back);
+  CHECK(to_json(*back) == to_json(e));
+  CHECK_FALSE(entry_from_json("[1]"));
+  CHECK_FALSE(entry_from_json(R"({"time_us":1})"));
+}
+
+TEST_CASE("the claimed seq is read from the fixed prefix", "[entry]") {
+  CHECK(claimed_seq(R"({"seq":0,"time_us":1})") == std::optional<std::uint64_t>(0));
+  CHECK(claimed_seq(R"({"seq":123,"x":1})") == std::optional<std::uint64_t>(123));
+  CHECK_FALSE(claimed_seq(R"({"seq":012,"x":1})"));
+  CHECK_FALSE(claimed_seq(R"({"seq":-1,"x":1})"));
+  CHECK_FALSE(claimed_seq(R"({"time_us":1,"seq":1})"));
+  CHECK_FALSE(claimed_seq(R"({"seq":1)"));
+}
