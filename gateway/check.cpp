@@ -1,0 +1,61 @@
+// `dsa-gateway --check`: everything start-up would refuse, without binding or opening anything.
+#include <cstdio>
+#include <set>
+
+#include "policy/loader.hpp"
+#include "server.hpp"
+#include "tls.hpp"
+
+namespace dsa::gateway {
+
+int check_config(const config& cfg) {
+  int errors = 0;
+  std::string error;
+  if (!make_server_context(cfg.tls, error)) {
+    std::printf("%s: error: %s\n", cfg.file.string().c_str(), error.c_str());
+    ++errors;
+  }
+  for (const auto& [name, up] : cfg.upstreams) {
+    if (up.tls && !make_upstream_context(up, error)) {
+      std::printf("%s: error: %s\n", cfg.file.string().c_str(), error.c_str());
+      ++errors;
+    }
+  }
+  if (!std::filesystem::is_directory(cfg.audit.path.parent_path())) {
+    std::printf("%s: error: audit.path directory %s does not exist\n", cfg.file.string().c_str(),
+                cfg.audit.path.parent_path().string().c_str());
+    ++errors;
+  }
+
+  policy::load_options opts;
+  std::set<std::string> anchors;
+  for (const auto& ta : cfg.tls.trust_anchors) {
+    anchors.insert(ta.name);
+  }
+  opts.trust_anchors = anchors;
+  opts.now = policy::time_point(std::chrono::duration_cast<std::chrono::microseconds>(
+      std::chrono::system_clock::now().time_since_epoch()));
+  policy::load_result r = policy::load_agreements({cfg.agreements_dir}, opts);
+  for (const auto& d : r.diagnostics) {
+    std::printf("%s\n", d.format().c_str());
+  }
+  if (!r.ok()) {
+    errors += static_cast<int>(std::max<std::size_t>(1, r.error_count()));
+  } else {
+    for (const auto& a : r.set->agreements) {
+      std::printf("agreement %s@%s (%s) %s\n", a->id.c_str(), a->version.c_str(),
+                  std::string(policy::to_string(a->status)).c_str(), a->file.c_str());
+      for (const auto& e : a->endpoints) {
+        const bool here = cfg.upstreams.contains(e.upstream);
+        std::printf("  endpoint %-28s %-6s %-44s upstream %-18s %s\n", e.id.c_str(),
+                    e.method.c_str(), e.path.c_str(), e.upstream.c_str(),
+                    here ? "served here" : "not served here");
+      }
+    }
+  }
+  std::printf("%s: %s (%d error%s)\n", cfg.file.string().c_str(), errors == 0 ? "ok" : "invalid",
+              errors, errors == 1 ? "" : "s");
+  return errors == 0 ? 0 : 1;
+}
+
+}  // namespace dsa::gateway

@@ -1,0 +1,85 @@
+#pragma once
+
+// The gateway configuration file (SPEC §7). Parsed once at start-up into an immutable value;
+// relative paths are resolved against the directory of the config file, unknown keys are errors
+// and every error names file:line:column. No Asio here: `--check` and tests use it directly.
+
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace dsa::gateway {
+
+struct host_port {
+  std::string host;
+  std::uint16_t port = 0;  // 0 binds an ephemeral port
+  std::string text() const;
+};
+
+struct trust_anchor_config {
+  std::string name;
+  std::filesystem::path ca_file;
+  std::filesystem::path crl_file;  // empty: no CRL for this anchor
+};
+
+struct tls_config {
+  std::filesystem::path certificate, private_key;
+  bool min_tls13 = false;  // min_version "1.3"; "1.2" is the default and the lowest allowed
+  std::vector<trust_anchor_config> trust_anchors;
+};
+
+struct upstream_config {
+  std::string name;
+  std::string url;   // as written
+  bool tls = false;  // https
+  std::string host;  // from the URL, without brackets
+  std::uint16_t port = 0;
+  std::string authority;  // host[:port] as sent in Host
+  std::filesystem::path ca_file, client_certificate, client_private_key;
+  std::chrono::milliseconds connect_timeout{2000};
+  std::chrono::milliseconds response_timeout{30000};
+  std::size_t max_connections = 64;
+};
+
+struct audit_config {
+  std::filesystem::path path, signing_key;
+  std::string origin = "dsa-gateway";
+};
+
+struct limits_config {
+  std::size_t max_header_bytes = 16384;
+  std::size_t max_body_bytes = 10 * 1024 * 1024;
+  std::chrono::milliseconds header_read_timeout{10000};
+  std::chrono::milliseconds idle_timeout{60000};
+  std::size_t max_connections = 1024;
+  std::chrono::milliseconds drain_timeout{10000};
+};
+
+struct config {
+  std::filesystem::path file;  // the config file itself
+  host_port listen;
+  host_port admin_listen{"127.0.0.1", 0};
+  int threads = 1;
+  tls_config tls;
+  std::filesystem::path agreements_dir;
+  std::map<std::string, upstream_config> upstreams;
+  audit_config audit;
+  limits_config limits;
+};
+
+struct config_result {
+  std::optional<config> value;
+  std::string error;  // "file:line:col: message" when value is empty
+};
+
+// Reads and validates `file`. Never throws.
+[[nodiscard]] config_result load_config(const std::filesystem::path& file);
+
+// Parses "host:port" or "[v6]:port". False when malformed.
+[[nodiscard]] bool parse_host_port(const std::string& text, host_port& out);
+
+}  // namespace dsa::gateway

@@ -1,0 +1,45 @@
+// `dsa-gateway --config FILE [--check]`: a thin main over dsa_gateway (SPEC §7).
+#include <CLI/CLI.hpp>
+#include <cstdio>
+#include <exception>
+
+#include "config.hpp"
+#include "metrics.hpp"
+#include "server.hpp"
+
+int main(int argc, char** argv) {
+  CLI::App app{"dsa-gateway — the enforcing mTLS reverse proxy for data sharing agreements"};
+  std::string config_file;
+  bool check = false;
+  app.add_option("--config", config_file, "gateway config (YAML)")->required();
+  app.add_flag("--check", check, "validate the config and the agreements, then exit");
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    app.exit(e);
+    return 2;
+  }
+  dsa::gateway::config_result c = dsa::gateway::load_config(config_file);
+  if (!c.value) {
+    std::fprintf(stderr, "%s\n", c.error.c_str());
+    return 1;
+  }
+  if (check) {
+    return dsa::gateway::check_config(*c.value);
+  }
+  try {
+    std::string error;
+    auto s = dsa::gateway::server::create(*c.value, error);
+    if (!s) {
+      dsa::gateway::log_event("error", "start_failed", {{"error", error}});
+      std::fprintf(stderr, "dsa-gateway: %s\n", error.c_str());
+      return 1;
+    }
+    return s->run();
+  } catch (const std::exception& e) {
+    dsa::gateway::log_event("error", "fatal", {{"error", e.what()}});
+    return 1;
+  }
+}

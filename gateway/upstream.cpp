@@ -1,0 +1,227 @@
+#include "upstream.hpp"
+
+#include <array>
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/http/error.hpp>
+#include <boost/beast/http/read.hpp>
+#include <boost/beast/http/string_body.hpp>
+#include <boost/beast/ssl/ssl_stream.hpp>
+
+#include "tls.hpp"
+
+namespace dsa::gateway {
+
+namespace net = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+using tcp = net::ip::tcp;
+using boost::system::error_code;
+
+namespace {
+constexpr auto use_tuple = net::as_tuple(net::use_awaitable);
+
+std::int64_t micros_since(std::chrono::steady_clock::time_point t) {
+  return std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - t)
+      .count();
+}
+}  // namespace
+
+struct upstream_pool::connection {
+  connection(net::io_context& ioc, net::ssl::context* ctx) {
+    if (ctx != nullptr) {
+      tls.emplace(ioc, *ctx);
+    } else {
+      plain.emplace(ioc);
+    }
+  }
+  beast::tcp_stream& tcp() { return plain ? *plain : tls->next_layer(); }
+
+  std::optional<beast::tcp_stream> plain;
+  std::optional<beast::ssl_stream<beast::tcp_stream>> tls;
+  beast::flat_buffer buffer;
+};
+
+upstream_pool::upstream_pool(net::io_context& ioc, const upstream_config& cfg,
+                             std::shared_ptr<net::ssl::context> tls, std::size_t max_body_bytes)
+    : ioc_(ioc), cfg_(cfg), tls_(std::move(tls)), max_body_bytes_(max_body_bytes) {}
+
+upstream_pool::~upstream_pool() = default;
+
+void upstream_pool::close_idle() {
+  for (auto& c : idle_) {
+    error_code ec;
+    c->tcp().socket().close(ec);
+  }
+  open_ -= idle_.size();
+  idle_.clear();
+}
+
+void upstream_pool::release(std::unique_ptr<connection> c, bool reusable) {
+  if (reusable) {
+    idle_.push_back(std::move(c));
+  } else {
+    if (c) {
+      error_code ec;
+      c->tcp().socket().close(ec);
+    }
+    --open_;
+  }
+  if (!waiters_.empty()) {
+    waiters_.front()->cancel();  // wakes the oldest waiter; it re-checks for a free slot
+    waiters_.pop_front();
+  }
+}
+
+net::awaitable<bool> upstream_pool::wait_for_slot() {
+  // max_connections is a per-thread bound here; a request waits at most the connect timeout for
+  // another request on this thread to finish with a connection.
+  const auto deadline = std::chrono::steady_clock::now() + cfg_.connect_timeout;
+  while (idle_.empty() && open_ >= cfg_.max_connections) {
+    if (std::chrono::steady_clock::now() >= deadline) {
+      co_return false;
+    }
+    net::steady_timer timer(ioc_);
+    timer.expires_at(deadline);
+    waiters_.push_back(&timer);
+    co_await timer.async_wait(use_tuple);
+    std::erase(waiters_, &timer);
+  }
+  co_return true;
+}
+
+net::awaitable<std::unique_ptr<upstream_pool::connection>> upstream_pool::connect(
+    std::string& error, bool& timed_out) {
+  auto c = std::make_unique<connection>(ioc_, tls_.get());
+  tcp::resolver resolver(ioc_);
+  auto [rec, results] = co_await resolver.async_resolve(cfg_.host, std::to_string(cfg_.port),
+                                                        tcp::resolver::numeric_service, use_tuple);
+  if (rec) {
+    error = "resolve " + cfg_.host + ": " + rec.message();
+    co_return nullptr;
+  }
+  c->tcp().expires_after(cfg_.connect_timeout);
+  auto [cec, ep] = co_await c->tcp().async_connect(results, use_tuple);
+  if (cec) {
+    timed_out = cec == beast::error::timeout;
+    error = "connect " + cfg_.authority + ": " + cec.message();
+    co_return nullptr;
+  }
+  c->tcp().socket().set_option(tcp::no_delay(true));
+  if (c->tls) {
+    if (!set_upstream_host(c->tls->native_handle(), cfg_.host)) {
+      error = "cannot set the upstream host name for verification";
+      co_return nullptr;
+    }
+    auto [hec] = co_await c->tls->async_handshake(net::ssl::stream_base::client, use_tuple);
+    if (hec) {
+      timed_out = hec == beast::error::timeout;
+      error = "TLS handshake with " + cfg_.authority + ": " + hec.message();
+      co_return nullptr;
+    }
+  }
+  co_return c;
+}
+
+net::awaitable<upstream_response> upstream_pool::exchange(const std::string& head,
+                                                          const std::string& body, bool head_method,
+                                                          bool idempotent) {
+  upstream_response out;
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    std::unique_ptr<connection> c;
+    bool reused = false;
+    if (!co_await wait_for_slot()) {
+      out.why = policy::reason::upstream_unavailable;
+      out.error = "all " + std::to_string(cfg_.max_connections) +
+                  " upstream connections busy for the connect timeout";
+      co_return out;
+    }
+    if (!idle_.empty()) {
+      c = std::move(idle_.back());
+      idle_.pop_back();
+      reused = true;
+    } else {
+      ++open_;
+      bool timed_out = false;
+      c = co_await connect(out.error, timed_out);
+      if (!c) {
+        release(nullptr, false);
+        // SPEC §4: a connect failure or connect timeout is upstream_unavailable (502).
+        out.why = policy::reason::upstream_unavailable;
+        co_return out;
+      }
+    }
+
+    const auto started = std::chrono::steady_clock::now();
+    c->tcp().expires_after(cfg_.response_timeout);
+    std::array<net::const_buffer, 2> bufs{net::buffer(head), net::buffer(body)};
+    error_code wec;
+    if (c->tls) {
+      std::tie(wec, std::ignore) = co_await net::async_write(*c->tls, bufs, use_tuple);
+    } else {
+      std::tie(wec, std::ignore) = co_await net::async_write(*c->plain, bufs, use_tuple);
+    }
+    if (wec) {
+      release(std::move(c), false);
+      if (reused && idempotent && wec != beast::error::timeout) {
+        continue;
+      }
+      out.why = wec == beast::error::timeout ? policy::reason::upstream_timeout
+                                             : policy::reason::upstream_unavailable;
+      out.error = "write to " + cfg_.authority + ": " + wec.message();
+      co_return out;
+    }
+
+    http::response_parser<http::string_body> parser;
+    parser.header_limit(64 * 1024);
+    parser.body_limit(max_body_bytes_);
+    if (head_method) {
+      parser.skip(true);
+    }
+    error_code rec;
+    if (c->tls) {
+      std::tie(rec, std::ignore) = co_await http::async_read(*c->tls, c->buffer, parser, use_tuple);
+    } else {
+      std::tie(rec, std::ignore) =
+          co_await http::async_read(*c->plain, c->buffer, parser, use_tuple);
+    }
+    out.latency_us = micros_since(started);
+    if (rec) {
+      const bool nothing_read = !parser.got_some();
+      release(std::move(c), false);
+      if (rec == http::error::body_limit) {
+        out.why = policy::reason::response_too_large;
+        out.error = "upstream body over limits.max_body_bytes";
+        co_return out;
+      }
+      if (reused && idempotent && nothing_read && rec != beast::error::timeout) {
+        continue;  // a keep-alive connection the upstream had closed
+      }
+      out.why = rec == beast::error::timeout ? policy::reason::upstream_timeout
+                                             : policy::reason::upstream_unavailable;
+      out.error = "read from " + cfg_.authority + ": " + rec.message();
+      co_return out;
+    }
+    auto res = parser.release();
+    out.why = policy::reason::allowed;
+    out.status = static_cast<int>(res.result_int());
+    if (auto it = res.find(http::field::content_type); it != res.end()) {
+      out.content_type = std::string(it->value());
+    }
+    if (auto it = res.find(http::field::content_disposition); it != res.end()) {
+      out.content_disposition = std::string(it->value());
+    }
+    out.body = std::move(res.body());
+    const bool reusable = res.keep_alive() && !parser.need_eof();
+    c->tcp().expires_never();
+    release(std::move(c), reusable);
+    co_return out;
+  }
+  co_return out;
+}
+
+}  // namespace dsa::gateway

@@ -1,0 +1,532 @@
+#pragma once
+
+// Integration-test harness: real processes (the sample upstream and the real `dsa-gateway`
+// binary) on loopback with port 0, and a TLS client in plain OpenSSL that writes exact bytes.
+// Every wait is bounded; every process started here is killed when its owner goes out of scope.
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
+#include <poll.h>
+#include <signal.h>
+#include <sqlite3.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <optional>
+#include <random>
+#include <sstream>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "audit/entry.hpp"
+
+namespace dsa::gateway::testing {
+
+namespace fs = std::filesystem;
+using namespace std::chrono_literals;
+
+class temp_dir {
+ public:
+  temp_dir() {
+    std::random_device rd;
+    path_ =
+        fs::temp_directory_path() / ("dsa-gw-test-" + std::to_string(rd()) + std::to_string(rd()));
+    fs::create_directories(path_);
+  }
+  ~temp_dir() {
+    std::error_code ec;
+    fs::remove_all(path_, ec);
+  }
+  temp_dir(const temp_dir&) = delete;
+  temp_dir& operator=(const temp_dir&) = delete;
+  const fs::path& path() const { return path_; }
+  fs::path write(const std::string& name, const std::string& text) const {
+    fs::path p = path_ / name;
+    fs::create_directories(p.parent_path());
+    std::ofstream(p, std::ios::binary) << text;
+    return p;
+  }
+
+ private:
+  fs::path path_;
+};
+
+// The dev PKI, made once per test binary by the project's own script.
+inline const fs::path& pki() {
+  static temp_dir dir;
+  static bool made = [] {
+    const std::string cmd = "bash '" + std::string(DSA_SOURCE_DIR) + "/certs/make-dev-pki.sh' '" +
+                            (dir.path() / "pki").string() + "' > '" +
+                            (dir.path() / "pki.log").string() + "' 2>&1";
+    if (std::system(cmd.c_str()) != 0) {
+      throw std::runtime_error("make-dev-pki.sh failed; see " + (dir.path() / "pki.log").string());
+    }
+    return true;
+  }();
+  (void)made;
+  static fs::path p = dir.path() / "pki";
+  return p;
+}
+
+inline std::string read_file(const fs::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+// A child process with stdout on a pipe (read line by line) and stderr in a file.
+class process {
+ public:
+  process(const std::vector<std::string>& argv, const fs::path& stderr_file) {
+    int out[2];
+    if (pipe(out) != 0) {
+      throw std::runtime_error("pipe failed");
+    }
+    pid_ = fork();
+    if (pid_ == 0) {
+      dup2(out[1], 1);
+      int err = open(stderr_file.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+      if (err >= 0) {
+        dup2(err, 2);
+      }
+      close(out[0]);
+      close(out[1]);
+      std::vector<char*> args;
+      for (const auto& a : argv) {
+        args.push_back(const_cast<char*>(a.c_str()));
+      }
+      args.push_back(nullptr);
+      execvp(args[0], args.data());
+      _exit(127);
+    }
+    close(out[1]);
+    out_ = out[0];
+  }
+  ~process() {
+    stop(SIGKILL, 5s);
+    if (out_ >= 0) {
+      close(out_);
+    }
+  }
+  process(const process&) = delete;
+  process& operator=(const process&) = delete;
+
+  pid_t pid() const { return pid_; }
+
+  // The next stdout line, or nullopt at EOF or after `timeout`.
+  std::optional<std::string> read_line(std::chrono::milliseconds timeout) {
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    for (;;) {
+      auto nl = buf_.find('\n');
+      if (nl != std::string::npos) {
+        std::string line = buf_.substr(0, nl);
+        buf_.erase(0, nl + 1);
+        return line;
+      }
+      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+          deadline - std::chrono::steady_clock::now());
+      if (left.count() <= 0) {
+        return std::nullopt;
+      }
+      pollfd p{out_, POLLIN, 0};
+      if (poll(&p, 1, static_cast<int>(left.count())) <= 0) {
+        return std::nullopt;
+      }
+      char tmp[4096];
+      ssize_t n = read(out_, tmp, sizeof tmp);
+      if (n <= 0) {
+        return std::nullopt;
+      }
+      buf_.append(tmp, static_cast<std::size_t>(n));
+    }
+  }
+
+  // Sends `sig` and waits up to `timeout` for the exit; SIGKILL after that. Returns the exit
+  // status (or 128+signal), -1 if it was already reaped.
+  int stop(int sig, std::chrono::milliseconds timeout) {
+    if (pid_ <= 0) {
+      return status_;
+    }
+    kill(pid_, sig);
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    int st = 0;
+    for (;;) {
+      pid_t r = waitpid(pid_, &st, WNOHANG);
+      if (r == pid_) {
+        break;
+      }
+      if (std::chrono::steady_clock::now() >= deadline) {
+        kill(pid_, SIGKILL);
+        waitpid(pid_, &st, 0);
+        break;
+      }
+      std::this_thread::sleep_for(10ms);
+    }
+    pid_ = -1;
+    status_ = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+    return status_;
+  }
+
+ private:
+  pid_t pid_ = -1;
+  int out_ = -1;
+  std::string buf_;
+  int status_ = -1;
+};
+
+// tools/sample_upstream.py with fixtures written by the test, recording what it receives.
+class upstream {
+ public:
+  upstream(const temp_dir& dir, const std::string& name, const std::string& routes_json,
+           const std::map<std::string, std::string>& fixtures, std::vector<std::string> extra = {})
+      : record_(dir.path() / (name + "-record.jsonl")) {
+    dir.write(name + "-fixtures/routes.json", routes_json);
+    for (const auto& [file, text] : fixtures) {
+      dir.write(name + "-fixtures/" + file, text);
+    }
+    std::vector<std::string> argv{
+        "python3",    std::string(DSA_SOURCE_DIR) + "/tools/sample_upstream.py",
+        "--listen",   "127.0.0.1:0",
+        "--fixtures", (dir.path() / (name + "-fixtures")).string(),
+        "--record",   record_.string()};
+    argv.insert(argv.end(), extra.begin(), extra.end());
+    proc_ = std::make_unique<process>(argv, dir.path() / (name + "-stderr.log"));
+    auto line = proc_->read_line(10s);
+    const std::string prefix = "sample-upstream listening on 127.0.0.1:";
+    if (!line || line->rfind(prefix, 0) != 0) {
+      throw std::runtime_error("sample upstream did not start: " + line.value_or("(nothing)"));
+    }
+    port_ = std::stoi(line->substr(prefix.size()));
+  }
+  int port() const { return port_; }
+
+  // The exact bytes of every request received so far.
+  std::vector<std::string> received() const {
+    std::vector<std::string> out;
+    std::ifstream in(record_);
+    std::string line;
+    while (std::getline(in, line)) {
+      auto at = line.find("\"raw_b64\": \"");
+      std::size_t start = at + 12;
+      if (at == std::string::npos) {
+        at = line.find("\"raw_b64\":\"");
+        start = at + 11;
+      }
+      if (at == std::string::npos) {
+        continue;
+      }
+      const std::string b64 = line.substr(start, line.find('"', start) - start);
+      std::string raw(b64.size(), '\0');
+      int n = EVP_DecodeBlock(reinterpret_cast<unsigned char*>(raw.data()),
+                              reinterpret_cast<const unsigned char*>(b64.data()),
+                              static_cast<int>(b64.size()));
+      int pad = b64.size() >= 2 ? (b64[b64.size() - 1] == '=') + (b64[b64.size() - 2] == '=') : 0;
+      raw.resize(n < 0 ? 0 : static_cast<std::size_t>(n - pad));
+      out.push_back(std::move(raw));
+    }
+    return out;
+  }
+
+ private:
+  fs::path record_;
+  std::unique_ptr<process> proc_;
+  int port_ = 0;
+};
+
+// The real dsa-gateway binary with `config_yaml` written as gateway.yaml in `dir`.
+class gateway {
+ public:
+  gateway(const temp_dir& dir, const std::string& config_yaml) : dir_(dir) {
+    config_ = dir.write("gateway.yaml", config_yaml);
+    start();
+  }
+  void start() {
+    proc_ = std::make_unique<process>(
+        std::vector<std::string>{std::string(DSA_BINARY_DIR) + "/gateway/dsa-gateway", "--config",
+                                 config_.string()},
+        dir_.path() / "gateway-stderr.log");
+    auto line = proc_->read_line(20s);
+    if (!line || line->rfind("listening https=", 0) != 0) {
+      throw std::runtime_error("gateway did not start: " + line.value_or("(nothing)") + "\n" +
+                               read_file(dir_.path() / "gateway-stderr.log"));
+    }
+    port_ = std::stoi(line->substr(line->find(':') + 1));
+    admin_port_ = std::stoi(line->substr(line->rfind(':') + 1));
+  }
+  int stop(int sig = SIGTERM) { return proc_->stop(sig, 15s); }
+  void restart() {
+    stop();
+    start();
+  }
+  int port() const { return port_; }
+  int admin_port() const { return admin_port_; }
+  pid_t pid() const { return proc_->pid(); }
+  fs::path audit_db() const { return dir_.path() / "audit.db"; }
+
+ private:
+  const temp_dir& dir_;
+  fs::path config_;
+  std::unique_ptr<process> proc_;
+  int port_ = 0, admin_port_ = 0;
+};
+
+inline int connect_tcp(int port) {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(static_cast<std::uint16_t>(port));
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
+    close(fd);
+    return -1;
+  }
+  timeval tv{5, 0};  // no read in a test waits longer than this
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+  return fd;
+}
+
+struct response {
+  int status = 0;
+  std::vector<std::pair<std::string, std::string>> headers;
+  std::string body;
+  std::string header(const std::string& name) const {
+    for (const auto& [n, v] : headers) {
+      if (strcasecmp(n.c_str(), name.c_str()) == 0) {
+        return v;
+      }
+    }
+    return {};
+  }
+  bool has_header(const std::string& name) const {
+    for (const auto& [n, v] : headers) {
+      if (strcasecmp(n.c_str(), name.c_str()) == 0) {
+        return true;
+      }
+    }
+    return false;
+  }
+};
+
+// A TLS client connection in plain OpenSSL. `cert` empty: no client certificate.
+class tls_client {
+ public:
+  tls_client(int port, const std::string& cert, const std::string& key = {}) {
+    // A write to a connection the gateway has closed must fail, not kill the test binary.
+    signal(SIGPIPE, SIG_IGN);
+    ctx_ = SSL_CTX_new(TLS_client_method());
+    SSL_CTX_load_verify_locations(ctx_, (pki() / "ca.pem").c_str(), nullptr);
+    SSL_CTX_set_verify(ctx_, SSL_VERIFY_PEER, nullptr);
+    if (!cert.empty()) {
+      SSL_CTX_use_certificate_chain_file(ctx_, (pki() / (cert + ".pem")).c_str());
+      SSL_CTX_use_PrivateKey_file(ctx_, (pki() / ((key.empty() ? cert : key) + ".key")).c_str(),
+                                  SSL_FILETYPE_PEM);
+    }
+    fd_ = connect_tcp(port);
+    if (fd_ < 0) {
+      return;
+    }
+    ssl_ = SSL_new(ctx_);
+    SSL_set_fd(ssl_, fd_);
+    SSL_set1_host(ssl_, "127.0.0.1");
+    handshake_ok_ = SSL_connect(ssl_) == 1;
+    ERR_clear_error();
+  }
+  ~tls_client() {
+    if (ssl_ != nullptr) {
+      SSL_free(ssl_);
+    }
+    if (fd_ >= 0) {
+      close(fd_);
+    }
+    SSL_CTX_free(ctx_);
+  }
+  tls_client(const tls_client&) = delete;
+  tls_client& operator=(const tls_client&) = delete;
+
+  bool handshake_ok() const { return handshake_ok_; }
+
+  bool send(const std::string& bytes) {
+    if (!handshake_ok_) {
+      return false;
+    }
+    std::size_t done = 0;
+    while (done < bytes.size()) {
+      int n = SSL_write(ssl_, bytes.data() + done, static_cast<int>(bytes.size() - done));
+      if (n <= 0) {
+        ERR_clear_error();
+        return false;
+      }
+      done += static_cast<std::size_t>(n);
+    }
+    return true;
+  }
+
+  // Reads more bytes into the buffer; false at EOF, error or timeout.
+  bool fill() {
+    if (!handshake_ok_ || eof_) {
+      return false;
+    }
+    char tmp[16384];
+    int n = SSL_read(ssl_, tmp, sizeof tmp);
+    if (n <= 0) {
+      ERR_clear_error();
+      eof_ = true;
+      return false;
+    }
+    buf_.append(tmp, static_cast<std::size_t>(n));
+    return true;
+  }
+
+  // One response (Content-Length framed, which is all the gateway sends).
+  std::optional<response> read_response() {
+    for (int guard = 0; guard < 10000; ++guard) {
+      auto end = buf_.find("\r\n\r\n");
+      if (end != std::string::npos) {
+        response r;
+        std::istringstream head(buf_.substr(0, end));
+        std::string line;
+        std::getline(head, line);
+        r.status = std::stoi(line.substr(9, 3));
+        std::size_t length = 0;
+        while (std::getline(head, line)) {
+          if (!line.empty() && line.back() == '\r') {
+            line.pop_back();
+          }
+          auto colon = line.find(':');
+          std::string name = line.substr(0, colon);
+          std::string value = line.substr(colon + 1);
+          value.erase(0, value.find_first_not_of(' '));
+          if (strcasecmp(name.c_str(), "content-length") == 0) {
+            length = std::stoul(value);
+          }
+          r.headers.emplace_back(name, value);
+        }
+        while (buf_.size() < end + 4 + length) {
+          if (!fill()) {
+            return std::nullopt;
+          }
+        }
+        r.body = buf_.substr(end + 4, length);
+        buf_.erase(0, end + 4 + length);
+        return r;
+      }
+      if (!fill()) {
+        return std::nullopt;
+      }
+    }
+    return std::nullopt;
+  }
+
+  // True when the server closes the connection (within the socket timeout) with nothing more.
+  bool closed_by_server() {
+    while (fill()) {
+    }
+    return eof_ && buf_.empty();
+  }
+
+ private:
+  SSL_CTX* ctx_ = nullptr;
+  SSL* ssl_ = nullptr;
+  int fd_ = -1;
+  bool handshake_ok_ = false;
+  bool eof_ = false;
+  std::string buf_;
+};
+
+// A plain HTTP GET to the admin listener: (status, body).
+inline std::pair<int, std::string> admin_get(int port, const std::string& path) {
+  int fd = connect_tcp(port);
+  if (fd < 0) {
+    return {0, {}};
+  }
+  const std::string req = "GET " + path + " HTTP/1.1\r\nHost: admin\r\nConnection: close\r\n\r\n";
+  ::send(fd, req.data(), req.size(), MSG_NOSIGNAL);
+  std::string all;
+  char tmp[8192];
+  ssize_t n;
+  while ((n = ::recv(fd, tmp, sizeof tmp, 0)) > 0) {
+    all.append(tmp, static_cast<std::size_t>(n));
+  }
+  close(fd);
+  if (all.size() < 12) {
+    return {0, {}};
+  }
+  auto end = all.find("\r\n\r\n");
+  return {std::stoi(all.substr(9, 3)), end == std::string::npos ? "" : all.substr(end + 4)};
+}
+
+// The audit entries as stored (read-only, while the gateway may still be writing).
+inline std::vector<audit::entry> audit_entries(const fs::path& db, const std::string& kind) {
+  std::vector<audit::entry> out;
+  sqlite3* h = nullptr;
+  if (sqlite3_open_v2(db.c_str(), &h, SQLITE_OPEN_READONLY, nullptr) != SQLITE_OK) {
+    sqlite3_close(h);
+    return out;
+  }
+  sqlite3_busy_timeout(h, 2000);
+  sqlite3_stmt* st = nullptr;
+  sqlite3_prepare_v2(h, "SELECT entry FROM entries ORDER BY seq", -1, &st, nullptr);
+  while (st != nullptr && sqlite3_step(st) == SQLITE_ROW) {
+    std::string text(reinterpret_cast<const char*>(sqlite3_column_text(st, 0)),
+                     static_cast<std::size_t>(sqlite3_column_bytes(st, 0)));
+    auto e = audit::entry_from_json(text);
+    if (e && (kind.empty() || e->kind == kind)) {
+      out.push_back(std::move(*e));
+    }
+  }
+  sqlite3_finalize(st);
+  sqlite3_close(h);
+  return out;
+}
+
+// Lowercase hex SHA-256 of the DER certificate in pki()/NAME.pem.
+inline std::string cert_sha256(const std::string& name) {
+  FILE* f = std::fopen((pki() / (name + ".pem")).c_str(), "r");
+  X509* x = PEM_read_X509(f, nullptr, nullptr, nullptr);
+  std::fclose(f);
+  unsigned char md[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  X509_digest(x, EVP_sha256(), md, &len);
+  X509_free(x);
+  static constexpr char digits[] = "0123456789abcdef";
+  std::string out;
+  for (unsigned i = 0; i < len; ++i) {
+    out.push_back(digits[md[i] >> 4]);
+    out.push_back(digits[md[i] & 15]);
+  }
+  return out;
+}
+
+// A loopback port nothing listens on (bound, then closed).
+inline int unused_port() {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
+  socklen_t len = sizeof a;
+  getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
+  close(fd);
+  return ntohs(a.sin_port);
+}
+
+}  // namespace dsa::gateway::testing
