@@ -119,6 +119,7 @@ struct rig_options {
   int header_read_timeout_ms = 3000;
   int idle_timeout_ms = 5000;
   int max_connections = 1024;
+  int threads = 1;
 };
 
 // One test's world: PKI (shared), the upstream over TLS, the gateway, the temp directory.
@@ -140,16 +141,18 @@ struct rig {
       url = "https://127.0.0.1:" + std::to_string(up->port());
     }
     const std::string p = pki().string();
-    gw = std::make_unique<gateway>(dir, R"(listen: 127.0.0.1:0
+    gw = std::make_unique<gateway>(dir,
+                                   R"(listen: 127.0.0.1:0
 admin_listen: 127.0.0.1:0
-threads: 1
+threads: )" + std::to_string(o.threads) +
+                                       R"(
 tls:
   certificate: )" + p + R"(/gateway.pem
   private_key: )" + p + R"(/gateway.key
   min_version: "1.2"
   trust_anchors:
     - {name: partner-ca, ca_file: )" + p +
-                                            "/ca.pem, crl_file: " + p + R"(/crl.pem}
+                                       "/ca.pem, crl_file: " + p + R"(/crl.pem}
 agreements_dir: agreements
 upstreams:
   council-asb:
@@ -157,13 +160,13 @@ upstreams:
     ca_file: )" + p + R"(/upstream-ca.pem
     connect_timeout_ms: 1000
     response_timeout_ms: )" + std::to_string(o.response_timeout_ms) +
-                                            R"(
+                                       R"(
 audit: {path: audit.db, signing_key: audit-key.pem, origin: "test dsa-gateway"}
 limits: {max_header_bytes: 4096, max_body_bytes: 4096, drain_timeout_ms: 3000, header_read_timeout_ms: )" +
-                                      std::to_string(o.header_read_timeout_ms) +
-                                      ", idle_timeout_ms: " + std::to_string(o.idle_timeout_ms) +
-                                      ", max_connections: " + std::to_string(o.max_connections) +
-                                      "}\n");
+                                       std::to_string(o.header_read_timeout_ms) +
+                                       ", idle_timeout_ms: " + std::to_string(o.idle_timeout_ms) +
+                                       ", max_connections: " + std::to_string(o.max_connections) +
+                                       "}\n");
   }
 
   std::vector<dsa::audit::entry> requests() const {
@@ -508,7 +511,8 @@ TEST_CASE("denials, withholding and unknown parties are audited with the problem
 
 TEST_CASE("every answered request is audited once with its connection's identity, pipelined too",
           "[gateway][integration]") {
-  rig w;
+  // Two I/O threads: the two connections land on different threads (round robin).
+  rig w(rig_options{.threads = 2});
   tls_client police(w.gw->port(), "northshire-police");
   tls_client council(w.gw->port(), "kingsbury-council");
   REQUIRE(police.handshake_ok());

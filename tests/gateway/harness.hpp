@@ -16,6 +16,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <sqlite3.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -102,6 +103,9 @@ class process {
     }
     pid_ = fork();
     if (pid_ == 0) {
+      // If the test binary dies without running destructors (a crash, a signal), the children
+      // go with it instead of lingering on their ports.
+      prctl(PR_SET_PDEATHSIG, SIGKILL);
       dup2(out[1], 1);
       int err = open(stderr_file.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
       if (err >= 0) {

@@ -5,6 +5,7 @@
 // (no coordinated omission).
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -271,6 +272,7 @@ class child {
     }
     pid_ = fork();
     if (pid_ == 0) {
+      prctl(PR_SET_PDEATHSIG, SIGKILL);  // never outlive an interrupted benchmark
       dup2(out[1], 1);
       int err = open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
       dup2(err, 2);
