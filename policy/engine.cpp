@@ -283,6 +283,18 @@ check_result check_candidate(const candidate& c, std::string_view party, const s
 
 engine::engine(std::shared_ptr<const agreement_set> set) : set_(std::move(set)) {}
 
+engine::engine(std::shared_ptr<const agreement_set> set,
+               const std::set<std::string>& served_upstreams)
+    : set_(std::move(set)) {
+  for (const auto& a : set_->agreements) {
+    for (const endpoint& e : a->endpoints) {
+      if (served_upstreams.count(e.upstream) == 0) {
+        not_served_.insert(&e);
+      }
+    }
+  }
+}
+
 identity_match engine::identify(const request_identity& id, time_point now) const {
   identity_match out;
   auto consider = [&](identity_kind kind, std::string_view value) {
@@ -363,6 +375,9 @@ decision engine::decide_for(std::string_view party, const request_view& req,
       continue;
     }
     if (!template_matches(*c.endpoint, segs)) {
+      continue;
+    }
+    if (!not_served_.empty() && not_served_.count(c.endpoint) != 0) {
       continue;
     }
     check_result r = check_candidate(c, party, segs, req, counter);

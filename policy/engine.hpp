@@ -6,6 +6,8 @@
 
 #include <memory>
 #include <optional>
+#include <set>
+#include <unordered_set>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -66,6 +68,11 @@ class engine {
  public:
   explicit engine(std::shared_ptr<const agreement_set> set);
 
+  // A gateway serves only the endpoints whose upstream is in its own config (SPEC §3): the other
+  // endpoints are served at their provider's gateway, so here they are not candidates at all (a
+  // request for them is no_agreement, and a later candidate served here is still tried).
+  engine(std::shared_ptr<const agreement_set> set, const std::set<std::string>& served_upstreams);
+
   const agreement_set& agreements() const noexcept { return *set_; }
   const std::shared_ptr<const agreement_set>& shared_set() const noexcept { return set_; }
 
@@ -84,6 +91,7 @@ class engine {
 
  private:
   std::shared_ptr<const agreement_set> set_;
+  std::unordered_set<const policy::endpoint*> not_served_;  // empty: every endpoint is served
 };
 
 // The decision's agreement as "id@version" for the DSA-Agreement header; empty when none.

@@ -352,3 +352,32 @@ TEST_CASE("candidates: first passing in (agreement id, permission id) order, els
   REQUIRE(d.allowed);
   CHECK(d.agreement->id == "a-first");
 }
+
+TEST_CASE("a gateway decides only the endpoints whose upstream it serves") {
+  load_result r = load_texts({{"a.yaml", base_agreement}});
+  REQUIRE(r.ok());
+  memory_volume_counter counter;
+  request_view v;
+  v.method = "GET";
+  v.path = "/asb/v1/summary";
+  v.purpose = "asb-case-management";
+  v.now = at("2026-11-24T10:30:00Z");
+
+  engine serving(r.set, {"council-asb"});
+  CHECK(serving.decide_for("police", v, counter).allowed);
+
+  // At the police's own gateway the council's endpoints are served elsewhere: no candidate.
+  engine elsewhere(r.set, {"police-records"});
+  decision d = elsewhere.decide_for("police", v, counter);
+  CHECK(d.why == reason::no_agreement);
+  CHECK(d.agreement == nullptr);
+
+  // A capped permission served elsewhere is never charged.
+  v.path = "/asb/v1/cases/ASB-2026-000123";
+  v.case_ref = "ASB-2026-000123";
+  v.acting_user = "PC1234";
+  for (int i = 0; i < 5; ++i) {
+    CHECK(elsewhere.decide_for("police", v, counter).why == reason::no_agreement);
+  }
+  CHECK(serving.decide_for("police", v, counter).allowed);
+}
