@@ -8,10 +8,11 @@
 
 #include "engine.hpp"
 
+#include <date/tz.h>
+
 #include <algorithm>
 #include <array>
-
-#include <date/tz.h>
+#include <functional>
 
 #include "canonical_path.hpp"
 #include "loader.hpp"
@@ -26,6 +27,7 @@ constexpr std::size_t max_segments = 32;
 
 struct segments {
   std::array<std::string_view, max_segments> items;
+  std::array<std::size_t, max_segments> hashes;  // std::hash of each item, for the prefilter
   std::size_t count = 0;
   bool overflow = false;
 };
@@ -42,8 +44,10 @@ segments split_path(std::string_view path) {
       out.overflow = true;
       return out;
     }
-    out.items[out.count++] =
+    out.items[out.count] =
         path.substr(start, end == std::string_view::npos ? std::string_view::npos : end - start);
+    out.hashes[out.count] = std::hash<std::string_view>{}(out.items[out.count]);
+    ++out.count;
     if (end == std::string_view::npos) {
       break;
     }
@@ -85,7 +89,12 @@ struct check_result {
   std::string detail;
 };
 
-check_result fail(reason why, std::string detail) { return {why, std::move(detail)}; }
+// A failed check. The detail text is built only when it will be shown (`want`): the engine
+// decides first without any text, then describes only the candidate whose reason is returned.
+template <typename Describe>
+check_result fail(bool want, reason why, Describe&& describe) {
+  return want ? check_result{why, describe()} : check_result{why, {}};
+}
 
 // The value of the path parameter at template index `param`, percent-decoded.
 bool decoded_param(const endpoint& e, const segments& segs, int param, std::string& out) {
@@ -98,17 +107,19 @@ bool decoded_param(const endpoint& e, const segments& segs, int param, std::stri
   return false;
 }
 
-check_result check_query(const endpoint& e, std::string_view query) {
+check_result check_query(const endpoint& e, std::string_view query, bool want) {
   if (query.empty()) {
     for (const query_param& q : e.query_params) {
       if (q.required) {
-        return fail(reason::query_not_allowed, "query parameter '" + q.name + "' is required");
+        return fail(want, reason::query_not_allowed,
+                    [&] { return std::string("query parameter '" + q.name + "' is required"); });
       }
     }
     return {};
   }
   if (!e.query_allowed) {
-    return fail(reason::query_not_allowed, "endpoint '" + e.id + "' takes no query string");
+    return fail(want, reason::query_not_allowed,
+                [&] { return std::string("endpoint '" + e.id + "' takes no query string"); });
   }
   // At most 64 parameters are tracked; more than that cannot all be distinct known names.
   std::array<bool, 64> seen{};
@@ -120,27 +131,33 @@ check_result check_query(const endpoint& e, std::string_view query) {
         query.substr(start, end == std::string_view::npos ? std::string_view::npos : end - start);
     std::size_t eq = pair.find('=');
     if (pair.empty() || eq == std::string_view::npos || eq == 0) {
-      return fail(reason::query_not_allowed,
-                  "malformed query parameter (expected name=value pairs separated by '&')");
+      return fail(want, reason::query_not_allowed, [&] {
+        return std::string(
+            "malformed query parameter (expected name=value pairs separated by '&')");
+      });
     }
     name.clear();
     value.clear();
     if (!percent_decode(pair.substr(0, eq), name) || !percent_decode(pair.substr(eq + 1), value)) {
-      return fail(reason::query_not_allowed, "malformed percent-escape in the query");
+      return fail(want, reason::query_not_allowed,
+                  [&] { return std::string("malformed percent-escape in the query"); });
     }
     auto it = std::find_if(e.query_params.begin(), e.query_params.end(),
                            [&](const query_param& q) { return q.name == name; });
     if (it == e.query_params.end()) {
-      return fail(reason::query_not_allowed, "query parameter '" + name + "' is not allowed");
+      return fail(want, reason::query_not_allowed,
+                  [&] { return std::string("query parameter '" + name + "' is not allowed"); });
     }
     std::size_t index = static_cast<std::size_t>(it - e.query_params.begin());
     if (index >= seen.size() || seen[index]) {
-      return fail(reason::query_not_allowed, "query parameter '" + name + "' is repeated");
+      return fail(want, reason::query_not_allowed,
+                  [&] { return std::string("query parameter '" + name + "' is repeated"); });
     }
     seen[index] = true;
     if (!it->re.matches(value)) {
-      return fail(reason::query_not_allowed,
-                  "query parameter '" + name + "' does not match " + it->re.text);
+      return fail(want, reason::query_not_allowed, [&] {
+        return std::string("query parameter '" + name + "' does not match " + it->re.text);
+      });
     }
     if (end == std::string_view::npos) {
       break;
@@ -149,8 +166,9 @@ check_result check_query(const endpoint& e, std::string_view query) {
   }
   for (std::size_t i = 0; i < e.query_params.size(); ++i) {
     if (e.query_params[i].required && (i >= seen.size() || !seen[i])) {
-      return fail(reason::query_not_allowed,
-                  "query parameter '" + e.query_params[i].name + "' is required");
+      return fail(want, reason::query_not_allowed, [&] {
+        return std::string("query parameter '" + e.query_params[i].name + "' is required");
+      });
     }
   }
   return {};
@@ -180,8 +198,11 @@ bool contains(const std::vector<std::string>& list, std::string_view value) {
 
 // SPEC §4.3: the checks of one candidate, in order. The volume cap comes last because passing it
 // records the request.
+// `counter` null: describe a candidate already refused at its volume cap `cap` without touching
+// the counter again.
 check_result check_candidate(const candidate& c, std::string_view party, const segments& segs,
-                             const request_view& req, volume_counter& counter) {
+                             const request_view& req, volume_counter* counter, bool want,
+                             std::size_t& cap) {
   const agreement& a = *c.agreement;
   const permission& p = *c.permission;
   const endpoint& e = *c.endpoint;
@@ -191,90 +212,108 @@ check_result check_candidate(const candidate& c, std::string_view party, const s
     if (!a.status_reason.empty()) {
       detail += ": " + a.status_reason;
     }
-    return fail(reason::agreement_inactive, std::move(detail));
+    return fail(want, reason::agreement_inactive, [&] { return std::string(std::move(detail)); });
   }
   if (req.now < a.valid_from) {
-    return fail(reason::agreement_not_yet_valid,
-                "agreement '" + a.id + "' takes effect at " + format_instant(a.valid_from));
+    return fail(want, reason::agreement_not_yet_valid, [&] {
+      return std::string("agreement '" + a.id + "' takes effect at " +
+                         format_instant(a.valid_from));
+    });
   }
   if (req.now >= a.valid_until) {
-    return fail(reason::agreement_expired,
-                "agreement '" + a.id + "' ended at " + format_instant(a.valid_until));
+    return fail(want, reason::agreement_expired, [&] {
+      return std::string("agreement '" + a.id + "' ended at " + format_instant(a.valid_until));
+    });
   }
   if (a.review_overdue_denies && a.review_due && london_zone() != nullptr) {
     auto local = london_zone()->to_local(floor<seconds>(req.now));
     date::year_month_day today{floor<date::days>(local)};
     if (today > *a.review_due) {
-      return fail(reason::review_overdue, "agreement '" + a.id + "' was due for review on " +
-                                              date::format("%F", *a.review_due));
+      return fail(want, reason::review_overdue, [&] {
+        return std::string("agreement '" + a.id + "' was due for review on " +
+                           date::format("%F", *a.review_due));
+      });
     }
   }
   std::string decoded;
   for (std::size_t i = 0; i < e.path_params.size(); ++i) {
     const path_param& param = e.path_params[i];
     if (!decoded_param(e, segs, static_cast<int>(i), decoded)) {
-      return fail(reason::path_param_invalid,
-                  "path parameter '" + param.name + "' has a malformed percent-escape");
+      return fail(want, reason::path_param_invalid, [&] {
+        return std::string("path parameter '" + param.name + "' has a malformed percent-escape");
+      });
     }
     if (param.re && !param.re->matches(decoded)) {
-      return fail(reason::path_param_invalid,
-                  "path parameter '" + param.name + "' does not match " + param.re->text);
+      return fail(want, reason::path_param_invalid, [&] {
+        return std::string("path parameter '" + param.name + "' does not match " + param.re->text);
+      });
     }
   }
-  if (check_result q = check_query(e, req.query); q.why != reason::allowed) {
+  if (check_result q = check_query(e, req.query, want); q.why != reason::allowed) {
     return q;
   }
   if (!req.purpose || req.purpose->empty()) {
-    return fail(reason::purpose_missing, "the DSA-Purpose header is required");
+    return fail(want, reason::purpose_missing,
+                [&] { return std::string("the DSA-Purpose header is required"); });
   }
   if (!contains(p.purposes, *req.purpose)) {
-    return fail(reason::purpose_not_permitted, "purpose '" + std::string(*req.purpose) +
-                                                   "' is not permitted for this request under '" +
-                                                   a.id + "'");
+    return fail(want, reason::purpose_not_permitted, [&] {
+      return std::string("purpose '" + std::string(*req.purpose) +
+                         "' is not permitted for this request under '" + a.id + "'");
+    });
   }
   if (p.require.case_ref_required()) {
     if (!req.case_ref || req.case_ref->empty()) {
-      return fail(reason::case_ref_missing, "the DSA-Case-Ref header is required");
+      return fail(want, reason::case_ref_missing,
+                  [&] { return std::string("the DSA-Case-Ref header is required"); });
     }
     if (p.require.case_ref && !p.require.case_ref->matches(*req.case_ref)) {
-      return fail(reason::case_ref_invalid,
-                  "the case reference does not match " + p.require.case_ref->text);
+      return fail(want, reason::case_ref_invalid, [&] {
+        return std::string("the case reference does not match " + p.require.case_ref->text);
+      });
     }
     if (c.case_ref_param_index >= 0) {
       if (!decoded_param(e, segs, c.case_ref_param_index, decoded) || decoded != *req.case_ref) {
-        return fail(reason::case_ref_mismatch, "the case reference does not equal path parameter '" +
-                                                   p.require.case_ref_param + "'");
+        return fail(want, reason::case_ref_mismatch, [&] {
+          return std::string("the case reference does not equal path parameter '" +
+                             p.require.case_ref_param + "'");
+        });
       }
     }
   }
   if (p.require.acting_user) {
     if (!req.acting_user || req.acting_user->empty()) {
-      return fail(reason::acting_user_missing, "the DSA-Acting-User header is required");
+      return fail(want, reason::acting_user_missing,
+                  [&] { return std::string("the DSA-Acting-User header is required"); });
     }
     if (!p.require.acting_user->matches(*req.acting_user)) {
-      return fail(reason::acting_user_invalid,
-                  "the acting user does not match " + p.require.acting_user->text);
+      return fail(want, reason::acting_user_invalid, [&] {
+        return std::string("the acting user does not match " + p.require.acting_user->text);
+      });
     }
   }
   if (p.windows && !in_time_window(*p.windows, req.now)) {
-    return fail(reason::outside_time_window,
-                "permission '" + p.id + "' allows requests only in its time windows (" +
-                    p.windows->timezone + ")");
+    return fail(want, reason::outside_time_window, [&] {
+      return std::string("permission '" + p.id + "' allows requests only in its time windows (" +
+                         p.windows->timezone + ")");
+    });
   }
   for (const prohibition& pr : a.prohibitions) {
     if ((pr.assignee == "any" || pr.assignee == party) && contains(pr.endpoints, e.id) &&
         (pr.purposes.empty() || contains(pr.purposes, *req.purpose))) {
-      return fail(reason::prohibited, "prohibition '" + pr.id + "': " + pr.reason);
+      return fail(want, reason::prohibited,
+                  [&] { return std::string("prohibition '" + pr.id + "': " + pr.reason); });
     }
   }
-  std::size_t exceeded = 0;
   cap_keys keys{party, req.case_ref.value_or(std::string_view{}),
                 req.acting_user.value_or(std::string_view{})};
-  if (!counter.try_acquire(a, p, keys, req.now, exceeded)) {
-    const volume_cap& cap = p.volume_caps[exceeded];
-    return fail(reason::volume_cap_exceeded,
-                "volume cap reached: at most " + std::to_string(cap.max) + " requests per " +
-                    cap.window_text + " per " + std::string(to_string(cap.scope)));
+  if (counter == nullptr || !counter->try_acquire(a, p, keys, req.now, cap)) {
+    const volume_cap& limit = p.volume_caps[cap];
+    return fail(want, reason::volume_cap_exceeded, [&] {
+      return std::string("volume cap reached: at most " + std::to_string(limit.max) +
+                         " requests per " + limit.window_text + " per " +
+                         std::string(to_string(limit.scope)));
+    });
   }
   return {};
 }
@@ -370,8 +409,14 @@ decision engine::decide_for(std::string_view party, const request_view& req,
   }
   const segments segs = split_path(req.path);
   int best = -1;
+  const candidate* best_candidate = nullptr;
+  std::size_t best_cap = 0;
   for (const candidate& c : it->second) {
     if (req.agreement && c.agreement->id != *req.agreement) {
+      continue;
+    }
+    if (c.segment_count != segs.count ||
+        (c.first_literal >= 0 && segs.hashes[c.first_literal] != c.first_literal_hash)) {
       continue;
     }
     if (!template_matches(*c.endpoint, segs)) {
@@ -380,7 +425,8 @@ decision engine::decide_for(std::string_view party, const request_view& req,
     if (!not_served_.empty() && not_served_.count(c.endpoint) != 0) {
       continue;
     }
-    check_result r = check_candidate(c, party, segs, req, counter);
+    std::size_t cap = 0;
+    check_result r = check_candidate(c, party, segs, req, &counter, want_trace, cap);
     if (want_trace) {
       d.trace.push_back({c.agreement->id, c.permission->id, c.endpoint->id, r.why, r.detail});
     }
@@ -395,14 +441,20 @@ decision engine::decide_for(std::string_view party, const request_view& req,
     // Reasons are declared in check order, so a larger value got further (ties: first wins).
     if (static_cast<int>(r.why) > best) {
       best = static_cast<int>(r.why);
+      best_candidate = &c;
+      best_cap = cap;
       d.why = r.why;
-      d.detail = std::move(r.detail);
       d.agreement = c.agreement;
       d.permission = c.permission;
       d.endpoint = c.endpoint;
     }
   }
-  return best < 0 ? none() : d;
+  if (best < 0) {
+    return none();
+  }
+  // Describe only the candidate whose reason is returned (no counter: nothing is recorded).
+  d.detail = check_candidate(*best_candidate, party, segs, req, nullptr, true, best_cap).detail;
+  return d;
 }
 
 std::string agreement_label(const decision& d) {

@@ -1461,6 +1461,14 @@ load_result load_agreements(const std::vector<fs::path>& paths, const load_optio
           continue;
         }
         candidate c{a.get(), &perm, e, -1};
+        c.segment_count = static_cast<std::uint16_t>(e->segments.size());
+        for (std::size_t i = 0; i < e->segments.size(); ++i) {
+          if (e->segments[i].param < 0) {
+            c.first_literal = static_cast<std::int16_t>(i);
+            c.first_literal_hash = std::hash<std::string_view>{}(e->segments[i].literal);
+            break;
+          }
+        }
         if (!perm.require.case_ref_param.empty()) {
           for (std::size_t i = 0; i < e->path_params.size(); ++i) {
             if (e->path_params[i].name == perm.require.case_ref_param) {

@@ -196,6 +196,12 @@ struct candidate {
   const ::dsa::policy::permission* permission = nullptr;
   const ::dsa::policy::endpoint* endpoint = nullptr;
   int case_ref_param_index = -1;  // index into endpoint->path_params for require.case_ref_param
+  // A prefilter kept inline so that the many candidates of a busy party that cannot match a path
+  // are rejected without following pointers into their endpoints: the template's segment count
+  // and the std::hash of its first literal segment (first_literal < 0: all placeholders).
+  std::uint16_t segment_count = 0;
+  std::int16_t first_literal = -1;
+  std::size_t first_literal_hash = 0;
 };
 
 // Every agreement loaded from a directory, with the lookup indexes the engine uses.
