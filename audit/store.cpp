@@ -1,6 +1,7 @@
 #include "audit/store.hpp"
 
 #include <sqlite3.h>
+#include <pthread.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -84,6 +85,11 @@ store::store(const store_options& options) : options_(options) {}
 store::~store() { close(); }
 
 std::unique_ptr<store> store::open(const store_options& options, std::string& error) {
+  // SQLite's memory statistics take a global mutex on every allocation; nothing here reads them.
+  // Only possible before SQLite initialises; if something else initialised it first this is a
+  // harmless SQLITE_MISUSE.
+  static const int memstatus_off = sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
+  (void)memstatus_off;
   const std::string name = options.db_path.string();
   if (!valid_origin(options.origin)) {
     error = "audit origin \"" + options.origin + "\" must be one line of printable ASCII";
@@ -209,7 +215,11 @@ std::unique_ptr<store> store::open(const store_options& options, std::string& er
     }
   }
   s->last_checkpoint_ = clock::now();
-  s->writer_ = std::thread([p = s.get()] { p->run(); });
+  s->writer_ = std::thread([p = s.get()] {
+    // Named so that per-thread CPU figures (top -H, /proc/PID/task, dsa-bench) can tell it apart.
+    pthread_setname_np(pthread_self(), "dsa-audit");
+    p->run();
+  });
   return s;
 }
 
@@ -368,13 +378,23 @@ bool store::reconnect(std::string& error) {
 void store::append(entry e, commit_callback done) {
   // Serialising here spreads the costliest per-entry work over the callers' threads.
   std::string after = json_after_seq(e);
+  bool queued = false;
+  bool wake = false;
   {
     std::lock_guard lock(mu_);
     if (!stopping_) {
+      // The writer only waits while the queue is empty, so only the append that makes it
+      // non-empty needs to wake it: one wake-up per batch, not one per entry.
+      wake = queue_.empty();
       queue_.push_back(pending{std::move(e), std::move(after), std::move(done)});
-      cv_.notify_one();
-      return;
+      queued = true;
     }
+  }
+  if (queued) {
+    if (wake) {
+      cv_.notify_one();
+    }
+    return;
   }
   commit_result r;
   r.error = "audit store " + options_.db_path.string() + " is closed";

@@ -2,6 +2,7 @@
 #include <cstdio>
 #include <set>
 
+#include "expiry.hpp"
 #include "policy/loader.hpp"
 #include "server.hpp"
 #include "tls.hpp"
@@ -42,6 +43,17 @@ int check_config(const config& cfg) {
   if (!r.ok()) {
     errors += static_cast<int>(std::max<std::size_t>(1, r.error_count()));
   } else {
+    // The same expiry warnings the gateway logs at start (warnings.expiry_days).
+    tls_deadlines deadlines = read_server_deadlines(cfg.tls);
+    add_upstream_deadlines(cfg, deadlines);
+    const std::int64_t now = std::chrono::duration_cast<std::chrono::seconds>(
+                                 std::chrono::system_clock::now().time_since_epoch())
+                                 .count();
+    for (const auto& w : expiry_warnings(*r.set, deadlines, now, cfg.warnings.expiry_days)) {
+      std::printf("%s: warning: %s %s %s (%lld days) [expiry-warning]\n", cfg.file.string().c_str(),
+                  w.subject.c_str(), w.what.c_str(), format_unix(w.at_unix).c_str(),
+                  static_cast<long long>(w.days_left));
+    }
     for (const auto& a : r.set->agreements) {
       std::printf("agreement %s@%s (%s) %s\n", a->id.c_str(), a->version.c_str(),
                   std::string(policy::to_string(a->status)).c_str(), a->file.c_str());

@@ -92,7 +92,7 @@ class parser {
     expect_map(root, "the gateway config");
     only_keys(root,
               {"listen", "admin_listen", "threads", "tls", "agreements_dir", "upstreams", "audit",
-               "limits"},
+               "limits", "warnings"},
               "the gateway config");
     if (!root["listen"]) {
       fail(root, "missing required key 'listen'");
@@ -120,6 +120,15 @@ class parser {
     parse_audit(root["audit"], c.audit, root);
     if (root["limits"]) {
       parse_limits(root["limits"], c.limits);
+    }
+    if (root["warnings"]) {
+      const YAML::Node w = root["warnings"];
+      expect_map(w, "warnings");
+      only_keys(w, {"expiry_days"}, "warnings");
+      if (w["expiry_days"]) {
+        c.warnings.expiry_days =
+            static_cast<int>(number(w["expiry_days"], "warnings.expiry_days", 0, 3650));
+      }
     }
     return c;
   }

@@ -59,6 +59,11 @@ struct limits_config {
   std::chrono::milliseconds drain_timeout{10000};
 };
 
+// Expiry warnings (issue 5 item 5): how far ahead agreements and certificates are warned about.
+struct warnings_config {
+  int expiry_days = 30;
+};
+
 struct config {
   std::filesystem::path file;  // the config file itself
   host_port listen;
@@ -69,6 +74,7 @@ struct config {
   std::map<std::string, upstream_config> upstreams;
   audit_config audit;
   limits_config limits;
+  warnings_config warnings;
 };
 
 struct config_result {

@@ -423,8 +423,8 @@ std::string_view reason_phrase(int status) {
   }
 }
 
-std::string serialize_response_head(int status, const header_list& fields, std::size_t body_size,
-                                    bool close) {
+std::string serialize_response_head(int status, const header_list& fields,
+                                    std::optional<std::size_t> body_size, bool close) {
   std::string out;
   out.reserve(256);
   out.append("HTTP/1.1 ").append(std::to_string(status)).append(" ");
@@ -432,7 +432,9 @@ std::string serialize_response_head(int status, const header_list& fields, std::
   for (const auto& [name, value] : fields) {
     out.append(name).append(": ").append(value).append("\r\n");
   }
-  out.append("Content-Length: ").append(std::to_string(body_size)).append("\r\n");
+  if (body_size) {
+    out.append("Content-Length: ").append(std::to_string(*body_size)).append("\r\n");
+  }
   if (close) {
     out.append("Connection: close\r\n");
   }

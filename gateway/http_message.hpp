@@ -73,10 +73,10 @@ struct dsa_headers {
 // set) and any DSA-* field.
 [[nodiscard]] bool is_stripped_field(std::string_view name);
 
-// A response head: status line, `fields`, Content-Length = body_size, and `Connection: close`
-// when `close`. The body is written separately (not for HEAD).
+// A response head: status line, `fields`, Content-Length = body_size (none when nullopt), and
+// `Connection: close` when `close`. The body is written separately (not for HEAD).
 [[nodiscard]] std::string serialize_response_head(int status, const header_list& fields,
-                                                  std::size_t body_size, bool close);
+                                                  std::optional<std::size_t> body_size, bool close);
 
 // An RFC 9457 problem body (compact JSON) for a refusal.
 [[nodiscard]] std::string problem_body(int status, std::string_view reason_code,

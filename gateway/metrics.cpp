@@ -22,20 +22,71 @@ std::string prometheus_escape(std::string_view s) {
   return out;
 }
 
+namespace {
+
+// Prometheus bucket bounds printed without trailing zeros ("0.0001", "1", "5").
+std::string bound_text(double b) {
+  std::string le = std::to_string(b);
+  le.erase(le.find_last_not_of('0') + 1);
+  if (le.back() == '.') {
+    le.pop_back();
+  }
+  return le;
+}
+
+}  // namespace
+
+void latency_histogram::observe(std::int64_t micros) {
+  const double s = static_cast<double>(micros) / 1e6;
+  std::size_t i = 0;
+  while (i < bounds_s.size() && s > bounds_s[i]) {
+    ++i;
+  }
+  buckets_[i].fetch_add(1, std::memory_order_relaxed);
+  count_.fetch_add(1, std::memory_order_relaxed);
+  sum_us_.fetch_add(micros, std::memory_order_relaxed);
+}
+
+void latency_histogram::render(std::string& out, std::string_view name,
+                               std::string_view labels) const {
+  const std::string prefix = labels.empty() ? std::string() : std::string(labels) + ",";
+  const std::string own = labels.empty() ? std::string() : "{" + std::string(labels) + "}";
+  std::uint64_t cumulative = 0;
+  for (std::size_t i = 0; i < buckets_.size(); ++i) {
+    cumulative += buckets_[i].load(std::memory_order_relaxed);
+    const std::string le = i < bounds_s.size() ? bound_text(bounds_s[i]) : "+Inf";
+    out.append(std::string(name) + "_bucket{" + prefix + "le=\"" + le + "\"} " +
+               std::to_string(cumulative) + "\n");
+  }
+  out.append(std::string(name) + "_sum" + own + " " +
+             std::to_string(static_cast<double>(sum_us_.load(std::memory_order_relaxed)) / 1e6) +
+             "\n");
+  out.append(std::string(name) + "_count" + own + " " + std::to_string(count()) + "\n");
+}
+
 void metrics::count_request(std::string_view decision, std::string_view reason,
                             std::string_view agreement, std::int64_t latency_us) {
   {
     std::lock_guard lock(mu_);
     ++requests_[{std::string(decision), std::string(reason), std::string(agreement)}];
   }
-  const double s = static_cast<double>(latency_us) / 1e6;
-  std::size_t i = 0;
-  while (i < latency_bounds_s.size() && s > latency_bounds_s[i]) {
-    ++i;
+  latency_.observe(latency_us);
+}
+
+void metrics::add_upstream(const std::string& name) {
+  upstream_latency_.try_emplace(name, std::make_unique<latency_histogram>());
+}
+
+void metrics::observe_upstream(const std::string& name, std::int64_t latency_us) {
+  auto it = upstream_latency_.find(name);
+  if (it != upstream_latency_.end()) {
+    it->second->observe(latency_us);
   }
-  latency_buckets_[i].fetch_add(1, std::memory_order_relaxed);
-  latency_count_.fetch_add(1, std::memory_order_relaxed);
-  latency_sum_us_.fetch_add(latency_us, std::memory_order_relaxed);
+}
+
+void metrics::count_expiry_warning(std::string_view what) {
+  std::lock_guard lock(mu_);
+  ++expiry_warnings_[std::string(what)];
 }
 
 void metrics::count_handshake_failure(std::string_view reason) {
@@ -63,26 +114,26 @@ std::string metrics::render(std::string_view extra) const {
       out.append("dsa_tls_handshake_failures_total{reason=\"" + prometheus_escape(reason) + "\"} " +
                  std::to_string(n) + "\n");
     }
+    out.append(
+        "# HELP dsa_expiry_warnings_total expiry_warning log lines written, by what falls due "
+        "(validity.until, review.due, notAfter, nextUpdate).\n"
+        "# TYPE dsa_expiry_warnings_total counter\n");
+    for (const auto& [what, n] : expiry_warnings_) {
+      out.append("dsa_expiry_warnings_total{what=\"" + prometheus_escape(what) + "\"} " +
+                 std::to_string(n) + "\n");
+    }
   }
   out.append(
       "# HELP dsa_request_duration_seconds Time from the end of the request head to the "
       "response being released.\n# TYPE dsa_request_duration_seconds histogram\n");
-  std::uint64_t cumulative = 0;
-  for (std::size_t i = 0; i < latency_buckets_.size(); ++i) {
-    cumulative += latency_buckets_[i].load(std::memory_order_relaxed);
-    std::string le = i < latency_bounds_s.size() ? std::to_string(latency_bounds_s[i]) : "+Inf";
-    if (i < latency_bounds_s.size()) {
-      le.erase(le.find_last_not_of('0') + 1);
-      if (le.back() == '.') {
-        le.pop_back();
-      }
-    }
-    out.append("dsa_request_duration_seconds_bucket{le=\"" + le + "\"} " +
-               std::to_string(cumulative) + "\n");
+  latency_.render(out, "dsa_request_duration_seconds", "");
+  out.append(
+      "# HELP dsa_upstream_duration_seconds Time from the first byte sent to an upstream to "
+      "the end of its response (or the failure), by upstream.\n"
+      "# TYPE dsa_upstream_duration_seconds histogram\n");
+  for (const auto& [name, h] : upstream_latency_) {
+    h->render(out, "dsa_upstream_duration_seconds", "upstream=\"" + prometheus_escape(name) + "\"");
   }
-  out.append("dsa_request_duration_seconds_sum " +
-             std::to_string(static_cast<double>(latency_sum_us_.load()) / 1e6) + "\n");
-  out.append("dsa_request_duration_seconds_count " + std::to_string(latency_count_.load()) + "\n");
   out.append(
       "# HELP dsa_open_connections Client connections open now.\n"
       "# TYPE dsa_open_connections gauge\n");
@@ -102,7 +153,7 @@ void log_event(std::string_view level, std::string_view event, boost::json::obje
   const std::time_t secs = system_clock::to_time_t(now);
   std::tm tm{};
   gmtime_r(&secs, &tm);
-  char stamp[40];
+  char stamp[64];  // room for any int the compiler cannot rule out
   std::snprintf(stamp, sizeof stamp, "%04d-%02d-%02dT%02d:%02d:%02d.%06dZ", tm.tm_year + 1900,
                 tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
                 static_cast<int>(now.time_since_epoch().count() % 1000000));

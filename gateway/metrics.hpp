@@ -12,6 +12,7 @@
 #include <boost/json/object.hpp>
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <string_view>
@@ -19,14 +20,36 @@
 
 namespace dsa::gateway {
 
-class metrics {
+// A latency histogram with fixed buckets (seconds), lock-free to observe.
+class latency_histogram {
  public:
-  static constexpr std::array<double, 14> latency_bounds_s{
+  static constexpr std::array<double, 14> bounds_s{
       0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 5};
 
+  void observe(std::int64_t micros);
+  std::uint64_t count() const { return count_.load(std::memory_order_relaxed); }
+  // Appends the _bucket, _sum and _count lines of `name`; `labels` is empty or `key="value"`.
+  void render(std::string& out, std::string_view name, std::string_view labels) const;
+
+ private:
+  std::array<std::atomic<std::uint64_t>, bounds_s.size() + 1> buckets_{};  // not cumulative
+  std::atomic<std::uint64_t> count_{0};
+  std::atomic<std::int64_t> sum_us_{0};
+};
+
+class metrics {
+ public:
   void count_request(std::string_view decision, std::string_view reason, std::string_view agreement,
                      std::int64_t latency_us);
   void count_handshake_failure(std::string_view reason);
+  // Registers an upstream's latency histogram. Call for every upstream before the first
+  // observe_upstream; the set is fixed afterwards, so observing takes no lock.
+  void add_upstream(const std::string& name);
+  // Time from the first byte written to the upstream to the end of its response, for every
+  // exchange that got a response or failed (timeouts included). Unknown names are ignored.
+  void observe_upstream(const std::string& name, std::int64_t latency_us);
+  // One `expiry_warning` log line was written about `what` (validity.until, review.due, ...).
+  void count_expiry_warning(std::string_view what);
   void connection_opened() { open_connections_.fetch_add(1, std::memory_order_relaxed); }
   void connection_closed() { open_connections_.fetch_sub(1, std::memory_order_relaxed); }
   std::int64_t open_connections() const {
@@ -43,9 +66,9 @@ class metrics {
   mutable std::mutex mu_;
   std::map<std::tuple<std::string, std::string, std::string>, std::uint64_t> requests_;
   std::map<std::string, std::uint64_t> handshake_failures_;
-  std::array<std::atomic<std::uint64_t>, latency_bounds_s.size() + 1> latency_buckets_{};
-  std::atomic<std::uint64_t> latency_count_{0};
-  std::atomic<std::int64_t> latency_sum_us_{0};
+  std::map<std::string, std::uint64_t> expiry_warnings_;
+  latency_histogram latency_;
+  std::map<std::string, std::unique_ptr<latency_histogram>> upstream_latency_;
   std::atomic<std::int64_t> open_connections_{0};
   std::atomic<std::uint64_t> rejected_connections_{0};
 };

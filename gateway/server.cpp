@@ -44,6 +44,7 @@
 #include <thread>
 
 #include "audit/store.hpp"
+#include "expiry.hpp"
 #include "http_message.hpp"
 #include "metrics.hpp"
 #include "policy/canonical_path.hpp"
@@ -65,6 +66,16 @@ using policy::reason;
 
 namespace {
 
+// The upstream names this gateway's config serves: only their endpoints are decided here.
+std::set<std::string> served_upstreams(const config& cfg) {
+  std::set<std::string> names;
+  for (const auto& [name, upstream] : cfg.upstreams) {
+    names.insert(name);
+  }
+  return names;
+}
+
+
 constexpr auto use_tuple = net::as_tuple(net::use_awaitable);
 
 std::int64_t now_us() {
@@ -78,9 +89,26 @@ std::int64_t micros_since(std::chrono::steady_clock::time_point t) {
       .count();
 }
 
+// 128 bits from OpenSSL's CSPRNG, drawn 4 KiB at a time per thread: one RAND_bytes call per
+// 256 requests instead of one per request (each call takes the DRBG lock and, for fork
+// detection, a getpid() system call). The ids stay unpredictable: every byte still comes from
+// RAND_bytes, and each is used once.
 std::string random_request_id() {
+  constexpr std::size_t pool_size = 4096;
+  thread_local unsigned char pool[pool_size];
+  thread_local std::size_t used = pool_size;
   unsigned char bytes[16];
-  if (RAND_bytes(bytes, sizeof bytes) != 1) {
+  bool ok = true;
+  if (used == pool_size) {
+    ok = RAND_bytes(pool, static_cast<int>(pool_size)) == 1;
+    used = ok ? 0 : pool_size;
+  }
+  if (ok) {
+    std::memcpy(bytes, pool + used, sizeof bytes);
+    OPENSSL_cleanse(pool + used, sizeof bytes);
+    used += sizeof bytes;
+  }
+  if (!ok) {
     // The CSPRNG failing is not a reason to refuse service; ids only need to be unique.
     static std::atomic<std::uint64_t> fallback{0};
     const std::uint64_t a = static_cast<std::uint64_t>(now_us());
@@ -138,7 +166,12 @@ struct server::impl {
   std::unique_ptr<tcp::acceptor> acceptor;
   std::unique_ptr<tcp::acceptor> admin;
   std::atomic<bool> draining{false};
-  std::int64_t certificate_not_after = 0;
+  // Deadlines of the TLS files in use: replaced when a reload builds a new server context (the
+  // upstream client certificates are read at start only, as their contexts are).
+  std::atomic<std::shared_ptr<const tls_deadlines>> deadlines;
+  std::vector<tls_deadline> upstream_deadlines;
+  // The daily expiry check; declared after `workers` so it is destroyed before its io_context.
+  std::unique_ptr<net::steady_timer> expiry_timer;
   std::size_t next_worker = 0;
 
   ~impl() {
@@ -221,9 +254,39 @@ struct server::impl {
       return;
     }
     audit_lifecycle(agreements_entry("agreements_loaded", r.set.get(), r.diagnostics));
-    engine.store(std::make_shared<const policy::engine>(r.set));
+    engine.store(std::make_shared<const policy::engine>(r.set, served_upstreams(cfg)));
     server_tls.store(std::make_shared<net::ssl::context>(fresh_tls.release()));
+    refresh_deadlines();
     log_event("info", "agreements_loaded", {{"agreements", r.set->agreements.size()}});
+  }
+
+  // Re-reads the deadlines of the files the current server context was built from.
+  void refresh_deadlines() {
+    auto d = std::make_shared<tls_deadlines>(read_server_deadlines(cfg.tls));
+    d->certificates.insert(d->certificates.end(), upstream_deadlines.begin(),
+                           upstream_deadlines.end());
+    deadlines.store(std::move(d));
+  }
+
+  // Logs an expiry_warning for everything inside the warning window (issue 5 item 5), against
+  // the agreement set and TLS files in force now. `when`: start, reload or daily.
+  void check_expiry(std::string_view when) {
+    auto eng = engine.load();
+    auto d = deadlines.load();
+    if (!eng || !d) {
+      return;
+    }
+    const std::int64_t now = now_us() / 1000000;
+    for (const auto& w : expiry_warnings(eng->agreements(), *d, now, cfg.warnings.expiry_days)) {
+      stats.count_expiry_warning(w.what);
+      log_event("warn", "expiry_warning",
+                {{"check", when},
+                 {"subject", w.subject},
+                 {"what", w.what},
+                 {"at", format_unix(w.at_unix)},
+                 {"days_left", w.days_left},
+                 {"window_days", cfg.warnings.expiry_days}});
+    }
   }
 
   worker& pick_worker() {
@@ -371,50 +434,14 @@ class session {
     r.head = std::move(parsed.head);
     fill_request_fields(r);
 
-    // Beast reads the body (Content-Length or chunked) of the head checked above.
-    http::request_parser<http::string_body> parser;
-    parser.header_limit(static_cast<std::uint32_t>(lim.max_header_bytes));
-    parser.body_limit(lim.max_body_bytes);
-    error_code pec;
-    parser.put(net::buffer(block.data(), block.size()), pec);
-    buffer_.consume(head_len);
-    if (pec || !parser.is_header_done()) {
-      const bool too_big = pec == http::error::body_limit;
-      co_await refuse(
-          r, "reject", too_big ? reason::body_too_large : reason::bad_request,
-          too_big ? "the request body exceeds " + std::to_string(lim.max_body_bytes) + " bytes"
-                  : "malformed request head: " + pec.message(),
-          true);
+    // A request without a body (Content-Length absent or 0, not chunked: the common GET) is not
+    // parsed a second time: parse_request_head has checked its framing, and a Beast parser per
+    // request costs a fields container and an allocation per field.
+    if (!r.head.has_body()) {
+      buffer_.consume(head_len);
+    } else if (!co_await read_body(r, block, head_len)) {
       co_return false;
     }
-    if (!parser.is_done()) {
-      if (r.head.expect_continue && buffer_.size() == 0) {
-        static constexpr std::string_view cont = "HTTP/1.1 100 Continue\r\n\r\n";
-        stream_.next_layer().expires_after(lim.header_read_timeout);
-        auto [wec, wn] = co_await net::async_write(stream_, net::buffer(cont), use_tuple);
-        if (wec) {
-          co_return false;
-        }
-      }
-      stream_.next_layer().expires_after(lim.header_read_timeout);
-      auto [bec, bn] = co_await http::async_read(stream_, buffer_, parser, use_tuple);
-      if (bec == http::error::body_limit) {
-        co_await refuse(r, "reject", reason::body_too_large,
-                        "the request body exceeds " + std::to_string(lim.max_body_bytes) + " bytes",
-                        true);
-        co_return false;
-      }
-      if (bec == beast::error::timeout || bec == http::error::end_of_stream ||
-          bec == net::error::eof || bec == net::error::operation_aborted ||
-          bec == net::ssl::error::stream_truncated || bec == net::error::connection_reset) {
-        co_return false;
-      }
-      if (bec) {
-        co_await refuse(r, "reject", reason::bad_request, "malformed body: " + bec.message(), true);
-        co_return false;
-      }
-    }
-    r.body = std::move(parser.get().body());
     const bool close = !r.head.keep_alive || g_.draining.load();
 
     // Canonical target (SPEC §5): what the policy matches is what the upstream receives.
@@ -470,14 +497,6 @@ class session {
     if (d.endpoint != nullptr) {
       r.entry.endpoint = d.endpoint->id;
     }
-    if (d.allowed && g_.workers.front()->pools.count(d.endpoint->upstream) == 0) {
-      // The endpoint is served at its provider's gateway (SPEC §3): here it is no_agreement.
-      d.allowed = false;
-      d.why = reason::no_agreement;
-      d.detail = "no agreement permits this request at this gateway";
-      r.entry.permission.clear();
-      r.entry.endpoint.clear();
-    }
     if (!d.allowed) {
       co_return co_await refuse(r, "deny", d.why, d.detail, close);
     }
@@ -515,6 +534,9 @@ class session {
     upstream_pool& pool = *w_.pools.at(ep.upstream);
     upstream_response res = co_await pool.exchange(out_head, r.body, r.head.method == "HEAD", safe);
     r.entry.upstream_latency_us = res.latency_us;
+    if (res.latency_us > 0) {  // 0: nothing was sent (no connection), so no upstream time
+      g_.stats.observe_upstream(up.name, res.latency_us);
+    }
     if (res.why != reason::allowed) {
       r.entry.details["error"] = res.error;
       co_return co_await refuse(r, res.why == reason::response_too_large ? "withheld" : "error",
@@ -530,8 +552,11 @@ class session {
     // Filter (SPEC §4.5).
     policy::filter_result f = policy::filter_response(ep.response, res.body);
     if (!f.allowed()) {
+      // The rule that withheld the response is for the audit only: telling the caller that a
+      // record is, say, restricted or carries a safeguarding marker would itself disclose it.
       r.entry.items = static_cast<std::int64_t>(f.items);
-      co_return co_await refuse(r, "withheld", f.why, f.detail, close);
+      r.entry.details["filter"] = f.detail;
+      co_return co_await refuse(r, "withheld", f.why, withheld_detail(f.why), close);
     }
     std::string body = f.changed ? std::move(f.body) : std::move(res.body);
 
@@ -555,6 +580,67 @@ class session {
       fields.emplace_back(name, value);
     }
     co_return co_await finish(r, res.status, std::move(fields), std::move(body), close);
+  }
+
+  // Beast reads the body (Content-Length or chunked) of the head checked above into r.body.
+  // False when the connection must close (the refusal, if any, has been sent).
+  net::awaitable<bool> read_body(request_ctx& r, std::string_view block, std::size_t head_len) {
+    const auto& lim = g_.cfg.limits;
+    http::request_parser<http::string_body> parser;
+    parser.header_limit(static_cast<std::uint32_t>(lim.max_header_bytes));
+    parser.body_limit(lim.max_body_bytes);
+    error_code pec;
+    parser.put(net::buffer(block.data(), block.size()), pec);
+    buffer_.consume(head_len);
+    if (pec || !parser.is_header_done()) {
+      const bool too_big = pec == http::error::body_limit;
+      co_await refuse(
+          r, "reject", too_big ? reason::body_too_large : reason::bad_request,
+          too_big ? "the request body exceeds " + std::to_string(lim.max_body_bytes) + " bytes"
+                  : "malformed request head: " + pec.message(),
+          true);
+      co_return false;
+    }
+    if (!parser.is_done()) {
+      if (r.head.expect_continue && buffer_.size() == 0) {
+        static constexpr std::string_view cont = "HTTP/1.1 100 Continue\r\n\r\n";
+        stream_.next_layer().expires_after(lim.header_read_timeout);
+        auto [wec, wn] = co_await net::async_write(stream_, net::buffer(cont), use_tuple);
+        if (wec) {
+          co_return false;
+        }
+      }
+      stream_.next_layer().expires_after(lim.header_read_timeout);
+      auto [bec, bn] = co_await http::async_read(stream_, buffer_, parser, use_tuple);
+      if (bec == http::error::body_limit) {
+        co_await refuse(r, "reject", reason::body_too_large,
+                        "the request body exceeds " + std::to_string(lim.max_body_bytes) + " bytes",
+                        true);
+        co_return false;
+      }
+      if (bec == beast::error::timeout || bec == http::error::end_of_stream ||
+          bec == net::error::eof || bec == net::error::operation_aborted ||
+          bec == net::ssl::error::stream_truncated || bec == net::error::connection_reset) {
+        co_return false;
+      }
+      if (bec) {
+        co_await refuse(r, "reject", reason::bad_request, "malformed body: " + bec.message(), true);
+        co_return false;
+      }
+    }
+    r.body = std::move(parser.get().body());
+    co_return true;
+  }
+
+  static std::string withheld_detail(reason why) {
+    switch (why) {
+      case reason::too_many_items:
+        return "the response holds more items than the agreement lets leave at once";
+      case reason::response_not_filterable:
+        return "the upstream response cannot be filtered as the agreement requires";
+      default:
+        return "the response is withheld under the agreement";
+    }
   }
 
   static std::string upstream_detail(reason why) {
@@ -648,13 +734,20 @@ class session {
                                       const std::string& body, bool close) {
     close = close || g_.draining.load();  // a drain that began while this request was in flight
     fields.emplace(fields.begin(), "DSA-Request-Id", r.request_id);
-    const std::string head = serialize_response_head(status, fields, body.size(), close);
-    stream_.next_layer().expires_after(g_.cfg.limits.header_read_timeout);
-    std::array<net::const_buffer, 2> bufs{net::buffer(head), net::buffer(body)};
-    if (r.head.method == "HEAD") {
-      bufs[1] = net::const_buffer();
+    // A HEAD response carries no body and no Content-Length: a length there must be the one a
+    // GET would get (RFC 9110 §8.6), which the gateway does not know — the upstream never sent
+    // the body to filter, and a GET may be decided differently (methods compare exactly).
+    const bool head_request = r.head.method == "HEAD";
+    std::string out = serialize_response_head(
+        status, fields, head_request ? std::nullopt : std::optional(body.size()), close);
+    if (!head_request) {
+      // One contiguous buffer: given two, Beast's ssl_stream copies them into a scratch buffer
+      // it allocates and frees on every write (flat_stream), and Asio's SSL engine would
+      // otherwise write one TLS record per buffer.
+      out.append(body);
     }
-    auto [ec, n] = co_await net::async_write(stream_, bufs, use_tuple);
+    stream_.next_layer().expires_after(g_.cfg.limits.header_read_timeout);
+    auto [ec, n] = co_await net::async_write(stream_, net::buffer(out), use_tuple);
     co_return !ec && !close;
   }
 
@@ -705,10 +798,9 @@ net::awaitable<void> admin_session(server::impl& g, tcp::socket socket) {
     if (!g.store->writable()) {
       why.push_back("audit store not writable");
     }
-    if (g.certificate_not_after != 0 &&
-        g.certificate_not_after <= std::chrono::duration_cast<std::chrono::seconds>(
-                                       std::chrono::system_clock::now().time_since_epoch())
-                                       .count()) {
+    // The certificate of the context new connections get: refreshed by every reload.
+    const std::int64_t not_after = g.deadlines.load()->server_not_after;
+    if (not_after != 0 && not_after <= now_us() / 1000000) {
       why.push_back("gateway certificate expired");
     }
     if (g.draining.load()) {
@@ -753,26 +845,31 @@ net::awaitable<void> admin_session(server::impl& g, tcp::socket socket) {
     extra += "dsa_audit_commit_duration_seconds_sum " +
              std::to_string(static_cast<double>(s.commit_us_sum) / 1e6) + "\n";
     extra += "dsa_audit_commit_duration_seconds_count " + std::to_string(s.batches) + "\n";
+    // Batch sizes as two counters: rate(entries) / rate(batches) is the mean batch size.
+    extra +=
+        "# HELP dsa_audit_committed_entries_total Entries committed by this process.\n"
+        "# TYPE dsa_audit_committed_entries_total counter\n"
+        "dsa_audit_committed_entries_total " +
+        std::to_string(s.entries) +
+        "\n# HELP dsa_audit_batches_total Group commits (batches) that succeeded.\n"
+        "# TYPE dsa_audit_batches_total counter\n"
+        "dsa_audit_batches_total " +
+        std::to_string(s.batches) +
+        "\n# HELP dsa_audit_failed_batches_total Group commits that failed (their requests got "
+        "503).\n# TYPE dsa_audit_failed_batches_total counter\n"
+        "dsa_audit_failed_batches_total " +
+        std::to_string(s.failed_batches) +
+        "\n# HELP dsa_audit_max_batch_size The largest batch committed by this process.\n"
+        "# TYPE dsa_audit_max_batch_size gauge\n"
+        "dsa_audit_max_batch_size " +
+        std::to_string(s.max_batch_size) + "\n";
+    auto eng = g.engine.load();
     extra +=
         "# HELP dsa_agreements_loaded Agreements in the current set.\n"
-        "# TYPE dsa_agreements_loaded gauge\n";
-    auto eng = g.engine.load();
-    extra += "dsa_agreements_loaded " + std::to_string(eng->agreements().agreements.size()) + "\n";
-    extra +=
-        "# HELP dsa_agreement_valid_until_seconds End of each agreement's validity.\n"
-        "# TYPE dsa_agreement_valid_until_seconds gauge\n";
-    for (const auto& a : eng->agreements().agreements) {
-      extra +=
-          "dsa_agreement_valid_until_seconds{agreement=\"" + prometheus_escape(a->id) + "\"} " +
-          std::to_string(
-              std::chrono::duration_cast<std::chrono::seconds>(a->valid_until.time_since_epoch())
-                  .count()) +
-          "\n";
-    }
-    extra +=
-        "# HELP dsa_certificate_not_after_seconds The gateway certificate's notAfter.\n"
-        "# TYPE dsa_certificate_not_after_seconds gauge\n";
-    extra += "dsa_certificate_not_after_seconds " + std::to_string(g.certificate_not_after) + "\n";
+        "# TYPE dsa_agreements_loaded gauge\n"
+        "dsa_agreements_loaded " +
+        std::to_string(eng->agreements().agreements.size()) + "\n";
+    render_expiry_gauges(extra, eng->agreements(), *g.deadlines.load(), now_us() / 1000000);
     res.set(http::field::content_type, "text/plain; version=0.0.4");
     res.body() = g.stats.render(extra);
   } else {
@@ -855,10 +952,13 @@ net::awaitable<void> signal_loop(server::impl& g, net::signal_set& signals) {
     if (sig == SIGHUP) {
       log_event("info", "reload_requested");
       g.reload();
+      // Whether the new set was taken or refused, warn about the set and files now in force.
+      g.check_expiry("reload");
       continue;
     }
     log_event("info", "draining", {{"signal", sig}});
     g.draining.store(true);
+    g.expiry_timer->cancel();
     error_code cec;
     g.acceptor->close(cec);
     for (auto& w : g.workers) {
@@ -888,6 +988,19 @@ net::awaitable<void> signal_loop(server::impl& g, net::signal_set& signals) {
       });
     }
     co_return;
+  }
+}
+
+// The daily expiry check (issue 5 item 5); start-up and each reload check on their own. Ends
+// when the drain cancels the timer.
+net::awaitable<void> expiry_loop(server::impl& g) {
+  for (;;) {
+    g.expiry_timer->expires_after(std::chrono::hours(24));
+    auto [ec] = co_await g.expiry_timer->async_wait(use_tuple);
+    if (ec || g.draining.load()) {
+      co_return;
+    }
+    g.check_expiry("daily");
   }
 }
 
@@ -990,7 +1103,15 @@ std::unique_ptr<server> server::create(const config& cfg, std::string& error) {
     return nullptr;
   }
   g->server_tls.store(std::make_shared<net::ssl::context>(server_ctx.release()));
-  g->certificate_not_after = certificate_not_after(cfg.tls.certificate.string());
+  {
+    tls_deadlines up;
+    add_upstream_deadlines(cfg, up);
+    g->upstream_deadlines = std::move(up.certificates);
+  }
+  g->refresh_deadlines();
+  for (const auto& [name, up] : cfg.upstreams) {
+    g->stats.add_upstream(name);
+  }
   for (const auto& [name, up] : cfg.upstreams) {
     if (up.tls) {
       ssl_ctx_ptr c = make_upstream_context(up, tls_error);
@@ -1028,11 +1149,13 @@ std::unique_ptr<server> server::create(const config& cfg, std::string& error) {
   start.details["seeded_counted_requests"] = seeded;
   g->audit_lifecycle(std::move(start));
   g->audit_lifecycle(g->agreements_entry("agreements_loaded", loaded.set.get(), {}));
-  g->engine.store(std::make_shared<const policy::engine>(loaded.set));
+  g->engine.store(std::make_shared<const policy::engine>(loaded.set, served_upstreams(cfg)));
   log_event("info", "started",
             {{"agreements", loaded.set->agreements.size()},
              {"seeded_counted_requests", seeded},
              {"threads", cfg.threads}});
+  g->check_expiry("start");
+  g->expiry_timer = std::make_unique<net::steady_timer>(g->workers.front()->ioc);
   return std::unique_ptr<server>(new server(std::move(g)));
 }
 
@@ -1047,6 +1170,7 @@ int server::run() {
   net::co_spawn(main_ioc, accept_loop(g), &log_exception);
   net::co_spawn(main_ioc, admin_loop(g), &log_exception);
   net::co_spawn(main_ioc, signal_loop(g, signals), &log_exception);
+  net::co_spawn(main_ioc, expiry_loop(g), &log_exception);
 
   std::printf("listening https=%s admin=%s\n", bound_text(*g.acceptor).c_str(),
               bound_text(*g.admin).c_str());

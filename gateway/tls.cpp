@@ -7,6 +7,7 @@
 #include <openssl/x509v3.h>
 
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 
 namespace dsa::gateway {
@@ -155,7 +156,9 @@ ssl_ctx_ptr make_server_context(const tls_config& tls, std::string& error) {
   SSL_CTX_set_session_cache_mode(ctx.get(), SSL_SESS_CACHE_OFF);
   // Idle keep-alive connections give their 34 KiB of record buffers back (SPEC §9: 1,000 open
   // connections within 64 MiB).
-  SSL_CTX_set_mode(ctx.get(), SSL_MODE_RELEASE_BUFFERS);
+  if (std::getenv("DSA_TMP_KEEP_TLS_BUFFERS") == nullptr) {  // TEMPORARY A/B, remove
+    SSL_CTX_set_mode(ctx.get(), SSL_MODE_RELEASE_BUFFERS);
+  }
   SSL_CTX_set_num_tickets(ctx.get(), 0);
   SSL_CTX_set_options(ctx.get(), SSL_OP_NO_TICKET);
   if (SSL_CTX_use_certificate_chain_file(ctx.get(), tls.certificate.c_str()) != 1) {

@@ -475,6 +475,9 @@ TEST_CASE("denials, withholding and unknown parties are audited with the problem
   CHECK(withheld->status == 403);
   CHECK(problem_reason(*withheld) == "withheld_by_agreement");
   CHECK(withheld->body.find("Witness") == std::string::npos);
+  // Nor does the refusal say which rule withheld it: that the case is restricted is itself
+  // something the agreement does not let leave. The audit keeps the rule.
+  CHECK(withheld->body.find("restricted") == std::string::npos);
 
   tls_client fire(w.gw->port(), "northshire-fire");
   REQUIRE(fire.handshake_ok());
@@ -786,18 +789,83 @@ TEST_CASE("slow heads, idle keep-alive connections and excess connections are cl
   CHECK(w.requests().size() == 1);
 }
 
-TEST_CASE("SIGTERM lets an in-flight request finish, then exits 0", "[gateway][integration]") {
-  rig w(rig_options{.upstream_args = {"--delay-ms", "700"}});
-  tls_client c(w.gw->port(), "northshire-police");
-  REQUIRE(c.handshake_ok());
-  REQUIRE(c.send(get_case()));
-  std::this_thread::sleep_for(200ms);
+TEST_CASE(
+    "SIGTERM drains: in-flight requests finish, new connections are refused, exit 0, "
+    "the final checkpoint covers the store and it verifies",
+    "[gateway][integration][drain]") {
+  rig w(rig_options{.upstream_args = {"--delay-ms", "1000"}, .threads = 2});
+  // A keep-alive connection waiting for its next request is closed by the drain, unanswered.
+  tls_client idle(w.gw->port(), "northshire-police");
+  REQUIRE(idle.handshake_ok());
+  // Three requests in flight on two I/O threads, each held by the upstream for a second.
+  std::vector<std::unique_ptr<tls_client>> busy;
+  for (int i = 0; i < 3; ++i) {
+    busy.push_back(std::make_unique<tls_client>(w.gw->port(), "northshire-police"));
+    REQUIRE(busy.back()->handshake_ok());
+    REQUIRE(busy.back()->send(get_case()));
+  }
+  std::this_thread::sleep_for(300ms);
+  const auto signalled = std::chrono::steady_clock::now();
   REQUIRE(kill(w.gw->pid(), SIGTERM) == 0);
-  auto r = c.read_response();
-  REQUIRE(r);
-  CHECK(r->status == 200);
-  CHECK(r->header("Connection") == "close");
-  CHECK(w.gw->stop(SIGTERM) == 0);
+  // The listener closes at once: a new connection is refused while the three are still held.
+  bool refused = false;
+  for (int i = 0; i < 100 && !refused; ++i) {
+    const int fd = connect_tcp(w.gw->port());
+    if (fd < 0) {
+      refused = true;
+    } else {
+      close(fd);
+      std::this_thread::sleep_for(5ms);
+    }
+  }
+  CHECK(refused);
+  CHECK(std::chrono::steady_clock::now() - signalled < 600ms);
+  for (auto& c : busy) {
+    auto r = c->read_response();
+    REQUIRE(r);
+    CHECK(r->status == 200);
+    CHECK(r->header("Connection") == "close");
+    CHECK(r->body.find("ASB-2026-000001") != std::string::npos);
+    CHECK(c->closed_by_server());
+  }
+  CHECK(idle.closed_by_server());
+  // It exits by itself (signal 0 only waits), with status 0.
+  CHECK(w.gw->stop(0) == 0);
   CHECK(audit_entries(w.gw->audit_db(), "shutdown").size() == 1);
-  CHECK(w.requests().size() == 1);
+  CHECK(w.requests().size() == 3);
+
+  // The final checkpoint covers every entry, the shutdown entry included.
+  sqlite3* db = nullptr;
+  REQUIRE(sqlite3_open_v2(w.gw->audit_db().c_str(), &db, SQLITE_OPEN_READONLY, nullptr) ==
+          SQLITE_OK);
+  auto scalar = [&](const char* sql) {
+    sqlite3_stmt* st = nullptr;
+    sqlite3_prepare_v2(db, sql, -1, &st, nullptr);
+    std::int64_t v = -1;
+    if (st != nullptr && sqlite3_step(st) == SQLITE_ROW) {
+      v = sqlite3_column_int64(st, 0);
+    }
+    sqlite3_finalize(st);
+    return v;
+  };
+  const std::int64_t entries = scalar("SELECT count(*) FROM entries");
+  const std::int64_t checkpointed = scalar("SELECT size FROM checkpoints ORDER BY id DESC LIMIT 1");
+  sqlite3_close(db);
+  CHECK(entries == static_cast<std::int64_t>(audit_entries(w.gw->audit_db(), "").size()));
+  CHECK(checkpointed == entries);
+
+  const std::string verify = std::string(DSA_BINARY_DIR) + "/tools/dsa audit verify --db '" +
+                             w.gw->audit_db().string() + "' 2>&1";
+  FILE* p = popen(("timeout 60 " + verify).c_str(), "r");
+  REQUIRE(p != nullptr);
+  std::string out;
+  char buf[4096];
+  std::size_t n;
+  while ((n = fread(buf, 1, sizeof buf, p)) > 0) {
+    out.append(buf, n);
+  }
+  const int st = pclose(p);
+  INFO(out);
+  CHECK(WIFEXITED(st));
+  CHECK(WEXITSTATUS(st) == 0);
 }

@@ -10,6 +10,8 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
+#include <cstring>
 #include <atomic>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
@@ -18,12 +20,15 @@
 #include <boost/asio/ssl/context.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/string_body.hpp>
 #include <boost/beast/ssl/ssl_stream.hpp>
+#include <boost/json/object.hpp>
+#include <boost/json/serialize.hpp>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
@@ -56,10 +61,15 @@ struct http_options {
   double duration_s = 10;
   double rate = 0;  // requests per second over all connections; 0 = closed loop
   int threads = 1;
+  bool json = false;  // --json: one JSON object on stdout instead of the text report
   // --self: start a sample upstream and a gateway of our own (see run_self).
   bool self = false;
   std::string source_dir = ".";
   std::string gateway_binary;
+  // --compare-nginx: the same load against the gateway and nginx (see run_compare).
+  bool compare_nginx = false;
+  std::string nginx_binary;
+  bool keep_dir = false;
 };
 
 struct target {
@@ -165,7 +175,13 @@ net::awaitable<void> run_connection(net::ssl::context& ctx, const target& t,
   co_await stream.async_shutdown(use_tuple);
 }
 
-int run_http(const http_options& o, std::uint64_t* answered = nullptr) {
+// What one run measured, for callers that compare runs (--compare-nginx).
+struct http_summary {
+  std::uint64_t requests = 0, ok = 0, errors = 0;
+  double seconds = 0, p50_ms = 0, p99_ms = 0;
+};
+
+int run_http(const http_options& o, http_summary* summary = nullptr) {
   target t;
   if (!parse_url(o.url, t)) {
     std::fprintf(stderr, "dsa-bench http: --url must be https://HOST[:PORT]/PATH\n");
@@ -237,8 +253,36 @@ int run_http(const http_options& o, std::uint64_t* answered = nullptr) {
     return all.latencies_us[idx] / 1000.0;
   };
   const auto n = all.latencies_us.size();
-  if (answered != nullptr) {
-    *answered = n;
+  if (summary != nullptr) {
+    summary->requests = n;
+    summary->ok = all.statuses[200];
+    for (auto& [k, v] : all.errors) {
+      summary->errors += v;
+    }
+    summary->seconds = elapsed;
+    summary->p50_ms = pct(0.5);
+    summary->p99_ms = pct(0.99);
+  }
+  if (o.json) {
+    // For scripts and tests (the reload-under-load test reads it): counts keyed by status and
+    // by error text, so "no failed request" is a check on two fields.
+    boost::json::object statuses, errors;
+    for (auto& [k, v] : all.statuses) {
+      statuses[std::to_string(k)] = v;
+    }
+    for (auto& [k, v] : all.errors) {
+      errors[k] = v;
+    }
+    boost::json::object report{{"requests", n},
+                               {"seconds", elapsed},
+                               {"throughput", elapsed > 0 ? static_cast<double>(n) / elapsed : 0.0},
+                               {"p50_ms", pct(0.5)},
+                               {"p99_ms", pct(0.99)},
+                               {"max_ms", pct(1.0)},
+                               {"statuses", std::move(statuses)},
+                               {"errors", std::move(errors)}};
+    std::printf("%s\n", boost::json::serialize(report).c_str());
+    return 0;
   }
   std::printf("dsa-bench http %s %s\n", o.method.c_str(), o.url.c_str());
   std::printf("  mode          %s, %d connections, %d thread(s), %.1f s\n",
@@ -461,8 +505,9 @@ int run_self(http_options o) {
                     "Accept: application/json"});
   const std::int64_t gw_before = cpu_us(gw.pid());
   const std::int64_t up_before = cpu_us(up.pid());
-  std::uint64_t answered = 0;
-  const int rc = run_http(o, &answered);
+  http_summary sum;
+  const int rc = run_http(o, &sum);
+  const std::uint64_t answered = sum.requests;
   const std::int64_t gw_cpu = cpu_us(gw.pid()) - gw_before;
   const std::int64_t up_cpu = cpu_us(up.pid()) - up_before;
   if (answered > 0) {
@@ -472,6 +517,440 @@ int run_self(http_options o) {
                 static_cast<double>(up_cpu) / static_cast<double>(answered));
   }
   return rc;
+}
+
+
+// ---------------------------------------------------------------------------------------------
+// --compare-nginx: the SPEC §9 proxy bar, side by side. One upstream inside this process (plain
+// HTTP/1.1 keep-alive on its own thread, a fixed ~1 KiB JSON body), the dev PKI, then the same
+// closed-loop load against dsa-gateway (threads: 1, policy + allow_fields filter + durable audit)
+// and against nginx (one worker, mTLS, proxy_pass with keep-alive upstream connections).
+
+// The upstream's answer for GET /asb/v1/cases/…: about 1 KiB, with fields the agreement's
+// allow_fields removes (so the gateway's filter really rewrites the body).
+const char* compare_body =
+    R"json({"case_id":"ASB-2026-000123","status":"open","opened_on":"2026-09-14","category":"noise",)json"
+    R"json("ward":"Kingsbury Central","risk_level":"medium","lead_officer_team":"Community Safety North",)json"
+    R"json("subjects":[{"subject_id":"S-0001","name":"Alex Example","role":"alleged perpetrator",)json"
+    R"json("age_band":"25-34","date_of_birth":"1994-03-02","address":"12 Sample Street, Kingsbury"},)json"
+    R"json({"subject_id":"S-0002","name":"Sam Example","role":"complainant","age_band":"35-44",)json"
+    R"json("date_of_birth":"1986-11-20","address":"14 Sample Street, Kingsbury"}],)json"
+    R"json("actions":[{"date":"2026-09-15","type":"warning letter","by":"Community Safety North"},)json"
+    R"json({"date":"2026-10-02","type":"mediation offered","by":"Community Safety North"},)json"
+    R"json({"date":"2026-10-20","type":"acceptable behaviour contract","by":"Police SNT 4"}],)json"
+    R"json("warnings":["dog on premises"],"restricted":false,)json"
+    R"json("internal_notes":"Neighbour dispute escalated after the September incident; housing)json"
+    R"json( officer to review tenancy conditions. Not for disclosure outside the council.",)json"
+    R"json("housing_ref":"HSG-44-1203","officer_email":"case.officer@kingsbury.gov.uk.example"})json";
+
+// A minimal HTTP/1.1 server on 127.0.0.1:0 for GET requests without bodies (which is all the
+// benchmark sends): every complete request head gets the fixed response; keep-alive, pipelining.
+class fast_upstream {
+ public:
+  fast_upstream() : acceptor_(ioc_, tcp::endpoint(net::ip::make_address("127.0.0.1"), 0)) {
+    const std::string body = compare_body;
+    ok_ = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: " +
+          std::to_string(body.size()) + "\r\n\r\n" + body;
+    not_found_ = "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n";
+    net::co_spawn(ioc_, accept_loop(), [](std::exception_ptr) {});
+    thread_ = std::thread([this] {
+      tid_.store(static_cast<pid_t>(gettid()));
+      ioc_.run();
+    });
+  }
+  ~fast_upstream() {
+    net::post(ioc_, [this] { ioc_.stop(); });
+    thread_.join();
+  }
+  fast_upstream(const fast_upstream&) = delete;
+  fast_upstream& operator=(const fast_upstream&) = delete;
+
+  unsigned short port() const { return acceptor_.local_endpoint().port(); }
+  std::size_t body_size() const { return std::strlen(compare_body); }
+  pid_t tid() const { return tid_.load(); }
+
+ private:
+  net::awaitable<void> accept_loop() {
+    for (;;) {
+      auto [ec, socket] = co_await acceptor_.async_accept(use_tuple);
+      if (ec) {
+        co_return;
+      }
+      socket.set_option(tcp::no_delay(true));
+      net::co_spawn(ioc_, serve(std::move(socket)), [](std::exception_ptr) {});
+    }
+  }
+  net::awaitable<void> serve(tcp::socket socket) {
+    std::string in, out;
+    std::array<char, 16384> buf;
+    for (;;) {
+      auto [ec, n] = co_await socket.async_read_some(net::buffer(buf), use_tuple);
+      if (ec) {
+        co_return;
+      }
+      in.append(buf.data(), n);
+      std::size_t pos = 0;
+      for (;;) {
+        auto end = in.find("\r\n\r\n", pos);
+        if (end == std::string::npos) {
+          break;
+        }
+        out += in.compare(pos, 18, "GET /asb/v1/cases/") == 0 ? ok_ : not_found_;
+        pos = end + 4;
+      }
+      in.erase(0, pos);
+      if (!out.empty()) {
+        auto [wec, wn] = co_await net::async_write(socket, net::buffer(out), use_tuple);
+        if (wec) {
+          co_return;
+        }
+        out.clear();
+      }
+    }
+  }
+
+  net::io_context ioc_{1};
+  tcp::acceptor acceptor_;
+  std::string ok_, not_found_;
+  std::thread thread_;
+  std::atomic<pid_t> tid_{0};
+};
+
+// CPU time of every thread of a process, by thread id, with the thread's name.
+struct thread_cpu {
+  std::string name;
+  std::int64_t us = 0;
+};
+std::map<pid_t, thread_cpu> threads_cpu(pid_t pid) {
+  std::map<pid_t, thread_cpu> out;
+  std::error_code ec;
+  for (const auto& d :
+       std::filesystem::directory_iterator("/proc/" + std::to_string(pid) + "/task", ec)) {
+    const pid_t tid = static_cast<pid_t>(std::atoi(d.path().filename().c_str()));
+    std::ifstream in(d.path() / "stat");
+    std::string stat((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    const auto open = stat.find('('), close = stat.rfind(')');
+    if (open == std::string::npos || close == std::string::npos) {
+      continue;
+    }
+    std::istringstream rest(stat.substr(close + 2));
+    std::string field;
+    std::int64_t utime = 0, stime = 0;
+    for (int i = 3; i <= 15 && rest >> field; ++i) {
+      if (i == 14) {
+        utime = std::stoll(field);
+      } else if (i == 15) {
+        stime = std::stoll(field);
+      }
+    }
+    out[tid] = {stat.substr(open + 1, close - open - 1),
+                (utime + stime) * 1000000 / sysconf(_SC_CLK_TCK)};
+  }
+  return out;
+}
+
+// The children of a process (nginx's workers), from /proc/PID/task/PID/children.
+std::vector<pid_t> children_of(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/task/" + std::to_string(pid) + "/children");
+  std::vector<pid_t> out;
+  pid_t c = 0;
+  while (in >> c) {
+    out.push_back(c);
+  }
+  return out;
+}
+
+bool wait_for_port(unsigned short port, std::chrono::milliseconds limit) {
+  const auto deadline = clock_type::now() + limit;
+  while (clock_type::now() < deadline) {
+    net::io_context ioc;
+    tcp::socket s(ioc);
+    boost::system::error_code ec;
+    s.connect(tcp::endpoint(net::ip::make_address("127.0.0.1"), port), ec);
+    if (!ec) {
+      return true;
+    }
+    usleep(20000);
+  }
+  return false;
+}
+
+unsigned short free_port() {
+  net::io_context ioc;
+  tcp::acceptor a(ioc, tcp::endpoint(net::ip::make_address("127.0.0.1"), 0));
+  return a.local_endpoint().port();
+}
+
+
+// GET http://HOST:PORT/metrics on the gateway's admin listener (plain HTTP, one request).
+std::string fetch_metrics(const std::string& authority) {
+  const auto colon = authority.rfind(':');
+  if (colon == std::string::npos) {
+    return {};
+  }
+  net::io_context ioc;
+  tcp::socket s(ioc);
+  boost::system::error_code ec;
+  s.connect(tcp::endpoint(net::ip::make_address(authority.substr(0, colon), ec),
+                          static_cast<unsigned short>(std::stoi(authority.substr(colon + 1)))),
+            ec);
+  if (ec) {
+    return {};
+  }
+  const std::string req = "GET /metrics HTTP/1.1\r\nHost: " + authority +
+                          "\r\nConnection: close\r\n\r\n";
+  net::write(s, net::buffer(req), ec);
+  std::string out;
+  std::array<char, 8192> buf;
+  for (;;) {
+    const std::size_t n = s.read_some(net::buffer(buf), ec);
+    out.append(buf.data(), n);
+    if (ec) {
+      break;
+    }
+  }
+  return out;
+}
+
+// The value of an unlabelled Prometheus sample `name` in `text`, or -1.
+double metric_value(const std::string& text, const std::string& name) {
+  const std::size_t pos = text.find("\n" + name + " ");
+  return pos == std::string::npos ? -1 : std::atof(text.c_str() + pos + name.size() + 2);
+}
+
+std::string find_nginx(const std::string& given) {
+  if (!given.empty()) {
+    return given;
+  }
+  for (const char* p : {"/usr/sbin/nginx", "/usr/local/sbin/nginx", "/usr/local/nginx/sbin/nginx",
+                        "/usr/bin/nginx"}) {
+    if (::access(p, X_OK) == 0) {
+      return p;
+    }
+  }
+  return {};
+}
+
+struct side_result {
+  std::string name;
+  http_summary sum;
+  std::int64_t cpu_us = 0;
+  std::vector<std::pair<std::string, std::int64_t>> per_thread;  // name, CPU µs during the run
+  std::int64_t audit_entries = 0;
+};
+
+void print_side(const side_result& r) {
+  const double n = static_cast<double>(std::max<std::uint64_t>(1, r.sum.requests));
+  std::printf("  %-8s %8.0f req/s  p50 %6.3f ms  p99 %6.3f ms  CPU %6.1f us/req  (%llu requests, "
+              "%llu x 200, %llu errors)\n",
+              r.name.c_str(), r.sum.seconds > 0 ? static_cast<double>(r.sum.requests) / r.sum.seconds : 0,
+              r.sum.p50_ms, r.sum.p99_ms, static_cast<double>(r.cpu_us) / n,
+              static_cast<unsigned long long>(r.sum.requests),
+              static_cast<unsigned long long>(r.sum.ok),
+              static_cast<unsigned long long>(r.sum.errors));
+  for (const auto& [name, us] : r.per_thread) {
+    std::printf("           thread %-16s %6.1f us/req\n", name.c_str(), static_cast<double>(us) / n);
+  }
+}
+
+int run_compare(http_options o) {
+  namespace fs = std::filesystem;
+  const fs::path src = fs::absolute(o.source_dir);
+  if (!fs::exists(src / "certs/make-dev-pki.sh")) {
+    std::fprintf(stderr, "dsa-bench http --compare-nginx: run from the repository root or pass "
+                         "--source\n");
+    return 2;
+  }
+  std::string gateway_bin = o.gateway_binary;
+  if (gateway_bin.empty()) {
+    gateway_bin = (fs::read_symlink("/proc/self/exe").parent_path() / "../gateway/dsa-gateway")
+                      .lexically_normal()
+                      .string();
+  }
+  std::random_device rd;
+  const fs::path dir = fs::temp_directory_path() / ("dsa-bench-compare-" + std::to_string(rd()));
+  fs::create_directories(dir / "agreements");
+  fs::create_directories(dir / "nginx");
+  struct cleanup {
+    fs::path p;
+    bool keep;
+    ~cleanup() {
+      std::error_code ec;
+      if (!keep) {
+        fs::remove_all(p, ec);
+      }
+    }
+  } cleanup_dir{dir, o.keep_dir};
+  const std::string pki = (dir / "pki").string();
+  if (std::system(("bash '" + (src / "certs/make-dev-pki.sh").string() + "' '" + pki + "' > '" +
+                   (dir / "pki.log").string() + "' 2>&1")
+                      .c_str()) != 0) {
+    std::fprintf(stderr, "dsa-bench http --compare-nginx: make-dev-pki.sh failed\n");
+    return 2;
+  }
+  std::ofstream(dir / "agreements/bench-asb.yaml") << self_agreement;
+
+  fast_upstream upstream;
+  const std::string up_port = std::to_string(upstream.port());
+  const std::string path = "/asb/v1/cases/ASB-2026-000123";
+  o.cert = pki + "/northshire-police.pem";
+  o.key = pki + "/northshire-police.key";
+  o.ca = pki + "/ca.pem";
+  o.headers.insert(o.headers.begin(),
+                   {"DSA-Purpose: asb-case-management", "DSA-Case-Ref: ASB-2026-000123",
+                    "Accept: application/json"});
+  std::printf("dsa-bench http --compare-nginx: upstream 127.0.0.1:%s (in-process, %zu-byte JSON), "
+              "%d connections, %d client thread(s), %.1f s each\n",
+              up_port.c_str(), upstream.body_size(), o.connections, std::max(1, o.threads),
+              o.duration_s);
+
+  std::vector<side_result> sides;
+  auto measure = [&](const std::string& name, pid_t pid, bool with_children,
+                     const std::string& authority) -> bool {
+    http_options run = o;
+    run.url = "https://" + authority + path;
+    std::vector<pid_t> pids{pid};
+    if (with_children) {
+      for (pid_t c : children_of(pid)) {
+        pids.push_back(c);
+      }
+    }
+    std::map<std::pair<pid_t, pid_t>, thread_cpu> before;
+    for (pid_t p : pids) {
+      for (auto& [tid, t] : threads_cpu(p)) {
+        before[{p, tid}] = t;
+      }
+    }
+    const std::int64_t up_before = upstream.tid() != 0
+                                       ? threads_cpu(getpid())[upstream.tid()].us
+                                       : 0;
+    std::printf("\n--- %s\n", name.c_str());
+    side_result r;
+    r.name = name;
+    if (run_http(run, &r.sum) != 0) {
+      return false;
+    }
+    std::map<std::string, std::int64_t> by_name;
+    for (pid_t p : pids) {
+      for (auto& [tid, t] : threads_cpu(p)) {
+        auto it = before.find({p, tid});
+        const std::int64_t d = t.us - (it == before.end() ? 0 : it->second.us);
+        r.cpu_us += d;
+        by_name[t.name + (with_children ? "[" + std::to_string(p) + "]" : "")] += d;
+      }
+    }
+    for (auto& kv : by_name) {
+      r.per_thread.emplace_back(kv);
+    }
+    const std::int64_t up_cpu = threads_cpu(getpid())[upstream.tid()].us - up_before;
+    std::printf("  upstream      %.1f us CPU per request (in-process thread)\n",
+                static_cast<double>(up_cpu) /
+                    static_cast<double>(std::max<std::uint64_t>(1, r.sum.requests)));
+    sides.push_back(std::move(r));
+    return true;
+  };
+
+  {
+    std::ofstream(dir / "gateway.yaml")
+        << "listen: 127.0.0.1:0\nthreads: 1\ntls:\n  certificate: " << pki
+        << "/gateway.pem\n  private_key: " << pki << "/gateway.key\n  trust_anchors:\n"
+        << "    - {name: partner-ca, ca_file: " << pki << "/ca.pem, crl_file: " << pki
+        << "/crl.pem}\nagreements_dir: " << (dir / "agreements").string()
+        << "\nupstreams:\n  council-asb: {url: \"http://127.0.0.1:" << up_port
+        << "\"}\naudit: {path: " << (dir / "audit.db").string()
+        << ", signing_key: " << (dir / "audit-key.pem").string() << "}\n";
+    child gw({gateway_bin, "--config", (dir / "gateway.yaml").string()}, dir / "gateway.log");
+    const std::string gw_line = gw.first_line();
+    const auto https = gw_line.find("https=");
+    if (https == std::string::npos) {
+      std::fprintf(stderr, "dsa-bench http --compare-nginx: the gateway did not start (%s); see "
+                           "its log:\n", gateway_bin.c_str());
+      std::ifstream log(dir / "gateway.log");
+      std::fprintf(stderr, "%s", std::string((std::istreambuf_iterator<char>(log)),
+                                             std::istreambuf_iterator<char>()).c_str());
+      return 2;
+    }
+    const std::string authority = gw_line.substr(https + 6, gw_line.find(' ', https) - https - 6);
+    const auto admin_at = gw_line.find("admin=");
+    const std::string admin =
+        admin_at == std::string::npos ? std::string() : gw_line.substr(admin_at + 6);
+    const std::string m0 = fetch_metrics(admin);
+    if (!measure("dsa-gateway (threads: 1, policy + allow_fields filter + durable audit)",
+                 gw.pid(), false, authority)) {
+      return 2;
+    }
+    sides.back().name = "gateway";
+    const std::string m1 = fetch_metrics(admin);
+    const double commits = metric_value(m1, "dsa_audit_commit_duration_seconds_count") -
+                           metric_value(m0, "dsa_audit_commit_duration_seconds_count");
+    const double commit_s = metric_value(m1, "dsa_audit_commit_duration_seconds_sum") -
+                            metric_value(m0, "dsa_audit_commit_duration_seconds_sum");
+    const double entries =
+        metric_value(m1, "dsa_audit_entries") - metric_value(m0, "dsa_audit_entries");
+    if (commits > 0 && entries > 0) {
+      std::printf("  audit         %.0f entries in %.0f commits: %.1f entries/commit, %.2f ms per "
+                  "commit (BEGIN..COMMIT incl. fsync)\n",
+                  entries, commits, entries / commits, commit_s * 1000 / commits);
+    }
+  }
+
+  const std::string nginx = find_nginx(o.nginx_binary);
+  if (nginx.empty()) {
+    std::printf("\n--- nginx: not installed (apt-get install nginx-light); the nginx side was "
+                "skipped\n");
+  } else {
+    const unsigned short port = free_port();
+    const std::string nd = (dir / "nginx").string();
+    std::ofstream(dir / "nginx/nginx.conf")
+        << "worker_processes 1;\ndaemon off;\nmaster_process on;\npid " << nd
+        << "/nginx.pid;\nerror_log " << nd << "/error.log warn;\n"
+        << "events { worker_connections 4096; }\n"
+        << "http {\n  access_log off;\n"
+        << "  client_body_temp_path " << nd << "/client_body;\n  proxy_temp_path " << nd
+        << "/proxy;\n  fastcgi_temp_path " << nd << "/fastcgi;\n  uwsgi_temp_path " << nd
+        << "/uwsgi;\n  scgi_temp_path " << nd << "/scgi;\n"
+        << "  upstream bench { server 127.0.0.1:" << up_port << "; keepalive 64; }\n"
+        << "  server {\n    listen 127.0.0.1:" << port << " ssl;\n"
+        << "    ssl_certificate " << pki << "/gateway.pem;\n    ssl_certificate_key " << pki
+        << "/gateway.key;\n    ssl_client_certificate " << pki << "/ca.pem;\n    ssl_crl " << pki
+        << "/crl.pem;\n    ssl_verify_client on;\n    ssl_session_tickets off;\n"
+        << "    keepalive_requests 1000000;\n"
+        << "    location / {\n      proxy_pass http://bench;\n      proxy_http_version 1.1;\n"
+        << "      proxy_set_header Connection \"\";\n    }\n  }\n}\n";
+    child ng({nginx, "-p", nd, "-c", nd + "/nginx.conf", "-e", nd + "/error.log"},
+             dir / "nginx/stderr.log");
+    if (!wait_for_port(port, std::chrono::seconds(5))) {
+      std::fprintf(stderr, "dsa-bench http --compare-nginx: nginx did not start; see %s\n",
+                   (dir / "nginx/error.log").c_str());
+    } else if (!measure("nginx (worker_processes 1, mTLS, proxy_pass with keepalive)", ng.pid(),
+                        true, "127.0.0.1:" + std::to_string(port))) {
+      return 2;
+    } else {
+      sides.back().name = "nginx";
+    }
+  }
+
+  std::printf("\n=== side by side (same upstream, same load)\n");
+  for (const auto& r : sides) {
+    print_side(r);
+  }
+  if (sides.size() == 2) {
+    const auto rps = [](const side_result& r) {
+      return r.sum.seconds > 0 ? static_cast<double>(r.sum.requests) / r.sum.seconds : 0.0;
+    };
+    const auto cpu = [](const side_result& r) {
+      return static_cast<double>(r.cpu_us) /
+             static_cast<double>(std::max<std::uint64_t>(1, r.sum.requests));
+    };
+    std::printf("  gateway/nginx  throughput x%.2f  CPU per request x%.2f  (SPEC §9 bar: >= 1.00 "
+                "and <= 1.00)\n",
+                rps(sides[1]) > 0 ? rps(sides[0]) / rps(sides[1]) : 0.0,
+                cpu(sides[1]) > 0 ? cpu(sides[0]) / cpu(sides[1]) : 0.0);
+  }
+  if (o.keep_dir) {
+    std::printf("  kept %s\n", dir.c_str());
+  }
+  return 0;
 }
 
 }  // namespace
@@ -487,9 +966,19 @@ void add_http_bench(CLI::App& app, int& status) {
   auto* self = sub->add_flag("--self", opts->self,
                              "start a sample upstream and a gateway of its own (dev PKI, one "
                              "agreement, durable audit) and report the gateway's CPU per request");
+  auto* compare = sub->add_flag(
+      "--compare-nginx", opts->compare_nginx,
+      "loopback only: an in-process upstream, the dev PKI, then the same load against dsa-gateway "
+      "(threads: 1) and nginx (one worker, mTLS) in turn; req/s, p50/p99 and CPU per request");
   for (auto* o : {url, cert, key, ca}) {
     o->excludes(self);
+    o->excludes(compare);
   }
+  self->excludes(compare);
+  sub->add_option("--nginx", opts->nginx_binary,
+                  "--compare-nginx: the nginx binary (default: /usr/sbin/nginx if present)");
+  sub->add_flag("--keep", opts->keep_dir,
+                "--compare-nginx: keep the temporary directory (configs, logs, audit store)");
   sub->add_option("--source", opts->source_dir, "--self: the repository root (default .)");
   sub->add_option("--gateway", opts->gateway_binary,
                   "--self: the dsa-gateway binary (default: next to dsa-bench in the build tree)");
@@ -500,9 +989,15 @@ void add_http_bench(CLI::App& app, int& status) {
   sub->add_option("--rate", opts->rate,
                   "open loop: total requests per second (default: closed loop)");
   sub->add_option("--threads", opts->threads, "client I/O threads (default 1)");
+  sub->add_flag("--json", opts->json,
+                "print one JSON object (requests, throughput, p50/p99/max ms, statuses, errors)");
   sub->callback([opts, &status, sub] {
     if (opts->self) {
       status = run_self(*opts);
+      return;
+    }
+    if (opts->compare_nginx) {
+      status = run_compare(*opts);
       return;
     }
     if (opts->url.empty() || opts->cert.empty() || opts->key.empty() || opts->ca.empty()) {
