@@ -10,17 +10,18 @@
 
 #include "loader.hpp"
 
+#include <date/tz.h>
 #include <openssl/evp.h>
 
 #include <algorithm>
+#include <atomic>
 #include <charconv>
 #include <fstream>
 #include <map>
 #include <set>
 #include <sstream>
 #include <system_error>
-
-#include <date/tz.h>
+#include <thread>
 
 namespace dsa::policy {
 
@@ -41,9 +42,9 @@ std::string diagnostic::format() const {
 }
 
 std::size_t load_result::error_count() const {
-  return static_cast<std::size_t>(std::count_if(
-      diagnostics.begin(), diagnostics.end(),
-      [](const diagnostic& d) { return d.level == severity::error; }));
+  return static_cast<std::size_t>(
+      std::count_if(diagnostics.begin(), diagnostics.end(),
+                    [](const diagnostic& d) { return d.level == severity::error; }));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -192,8 +193,7 @@ std::optional<microseconds> parse_duration(std::string_view s) {
     std::string_view units = in_time ? time_units : date_units;
     auto at = units.find(unit);
     // Units must appear once each and in order (P1W2D, PT1H30M).
-    if (at == std::string_view::npos ||
-        (last_unit != 0 && at <= units.find(last_unit))) {
+    if (at == std::string_view::npos || (last_unit != 0 && at <= units.find(last_unit))) {
       return std::nullopt;
     }
     last_unit = unit;
@@ -336,10 +336,10 @@ class reader {
             expected += k;
           }
         }
-        error(key,
-              join(f.path, name) + ": unknown key '" + name + "' (expected one of: " + expected +
-                  ")",
-              "unknown-key");
+        error(
+            key,
+            join(f.path, name) + ": unknown key '" + name + "' (expected one of: " + expected + ")",
+            "unknown-key");
       }
     }
     for (std::string_view k : required) {
@@ -475,8 +475,7 @@ class reader {
       regex_cache_->emplace(*s, re);
       return pattern{*s, std::move(re)};
     } catch (const std::exception& e) {
-      error(f.node, f.path + ": invalid regular expression '" + *s + "': " + e.what(),
-            "bad-regex");
+      error(f.node, f.path + ": invalid regular expression '" + *s + "': " + e.what(), "bad-regex");
       return std::nullopt;
     }
   }
@@ -642,8 +641,8 @@ std::unique_ptr<agreement> read_agreement(reader& r, const YAML::Node& root,
   auto a = std::make_unique<agreement>();
   field top{root, ""};
   if (!root.IsMap()) {
-    r.error(root, "the file must be a mapping starting with 'schema: dsa/v1', found " +
-                      describe(root),
+    r.error(root,
+            "the file must be a mapping starting with 'schema: dsa/v1', found " + describe(root),
             "wrong-type");
     return nullptr;
   }
@@ -659,9 +658,11 @@ std::unique_ptr<agreement> read_agreement(reader& r, const YAML::Node& root,
   }
   a->id = r.id(r.child(top, "id")).value_or("");
   if (auto v = r.nonempty(r.child(top, "version"))) {
-    static const boost::regex semver{R"((0|[1-9][0-9]*)\.(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)(-[0-9A-Za-z.-]+)?(\+[0-9A-Za-z.-]+)?)"};
+    static const boost::regex semver{
+        R"((0|[1-9][0-9]*)\.(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)(-[0-9A-Za-z.-]+)?(\+[0-9A-Za-z.-]+)?)"};
     if (!boost::regex_match(*v, semver)) {
-      r.error(root["version"], "version: '" + *v + "' is not a semantic version (expected e.g. 1.2.0)",
+      r.error(root["version"],
+              "version: '" + *v + "' is not a semantic version (expected e.g. 1.2.0)",
               "bad-version");
     }
     a->version = *v;
@@ -804,8 +805,8 @@ std::unique_ptr<agreement> read_agreement(reader& r, const YAML::Node& root,
                   "bad-value");
         }
         rule.spki_sha256 = *pin;
-        std::transform(rule.spki_sha256.begin(), rule.spki_sha256.end(),
-                       rule.spki_sha256.begin(), [](unsigned char c) { return std::tolower(c); });
+        std::transform(rule.spki_sha256.begin(), rule.spki_sha256.end(), rule.spki_sha256.begin(),
+                       [](unsigned char c) { return std::tolower(c); });
       }
       if (r.present(r.child(idf, "not_after"))) {
         rule.not_after = r.instant(r.child(idf, "not_after"));
@@ -867,8 +868,8 @@ std::unique_ptr<agreement> read_agreement(reader& r, const YAML::Node& root,
     c.special_category = r.boolean(r.child(f, "special_category")).value_or(false);
     c.criminal_offence_data = r.boolean(r.child(f, "criminal_offence_data")).value_or(false);
     if (!c.id.empty() && !category_ids.insert(c.id).second) {
-      r.error(f.node["id"], r.join(f.path, "id") + ": data category '" + c.id +
-                                "' is declared twice",
+      r.error(f.node["id"],
+              r.join(f.path, "id") + ": data category '" + c.id + "' is declared twice",
               "duplicate-id");
     }
     a->data_categories.push_back(std::move(c));
@@ -890,8 +891,8 @@ std::unique_ptr<agreement> read_agreement(reader& r, const YAML::Node& root,
     for (std::size_t i = 0; i < list.node.size(); ++i) {
       if (list.node[i].IsScalar() &&
           std::find(values.begin(), values.end(), list.node[i].Scalar()) != values.end()) {
-        check_ref(list.node[i], list.path + "[" + std::to_string(i) + "]",
-                  list.node[i].Scalar(), ids, what);
+        check_ref(list.node[i], list.path + "[" + std::to_string(i) + "]", list.node[i].Scalar(),
+                  ids, what);
       }
     }
   };
@@ -965,8 +966,7 @@ std::unique_ptr<agreement> read_agreement(reader& r, const YAML::Node& root,
     field pp = r.child(f, "path_params");
     if (r.present(pp)) {
       if (!pp.node.IsMap()) {
-        r.error(pp.node, pp.path + ": expected a mapping of parameter name to regex",
-                "wrong-type");
+        r.error(pp.node, pp.path + ": expected a mapping of parameter name to regex", "wrong-type");
       } else {
         for (auto it = pp.node.begin(); it != pp.node.end(); ++it) {
           std::string name = it->first.Scalar();
@@ -974,10 +974,10 @@ std::unique_ptr<agreement> read_agreement(reader& r, const YAML::Node& root,
           auto pos = std::find_if(e.path_params.begin(), e.path_params.end(),
                                   [&](const path_param& x) { return x.name == name; });
           if (pos == e.path_params.end()) {
-            r.error(it->first,
-                    r.join(pp.path, name) + ": '" + name + "' is not a {placeholder} of path " +
-                        e.path,
-                    "dangling-reference");
+            r.error(
+                it->first,
+                r.join(pp.path, name) + ": '" + name + "' is not a {placeholder} of path " + e.path,
+                "dangling-reference");
           } else if (re) {
             pos->re = std::move(*re);
           }
@@ -1038,8 +1038,10 @@ std::unique_ptr<agreement> read_agreement(reader& r, const YAML::Node& root,
         auto p = parse_pointer(r, r.child(wf, "pointer"));
         YAML::Node eq = wf.node["equals"];
         if (eq.IsDefined() && !eq.IsScalar() && !eq.IsNull()) {
-          r.error(eq, r.join(wf.path, "equals") + ": expected a single value (text, number, "
-                                                  "true/false or null)",
+          r.error(eq,
+                  r.join(wf.path, "equals") +
+                      ": expected a single value (text, number, "
+                      "true/false or null)",
                   "wrong-type");
           return;
         }
@@ -1051,8 +1053,7 @@ std::unique_ptr<agreement> read_agreement(reader& r, const YAML::Node& root,
       field ah = r.child(resp, "add_headers");
       if (r.present(ah)) {
         if (!ah.node.IsMap()) {
-          r.error(ah.node, ah.path + ": expected a mapping of header name to value",
-                  "wrong-type");
+          r.error(ah.node, ah.path + ": expected a mapping of header name to value", "wrong-type");
         } else {
           for (auto it = ah.node.begin(); it != ah.node.end(); ++it) {
             std::string name = it->first.Scalar();
@@ -1067,8 +1068,10 @@ std::unique_ptr<agreement> read_agreement(reader& r, const YAML::Node& root,
                           "' cannot be added (expected an HTTP header name that is not DSA-*, "
                           "Content-Length, Transfer-Encoding or Connection)",
                       "bad-header");
-            } else if (value && value->find_first_of(std::string("\r\n\0", 3)) != std::string::npos) {
-              r.error(it->second, r.join(ah.path, name) + ": header values cannot contain line breaks",
+            } else if (value &&
+                       value->find_first_of(std::string("\r\n\0", 3)) != std::string::npos) {
+              r.error(it->second,
+                      r.join(ah.path, name) + ": header values cannot contain line breaks",
                       "bad-header");
             } else if (value) {
               e.response.add_headers.emplace_back(name, *value);
@@ -1088,8 +1091,7 @@ std::unique_ptr<agreement> read_agreement(reader& r, const YAML::Node& root,
   // Permissions.
   std::set<std::string> permission_ids;
   r.sequence(r.child(top, "permissions"), true, [&](const field& f) {
-    if (!r.mapping(f,
-                   {"id", "assignee", "endpoints", "purposes", "lawful_basis", "legal_gateway"},
+    if (!r.mapping(f, {"id", "assignee", "endpoints", "purposes", "lawful_basis", "legal_gateway"},
                    {"require", "time_windows", "volume_caps"})) {
       return;
     }
@@ -1154,7 +1156,7 @@ std::unique_ptr<agreement> read_agreement(reader& r, const YAML::Node& root,
         }
         time_window win;
         static constexpr std::array<std::string_view, 7> names{"mon", "tue", "wed", "thu",
-                                                                "fri", "sat", "sun"};
+                                                               "fri", "sat", "sun"};
         r.sequence(r.child(wf, "days"), true, [&](const field& df) {
           auto d = r.string(df);
           if (!d) {
@@ -1162,18 +1164,22 @@ std::unique_ptr<agreement> read_agreement(reader& r, const YAML::Node& root,
           }
           auto it = std::find(names.begin(), names.end(), *d);
           if (it == names.end()) {
-            r.error(df.node, df.path + ": '" + *d + "' is not a day (expected mon, tue, wed, thu, "
-                                                    "fri, sat or sun)",
+            r.error(df.node,
+                    df.path + ": '" + *d +
+                        "' is not a day (expected mon, tue, wed, thu, "
+                        "fri, sat or sun)",
                     "bad-value");
           } else {
             win.days |= static_cast<std::uint8_t>(1u << (it - names.begin()));
           }
         });
         bool ok = true;
-        for (auto [key, out] : {std::pair{"from", &win.from_minute}, std::pair{"to", &win.to_minute}}) {
+        for (auto [key, out] :
+             {std::pair{"from", &win.from_minute}, std::pair{"to", &win.to_minute}}) {
           if (auto t = r.string(r.child(wf, key)); t && !parse_hhmm(*t, *out)) {
-            r.error(wf.node[key], r.join(wf.path, key) + ": '" + *t +
-                                      "' is not a local time (expected HH:MM, e.g. 08:00)",
+            r.error(wf.node[key],
+                    r.join(wf.path, key) + ": '" + *t +
+                        "' is not a local time (expected HH:MM, e.g. 08:00)",
                     "bad-time");
             ok = false;
           }
@@ -1290,11 +1296,11 @@ std::unique_ptr<agreement> read_agreement(reader& r, const YAML::Node& root,
             floor<date::days>(london()->to_local(floor<seconds>(options.now)))};
       }
       if (today > *a->review_due) {
-        r.warning(root["review"],
-                  "review: this agreement was due for review on " + date::format("%F", *a->review_due) +
-                      (a->review_overdue_denies ? " and now refuses every request (overdue: deny)"
-                                                : ""),
-                  "review-overdue");
+        r.warning(
+            root["review"],
+            "review: this agreement was due for review on " + date::format("%F", *a->review_due) +
+                (a->review_overdue_denies ? " and now refuses every request (overdue: deny)" : ""),
+            "review-overdue");
       }
     } else {
       r.warning(root, "review: no review date is set", "review-missing");
@@ -1343,8 +1349,8 @@ load_result load_agreements(const std::vector<fs::path>& paths, const load_optio
         }
       }
       if (ec) {
-        diags.push_back({p.string(), 0, 0, severity::error,
-                         "cannot read directory: " + ec.message(), "io"});
+        diags.push_back(
+            {p.string(), 0, 0, severity::error, "cannot read directory: " + ec.message(), "io"});
       }
       std::sort(found.begin(), found.end());
       result.files.insert(result.files.end(), found.begin(), found.end());
@@ -1357,41 +1363,83 @@ load_result load_agreements(const std::vector<fs::path>& paths, const load_optio
 
   auto set = std::make_shared<agreement_set>();
   std::map<std::string, boost::regex, std::less<>> regex_cache;
-  std::map<std::string, std::pair<std::string, std::string>> party_names;  // id → (name, file)
-  std::map<std::string, std::string> agreement_files;                     // id → file
+  std::map<std::string, std::pair<std::string, std::string>> party_names;     // id → (name, file)
+  std::map<std::string, std::string> agreement_files;                         // id → file
   std::map<std::string, std::pair<std::string, std::string>> identity_owner;  // key → (party, file)
 
-  for (const std::string& file : result.files) {
+  // Parsing and compiling each file is independent of the others and is most of the start-up
+  // time with many agreements, so files are read on every core; the cross-file rules then run
+  // in file order on this thread, which keeps the diagnostics deterministic.
+  struct parsed_file {
+    std::vector<diagnostic> diags;
+    YAML::Node root;
+    std::unique_ptr<agreement> a;
+    std::string sha256;
+  };
+  std::vector<parsed_file> parsed(result.files.size());
+  auto parse_one = [&](std::size_t i, std::map<std::string, boost::regex, std::less<>>& cache) {
+    const std::string& file = result.files[i];
+    parsed_file& out = parsed[i];
     std::string io_error;
     std::string text = read_file(file, io_error);
     if (!io_error.empty()) {
-      diags.push_back({file, 0, 0, severity::error, "cannot read file: " + io_error, "io"});
-      continue;
+      out.diags.push_back({file, 0, 0, severity::error, "cannot read file: " + io_error, "io"});
+      return;
     }
-    reader r(file, diags, regex_cache);
-    YAML::Node root;
+    reader r(file, out.diags, cache);
     try {
-      root = YAML::Load(text);
+      out.root = YAML::Load(text);
     } catch (const YAML::Exception& e) {
       r.error_at(e.mark.line + 1, e.mark.column + 1, "not valid YAML: " + e.msg, "yaml-syntax");
-      continue;
+      return;
     } catch (const std::exception& e) {
       r.error_at(0, 0, std::string("not valid YAML: ") + e.what(), "yaml-syntax");
-      continue;
+      return;
     }
-    std::unique_ptr<agreement> a;
     try {
-      a = read_agreement(r, root, options);
+      out.a = read_agreement(r, out.root, options);
     } catch (const std::exception& e) {
       // yaml-cpp can throw on pathological documents (e.g. aliases of the wrong kind).
       r.error_at(0, 0, std::string("cannot read agreement: ") + e.what(), "yaml-structure");
+      out.a.reset();
+      return;
+    }
+    out.sha256 = sha256_hex(text);
+  };
+  const std::size_t workers = std::min<std::size_t>(
+      std::max(1u, std::thread::hardware_concurrency()), (parsed.size() + 7) / 8);
+  if (workers <= 1) {
+    for (std::size_t i = 0; i < parsed.size(); ++i) {
+      parse_one(i, regex_cache);
+    }
+  } else {
+    std::atomic<std::size_t> next{0};
+    std::vector<std::thread> threads;
+    for (std::size_t t = 0; t < workers; ++t) {
+      threads.emplace_back([&] {
+        std::map<std::string, boost::regex, std::less<>> cache;  // per thread: no locking
+        for (std::size_t i = next++; i < parsed.size(); i = next++) {
+          parse_one(i, cache);
+        }
+      });
+    }
+    for (std::thread& t : threads) {
+      t.join();
+    }
+  }
+
+  for (std::size_t index = 0; index < parsed.size(); ++index) {
+    const std::string& file = result.files[index];
+    parsed_file& pf = parsed[index];
+    diags.insert(diags.end(), pf.diags.begin(), pf.diags.end());
+    if (!pf.a) {
       continue;
     }
-    if (!a) {
-      continue;
-    }
+    reader r(file, diags, regex_cache);
+    YAML::Node& root = pf.root;
+    std::unique_ptr<agreement> a = std::move(pf.a);
     a->file = file;
-    a->sha256 = sha256_hex(text);
+    a->sha256 = pf.sha256;
 
     // Cross-file rules.
     bool cross_ok = true;
