@@ -44,8 +44,21 @@ std::size_t utf8_length(std::string_view s, std::size_t i) {
 
 void put_string(std::string& out, std::string_view s) {
   static constexpr char digits[] = "0123456789abcdef";
+  auto plain = [](unsigned char c) { return c >= 0x20 && c < 0x80 && c != '"' && c != '\\'; };
   out.push_back('"');
   for (std::size_t i = 0; i < s.size(); ++i) {
+    // Printable ASCII other than '"' and '\\' is copied as is: append whole runs of it at once.
+    std::size_t run = i;
+    while (run < s.size() && plain(static_cast<unsigned char>(s[run]))) {
+      ++run;
+    }
+    if (run > i) {
+      out.append(s.data() + i, run - i);
+      i = run;
+      if (i == s.size()) {
+        break;
+      }
+    }
     unsigned char c = static_cast<unsigned char>(s[i]);
     if (c == '"' || c == '\\') {
       out.push_back('\\');

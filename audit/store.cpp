@@ -1,7 +1,7 @@
 #include "audit/store.hpp"
 
-#include <sqlite3.h>
 #include <pthread.h>
+#include <sqlite3.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -23,6 +23,15 @@ using clock = std::chrono::steady_clock;
 // writer after a batch's callbacks have run, instead of inside a commit as SQLite's automatic
 // checkpoint would, so the copy never adds to a request's latency.
 constexpr int wal_checkpoint_frames = 4000;
+
+// Group-commit window. A commit costs 150–200 µs of CPU here on its own (the WAL frames of every
+// b-tree it touches, the fsync), however few entries it carries, against about 10 µs per entry;
+// under load that fixed cost per entry is what the writer spends most on. So when the previous
+// batch shows that entries arrive while a commit runs (gather_min_batch or more) and fewer than
+// that are queued yet, the writer waits up to gather_window for more before it begins the next
+// transaction. At low rates (batches of one or two) it never waits: latency comes first there.
+constexpr std::size_t gather_min_batch = 3;
+constexpr auto gather_window = std::chrono::microseconds(250);
 
 std::int64_t now_us() {
   return std::chrono::duration_cast<std::chrono::microseconds>(
@@ -403,6 +412,7 @@ void store::append(entry e, commit_callback done) {
 
 void store::run() {
   std::vector<pending> batch;
+  std::size_t last_batch = 0;
   for (;;) {
     bool stop = false;
     bool checkpoint_due = false;
@@ -423,6 +433,12 @@ void store::run() {
           cv_.wait(lock);
         }
       }
+      if (!stopping_ && !queue_.empty() && last_batch >= gather_min_batch &&
+          queue_.size() < last_batch) {
+        // Appenders do not notify a non-empty queue, so this sleeps the window out; close()
+        // notifies and ends it at once.
+        cv_.wait_for(lock, gather_window, [this] { return stopping_; });
+      }
       if (queue_.size() <= options_.max_batch) {
         batch.swap(queue_);
       } else {
@@ -432,6 +448,7 @@ void store::run() {
       }
       stop = stopping_ && queue_.empty();
     }
+    last_batch = batch.size();
     if (!batch.empty()) {
       commit_batch(batch);
       batch.clear();

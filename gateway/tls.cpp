@@ -7,7 +7,6 @@
 #include <openssl/x509v3.h>
 
 #include <cstdio>
-#include <cstdlib>
 #include <cstring>
 
 namespace dsa::gateway {
@@ -112,9 +111,12 @@ int verify_callback(int ok, X509_STORE_CTX* store) {
 }
 
 std::string digest_hex(const unsigned char* data, std::size_t size) {
+  // Fetched once: EVP_sha256() makes every EVP_Digest call look the implementation up again
+  // (OpenSSL 3 implicit fetch, a locked table search), once per response body here.
+  static EVP_MD* const sha256 = EVP_MD_fetch(nullptr, "SHA256", nullptr);
   unsigned char md[EVP_MAX_MD_SIZE];
   unsigned int len = 0;
-  EVP_Digest(data, size, md, &len, EVP_sha256(), nullptr);
+  EVP_Digest(data, size, md, &len, sha256 != nullptr ? sha256 : EVP_sha256(), nullptr);
   return to_hex(md, len);
 }
 
@@ -156,9 +158,7 @@ ssl_ctx_ptr make_server_context(const tls_config& tls, std::string& error) {
   SSL_CTX_set_session_cache_mode(ctx.get(), SSL_SESS_CACHE_OFF);
   // Idle keep-alive connections give their 34 KiB of record buffers back (SPEC §9: 1,000 open
   // connections within 64 MiB).
-  if (std::getenv("DSA_TMP_KEEP_TLS_BUFFERS") == nullptr) {  // TEMPORARY A/B, remove
-    SSL_CTX_set_mode(ctx.get(), SSL_MODE_RELEASE_BUFFERS);
-  }
+  SSL_CTX_set_mode(ctx.get(), SSL_MODE_RELEASE_BUFFERS);
   SSL_CTX_set_num_tickets(ctx.get(), 0);
   SSL_CTX_set_options(ctx.get(), SSL_OP_NO_TICKET);
   if (SSL_CTX_use_certificate_chain_file(ctx.get(), tls.certificate.c_str()) != 1) {
