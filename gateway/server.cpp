@@ -308,6 +308,10 @@ struct request_ctx {
   std::string body;
   audit::entry entry;        // filled as the request goes through the stages
   std::string agreement_id;  // metrics label
+  // The agreement set current when the request arrived, and the party the connection's
+  // certificate maps to under it: every entry, rejected requests included, names the party.
+  std::shared_ptr<const policy::engine> engine;
+  policy::identity_match who;
 };
 
 class session {
@@ -465,7 +469,7 @@ class session {
     }
 
     // Decide (SPEC §4.1–4.4) with the agreement set current at this request.
-    std::shared_ptr<const policy::engine> eng = g_.engine.load();
+    const std::shared_ptr<const policy::engine>& eng = r.engine;
     const auto now = policy::time_point(std::chrono::microseconds(r.time_us));
     policy::request_view view;
     view.method = r.head.method;
@@ -477,13 +481,11 @@ class session {
     view.agreement = r.head.field("DSA-Agreement");
     view.now = now;
     policy::decision d;
-    policy::identity_match who = eng->identify(peer_.id, now);
-    if (who.why != reason::allowed) {
-      d.why = who.why;
-      d.detail = who.detail;
+    if (r.who.why != reason::allowed) {
+      d.why = r.who.why;
+      d.detail = r.who.detail;
     } else {
-      r.entry.requester.party = who.party;
-      d = eng->decide_for(who.party, view, g_.counter);
+      d = eng->decide_for(r.who.party, view, g_.counter);
     }
     if (d.agreement != nullptr) {
       r.entry.agreement = d.agreement->id;
@@ -507,7 +509,7 @@ class session {
     r.entry.counted = true;
     r.entry.upstream = up.name;
     dsa_headers dsa;
-    dsa.requester = who.party;
+    dsa.requester = r.who.party;
     dsa.agreement = policy::agreement_label(d);
     dsa.permission = d.permission->id;
     dsa.purpose = std::string(view.purpose.value_or(""));
@@ -663,6 +665,11 @@ class session {
     r.entry.requester.subject = peer_.id.subject;
     r.entry.requester.cert_sha256 = peer_.cert_sha256;
     r.entry.requester.trust_anchor = peer_.id.trust_anchor;
+    r.engine = g_.engine.load();
+    r.who = r.engine->identify(peer_.id, policy::time_point(std::chrono::microseconds(r.time_us)));
+    if (r.who.why == reason::allowed) {
+      r.entry.requester.party = r.who.party;
+    }
   }
 
   void fill_request_fields(request_ctx& r) {

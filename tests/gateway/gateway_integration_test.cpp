@@ -270,6 +270,7 @@ TEST_CASE("framing errors are refused with 400, the connection closed, nothing f
     CHECK(e.decision == "reject");
     CHECK(e.status == 400);
     CHECK(e.requester.cert_sha256 == cert_sha256("northshire-police"));
+    CHECK(e.requester.party == "police");  // rejected requests name the party too
   }
 }
 
