@@ -13,6 +13,12 @@ int main(int argc, char** argv) {
   bool check = false;
   app.add_option("--config", config_file, "gateway config (YAML)")->required();
   app.add_flag("--check", check, "validate the config and the agreements, then exit");
+  app.footer(
+      "On start it prints 'listening https=HOST:PORT admin=HOST:PORT' on stdout and logs JSON "
+      "lines on stderr.\nSIGHUP reloads agreements and CRLs all-or-nothing; SIGTERM or SIGINT "
+      "drains in-flight requests, writes the final audit checkpoint and exits 0.\nExit status: "
+      "0 clean stop or --check passed, 1 invalid config/agreements or start failure, 2 usage.\n"
+      "Docs: docs/operations.md, docs/gateway.md.");
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {

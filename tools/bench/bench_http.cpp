@@ -965,7 +965,7 @@ int run_compare(http_options o) {
 void add_http_bench(CLI::App& app, int& status) {
   auto opts = std::make_shared<http_options>();
   CLI::App* sub = app.add_subcommand(
-      "http", "mTLS keep-alive load against a running gateway; prints req/s and latency");
+      "http", "mTLS keep-alive load (closed loop or fixed --rate): against a running gateway (--url), a gateway of its own (--self), or side by side with nginx (--compare-nginx); prints req/s, latency percentiles and errors");
   auto* url = sub->add_option("--url", opts->url, "https://HOST:PORT/PATH");
   auto* cert = sub->add_option("--cert", opts->cert, "client certificate (PEM)");
   auto* key = sub->add_option("--key", opts->key, "client private key (PEM)");
