@@ -40,6 +40,16 @@ std::chrono::microseconds longest_window(const permission& perm) {
   return longest;
 }
 
+// Times nearly always arrive in order, so appending is the common case; a late one (seeding, or
+// a thread that read the clock a moment earlier) is placed in order.
+void insert_sorted(std::deque<time_point>& times, time_point t) {
+  if (times.empty() || times.back() <= t) {
+    times.push_back(t);
+  } else {
+    times.insert(std::upper_bound(times.begin(), times.end(), t), t);
+  }
+}
+
 void prune(std::deque<time_point>& times, time_point oldest) {
   while (!times.empty() && times.front() < oldest) {
     times.pop_front();
@@ -91,7 +101,7 @@ bool memory_volume_counter::try_acquire(const agreement& /*a*/, const permission
     }
     done = true;
     auto& times = s.times[scope_key(perm, cap.scope, scope_value(keys, cap.scope))];
-    times.insert(std::upper_bound(times.begin(), times.end(), now), now);
+    insert_sorted(times, now);
   }
   return true;
 }
@@ -111,7 +121,7 @@ void memory_volume_counter::record(const agreement& /*a*/, const permission& per
     }
     done = true;
     auto& times = s.times[scope_key(perm, cap.scope, scope_value(keys, cap.scope))];
-    times.insert(std::upper_bound(times.begin(), times.end(), when), when);
+    insert_sorted(times, when);
   }
 }
 
