@@ -118,6 +118,12 @@ as() {
   fi
 }
 
+# The sum of dsa_requests_total on the admin listener's /metrics.
+requests_counted() {
+  curl -sS "http://$admin/metrics" | awk '/^dsa_requests_total/ {n += $NF} END {print n + 0}'
+}
+echo "admin /metrics: dsa_requests_total = $(requests_counted) before any request"
+
 step "Allowed: police read a council ASB case; fields the agreement does not list are stripped"
 echo "The council's system holds informant details and internal notes for this case:"
 grep -o '"\(informants\|internal_notes\|date_of_birth\|address\|phone\|vulnerability_notes\)"' tools/upstream-fixtures/asb-case.json \
@@ -159,8 +165,9 @@ done
 as kingsbury-council GET /records/v1/asb-cases/ASB-2026-000123/incidents \
   "DSA-Purpose: asb-case-management" "DSA-Case-Ref: ASB-2026-000123"
 
-step "Admin: /readyz and some of /metrics"
+step "Admin: /readyz and /metrics after the requests above"
 curl -sS "http://$admin/readyz"; echo
+echo "dsa_requests_total = $(requests_counted) in all, by decision, reason and agreement:"
 curl -sS "http://$admin/metrics" | grep '^dsa_requests_total' | head -12
 
 step "Stopping the gateway (SIGTERM: drain, final checkpoint)"
