@@ -440,6 +440,50 @@ permissions:
     require: {case_ref: "ASB-[0-9]{4}-[0-9]{6}", case_ref_param: case_id}
 )yaml";
 
+// The dsa-gateway binary: --gateway, else the one next to dsa-bench in the build tree.
+std::string gateway_binary(const http_options& o) {
+  if (!o.gateway_binary.empty()) {
+    return o.gateway_binary;
+  }
+  return (std::filesystem::read_symlink("/proc/self/exe").parent_path() / "../gateway/dsa-gateway")
+      .lexically_normal()
+      .string();
+}
+
+// A temporary directory (with agreements/ inside) removed at scope exit unless kept.
+struct scratch_dir {
+  scratch_dir(const std::string& prefix, bool keep_it) : keep(keep_it) {
+    std::random_device rd;
+    path = std::filesystem::temp_directory_path() / (prefix + std::to_string(rd()));
+    std::filesystem::create_directories(path / "agreements");
+  }
+  ~scratch_dir() {
+    std::error_code ec;
+    if (!keep) {
+      std::filesystem::remove_all(path, ec);
+    }
+  }
+  scratch_dir(const scratch_dir&) = delete;
+  scratch_dir& operator=(const scratch_dir&) = delete;
+  std::filesystem::path path;
+  bool keep;
+};
+
+// Makes the dev PKI in DIR/pki with certs/make-dev-pki.sh; false (and a message) on failure.
+bool make_dev_pki(const std::filesystem::path& src, const std::filesystem::path& dir,
+                  const char* mode) {
+  const std::string pki = (dir / "pki").string();
+  if (std::system(("bash '" + (src / "certs/make-dev-pki.sh").string() + "' '" + pki + "' > '" +
+                   (dir / "pki.log").string() + "' 2>&1")
+                      .c_str()) != 0) {
+    std::ifstream log(dir / "pki.log");
+    std::fprintf(stderr, "dsa-bench http %s: make-dev-pki.sh failed:\n", mode);
+    std::fputs(std::string(std::istreambuf_iterator<char>(log), {}).c_str(), stderr);
+    return false;
+  }
+  return true;
+}
+
 int run_self(http_options o) {
   namespace fs = std::filesystem;
   const fs::path src = fs::absolute(o.source_dir);
@@ -447,29 +491,13 @@ int run_self(http_options o) {
     std::fprintf(stderr, "dsa-bench http --self: run from the repository root or pass --source\n");
     return 2;
   }
-  std::string gateway_bin = o.gateway_binary;
-  if (gateway_bin.empty()) {
-    gateway_bin = (fs::read_symlink("/proc/self/exe").parent_path() / "../gateway/dsa-gateway")
-                      .lexically_normal()
-                      .string();
-  }
-  std::random_device rd;
-  const fs::path dir = fs::temp_directory_path() / ("dsa-bench-http-" + std::to_string(rd()));
-  fs::create_directories(dir / "agreements");
-  struct cleanup {
-    fs::path p;
-    ~cleanup() {
-      std::error_code ec;
-      fs::remove_all(p, ec);
-    }
-  } cleanup_dir{dir};
-  const std::string pki = (dir / "pki").string();
-  if (std::system(("bash '" + (src / "certs/make-dev-pki.sh").string() + "' '" + pki + "' > '" +
-                   (dir / "pki.log").string() + "' 2>&1")
-                      .c_str()) != 0) {
-    std::fprintf(stderr, "dsa-bench http --self: make-dev-pki.sh failed\n");
+  scratch_dir scratch("dsa-bench-http-", false);
+  const fs::path& dir = scratch.path;
+  const std::string gateway_bin = gateway_binary(o);
+  if (!make_dev_pki(src, dir, "--self")) {
     return 2;
   }
+  const std::string pki = (dir / "pki").string();
   std::ofstream(dir / "agreements/bench-asb.yaml") << self_agreement;
   child up({"python3", (src / "tools/sample_upstream.py").string(), "--listen", "127.0.0.1:0",
             "--tls-cert", pki + "/upstream.pem", "--tls-key", pki + "/upstream.key"},
@@ -762,33 +790,14 @@ int run_compare(http_options o) {
                  "--source\n");
     return 2;
   }
-  std::string gateway_bin = o.gateway_binary;
-  if (gateway_bin.empty()) {
-    gateway_bin = (fs::read_symlink("/proc/self/exe").parent_path() / "../gateway/dsa-gateway")
-                      .lexically_normal()
-                      .string();
-  }
-  std::random_device rd;
-  const fs::path dir = fs::temp_directory_path() / ("dsa-bench-compare-" + std::to_string(rd()));
-  fs::create_directories(dir / "agreements");
+  scratch_dir scratch("dsa-bench-compare-", o.keep_dir);
+  const fs::path& dir = scratch.path;
   fs::create_directories(dir / "nginx");
-  struct cleanup {
-    fs::path p;
-    bool keep;
-    ~cleanup() {
-      std::error_code ec;
-      if (!keep) {
-        fs::remove_all(p, ec);
-      }
-    }
-  } cleanup_dir{dir, o.keep_dir};
-  const std::string pki = (dir / "pki").string();
-  if (std::system(("bash '" + (src / "certs/make-dev-pki.sh").string() + "' '" + pki + "' > '" +
-                   (dir / "pki.log").string() + "' 2>&1")
-                      .c_str()) != 0) {
-    std::fprintf(stderr, "dsa-bench http --compare-nginx: make-dev-pki.sh failed\n");
+  const std::string gateway_bin = gateway_binary(o);
+  if (!make_dev_pki(src, dir, "--compare-nginx")) {
     return 2;
   }
+  const std::string pki = (dir / "pki").string();
   std::ofstream(dir / "agreements/bench-asb.yaml") << self_agreement;
 
   fast_upstream upstream;
@@ -964,8 +973,11 @@ int run_compare(http_options o) {
 
 void add_http_bench(CLI::App& app, int& status) {
   auto opts = std::make_shared<http_options>();
-  CLI::App* sub = app.add_subcommand(
-      "http", "mTLS keep-alive load (closed loop or fixed --rate): against a running gateway (--url), a gateway of its own (--self), or side by side with nginx (--compare-nginx); prints req/s, latency percentiles and errors");
+  CLI::App* sub =
+      app.add_subcommand("http",
+                         "mTLS keep-alive load (closed loop or fixed --rate): against a running "
+                         "gateway (--url), a gateway of its own (--self), or side by side with "
+                         "nginx (--compare-nginx); prints req/s, latency percentiles and errors");
   auto* url = sub->add_option("--url", opts->url, "https://HOST:PORT/PATH");
   auto* cert = sub->add_option("--cert", opts->cert, "client certificate (PEM)");
   auto* key = sub->add_option("--key", opts->key, "client private key (PEM)");
