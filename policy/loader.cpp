@@ -316,7 +316,7 @@ class reader {
     }
     std::set<std::string> seen;
     for (auto it = f.node.begin(); it != f.node.end(); ++it) {
-      const YAML::Node& key = it->first;
+      const YAML::Node key = it->first;  // a copy: `it->` is a temporary proxy
       if (!key.IsScalar()) {
         error(key, f.path + ": keys must be plain names", "wrong-type");
         continue;
