@@ -66,20 +66,66 @@ std::string lower(std::string_view s) {
   return out;
 }
 
+bool valid_reg_name_char(unsigned char c) {
+  return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '-' ||
+         c == '.' || c == '_' || c == '~' || c == '%' || c == '!' || c == '$' || c == '&' ||
+         c == '\'' || c == '(' || c == ')' || c == '*' || c == '+' || c == ',' || c == ';' ||
+         c == '=';
+}
+
+// RFC 9110 §7.2: Host = uri-host [ ":" port ], port = *DIGIT. A reg-name or IPv4 address, or an
+// IP literal in brackets; no userinfo, no path. The port, when present, is decimal and at most
+// 65535 (an empty port after ':' is allowed by the grammar).
 bool valid_host(std::string_view h) {
-  // uri-host [ ":" port ]: reg-name, IPv4 or an IP literal in brackets. No userinfo, no path.
   if (h.empty()) {
     return false;
   }
-  for (unsigned char c : h) {
-    const bool ok = (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-                    c == '-' || c == '.' || c == '_' || c == '~' || c == ':' || c == '[' ||
-                    c == ']' || c == '%';
-    if (!ok) {
+  std::string_view host = h;
+  std::string_view port;
+  if (h.front() == '[') {
+    const auto close = h.find(']');
+    if (close == std::string_view::npos || close < 3) {
       return false;
     }
+    for (unsigned char c : h.substr(1, close - 1)) {
+      const bool ok = (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F') ||
+                      c == ':' || c == '.';
+      if (!ok) {
+        return false;
+      }
+    }
+    const std::string_view rest = h.substr(close + 1);
+    if (!rest.empty() && rest.front() != ':') {
+      return false;
+    }
+    port = rest.empty() ? rest : rest.substr(1);
+    host = h.substr(0, close + 1);
+  } else {
+    const auto colon = h.find(':');
+    if (colon != std::string_view::npos) {
+      host = h.substr(0, colon);
+      port = h.substr(colon + 1);
+    }
+    if (host.empty()) {
+      return false;
+    }
+    for (unsigned char c : host) {
+      if (!valid_reg_name_char(c)) {
+        return false;
+      }
+    }
   }
-  return true;
+  if (port.size() > 5) {
+    return false;
+  }
+  unsigned value = 0;
+  for (unsigned char c : port) {
+    if (c < '0' || c > '9') {
+      return false;
+    }
+    value = value * 10 + (c - '0');
+  }
+  return value <= 65535;
 }
 
 }  // namespace
@@ -285,38 +331,73 @@ head_result parse_request_head(std::string_view block) {
   return r;
 }
 
+std::string folded_field_name(std::string_view name) {
+  std::string out(name);
+  for (char& c : out) {
+    if (c >= 'A' && c <= 'Z') {
+      c = static_cast<char>(c - 'A' + 'a');
+    } else if (c == '_') {
+      c = '-';
+    }
+  }
+  return out;
+}
+
+bool method_takes_body(std::string_view method) {
+  return method == "POST" || method == "PUT" || method == "PATCH";
+}
+
 bool is_stripped_field(std::string_view name) {
-  static constexpr std::array<std::string_view, 14> hop = {"connection",
-                                                           "keep-alive",
-                                                           "proxy-connection",
-                                                           "te",
-                                                           "trailer",
-                                                           "transfer-encoding",
-                                                           "upgrade",
-                                                           "proxy-authorization",
-                                                           "proxy-authenticate",
-                                                           "host",
-                                                           "content-length",
-                                                           "expect",
-                                                           "http2-settings",
-                                                           "forwarded"};
-  for (auto h : hop) {
-    if (iequals(name, h)) {
+  // Exact names (folded). Hop-by-hop and framing first, then what proxies set for upstreams.
+  static constexpr std::array<std::string_view, 37> exact = {
+      "connection", "keep-alive", "proxy-connection", "te", "trailer", "transfer-encoding",
+      "upgrade", "proxy-authorization", "proxy-authenticate", "host", "content-length", "expect",
+      "http2-settings", "forwarded", "via", "x-real-ip", "x-client-ip", "client-ip",
+      "true-client-ip", "x-cluster-client-ip", "cf-connecting-ip", "fastly-client-ip",
+      "x-forwarded-client-cert", "x-client-cert", "x-client-certificate", "x-client-verify",
+      "x-client-dn", "ssl-client-cert", "ssl-client-verify", "x-original-url", "x-rewrite-url",
+      "x-original-uri", "x-original-method", "x-http-method-override", "x-http-method",
+      "x-method-override", "x-arr-clientcert"};
+  // Prefixes (folded): every DSA-* field, every X-Forwarded-* (For, Host, Proto, Port, Prefix,
+  // Server, Uri, Ssl…), every X-SSL-* (X-SSL-Client-Cert, -Verify, -S-DN…) and the headers
+  // Envoy and Istio trust from their own proxies.
+  static constexpr std::array<std::string_view, 6> prefixes = {
+      "dsa-", "x-forwarded-", "x-ssl-", "x-client-cert-", "x-envoy-", "x-amzn-mtls-"};
+  const std::string folded = folded_field_name(name);
+  for (auto e : exact) {
+    if (folded == e) {
       return true;
     }
   }
-  return name.size() >= 4 && iequals(name.substr(0, 4), "dsa-");
+  for (auto p : prefixes) {
+    if (folded.size() >= p.size() && std::string_view(folded).substr(0, p.size()) == p) {
+      return true;
+    }
+  }
+  return false;
+}
+
+bool is_conditional_field(std::string_view name) {
+  static constexpr std::array<std::string_view, 6> names = {
+      "range", "if-range", "if-match", "if-none-match", "if-modified-since", "if-unmodified-since"};
+  const std::string folded = folded_field_name(name);
+  for (auto n : names) {
+    if (folded == n) {
+      return true;
+    }
+  }
+  return false;
 }
 
 std::string serialize_upstream_request(const request_head& head, std::string_view target,
                                        std::string_view authority, std::size_t body_size,
-                                       const dsa_headers& dsa) {
+                                       const dsa_headers& dsa, bool strip_conditional) {
   std::string out;
   out.reserve(256 + target.size());
   out.append(head.method).append(" ").append(target).append(" HTTP/1.1\r\n");
   out.append("Host: ").append(authority).append("\r\n");
   for (const auto& [name, value] : head.fields) {
-    if (is_stripped_field(name)) {
+    if (is_stripped_field(name) || (strip_conditional && is_conditional_field(name))) {
       continue;
     }
     bool listed = false;
@@ -328,8 +409,7 @@ std::string serialize_upstream_request(const request_head& head, std::string_vie
     }
     out.append(name).append(": ").append(value).append("\r\n");
   }
-  if (body_size > 0 || head.has_body() || head.method == "POST" || head.method == "PUT" ||
-      head.method == "PATCH") {
+  if (method_takes_body(head.method)) {
     out.append("Content-Length: ").append(std::to_string(body_size)).append("\r\n");
   }
   auto add = [&](std::string_view name, const std::string& value) {

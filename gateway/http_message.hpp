@@ -60,18 +60,38 @@ struct dsa_headers {
   std::string requester, agreement, permission, purpose, case_ref, acting_user, request_id;
 };
 
+// True for the methods whose requests may carry a body to the upstream (POST, PUT, PATCH). Any
+// other method with a body is refused before anything is forwarded: an upstream that does not
+// read, say, a GET body would take it as the next request on the connection, and its answer
+// would go to the next caller (docs/threat-model.md).
+[[nodiscard]] bool method_takes_body(std::string_view method);
+
 // The canonical request to the upstream: request line with `target`, Host = `authority`, the
-// client's fields in order minus Host, every DSA-*, hop-by-hop fields, those named in Connection,
-// Content-Length/Transfer-Encoding and Expect; then Content-Length when there is a body (or the
-// method carries one), then the DSA-* set (empty values omitted), then CRLF. Body not included.
+// client's fields in order minus every field is_stripped_field names, those named in Connection
+// and — when `strip_conditional` (an endpoint whose response the gateway filters) — the range and
+// conditional fields; then Content-Length when the method takes a body, then the gateway's DSA-*
+// set (empty values omitted), then CRLF. Body not included.
 [[nodiscard]] std::string serialize_upstream_request(const request_head& head,
                                                      std::string_view target,
                                                      std::string_view authority,
-                                                     std::size_t body_size, const dsa_headers& dsa);
+                                                     std::size_t body_size, const dsa_headers& dsa,
+                                                     bool strip_conditional);
 
-// True for the fields never forwarded in either direction (RFC 9110 §7.6.1 plus proxies' usual
-// set) and any DSA-* field.
+// A field name compared the way CGI, WSGI and Rack upstreams see it: ASCII lower case with '_'
+// read as '-' (they map both `X-Forwarded-For` and `X_Forwarded_For` to HTTP_X_FORWARDED_FOR).
+[[nodiscard]] std::string folded_field_name(std::string_view name);
+
+// True for the fields never forwarded from a client: hop-by-hop fields (RFC 9110 §7.6.1), the
+// framing fields the gateway writes itself, any DSA-* field, and the fields upstreams commonly
+// trust as set by a proxy (X-Forwarded-*, Forwarded, X-Real-IP, X-Forwarded-Client-Cert,
+// X-SSL-Client-*, X-Client-Cert, X-Original-URL, X-Rewrite-URL, X-HTTP-Method-Override and kin).
+// Names are compared folded (folded_field_name). The full list is in docs/threat-model.md.
 [[nodiscard]] bool is_stripped_field(std::string_view name);
+
+// True for Range, If-Range and the conditional fields (If-Match, If-None-Match,
+// If-Modified-Since, If-Unmodified-Since): a 206 or 304 from the upstream would bypass the
+// response rules, so they never reach an endpoint whose response is filtered.
+[[nodiscard]] bool is_conditional_field(std::string_view name);
 
 // A response head: status line, `fields`, Content-Length = body_size (none when nullopt), and
 // `Connection: close` when `close`. The body is written separately (not for HEAD).

@@ -429,14 +429,28 @@ class session {
       co_return false;
     }
     std::string_view block(static_cast<const char*>(buffer_.data().data()), head_len);
-    head_result parsed = hs == head_status::ok ? parse_request_head(block) : head_result{};
+    head_result parsed;
+    if (hs == head_status::ok) {
+      parsed = parse_request_head(block);
+    }
     if (hs == head_status::malformed || !parsed.ok()) {
-      co_await refuse(r, "reject", reason::bad_request,
-                      hs == head_status::malformed ? error : parsed.error, true);
+      // A named local, never a conditional expression inside the awaited call: GCC 12 destroys
+      // such a temporary twice (docs/design.md, "Coroutines and GCC 12").
+      std::string why = hs == head_status::malformed ? error : parsed.error;
+      co_await refuse(r, "reject", reason::bad_request, std::move(why), true);
       co_return false;
     }
     r.head = std::move(parsed.head);
     fill_request_fields(r);
+    if (r.head.has_body() && !method_takes_body(r.head.method)) {
+      // Refused before the body is read or anything is forwarded: an upstream that ignores a
+      // GET body would read it as the next request (docs/threat-model.md). The body is unread,
+      // so the connection cannot continue.
+      std::string why = "a " + r.head.method +
+                        " request must not carry a body; only POST, PUT and PATCH requests may";
+      co_await refuse(r, "reject", reason::bad_request, std::move(why), true);
+      co_return false;
+    }
 
     // A request without a body (Content-Length absent or 0, not chunked: the common GET) is not
     // parsed a second time: parse_request_head has checked its framing, and a Beast parser per
@@ -516,8 +530,11 @@ class session {
     dsa.case_ref = std::string(view.case_ref.value_or(""));
     dsa.acting_user = std::string(view.acting_user.value_or(""));
     dsa.request_id = r.request_id;
-    const std::string out_head =
-        serialize_upstream_request(r.head, r.target.target(), up.authority, r.body.size(), dsa);
+    // Range and conditional fields never reach an endpoint whose response is filtered: a 206
+    // slice or a 304 would pass the response rules untouched.
+    const bool filtered = ep.response.filters();
+    const std::string out_head = serialize_upstream_request(r.head, r.target.target(), up.authority,
+                                                            r.body.size(), dsa, filtered);
     const bool safe = r.head.method == "GET" || r.head.method == "HEAD";
     if (!safe) {
       // SPEC §6: for a method that changes state the intent is durable before the upstream sees
@@ -541,14 +558,32 @@ class session {
     }
     if (res.why != reason::allowed) {
       r.entry.details["error"] = res.error;
-      co_return co_await refuse(r, res.why == reason::response_too_large ? "withheld" : "error",
-                                res.why, upstream_detail(res.why), close);
+      const std::string_view decision = res.why == reason::response_too_large ? "withheld" : "error";
+      std::string detail = upstream_detail(res.why);
+      co_return co_await refuse(r, decision, res.why, std::move(detail), close);
     }
     r.entry.upstream_status = res.status;
     if (res.status < 200 || res.status > 299) {
-      co_return co_await refuse(r, "error", reason::upstream_status,
-                                "the upstream answered " + std::to_string(res.status), close,
+      std::string detail = "the upstream answered " + std::to_string(res.status);
+      co_return co_await refuse(r, "error", reason::upstream_status, std::move(detail), close,
                                 reason::upstream_status, res.status);
+    }
+    if (res.status == 206 && filtered) {
+      // Never asked for (Range is not forwarded here), and a slice cannot be checked against
+      // withhold_if or allow_fields: withheld.
+      r.entry.details["filter"] = "the upstream answered 206 Partial Content";
+      std::string detail = withheld_detail(reason::response_not_filterable);
+      co_return co_await refuse(r, "withheld", reason::response_not_filterable, std::move(detail),
+                                close);
+    }
+    if (res.status == 204) {
+      // No content: nothing to filter and nothing leaves but the status.
+      r.entry.decision = "allow";
+      r.entry.status = 204;
+      r.entry.bytes = 0;
+      r.entry.body_sha256 = sha256_hex("");
+      header_list none{{"Cache-Control", "no-store"}, {"DSA-Agreement", dsa.agreement}};
+      co_return co_await finish(r, 204, std::move(none), std::string(), close);
     }
 
     // Filter (SPEC §4.5).
@@ -595,12 +630,14 @@ class session {
     parser.put(net::buffer(block.data(), block.size()), pec);
     buffer_.consume(head_len);
     if (pec || !parser.is_header_done()) {
-      const bool too_big = pec == http::error::body_limit;
-      co_await refuse(
-          r, "reject", too_big ? reason::body_too_large : reason::bad_request,
-          too_big ? "the request body exceeds " + std::to_string(lim.max_body_bytes) + " bytes"
-                  : "malformed request head: " + pec.message(),
-          true);
+      // Named locals, never a conditional expression inside the awaited call (docs/design.md).
+      reason why = reason::bad_request;
+      std::string detail = "malformed request head: " + pec.message();
+      if (pec == http::error::body_limit) {
+        why = reason::body_too_large;
+        detail = "the request body exceeds " + std::to_string(lim.max_body_bytes) + " bytes";
+      }
+      co_await refuse(r, "reject", why, std::move(detail), true);
       co_return false;
     }
     if (!parser.is_done()) {
@@ -744,10 +781,16 @@ class session {
     // A HEAD response carries no body and no Content-Length: a length there must be the one a
     // GET would get (RFC 9110 §8.6), which the gateway does not know — the upstream never sent
     // the body to filter, and a GET may be decided differently (methods compare exactly).
+    // 1xx, 204 and 304 responses carry neither a body nor Content-Length (RFC 9110 §8.6,
+    // §15.3.5, §15.4.5): an upstream's 304 is relayed as a bare 304.
     const bool head_request = r.head.method == "HEAD";
-    std::string out = serialize_response_head(
-        status, fields, head_request ? std::nullopt : std::optional(body.size()), close);
-    if (!head_request) {
+    const bool no_body = head_request || status < 200 || status == 204 || status == 304;
+    std::optional<std::size_t> length;
+    if (!no_body) {
+      length = body.size();
+    }
+    std::string out = serialize_response_head(status, fields, length, close);
+    if (!no_body) {
       // One contiguous buffer: given two, Beast's ssl_stream copies them into a scratch buffer
       // it allocates and frees on every write (flat_stream), and Asio's SSL engine would
       // otherwise write one TLS record per buffer.

@@ -1,6 +1,7 @@
 #include "upstream.hpp"
 
 #include <array>
+#include <optional>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -45,6 +46,20 @@ struct upstream_pool::connection {
   std::optional<beast::ssl_stream<beast::tcp_stream>> tls;
   beast::flat_buffer buffer;
 };
+
+// True when nothing is pending on `c` beyond what has been parsed: the connection's buffer is
+// empty, OpenSSL holds no decrypted bytes, and the socket has nothing readable.
+bool upstream_pool::quiet(connection& c) {
+  if (c.buffer.size() != 0) {
+    return false;
+  }
+  if (c.tls && SSL_pending(c.tls->native_handle()) > 0) {
+    return false;
+  }
+  error_code ec;
+  const std::size_t available = c.tcp().socket().available(ec);
+  return !ec && available == 0;
+}
 
 upstream_pool::upstream_pool(net::io_context& ioc, const upstream_config& cfg,
                              std::shared_ptr<net::ssl::context> tls, std::size_t max_body_bytes)
@@ -140,9 +155,16 @@ net::awaitable<upstream_response> upstream_pool::exchange(const std::string& hea
                   " upstream connections busy for the connect timeout";
       co_return out;
     }
-    if (!idle_.empty()) {
+    while (!idle_.empty() && !c) {
       c = std::move(idle_.back());
       idle_.pop_back();
+      if (!quiet(*c)) {
+        // The upstream sent something unasked while the connection was idle: whatever it is,
+        // it answers no request of ours. Close it and take another.
+        release(std::move(c), false);
+      }
+    }
+    if (c) {
       reused = true;
     } else {
       ++open_;
@@ -176,22 +198,50 @@ net::awaitable<upstream_response> upstream_pool::exchange(const std::string& hea
       co_return out;
     }
 
-    http::response_parser<http::string_body> parser;
-    parser.header_limit(64 * 1024);
-    parser.body_limit(max_body_bytes_);
-    if (head_method) {
-      parser.skip(true);
-    }
+    // Interim (1xx) responses are read past and never relayed (RFC 9110 §15.2); Beast parses
+    // each as a complete message without a body, so every message gets a parser of its own and
+    // the bytes after it stay in the connection's buffer for the next. 101 is refused: the
+    // gateway never asks for an upgrade. A bounded number of interim responses, all within the
+    // response timeout set above.
+    constexpr int max_interim = 8;
+    std::optional<http::response_parser<http::string_body>> parser;
     error_code rec;
-    if (c->tls) {
-      std::tie(rec, std::ignore) = co_await http::async_read(*c->tls, c->buffer, parser, use_tuple);
-    } else {
-      std::tie(rec, std::ignore) =
-          co_await http::async_read(*c->plain, c->buffer, parser, use_tuple);
+    bool got_some = false;
+    for (int interim = 0;; ++interim) {
+      parser.emplace();
+      parser->header_limit(64 * 1024);
+      parser->body_limit(max_body_bytes_);
+      if (head_method) {
+        parser->skip(true);
+      }
+      if (c->tls) {
+        std::tie(rec, std::ignore) =
+            co_await http::async_read(*c->tls, c->buffer, *parser, use_tuple);
+      } else {
+        std::tie(rec, std::ignore) =
+            co_await http::async_read(*c->plain, c->buffer, *parser, use_tuple);
+      }
+      got_some = got_some || parser->got_some();
+      if (rec) {
+        break;
+      }
+      const unsigned status = parser->get().result_int();
+      if (status >= 200) {
+        break;
+      }
+      if (status == 101 || interim + 1 >= max_interim) {
+        out.latency_us = micros_since(started);
+        release(std::move(c), false);
+        out.why = policy::reason::upstream_unavailable;
+        out.error = status == 101 ? "the upstream switched protocols (101) unasked"
+                                  : "the upstream sent more than " + std::to_string(max_interim) +
+                                        " interim (1xx) responses";
+        co_return out;
+      }
     }
     out.latency_us = micros_since(started);
     if (rec) {
-      const bool nothing_read = !parser.got_some();
+      const bool nothing_read = !got_some;
       release(std::move(c), false);
       if (rec == http::error::body_limit) {
         out.why = policy::reason::response_too_large;
@@ -206,7 +256,7 @@ net::awaitable<upstream_response> upstream_pool::exchange(const std::string& hea
       out.error = "read from " + cfg_.authority + ": " + rec.message();
       co_return out;
     }
-    auto res = parser.release();
+    auto res = parser->release();
     out.why = policy::reason::allowed;
     out.status = static_cast<int>(res.result_int());
     if (auto it = res.find(http::field::content_type); it != res.end()) {
@@ -216,7 +266,11 @@ net::awaitable<upstream_response> upstream_pool::exchange(const std::string& hea
       out.content_disposition = std::string(it->value());
     }
     out.body = std::move(res.body());
-    const bool reusable = res.keep_alive() && !parser.need_eof();
+    // Back to the pool only at an exact message boundary: the upstream keeps the connection
+    // open, the message was not delimited by closing, and nothing beyond it has arrived. Bytes
+    // after the response (a second response, a body the framing did not count) would otherwise
+    // be read as the answer to the next request — possibly another partner's.
+    const bool reusable = res.keep_alive() && !parser->need_eof() && quiet(*c);
     c->tcp().expires_never();
     release(std::move(c), reusable);
     co_return out;

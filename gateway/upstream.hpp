@@ -60,6 +60,7 @@ class upstream_pool {
   boost::asio::awaitable<std::unique_ptr<connection>> connect(std::string& error, bool& timed_out);
   boost::asio::awaitable<bool> wait_for_slot();
   void release(std::unique_ptr<connection> c, bool reusable);
+  static bool quiet(connection& c);
 
   boost::asio::io_context& ioc_;
   upstream_config cfg_;

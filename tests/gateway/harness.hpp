@@ -25,6 +25,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstring>
+#include <exception>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -35,6 +36,8 @@
 #include <string>
 #include <thread>
 #include <vector>
+
+#include <catch2/catch.hpp>
 
 #include "audit/entry.hpp"
 
@@ -135,6 +138,20 @@ class process {
 
   pid_t pid() const { return pid_; }
 
+  // True while the child runs; false once it has exited (its status is then kept for stop()).
+  bool running() {
+    if (pid_ <= 0) {
+      return false;
+    }
+    int st = 0;
+    if (waitpid(pid_, &st, WNOHANG) == pid_) {
+      pid_ = -1;
+      status_ = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+      return false;
+    }
+    return true;
+  }
+
   // The next stdout line, or nullopt at EOF or after `timeout`.
   std::optional<std::string> read_line(std::chrono::milliseconds timeout) {
     const auto deadline = std::chrono::steady_clock::now() + timeout;
@@ -220,6 +237,15 @@ class upstream {
     }
     port_ = std::stoi(line->substr(prefix.size()));
   }
+  ~upstream() {
+    // A sample upstream that died during the test would turn every later request into a 502
+    // that some tests could mistake for a refusal: it must still be running at the end.
+    if (proc_ && std::uncaught_exceptions() == 0) {
+      CHECK(proc_->running());
+    }
+  }
+  upstream(const upstream&) = delete;
+  upstream& operator=(const upstream&) = delete;
   int port() const { return port_; }
 
   // The exact bytes of every request received so far.
@@ -275,11 +301,33 @@ class gateway {
     port_ = std::stoi(line->substr(line->find(':') + 1));
     admin_port_ = std::stoi(line->substr(line->rfind(':') + 1));
   }
-  int stop(int sig = SIGTERM) { return proc_->stop(sig, 15s); }
-  void restart() {
-    stop();
-    start();
+  // A gateway the test did not stop itself is stopped here with SIGTERM, and must drain and exit
+  // 0: a gateway that crashed during the test (or under a sanitizer, reported an error) fails
+  // the test even when every response the test saw looked right.
+  ~gateway() {
+    if (proc_ && !stopped_ && std::uncaught_exceptions() == 0) {
+      const bool was_running = proc_->running();
+      const int status = proc_->stop(SIGTERM, 15s);
+      INFO("gateway exit status " << status << "; stderr:\n"
+                                  << read_file(dir_.path() / "gateway-stderr.log"));
+      CHECK(was_running);
+      CHECK(status == 0);
+    }
   }
+  gateway(const gateway&) = delete;
+  gateway& operator=(const gateway&) = delete;
+  // Stops the gateway (the caller checks the status it returns).
+  int stop(int sig = SIGTERM) {
+    stopped_ = true;
+    return proc_->stop(sig, 15s);
+  }
+  void restart() {
+    CHECK(stop() == 0);
+    start();
+    stopped_ = false;
+  }
+  // True while the gateway process runs.
+  bool running() { return proc_->running(); }
   int port() const { return port_; }
   int admin_port() const { return admin_port_; }
   pid_t pid() const { return proc_->pid(); }
@@ -290,6 +338,7 @@ class gateway {
   fs::path config_;
   std::unique_ptr<process> proc_;
   int port_ = 0, admin_port_ = 0;
+  bool stopped_ = false;
 };
 
 inline int connect_tcp(int port) {

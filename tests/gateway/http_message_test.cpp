@@ -71,13 +71,77 @@ TEST_CASE("the upstream request is canonical: hop-by-hop and client DSA-* remove
       "Connection: X-Hop\r\nX-Hop: 2\r\nTE: trailers\r\nB: 3\r\n\r\n");
   REQUIRE(r.ok());
   dsa_headers d{"police", "a@1", "p", "purpose", "", "", "rid"};
-  CHECK(serialize_upstream_request(r.head, "/x?q=1", "up:9001", 0, d) ==
+  CHECK(serialize_upstream_request(r.head, "/x?q=1", "up:9001", 0, d, false) ==
         "GET /x?q=1 HTTP/1.1\r\nHost: up:9001\r\nA: 1\r\nB: 3\r\nDSA-Requester: police\r\n"
         "DSA-Agreement: a@1\r\nDSA-Permission: p\r\nDSA-Purpose: purpose\r\n"
         "DSA-Request-Id: rid\r\n\r\n");
   CHECK(is_stripped_field("dsa-anything"));
   CHECK(is_stripped_field("Proxy-Authorization"));
   CHECK_FALSE(is_stripped_field("Accept"));
+}
+
+TEST_CASE("fields a proxy would set never come from the client, in any spelling",
+          "[gateway][http]") {
+  for (const char* name :
+       {"X-Forwarded-For", "x-forwarded-host", "X_Forwarded_Proto", "X-Forwarded-Client-Cert",
+        "X-SSL-Client-Cert", "x_ssl_client_s_dn", "X-Original-URL", "X-Rewrite-URL",
+        "X-HTTP-Method-Override", "X_HTTP_Method_Override", "X-Real-IP", "Forwarded",
+        "DSA_Acting_User", "dsa_requester", "Via", "True-Client-IP"}) {
+    INFO(name);
+    CHECK(is_stripped_field(name));
+  }
+  for (const char* name : {"Accept", "Accept-Language", "X-Correlation-Id", "User-Agent"}) {
+    INFO(name);
+    CHECK_FALSE(is_stripped_field(name));
+  }
+}
+
+TEST_CASE("range and conditional fields are dropped only for filtered endpoints",
+          "[gateway][http]") {
+  auto r = parse(
+      "GET /x HTTP/1.1\r\nHost: gw\r\nRange: bytes=0-10\r\nIf-None-Match: \"e\"\r\n"
+      "if-modified-since: Tue, 01 Dec 2026 00:00:00 GMT\r\nIf_Range: \"e\"\r\nA: 1\r\n\r\n");
+  REQUIRE(r.ok());
+  dsa_headers d{"police", "a@1", "p", "purpose", "", "", "rid"};
+  const std::string filtered = serialize_upstream_request(r.head, "/x", "up", 0, d, true);
+  CHECK(filtered.find("Range") == std::string::npos);
+  CHECK(filtered.find("If-") == std::string::npos);
+  CHECK(filtered.find("if-") == std::string::npos);
+  CHECK(filtered.find("If_") == std::string::npos);
+  CHECK(filtered.find("A: 1\r\n") != std::string::npos);
+  const std::string streamed = serialize_upstream_request(r.head, "/x", "up", 0, d, false);
+  CHECK(streamed.find("Range: bytes=0-10\r\n") != std::string::npos);
+  CHECK(streamed.find("If-None-Match") != std::string::npos);
+}
+
+TEST_CASE("only POST, PUT and PATCH take a body; others get no Content-Length upstream",
+          "[gateway][http]") {
+  CHECK(method_takes_body("POST"));
+  CHECK(method_takes_body("PUT"));
+  CHECK(method_takes_body("PATCH"));
+  CHECK_FALSE(method_takes_body("GET"));
+  CHECK_FALSE(method_takes_body("HEAD"));
+  CHECK_FALSE(method_takes_body("DELETE"));
+  auto r = parse("GET /x HTTP/1.1\r\nHost: gw\r\nContent-Length: 0\r\n\r\n");
+  REQUIRE(r.ok());
+  dsa_headers d{"police", "a@1", "p", "purpose", "", "", "rid"};
+  CHECK(serialize_upstream_request(r.head, "/x", "up", 0, d, true).find("Content-Length") ==
+        std::string::npos);
+}
+
+TEST_CASE("Host ports are decimal and at most 65535", "[gateway][http]") {
+  for (const char* host : {"gw", "gw:443", "gw:", "127.0.0.1:8443", "[::1]", "[::1]:443",
+                           "gw.example.org:65535"}) {
+    INFO(host);
+    CHECK(parse(std::string("GET / HTTP/1.1\r\nHost: ") + host + "\r\n\r\n").ok());
+  }
+  for (const char* host : {"gw:99999x", "gw:65536", "gw:-1", "gw:1:2", ":443", "[::1", "[::1]x",
+                           "[zz]:1", "gw:123456", "user@gw"}) {
+    INFO(host);
+    auto r = parse(std::string("GET / HTTP/1.1\r\nHost: ") + host + "\r\n\r\n");
+    CHECK_FALSE(r.ok());
+    CHECK_THAT(r.error, Catch::Matchers::Contains("Host"));
+  }
 }
 
 TEST_CASE("problem bodies carry the RFC 9457 members", "[gateway][http]") {
