@@ -1,5 +1,7 @@
 #include "metrics.hpp"
 
+#include "audit/store.hpp"
+
 #include <boost/json/serialize.hpp>
 #include <chrono>
 #include <cstdio>
@@ -168,6 +170,57 @@ void log_event(std::string_view level, std::string_view event, boost::json::obje
   line.push_back('\n');
   // One fwrite per line: stdio locks the stream, so lines from I/O threads never interleave.
   std::fwrite(line.data(), 1, line.size(), stderr);
+}
+
+std::string render_audit_metrics(const audit::store_stats& s, bool writable, std::uint64_t entries) {
+  std::string extra;
+  extra +=
+      "# HELP dsa_audit_writable 1 when the audit store accepts commits.\n"
+      "# TYPE dsa_audit_writable gauge\n";
+  extra += "dsa_audit_writable " + std::to_string(writable ? 1 : 0) + "\n";
+  extra +=
+      "# HELP dsa_audit_entries Entries in the audit store.\n"
+      "# TYPE dsa_audit_entries gauge\n";
+  extra += "dsa_audit_entries " + std::to_string(entries) + "\n";
+  extra +=
+      "# HELP dsa_audit_commit_duration_seconds Group-commit latency.\n"
+      "# TYPE dsa_audit_commit_duration_seconds histogram\n";
+  for (std::size_t i = 0; i < s.commit_us_buckets.size(); ++i) {
+    const std::string le = i < s.bucket_bounds_us.size()
+                               ? std::to_string(static_cast<double>(s.bucket_bounds_us[i]) / 1e6)
+                               : "+Inf";
+    extra += "dsa_audit_commit_duration_seconds_bucket{le=\"" + le + "\"} " +
+             std::to_string(s.commit_us_buckets[i]) + "\n";
+  }
+  extra += "dsa_audit_commit_duration_seconds_sum " +
+           std::to_string(static_cast<double>(s.commit_us_sum) / 1e6) + "\n";
+  extra += "dsa_audit_commit_duration_seconds_count " + std::to_string(s.batches) + "\n";
+  // Batch sizes as two counters: rate(entries) / rate(batches) is the mean batch size.
+  extra +=
+      "# HELP dsa_audit_committed_entries_total Entries committed by this process.\n"
+      "# TYPE dsa_audit_committed_entries_total counter\n"
+      "dsa_audit_committed_entries_total " +
+      std::to_string(s.entries) +
+      "\n# HELP dsa_audit_batches_total Group commits (batches) that succeeded.\n"
+      "# TYPE dsa_audit_batches_total counter\n"
+      "dsa_audit_batches_total " +
+      std::to_string(s.batches) +
+      "\n# HELP dsa_audit_failed_batches_total Group commits that failed (their requests got "
+      "503).\n# TYPE dsa_audit_failed_batches_total counter\n"
+      "dsa_audit_failed_batches_total " +
+      std::to_string(s.failed_batches) +
+      "\n# HELP dsa_audit_max_batch_size The largest batch committed by this process.\n"
+      "# TYPE dsa_audit_max_batch_size gauge\n"
+      "dsa_audit_max_batch_size " +
+      std::to_string(s.max_batch_size) + "\n";
+  return extra;
+}
+
+std::string render_agreement_metrics(std::size_t loaded) {
+  return "# HELP dsa_agreements_loaded Agreements in the current set.\n"
+         "# TYPE dsa_agreements_loaded gauge\n"
+         "dsa_agreements_loaded " +
+         std::to_string(loaded) + "\n";
 }
 
 }  // namespace dsa::gateway

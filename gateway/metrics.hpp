@@ -18,6 +18,10 @@
 #include <string_view>
 #include <tuple>
 
+namespace dsa::audit {
+struct store_stats;
+}
+
 namespace dsa::gateway {
 
 // A latency histogram with fixed buckets (seconds), lock-free to observe.
@@ -76,6 +80,13 @@ class metrics {
 // One JSON line on stderr: {"time":"…","level":…,"event":…, …fields}. Never pass case
 // references, acting users or bodies in `fields`: logs leave the audit boundary.
 void log_event(std::string_view level, std::string_view event, boost::json::object fields = {});
+
+// The audit store's gauges and counters (writable, entries, commit latency, batches) as
+// Prometheus text with HELP and TYPE lines.
+std::string render_audit_metrics(const audit::store_stats& s, bool writable, std::uint64_t entries);
+
+// The dsa_agreements_loaded gauge.
+std::string render_agreement_metrics(std::size_t loaded);
 
 // Prometheus label-value escaping.
 std::string prometheus_escape(std::string_view s);

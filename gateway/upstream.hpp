@@ -21,18 +21,10 @@
 
 #include "config.hpp"
 #include "policy/reason.hpp"
+#include "upstream_response.hpp"
 
 namespace dsa::gateway {
 
-struct upstream_response {
-  // allowed (a response arrived), upstream_unavailable, upstream_timeout or response_too_large.
-  policy::reason why = policy::reason::upstream_unavailable;
-  int status = 0;
-  std::string content_type, content_disposition;  // the only upstream fields ever passed on
-  std::string body;
-  std::int64_t latency_us = 0;  // from the first byte written to the response's end
-  std::string error;            // for logs and the audit's details; never sent to the client
-};
 
 class upstream_pool {
  public:

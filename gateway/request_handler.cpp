@@ -1,0 +1,270 @@
+#include "request_handler.hpp"
+
+#include "policy/response_filter.hpp"
+
+namespace dsa::gateway {
+
+using policy::reason;
+
+namespace {
+
+std::string withheld_detail(reason why) {
+  switch (why) {
+    case reason::too_many_items:
+      return "the response holds more items than the agreement lets leave at once";
+    case reason::response_not_filterable:
+      return "the upstream response cannot be filtered as the agreement requires";
+    default:
+      return "the response is withheld under the agreement";
+  }
+}
+
+std::string upstream_detail(reason why) {
+  switch (why) {
+    case reason::upstream_timeout:
+      return "the upstream did not answer in time";
+    case reason::response_too_large:
+      return "the upstream response exceeds the gateway's body limit";
+    default:
+      return "the upstream could not be reached";
+  }
+}
+
+header_list problem_fields() {
+  return {{"Content-Type", "application/problem+json"}, {"Cache-Control", "no-store"}};
+}
+
+}  // namespace
+
+request_state request_handler::begin(const peer_identity& peer,
+                                     std::shared_ptr<const policy::engine> eng,
+                                     std::string request_id, std::int64_t now_us) const {
+  request_state r;
+  r.request_id = std::move(request_id);
+  r.started = std::chrono::steady_clock::now();
+  r.time_us = now_us;
+  r.entry.time_us = now_us;
+  r.entry.request_id = r.request_id;
+  r.entry.requester.subject = peer.id.subject;
+  r.entry.requester.cert_sha256 = peer.cert_sha256;
+  r.entry.requester.trust_anchor = peer.id.trust_anchor;
+  r.engine = std::move(eng);
+  r.who = r.engine->identify(peer.id, policy::time_point(std::chrono::microseconds(now_us)));
+  if (r.who.why == reason::allowed) {
+    r.entry.requester.party = r.who.party;
+  }
+  return r;
+}
+
+std::optional<outcome> request_handler::check_head(request_state& r, head_result parsed) const {
+  if (!parsed.ok()) {
+    return refuse(r, "reject", reason::bad_request, std::move(parsed.error), true);
+  }
+  r.head = std::move(parsed.head);
+  r.entry.method = r.head.method;
+  r.entry.path = r.head.target.substr(0, 2048);
+  r.entry.purpose = std::string(r.head.field("DSA-Purpose").value_or(""));
+  r.entry.case_ref = std::string(r.head.field("DSA-Case-Ref").value_or(""));
+  r.entry.acting_user = std::string(r.head.field("DSA-Acting-User").value_or(""));
+  if (r.head.has_body() && !method_takes_body(r.head.method)) {
+    // Refused before the body is read or anything is forwarded: an upstream that ignores a GET
+    // body would read it as the next request (docs/threat-model.md). The body is unread, so the
+    // connection cannot continue.
+    return refuse(r, "reject", reason::bad_request,
+                  "a " + r.head.method +
+                      " request must not carry a body; only POST, PUT and PATCH requests may",
+                  true);
+  }
+  return std::nullopt;
+}
+
+std::variant<outcome, forward_plan> request_handler::decide(request_state& r) const {
+  const bool close = !r.head.keep_alive;
+
+  // Canonical target (docs/design.md §5): what the policy matches is what the upstream receives.
+  policy::target_result t = policy::canonicalize_target(r.head.target);
+  if (!t.ok()) {
+    return refuse(r, "reject", reason::bad_request, t.error, close);
+  }
+  r.target = std::move(t.value);
+  r.entry.path = r.target.path;
+  r.entry.query = r.target.query;
+  for (std::string_view name : {"DSA-Purpose", "DSA-Case-Ref", "DSA-Acting-User", "DSA-Agreement"}) {
+    int n = 0;
+    for (const auto& f : r.head.fields) {
+      n += iequals(f.first, name) ? 1 : 0;
+    }
+    if (n > 1) {
+      return refuse(r, "reject", reason::bad_request, "duplicate " + std::string(name) + " header",
+                    close);
+    }
+  }
+
+  // Decide (docs/design.md §4) with the agreement set current at this request.
+  const auto now = policy::time_point(std::chrono::microseconds(r.time_us));
+  policy::request_view view;
+  view.method = r.head.method;
+  view.path = r.target.path;
+  view.query = r.target.query;
+  view.purpose = r.head.field("DSA-Purpose");
+  view.case_ref = r.head.field("DSA-Case-Ref");
+  view.acting_user = r.head.field("DSA-Acting-User");
+  view.agreement = r.head.field("DSA-Agreement");
+  view.now = now;
+  policy::decision d;
+  if (r.who.why != reason::allowed) {
+    d.why = r.who.why;
+    d.detail = r.who.detail;
+  } else {
+    d = r.engine->decide_for(r.who.party, view, counter_);
+  }
+  if (d.agreement != nullptr) {
+    r.entry.agreement = d.agreement->id;
+    r.entry.agreement_version = d.agreement->version;
+    r.entry.agreement_sha256 = d.agreement->sha256;
+    r.agreement_id = d.agreement->id;
+  }
+  if (d.permission != nullptr) {
+    r.entry.permission = d.permission->id;
+  }
+  if (d.endpoint != nullptr) {
+    r.entry.endpoint = d.endpoint->id;
+  }
+  if (!d.allowed) {
+    return refuse(r, "deny", d.why, d.detail, close);
+  }
+
+  // Forward (docs/design.md §4): the canonical request; client DSA-*, hop-by-hop and proxy-set
+  // fields removed; the gateway's own DSA-* set, each value exactly the one the entry records.
+  const policy::endpoint& ep = *d.endpoint;
+  const upstream_config& up = cfg_.upstreams.at(ep.upstream);
+  r.endpoint = &ep;
+  r.filtered = ep.response.filters();
+  r.agreement_label = policy::agreement_label(d);
+  r.entry.counted = true;
+  r.entry.upstream = up.name;
+  dsa_headers dsa;
+  dsa.requester = r.who.party;
+  dsa.agreement = r.agreement_label;
+  dsa.permission = d.permission->id;
+  dsa.purpose = r.entry.purpose;
+  dsa.case_ref = r.entry.case_ref;
+  dsa.acting_user = r.entry.acting_user;
+  dsa.request_id = r.request_id;
+  forward_plan plan;
+  plan.upstream = ep.upstream;
+  // Range and conditional fields never reach an endpoint whose response is filtered: a 206
+  // slice or a 304 would pass the response rules untouched.
+  plan.head = serialize_upstream_request(r.head, r.target.target(), up.authority, r.body.size(),
+                                         dsa, r.filtered);
+  plan.head_method = r.head.method == "HEAD";
+  plan.idempotent = r.head.method == "GET" || plan.head_method;
+  if (!plan.idempotent) {
+    // For a method that changes state the intent is durable before the upstream sees the
+    // request. Not counted: the final entry of this request counts it.
+    audit::entry intent = r.entry;
+    intent.kind = "forwarding";
+    intent.decision = "allow";
+    intent.status = 0;
+    intent.counted = false;
+    plan.intent = std::move(intent);
+  }
+  return plan;
+}
+
+outcome request_handler::complete(request_state& r, upstream_response res) const {
+  const bool close = !r.head.keep_alive;
+  r.entry.upstream_latency_us = res.latency_us;
+  if (res.why != reason::allowed) {
+    r.entry.details["error"] = res.error;
+    const std::string_view decision = res.why == reason::response_too_large ? "withheld" : "error";
+    return refuse(r, decision, res.why, upstream_detail(res.why), close);
+  }
+  r.entry.upstream_status = res.status;
+  if (res.status < 200 || res.status > 299) {
+    return refuse(r, "error", reason::upstream_status,
+                  "the upstream answered " + std::to_string(res.status), close, res.status);
+  }
+  if (res.status == 206 && r.filtered) {
+    // Never asked for (Range is not forwarded here), and a slice cannot be checked against
+    // withhold_if or allow_fields: withheld.
+    r.entry.details["filter"] = "the upstream answered 206 Partial Content";
+    return refuse(r, "withheld", reason::response_not_filterable,
+                  withheld_detail(reason::response_not_filterable), close);
+  }
+  outcome o;
+  o.close = close;
+  if (res.status == 204) {
+    // No content: nothing to filter and nothing leaves but the status.
+    r.entry.decision = "allow";
+    r.entry.status = 204;
+    r.entry.bytes = 0;
+    r.entry.body_sha256 = sha256_hex("");
+    o.status = 204;
+    o.fields = {{"Cache-Control", "no-store"}, {"DSA-Agreement", r.agreement_label}};
+    return o;
+  }
+
+  // Filter (docs/design.md §4, response stage).
+  const policy::endpoint& ep = *r.endpoint;
+  policy::filter_result f = policy::filter_response(ep.response, res.body);
+  if (!f.allowed()) {
+    // The rule that withheld the response is for the audit only: telling the caller that a
+    // record is, say, restricted or carries a safeguarding marker would itself disclose it.
+    r.entry.items = static_cast<std::int64_t>(f.items);
+    r.entry.details["filter"] = f.detail;
+    return refuse(r, "withheld", f.why, withheld_detail(f.why), close);
+  }
+  o.body = f.changed ? std::move(f.body) : std::move(res.body);
+  r.entry.decision = "allow";
+  r.entry.status = res.status;
+  r.entry.bytes = static_cast<std::int64_t>(o.body.size());
+  r.entry.items = static_cast<std::int64_t>(f.items);
+  r.entry.fields_removed = static_cast<std::int64_t>(f.fields_removed);
+  r.entry.body_sha256 = sha256_hex(o.body);
+  o.status = res.status;
+  if (!res.content_type.empty()) {
+    o.fields.emplace_back("Content-Type", res.content_type);
+  }
+  if (!res.content_disposition.empty()) {
+    o.fields.emplace_back("Content-Disposition", res.content_disposition);
+  }
+  o.fields.emplace_back("Cache-Control", "no-store");
+  o.fields.emplace_back("DSA-Agreement", r.agreement_label);
+  for (const auto& [name, value] : ep.response.add_headers) {
+    o.fields.emplace_back(name, value);
+  }
+  return o;
+}
+
+outcome request_handler::refuse(request_state& r, std::string_view decision, reason why,
+                                std::string detail, bool close, int upstream_status) const {
+  outcome o;
+  o.status = upstream_status != 0 ? upstream_status : policy::http_status(why);
+  o.close = close;
+  r.entry.decision = decision;
+  r.entry.reason = policy::to_string(why);
+  r.entry.status = o.status;
+  if (decision == "deny" || decision == "reject") {
+    r.entry.counted = false;
+  }
+  if (!detail.empty()) {
+    r.entry.details["detail"] = detail;
+  }
+  o.body = problem_body(o.status, policy::to_string(why), policy::title(why), detail,
+                        r.request_id, upstream_status);
+  o.fields = problem_fields();
+  return o;
+}
+
+outcome request_handler::audit_unavailable(const request_state& r, bool close) {
+  outcome o;
+  o.status = 503;
+  o.close = close;
+  o.body = problem_body(503, "audit_unavailable", policy::title(reason::audit_unavailable),
+                        "the audit store cannot record this request", r.request_id);
+  o.fields = problem_fields();
+  return o;
+}
+
+}  // namespace dsa::gateway

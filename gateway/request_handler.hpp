@@ -1,0 +1,110 @@
+#pragma once
+
+// What the gateway does with one request, without sockets: the decisions between reading a
+// request and writing its response (docs/design.md §4, §5). The session (session.cpp) does the
+// I/O — read the head and body, forward to the upstream, commit the audit entry, write — and
+// asks the handler at each step what comes next:
+//
+//   begin          → request_state (id, time, the connection's party under the current set)
+//   check_head     → a refusal, or go on to read the body
+//   decide         → a refusal, or a forward_plan (the exact bytes for the upstream)
+//   complete       → the outcome for the upstream's answer (filtered, withheld or refused)
+//
+// Every outcome carries the complete audit entry, the status, fields and body; nothing here
+// writes, logs or commits. No Asio or Beast: tests drive it with parsed heads and upstream
+// answers they build by hand (tests/gateway/request_handler_test.cpp).
+//
+// Thread safety: a handler holds only references to immutable configuration; one can serve
+// every thread. The volume counter it is given must be thread-safe (policy::volume_counter is).
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <variant>
+
+#include "audit/entry.hpp"
+#include "config.hpp"
+#include "http_message.hpp"
+#include "policy/canonical_path.hpp"
+#include "policy/engine.hpp"
+#include "policy/reason.hpp"
+#include "tls.hpp"
+#include "upstream_response.hpp"
+
+namespace dsa::gateway {
+
+// One request as it goes through the stages.
+struct request_state {
+  std::string request_id;
+  std::chrono::steady_clock::time_point started;
+  std::int64_t time_us = 0;
+  request_head head;
+  policy::canonical_target target;
+  std::string body;
+  audit::entry entry;        // filled as the request goes through the stages
+  std::string agreement_id;  // metrics label
+  // The agreement set current when the request arrived, and the party the connection's
+  // certificate maps to under it: every entry, rejected requests included, names the party.
+  std::shared_ptr<const policy::engine> engine;
+  policy::identity_match who;
+  // Set by decide() for a forwarded request.
+  const policy::endpoint* endpoint = nullptr;
+  std::string agreement_label;  // DSA-Agreement: id@version
+  bool filtered = false;        // the endpoint has response rules
+};
+
+// A response to write, with the entry to commit first.
+struct outcome {
+  int status = 0;
+  header_list fields;
+  std::string body;
+  bool close = false;
+};
+
+// The request to send upstream, and the entry to commit before it when the method changes
+// state (docs/design.md §6).
+struct forward_plan {
+  std::string upstream;  // name in the config
+  std::string head;      // the serialised canonical request head
+  bool head_method = false;
+  bool idempotent = false;  // GET or HEAD: may be retried once on a fresh connection
+  std::optional<audit::entry> intent;
+};
+
+class request_handler {
+ public:
+  request_handler(const config& cfg, policy::volume_counter& counter) : cfg_(cfg), counter_(counter) {}
+
+  // A new request on a connection from `peer`, decided under `eng`.
+  [[nodiscard]] request_state begin(const peer_identity& peer,
+                                    std::shared_ptr<const policy::engine> eng,
+                                    std::string request_id, std::int64_t now_us) const;
+
+  // After the head is parsed: records the request's fields in the entry; refuses a head that
+  // failed to parse (`parsed.error`) and a body on a method that takes none. nullopt: go on.
+  [[nodiscard]] std::optional<outcome> check_head(request_state& r, head_result parsed) const;
+
+  // After the body is read: canonical target, client fields, the policy decision. Either the
+  // outcome of a refusal or the plan to forward.
+  [[nodiscard]] std::variant<outcome, forward_plan> decide(request_state& r) const;
+
+  // The upstream's answer (or failure) for a forwarded request: filtered, withheld or refused.
+  [[nodiscard]] outcome complete(request_state& r, upstream_response res) const;
+
+  // A refusal: the entry's decision, reason and status, and an RFC 9457 problem body.
+  // `upstream_status` (non-zero) is relayed as the status instead of the reason's own.
+  [[nodiscard]] outcome refuse(request_state& r, std::string_view decision, policy::reason why,
+                               std::string detail, bool close, int upstream_status = 0) const;
+
+  // The outcome for a request whose audit entry could not be committed: 503, nothing else.
+  [[nodiscard]] static outcome audit_unavailable(const request_state& r, bool close);
+
+ private:
+  const config& cfg_;
+  policy::volume_counter& counter_;
+};
+
+}  // namespace dsa::gateway

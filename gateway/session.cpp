@@ -1,0 +1,331 @@
+// One client connection: handshake, then request after request. Reads top to bottom: read →
+// decide (request_handler) → forward → audit → respond. Every stream operation runs under a
+// tcp_stream deadline; network errors come back as values (as_tuple); nothing throws out of a
+// session. Values passed into a co_await are built in named locals first (docs/design.md,
+// "Coroutines and GCC 12").
+
+#include "session.hpp"
+
+#include <openssl/err.h>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/http/error.hpp>
+#include <boost/beast/http/parser.hpp>
+#include <boost/beast/http/read.hpp>
+#include <boost/beast/http/string_body.hpp>
+#include <boost/beast/ssl/ssl_stream.hpp>
+#include <variant>
+
+#include "http_message.hpp"
+#include "request_handler.hpp"
+
+namespace dsa::gateway {
+
+namespace beast = boost::beast;
+namespace http = beast::http;
+using boost::system::error_code;
+using policy::reason;
+
+namespace {
+constexpr auto use_tuple = net::as_tuple(net::use_awaitable);
+}  // namespace
+
+class session {
+ public:
+  session(server::impl& g, worker& w, tcp::socket socket)
+      : g_(g), w_(w), tls_(g.server_tls.load()), stream_(std::move(socket), *tls_) {
+    g_.stats.connection_opened();
+    registration_ = w_.sessions.insert(w_.sessions.end(), this);
+  }
+  ~session() {
+    w_.sessions.erase(registration_);
+    g_.stats.connection_closed();
+  }
+  session(const session&) = delete;
+  session& operator=(const session&) = delete;
+
+  // Drain: a session waiting for its next request closes now; a busy one finishes its request.
+  void stop_if_idle() {
+    if (idle_) {
+      stream_.next_layer().cancel();
+    }
+  }
+
+  net::awaitable<void> run() {
+    const auto& lim = g_.cfg.limits;
+    stream_.next_layer().expires_after(lim.header_read_timeout);
+    auto [hec] = co_await stream_.async_handshake(net::ssl::stream_base::server, use_tuple);
+    if (hec) {
+      int ssl_reason =
+          hec.category() == net::error::get_ssl_category() ? ERR_GET_REASON(hec.value()) : 0;
+      std::string why = hec == beast::error::timeout
+                            ? std::string("timeout")
+                            : handshake_failure_reason(stream_.native_handle(), ssl_reason);
+      g_.stats.count_handshake_failure(why);
+      log_event("info", "tls_handshake_refused", {{"reason", why}, {"error", hec.message()}});
+      co_return;
+    }
+    std::string error;
+    if (!extract_identity(stream_.native_handle(), peer_, error)) {
+      g_.stats.count_handshake_failure("no_identity");
+      log_event("error", "tls_identity_missing", {{"error", error}});
+      co_return;
+    }
+    while (co_await serve_one()) {
+    }
+    // Lingering close: send close_notify and read what the client still sends (briefly), so
+    // the last response is not lost to a TCP reset caused by unread pipelined bytes.
+    stream_.next_layer().expires_after(std::chrono::seconds(1));
+    co_await stream_.async_shutdown(use_tuple);
+    error_code ec;
+    stream_.next_layer().socket().shutdown(tcp::socket::shutdown_both, ec);
+    stream_.next_layer().socket().close(ec);
+  }
+
+ private:
+  enum class head_status { ok, closed, too_large, malformed };
+
+  // Reads raw bytes until the end of the header block (SPEC §5: header bytes limit, header-read
+  // timeout; idle timeout before the first byte of a keep-alive request).
+  net::awaitable<head_status> read_head(std::size_t& head_len, std::string& error) {
+    const auto& lim = g_.cfg.limits;
+    bool started = buffer_.size() > 0;
+    if (g_.draining.load() && !started) {
+      co_return head_status::closed;
+    }
+    stream_.next_layer().expires_after(started ? lim.header_read_timeout : lim.idle_timeout);
+    for (;;) {
+      std::string_view data(static_cast<const char*>(buffer_.data().data()), buffer_.size());
+      head_scan scan = find_head_end(data);
+      if (!scan.error.empty()) {
+        error = scan.error;
+        co_return head_status::malformed;
+      }
+      if (scan.end > 0) {
+        if (scan.end > lim.max_header_bytes) {
+          co_return head_status::too_large;
+        }
+        head_len = scan.end;
+        co_return head_status::ok;
+      }
+      if (buffer_.size() >= lim.max_header_bytes) {
+        co_return head_status::too_large;
+      }
+      idle_ = !started;
+      auto [ec, n] = co_await stream_.async_read_some(
+          buffer_.prepare(std::min<std::size_t>(8192, lim.max_header_bytes + 4 - buffer_.size())),
+          use_tuple);
+      idle_ = false;
+      if (ec) {
+        co_return head_status::closed;  // timeout, EOF, reset or drain: nothing to answer
+      }
+      buffer_.commit(n);
+      if (!started) {
+        started = true;
+        stream_.next_layer().expires_after(lim.header_read_timeout);
+      }
+    }
+  }
+
+  // One request; false when the connection must close afterwards.
+  net::awaitable<bool> serve_one() {
+    const auto& lim = g_.cfg.limits;
+    std::size_t head_len = 0;
+    std::string error;
+    const head_status hs = co_await read_head(head_len, error);
+    if (hs == head_status::closed) {
+      co_return false;
+    }
+    request_handler handler(g_.cfg, g_.counter);
+    request_state r = handler.begin(peer_, g_.engine.load(), random_request_id(), now_us());
+    if (hs == head_status::too_large) {
+      std::string detail =
+          "the request head exceeds " + std::to_string(lim.max_header_bytes) + " bytes";
+      outcome o = handler.refuse(r, "reject", reason::headers_too_large, std::move(detail), true);
+      co_await finish(r, std::move(o));
+      co_return false;
+    }
+    std::string_view block(static_cast<const char*>(buffer_.data().data()), head_len);
+    head_result parsed;
+    if (hs == head_status::malformed) {
+      parsed.error = error;
+    } else {
+      parsed = parse_request_head(block);
+    }
+    if (std::optional<outcome> refused = handler.check_head(r, std::move(parsed))) {
+      co_return co_await finish(r, std::move(*refused));
+    }
+    // A request without a body (Content-Length absent or 0, not chunked: the common GET) is not
+    // parsed a second time: parse_request_head has checked its framing, and a Beast parser per
+    // request costs a fields container and an allocation per field.
+    if (!r.head.has_body()) {
+      buffer_.consume(head_len);
+    } else if (!co_await read_body(handler, r, block, head_len)) {
+      co_return false;
+    }
+
+    auto step = handler.decide(r);
+    if (auto* refused = std::get_if<outcome>(&step)) {
+      co_return co_await finish(r, std::move(*refused));
+    }
+    forward_plan& plan = std::get<forward_plan>(step);
+    if (plan.intent) {
+      const audit::commit_result cr =
+          co_await async_commit(*g_.store, std::move(*plan.intent), net::use_awaitable);
+      if (!cr.ok) {
+        co_return co_await send_audit_unavailable(r, cr.error);
+      }
+    }
+    upstream_pool& pool = *w_.pools.at(plan.upstream);
+    upstream_response res =
+        co_await pool.exchange(plan.head, r.body, plan.head_method, plan.idempotent);
+    if (res.latency_us > 0) {  // 0: nothing was sent (no connection), so no upstream time
+      g_.stats.observe_upstream(plan.upstream, res.latency_us);
+    }
+    outcome o = handler.complete(r, std::move(res));
+    co_return co_await finish(r, std::move(o));
+  }
+
+  // Beast reads the body (Content-Length or chunked) of the head checked above into r.body.
+  // False when the connection must close (the refusal, if any, has been sent).
+  net::awaitable<bool> read_body(const request_handler& handler, request_state& r,
+                                 std::string_view block, std::size_t head_len) {
+    const auto& lim = g_.cfg.limits;
+    http::request_parser<http::string_body> parser;
+    parser.header_limit(static_cast<std::uint32_t>(lim.max_header_bytes));
+    parser.body_limit(lim.max_body_bytes);
+    error_code pec;
+    parser.put(net::buffer(block.data(), block.size()), pec);
+    buffer_.consume(head_len);
+    if (pec || !parser.is_header_done()) {
+      // Named locals, never a conditional expression inside the awaited call (docs/design.md).
+      reason why = reason::bad_request;
+      std::string detail = "malformed request head: " + pec.message();
+      if (pec == http::error::body_limit) {
+        why = reason::body_too_large;
+        detail = "the request body exceeds " + std::to_string(lim.max_body_bytes) + " bytes";
+      }
+      outcome o = handler.refuse(r, "reject", why, std::move(detail), true);
+      co_await finish(r, std::move(o));
+      co_return false;
+    }
+    if (!parser.is_done()) {
+      if (r.head.expect_continue && buffer_.size() == 0) {
+        static constexpr std::string_view cont = "HTTP/1.1 100 Continue\r\n\r\n";
+        stream_.next_layer().expires_after(lim.header_read_timeout);
+        auto [wec, wn] = co_await net::async_write(stream_, net::buffer(cont), use_tuple);
+        if (wec) {
+          co_return false;
+        }
+      }
+      stream_.next_layer().expires_after(lim.header_read_timeout);
+      auto [bec, bn] = co_await http::async_read(stream_, buffer_, parser, use_tuple);
+      if (bec == http::error::body_limit) {
+        std::string detail =
+            "the request body exceeds " + std::to_string(lim.max_body_bytes) + " bytes";
+        outcome o = handler.refuse(r, "reject", reason::body_too_large, std::move(detail), true);
+        co_await finish(r, std::move(o));
+        co_return false;
+      }
+      if (bec == beast::error::timeout || bec == http::error::end_of_stream ||
+          bec == net::error::eof || bec == net::error::operation_aborted ||
+          bec == net::ssl::error::stream_truncated || bec == net::error::connection_reset) {
+        co_return false;
+      }
+      if (bec) {
+        outcome o = handler.refuse(r, "reject", reason::bad_request,
+                                   "malformed body: " + bec.message(), true);
+        co_await finish(r, std::move(o));
+        co_return false;
+      }
+    }
+    r.body = std::move(parser.get().body());
+    co_return true;
+  }
+
+  // The response is released only after its audit entry is durable; if the commit fails the
+  // client gets 503 audit_unavailable and nothing else (docs/design.md §6).
+  net::awaitable<bool> finish(request_state& r, outcome o) {
+    const std::string decision = r.entry.decision;
+    const std::string reason_text = r.entry.reason.empty() ? "allowed" : r.entry.reason;
+    const std::string party = r.entry.requester.party;
+    const audit::commit_result cr =
+        co_await async_commit(*g_.store, std::move(r.entry), net::use_awaitable);
+    if (!cr.ok) {
+      co_return co_await send_audit_unavailable(r, cr.error, o.close);
+    }
+    g_.stats.count_request(decision, reason_text, r.agreement_id, micros_since(r.started));
+    if (decision != "allow") {
+      log_event("info", "request_refused",
+                {{"request_id", r.request_id},
+                 {"decision", decision},
+                 {"reason", reason_text},
+                 {"status", o.status},
+                 {"requester", party}});
+    }
+    co_return co_await write_response(r, std::move(o));
+  }
+
+  net::awaitable<bool> send_audit_unavailable(request_state& r, const std::string& error,
+                                              bool close = false) {
+    log_event("error", "audit_commit_failed", {{"request_id", r.request_id}, {"error", error}});
+    g_.stats.count_request("error", "audit_unavailable", r.agreement_id, micros_since(r.started));
+    outcome o = request_handler::audit_unavailable(r, close || !r.head.keep_alive);
+    co_return co_await write_response(r, std::move(o));
+  }
+
+  net::awaitable<bool> write_response(const request_state& r, outcome o) {
+    // A drain that began while this request was in flight closes the connection after it.
+    const bool close = o.close || g_.draining.load();
+    const int status = o.status;
+    const std::string& body = o.body;
+    o.fields.emplace(o.fields.begin(), "DSA-Request-Id", r.request_id);
+    // A HEAD response carries no body and no Content-Length: a length there must be the one a
+    // GET would get (RFC 9110 §8.6), which the gateway does not know — the upstream never sent
+    // the body to filter, and a GET may be decided differently (methods compare exactly).
+    // 1xx, 204 and 304 responses carry neither a body nor Content-Length (RFC 9110 §8.6,
+    // §15.3.5, §15.4.5): an upstream's 304 is relayed as a bare 304.
+    const bool head_request = r.head.method == "HEAD";
+    const bool no_body = head_request || status < 200 || status == 204 || status == 304;
+    std::optional<std::size_t> length;
+    if (!no_body) {
+      length = body.size();
+    }
+    std::string out = serialize_response_head(status, o.fields, length, close);
+    if (!no_body) {
+      // One contiguous buffer: given two, Beast's ssl_stream copies them into a scratch buffer
+      // it allocates and frees on every write (flat_stream), and Asio's SSL engine would
+      // otherwise write one TLS record per buffer.
+      out.append(body);
+    }
+    stream_.next_layer().expires_after(g_.cfg.limits.header_read_timeout);
+    auto [ec, n] = co_await net::async_write(stream_, net::buffer(out), use_tuple);
+    co_return !ec && !close;
+  }
+
+  server::impl& g_;
+  worker& w_;
+  std::shared_ptr<net::ssl::context> tls_;  // outlives stream_, which points into it
+  beast::ssl_stream<beast::tcp_stream> stream_;
+  beast::flat_buffer buffer_;
+  peer_identity peer_;
+  bool idle_ = false;
+  std::list<session*>::iterator registration_;
+};
+
+net::awaitable<void> run_session(server::impl& g, worker& w, tcp::socket socket) {
+  session s(g, w, std::move(socket));
+  co_await s.run();
+}
+
+void stop_idle_sessions(worker& w) {
+  for (session* s : w.sessions) {
+    s->stop_if_idle();
+  }
+}
+
+}  // namespace dsa::gateway

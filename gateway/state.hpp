@@ -1,0 +1,139 @@
+#pragma once
+
+// The gateway's shared state: what the session, the admin listener and start-up all use
+// (the agreement set in force, the volume counter, the audit store, metrics, TLS contexts, the
+// I/O workers), and the small helpers they share. Split out of server.cpp so that session.cpp,
+// admin.cpp and server.cpp each include this header and none of them another (the layout is in
+// docs/design.md §2).
+//
+// Thread safety: everything a session touches from its I/O thread is either immutable after
+// start-up (cfg), swapped atomically whole (engine, server_tls, deadlines) or thread-safe by
+// construction (counter, store, stats). A worker's members are used only on its own thread.
+
+#include <atomic>
+#include <boost/asio/async_result.hpp>
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/ssl/context.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <chrono>
+#include <cstdint>
+#include <exception>
+#include <list>
+#include <map>
+#include <memory>
+#include <set>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <vector>
+
+#include "audit/store.hpp"
+#include "config.hpp"
+#include "expiry.hpp"
+#include "metrics.hpp"
+#include "policy/engine.hpp"
+#include "policy/loader.hpp"
+#include "policy/volume.hpp"
+#include "server.hpp"
+#include "tls.hpp"
+#include "upstream.hpp"
+
+namespace dsa::gateway {
+
+namespace net = boost::asio;
+using tcp = net::ip::tcp;
+
+// Microseconds since the Unix epoch (the audit store's clock).
+[[nodiscard]] std::int64_t now_us();
+
+// Microseconds since `t`.
+[[nodiscard]] std::int64_t micros_since(std::chrono::steady_clock::time_point t);
+
+// A request id: 128 bits from OpenSSL's CSPRNG as 32 lowercase hex digits.
+[[nodiscard]] std::string random_request_id();
+
+// The upstream names this gateway's config serves: only their endpoints are decided here.
+[[nodiscard]] std::set<std::string> served_upstreams(const config& cfg);
+
+// Logs an exception that escaped a coroutine (co_spawn's completion handler); nothing throws out
+// of a session by design, so this is a last resort.
+void log_exception(std::exception_ptr e);
+
+// Awaits the durable commit of `e` without blocking the I/O thread: the store's writer thread
+// calls back, and the callback posts the completion to the awaiting coroutine's executor.
+template <class Token>
+auto async_commit(audit::store& store, audit::entry e, Token&& token) {
+  return net::async_initiate<Token, void(audit::commit_result)>(
+      [&store](auto handler, audit::entry entry) {
+        auto ex = net::get_associated_executor(handler);
+        // commit_callback is a std::function (copyable); the coroutine's handler is move-only.
+        auto shared = std::make_shared<decltype(handler)>(std::move(handler));
+        store.append(std::move(entry), [shared, ex](const audit::commit_result& r) {
+          net::post(ex, [shared, r]() mutable { (*shared)(r); });
+        });
+      },
+      token, std::move(e));
+}
+
+class session;
+
+// One I/O thread. Member order matters at destruction: a drain that timed out leaves session
+// coroutines suspended, and destroying `ioc` destroys them; their destructors unregister from
+// `sessions`, so the list must outlive the context. The pools' idle sockets must go before the
+// context.
+struct worker {
+  std::list<session*> sessions;  // touched only on this worker's thread
+  net::io_context ioc{1};
+  net::executor_work_guard<net::io_context::executor_type> work{ioc.get_executor()};
+  std::map<std::string, std::unique_ptr<upstream_pool>> pools;
+  std::thread thread;
+};
+
+struct server::impl {
+  config cfg;
+  std::atomic<std::shared_ptr<const policy::engine>> engine;
+  policy::memory_volume_counter counter;
+  std::unique_ptr<audit::store> store;
+  metrics stats;
+  // Swapped whole on SIGHUP (new CRLs); a session keeps the context it started with.
+  std::atomic<std::shared_ptr<net::ssl::context>> server_tls;
+  std::map<std::string, std::shared_ptr<net::ssl::context>> upstream_tls;
+  std::vector<std::unique_ptr<worker>> workers;
+  std::unique_ptr<tcp::acceptor> acceptor;
+  std::unique_ptr<tcp::acceptor> admin;
+  std::atomic<bool> draining{false};
+  // Deadlines of the TLS files in use: replaced when a reload builds a new server context (the
+  // upstream client certificates are read at start only, as their contexts are).
+  std::atomic<std::shared_ptr<const tls_deadlines>> deadlines;
+  std::vector<tls_deadline> upstream_deadlines;
+  // The daily expiry check; declared after `workers` so it is destroyed before its io_context.
+  std::unique_ptr<net::steady_timer> expiry_timer;
+  std::size_t next_worker = 0;
+
+
+  ~impl();
+
+  void audit_lifecycle(audit::entry e);
+
+  audit::entry agreements_entry(std::string kind, const policy::agreement_set* set, const std::vector<policy::diagnostic>& diags);
+
+  policy::load_result load() const;
+
+  // SIGHUP: agreements and the TLS context (CRLs, CA files) all-or-nothing; a bad set keeps the
+  // old one.
+  void reload();
+
+  // Re-reads the deadlines of the files the current server context was built from.
+  void refresh_deadlines();
+
+  // Logs an expiry_warning for everything inside the warning window (issue 5 item 5), against
+  // the agreement set and TLS files in force now. `when`: start, reload or daily.
+  void check_expiry(std::string_view when);
+
+  worker& pick_worker();
+};
+
+}  // namespace dsa::gateway
