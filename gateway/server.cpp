@@ -161,6 +161,9 @@ struct server::impl {
   metrics stats;
   // Swapped whole on SIGHUP (new CRLs); a session keeps the context it started with.
   std::atomic<std::shared_ptr<net::ssl::context>> server_tls;
+  // Bumped after each successful reload has stored its server_tls: a session whose number is
+  // older re-checks its client certificate before its next request (docs/operations.md).
+  std::atomic<std::uint64_t> tls_generation{0};
   std::map<std::string, std::shared_ptr<net::ssl::context>> upstream_tls;
   std::vector<std::unique_ptr<worker>> workers;
   std::unique_ptr<tcp::acceptor> acceptor;
@@ -256,6 +259,7 @@ struct server::impl {
     audit_lifecycle(agreements_entry("agreements_loaded", r.set.get(), r.diagnostics));
     engine.store(std::make_shared<const policy::engine>(r.set, served_upstreams(cfg)));
     server_tls.store(std::make_shared<net::ssl::context>(fresh_tls.release()));
+    tls_generation.fetch_add(1);
     refresh_deadlines();
     log_event("info", "agreements_loaded", {{"agreements", r.set->agreements.size()}});
   }
@@ -317,7 +321,11 @@ struct request_ctx {
 class session {
  public:
   session(server::impl& g, worker& w, tcp::socket socket)
-      : g_(g), w_(w), tls_(g.server_tls.load()), stream_(std::move(socket), *tls_) {
+      : g_(g),
+        w_(w),
+        tls_generation_(g.tls_generation.load()),  // before tls_: the context is never older
+        tls_(g.server_tls.load()),
+        stream_(std::move(socket), *tls_) {
     g_.stats.connection_opened();
     registration_ = w_.sessions.insert(w_.sessions.end(), this);
   }
@@ -422,6 +430,24 @@ class session {
       co_return false;
     }
     begin(r);
+    if (const std::uint64_t gen = g_.tls_generation.load(); gen != tls_generation_) {
+      // A reload since this connection's handshake may have revoked its certificate or changed
+      // the anchors: verify it again against the current trust state before serving it.
+      const peer_recheck rc =
+          recheck_peer(stream_.native_handle(), g_.server_tls.load()->native_handle());
+      if (!rc.ok) {
+        log_event("info", "tls_recheck_refused",
+                  {{"request_id", r.request_id}, {"reason", rc.reason}, {"error", rc.detail}});
+        r.entry.requester.party.clear();
+        r.entry.details["tls_recheck"] = rc.reason;
+        const std::string detail =
+            "the client certificate no longer verifies under the gateway's current trust "
+            "anchors (" + rc.reason + ")";
+        co_await refuse(r, "deny", reason::unknown_requester, detail, true);
+        co_return false;
+      }
+      tls_generation_ = gen;
+    }
     if (hs == head_status::too_large) {
       co_await refuse(r, "reject", reason::headers_too_large,
                       "the request head exceeds " + std::to_string(lim.max_header_bytes) + " bytes",
@@ -760,6 +786,7 @@ class session {
 
   server::impl& g_;
   worker& w_;
+  std::uint64_t tls_generation_;            // the trust state this connection was checked under
   std::shared_ptr<net::ssl::context> tls_;  // outlives stream_, which points into it
   beast::ssl_stream<beast::tcp_stream> stream_;
   beast::flat_buffer buffer_;
