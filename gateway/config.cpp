@@ -139,10 +139,10 @@ class parser {
       fail(root, "missing required key 'tls'");
     }
     expect_map(n, "tls");
-    only_keys(n,
-              {"certificate", "private_key", "min_version", "ciphers", "ciphersuites",
-               "trust_anchors"},
-              "tls");
+    only_keys(
+        n,
+        {"certificate", "private_key", "min_version", "ciphers", "ciphersuites", "trust_anchors"},
+        "tls");
     for (const char* key : {"certificate", "private_key", "trust_anchors"}) {
       if (!n[key]) {
         fail(n, std::string("missing required key 'tls.") + key + "'");

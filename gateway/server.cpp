@@ -442,7 +442,8 @@ class session {
         r.entry.details["tls_recheck"] = rc.reason;
         const std::string detail =
             "the client certificate no longer verifies under the gateway's current trust "
-            "anchors (" + rc.reason + ")";
+            "anchors (" +
+            rc.reason + ")";
         co_await refuse(r, "deny", reason::unknown_requester, detail, true);
         co_return false;
       }
