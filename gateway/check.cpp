@@ -12,9 +12,23 @@ namespace dsa::gateway {
 int check_config(const config& cfg) {
   int errors = 0;
   std::string error;
-  if (!make_server_context(cfg.tls, error)) {
+  if (ssl_ctx_ptr server_ctx = make_server_context(cfg.tls, error); !server_ctx) {
     std::printf("%s: error: %s\n", cfg.file.string().c_str(), error.c_str());
     ++errors;
+  } else {
+    // Allowed (tls.ciphers is the operator's call) but worth a line: docs/operations.md.
+    for (const auto& name : non_aead_ciphers(server_ctx.get())) {
+      std::printf("%s: warning: tls.ciphers enables %s, which is not an AEAD suite [tls-cipher]\n",
+                  cfg.file.string().c_str(), name.c_str());
+    }
+  }
+  for (const auto& ta : cfg.tls.trust_anchors) {
+    if (ta.crl_file.empty()) {
+      std::printf(
+          "%s: warning: trust anchor '%s' has no crl_file: its certificates are not checked "
+          "for revocation [no-crl]\n",
+          cfg.file.string().c_str(), ta.name.c_str());
+    }
   }
   for (const auto& [name, up] : cfg.upstreams) {
     if (up.tls && !make_upstream_context(up, error)) {

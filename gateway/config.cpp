@@ -139,7 +139,10 @@ class parser {
       fail(root, "missing required key 'tls'");
     }
     expect_map(n, "tls");
-    only_keys(n, {"certificate", "private_key", "min_version", "trust_anchors"}, "tls");
+    only_keys(
+        n,
+        {"certificate", "private_key", "min_version", "ciphers", "ciphersuites", "trust_anchors"},
+        "tls");
     for (const char* key : {"certificate", "private_key", "trust_anchors"}) {
       if (!n[key]) {
         fail(n, std::string("missing required key 'tls.") + key + "'");
@@ -155,6 +158,19 @@ class parser {
         fail(n["min_version"], "tls.min_version must be \"1.2\" or \"1.3\", got '" + v + "'");
       }
     }
+    // Whether OpenSSL knows the names is checked where the context is built (make_server_context).
+    if (n["ciphers"]) {
+      t.ciphers = scalar(n["ciphers"], "tls.ciphers");
+      if (t.ciphers.empty()) {
+        fail(n["ciphers"], "tls.ciphers must not be empty");
+      }
+    }
+    if (n["ciphersuites"]) {
+      t.ciphersuites = scalar(n["ciphersuites"], "tls.ciphersuites");
+      if (t.ciphersuites.empty()) {
+        fail(n["ciphersuites"], "tls.ciphersuites must not be empty");
+      }
+    }
     const YAML::Node anchors = n["trust_anchors"];
     if (!anchors.IsSequence() || anchors.size() == 0) {
       fail(anchors, "tls.trust_anchors must be a non-empty list");
@@ -162,7 +178,7 @@ class parser {
     std::set<std::string> names;
     for (const auto& a : anchors) {
       expect_map(a, "a trust anchor");
-      only_keys(a, {"name", "ca_file", "crl_file"}, "a trust anchor");
+      only_keys(a, {"name", "ca_file", "crl_file", "allow_shared_ca"}, "a trust anchor");
       if (!a["name"] || !a["ca_file"]) {
         fail(a, "a trust anchor needs 'name' and 'ca_file'");
       }
@@ -174,6 +190,13 @@ class parser {
       ta.ca_file = path(a["ca_file"], "ca_file");
       if (a["crl_file"]) {
         ta.crl_file = path(a["crl_file"], "crl_file");
+      }
+      if (a["allow_shared_ca"]) {
+        const std::string v = scalar(a["allow_shared_ca"], "allow_shared_ca");
+        if (v != "true" && v != "false") {
+          fail(a["allow_shared_ca"], "allow_shared_ca must be true or false, got '" + v + "'");
+        }
+        ta.allow_shared_ca = v == "true";
       }
       t.trust_anchors.push_back(std::move(ta));
     }

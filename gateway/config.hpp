@@ -23,12 +23,26 @@ struct host_port {
 struct trust_anchor_config {
   std::string name;
   std::filesystem::path ca_file;
-  std::filesystem::path crl_file;  // empty: no CRL for this anchor
+  std::filesystem::path crl_file;  // empty: no CRL for this anchor (no revocation checking)
+  // A CA certificate in this anchor's ca_file may also be in another anchor's (a common root
+  // above distinct issuing CAs). Both anchors must say so; see docs/operations.md.
+  bool allow_shared_ca = false;
 };
+
+// Mozilla "intermediate" for TLS 1.2, ECDHE only: AEAD suites (AES-GCM, ChaCha20-Poly1305).
+inline constexpr const char* default_tls12_ciphers =
+    "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:"
+    "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:"
+    "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305";
+// Every TLS 1.3 suite is AEAD; these are OpenSSL's defaults, written out so the config shows them.
+inline constexpr const char* default_tls13_ciphersuites =
+    "TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256";
 
 struct tls_config {
   std::filesystem::path certificate, private_key;
   bool min_tls13 = false;  // min_version "1.3"; "1.2" is the default and the lowest allowed
+  std::string ciphers = default_tls12_ciphers;            // TLS 1.2, OpenSSL cipher-list syntax
+  std::string ciphersuites = default_tls13_ciphersuites;  // TLS 1.3, colon-separated names
   std::vector<trust_anchor_config> trust_anchors;
 };
 

@@ -37,7 +37,11 @@ constexpr auto use_tuple = net::as_tuple(net::use_awaitable);
 class session {
  public:
   session(server::impl& g, worker& w, tcp::socket socket)
-      : g_(g), w_(w), tls_(g.server_tls.load()), stream_(std::move(socket), *tls_) {
+      : g_(g),
+        w_(w),
+        tls_generation_(g.tls_generation.load()),  // before tls_: the context is never older
+        tls_(g.server_tls.load()),
+        stream_(std::move(socket), *tls_) {
     g_.stats.connection_opened();
     registration_ = w_.sessions.insert(w_.sessions.end(), this);
   }
@@ -142,6 +146,26 @@ class session {
     }
     request_handler handler(g_.cfg, g_.counter);
     request_state r = handler.begin(peer_, g_.engine.load(), random_request_id(), now_us());
+    if (const std::uint64_t gen = g_.tls_generation.load(); gen != tls_generation_) {
+      // A reload since this connection's handshake may have revoked its certificate or changed
+      // the anchors: verify it again against the current trust state before serving it.
+      const peer_recheck rc =
+          recheck_peer(stream_.native_handle(), g_.server_tls.load()->native_handle());
+      if (!rc.ok) {
+        log_event("info", "tls_recheck_refused",
+                  {{"request_id", r.request_id}, {"reason", rc.reason}, {"error", rc.detail}});
+        r.entry.requester.party.clear();
+        r.entry.details["tls_recheck"] = rc.reason;
+        std::string detail =
+            "the client certificate no longer verifies under the gateway's current trust "
+            "anchors (" +
+            rc.reason + ")";
+        outcome o = handler.refuse(r, "deny", reason::unknown_requester, std::move(detail), true);
+        co_await finish(r, std::move(o));
+        co_return false;
+      }
+      tls_generation_ = gen;
+    }
     if (hs == head_status::too_large) {
       std::string detail =
           "the request head exceeds " + std::to_string(lim.max_header_bytes) + " bytes";
@@ -309,6 +333,7 @@ class session {
 
   server::impl& g_;
   worker& w_;
+  std::uint64_t tls_generation_;            // the trust state this connection was checked under
   std::shared_ptr<net::ssl::context> tls_;  // outlives stream_, which points into it
   beast::ssl_stream<beast::tcp_stream> stream_;
   beast::flat_buffer buffer_;

@@ -159,6 +159,7 @@ void server::impl::reload() {
   audit_lifecycle(agreements_entry("agreements_loaded", r.set.get(), r.diagnostics));
   engine.store(std::make_shared<const policy::engine>(r.set, served_upstreams(cfg)));
   server_tls.store(std::make_shared<net::ssl::context>(fresh_tls.release()));
+  tls_generation.fetch_add(1);
   refresh_deadlines();
   log_event("info", "agreements_loaded", {{"agreements", r.set->agreements.size()}});
 }

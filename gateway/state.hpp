@@ -100,6 +100,9 @@ struct server::impl {
   metrics stats;
   // Swapped whole on SIGHUP (new CRLs); a session keeps the context it started with.
   std::atomic<std::shared_ptr<net::ssl::context>> server_tls;
+  // Bumped after each successful reload has stored its server_tls: a session whose number is
+  // older re-checks its client certificate before its next request (docs/operations.md).
+  std::atomic<std::uint64_t> tls_generation{0};
   std::map<std::string, std::shared_ptr<net::ssl::context>> upstream_tls;
   std::vector<std::unique_ptr<worker>> workers;
   std::unique_ptr<tcp::acceptor> acceptor;

@@ -12,49 +12,6 @@
 namespace dsa::gateway {
 namespace {
 
-// What the verify callback and identity extraction need to know about the configured anchors.
-// Owned by the SSL_CTX (ex_data with a free function), so it lives exactly as long as the context.
-struct anchor_info {
-  std::string name;
-  std::vector<X509*> cas;
-  bool has_crl = false;
-};
-
-struct anchor_table {
-  std::vector<anchor_info> anchors;
-  ~anchor_table() {
-    for (auto& a : anchors) {
-      for (X509* x : a.cas) {
-        X509_free(x);
-      }
-    }
-  }
-  const anchor_info* find(X509* top) const {
-    for (const auto& a : anchors) {
-      for (X509* ca : a.cas) {
-        if (X509_cmp(ca, top) == 0) {
-          return &a;
-        }
-      }
-    }
-    return nullptr;
-  }
-};
-
-void free_anchor_table(void*, void* ptr, CRYPTO_EX_DATA*, int, long, void*) {
-  delete static_cast<anchor_table*>(ptr);
-}
-
-int anchor_index() {
-  static const int index =
-      SSL_CTX_get_ex_new_index(0, nullptr, nullptr, nullptr, &free_anchor_table);
-  return index;
-}
-
-const anchor_table* table_of(SSL_CTX* ctx) {
-  return static_cast<const anchor_table*>(SSL_CTX_get_ex_data(ctx, anchor_index()));
-}
-
 std::string openssl_error() {
   unsigned long e = ERR_get_error();
   ERR_clear_error();
@@ -80,26 +37,30 @@ std::vector<X509*> read_certificates(const std::string& file) {
   return out;
 }
 
-// Runs for every certificate of the chain as OpenSSL verifies it.
-int verify_callback(int ok, X509_STORE_CTX* store) {
-  SSL* ssl =
-      static_cast<SSL*>(X509_STORE_CTX_get_ex_data(store, SSL_get_ex_data_X509_STORE_CTX_idx()));
-  const anchor_table* table = ssl != nullptr ? table_of(SSL_get_SSL_CTX(ssl)) : nullptr;
-  const int err = X509_STORE_CTX_get_error(store);
-  if (!ok && err == X509_V_ERR_UNABLE_TO_GET_CRL && table != nullptr) {
-    // CRL checking is switched on for the whole store; an anchor configured without a CRL
-    // accepts its chains without one. Anchors with a CRL still fail here (missing CRL).
-    STACK_OF(X509)* chain = X509_STORE_CTX_get0_chain(store);
-    const int n = chain != nullptr ? sk_X509_num(chain) : 0;
-    const anchor_info* a = n > 0 ? table->find(sk_X509_value(chain, n - 1)) : nullptr;
-    if (a != nullptr && !a->has_crl) {
-      X509_STORE_CTX_set_error(store, X509_V_OK);
-      return 1;
-    }
-  }
+std::string name_text(const X509_NAME* name) {
+  BIO* bio = BIO_new(BIO_s_mem());
+  X509_NAME_print_ex(bio, name, 0, XN_FLAG_RFC2253);
+  char* data = nullptr;
+  long len = BIO_get_mem_data(bio, &data);
+  std::string out(data, static_cast<std::size_t>(len));
+  BIO_free(bio);
+  return out;
+}
+
+std::string subject_of(const X509* x) { return "'" + name_text(X509_get_subject_name(x)) + "'"; }
+
+// One configured trust anchor: its own store (its CAs, its CRLs, its verification flags), so a
+// chain is judged by this anchor's certificates and nothing else.
+struct anchor_info {
+  std::string name;
+  X509_STORE* store = nullptr;
+  bool has_crl = false;
+};
+
+// Requires the clientAuth EKU to be stated on the leaf: the purpose check accepts a leaf
+// without any EKU, and a certificate issued for something else must not act as a partner.
+int eku_callback(int ok, X509_STORE_CTX* store) {
   if (ok && X509_STORE_CTX_get_error_depth(store) == 0) {
-    // The purpose check accepts a leaf without any EKU; the gateway requires clientAuth to be
-    // stated, so a certificate issued for something else cannot act as a partner system.
     X509* leaf = X509_STORE_CTX_get_current_cert(store);
     if ((X509_get_extension_flags(leaf) & EXFLAG_XKUSAGE) == 0 ||
         (X509_get_extended_key_usage(leaf) & XKU_SSL_CLIENT) == 0) {
@@ -108,6 +69,311 @@ int verify_callback(int ok, X509_STORE_CTX* store) {
     }
   }
   return ok;
+}
+
+// The verdict on one leaf across all anchors.
+struct chain_verdict {
+  const anchor_info* anchor = nullptr;  // set when exactly one anchor verified the chain
+  STACK_OF(X509)* chain = nullptr;      // that anchor's verified chain, owned by the caller
+  int error = X509_V_OK;                // otherwise: the error to report
+  int depth = 0;
+  X509* error_cert = nullptr;  // not owned; valid while the leaf and the anchors live
+};
+
+// Errors that only say "this chain does not lead to this anchor's CAs".
+bool is_not_my_chain(int error) {
+  return error == X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY ||
+         error == X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT ||
+         error == X509_V_ERR_UNABLE_TO_VERIFY_LEAF_SIGNATURE ||
+         error == X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT ||
+         error == X509_V_ERR_SELF_SIGNED_CERT_IN_CHAIN;
+}
+
+struct anchor_table {
+  std::vector<anchor_info> anchors;
+  anchor_table() = default;
+  anchor_table(const anchor_table&) = delete;
+  anchor_table& operator=(const anchor_table&) = delete;
+  ~anchor_table() {
+    for (auto& a : anchors) {
+      X509_STORE_free(a.store);
+    }
+  }
+
+  // Verifies `leaf` under every anchor with no untrusted intermediates: the client's own chain
+  // is ignored, so only an anchor holding the leaf's issuer can verify it. Accepted when
+  // exactly one anchor does. Otherwise the error of an anchor that found the issuer (revoked,
+  // expired, wrong EKU, no CRL) is more telling than "untrusted" and wins.
+  chain_verdict verify(X509* leaf) const {
+    chain_verdict v;
+    v.error = X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY;
+    v.error_cert = leaf;
+    bool have_specific = false;
+    for (const auto& a : anchors) {
+      X509_STORE_CTX* ctx = X509_STORE_CTX_new();
+      if (ctx == nullptr || X509_STORE_CTX_init(ctx, a.store, leaf, nullptr) != 1) {
+        X509_STORE_CTX_free(ctx);
+        ERR_clear_error();
+        v.error = X509_V_ERR_OUT_OF_MEM;
+        have_specific = true;
+        continue;
+      }
+      X509_STORE_CTX_set_purpose(ctx, X509_PURPOSE_SSL_CLIENT);
+      X509_STORE_CTX_set_verify_cb(ctx, &eku_callback);
+      const bool ok = X509_verify_cert(ctx) == 1;
+      const int err = X509_STORE_CTX_get_error(ctx);
+      if (ok) {
+        if (v.anchor != nullptr) {
+          // Two anchors both vouch for this leaf: its attribution would be a guess.
+          sk_X509_pop_free(v.chain, X509_free);
+          v.chain = nullptr;
+          v.anchor = nullptr;
+          v.error = X509_V_ERR_APPLICATION_VERIFICATION;
+          v.depth = 0;
+          v.error_cert = leaf;
+          X509_STORE_CTX_free(ctx);
+          ERR_clear_error();
+          return v;
+        }
+        v.anchor = &a;
+        v.chain = X509_STORE_CTX_get1_chain(ctx);
+      } else if (!have_specific && !is_not_my_chain(err)) {
+        have_specific = true;
+        v.error = err;
+        v.depth = X509_STORE_CTX_get_error_depth(ctx);
+        X509* at = X509_STORE_CTX_get_current_cert(ctx);
+        v.error_cert = at != nullptr ? at : leaf;
+      }
+      X509_STORE_CTX_free(ctx);
+    }
+    ERR_clear_error();
+    if (v.anchor != nullptr) {
+      v.error = X509_V_OK;
+      v.depth = 0;
+    }
+    return v;
+  }
+};
+
+void free_anchor_table(void*, void* ptr, CRYPTO_EX_DATA*, int, long, void*) {
+  delete static_cast<anchor_table*>(ptr);
+}
+
+int anchor_index() {
+  static const int index =
+      SSL_CTX_get_ex_new_index(0, nullptr, nullptr, nullptr, &free_anchor_table);
+  return index;
+}
+
+// Per connection: the anchor_info (owned by the connection's SSL_CTX) its chain verified under.
+int peer_anchor_index() {
+  static const int index = SSL_get_ex_new_index(0, nullptr, nullptr, nullptr, nullptr);
+  return index;
+}
+
+const anchor_table* table_of(SSL_CTX* ctx) {
+  return static_cast<const anchor_table*>(SSL_CTX_get_ex_data(ctx, anchor_index()));
+}
+
+// Replaces OpenSSL's chain verification for server handshakes (SSL_CTX_set_cert_verify_callback):
+// the per-anchor verification above, with the result handed back the way SSL expects it
+// (error code on the context, the verified chain set on it).
+int verify_peer_chain(X509_STORE_CTX* outer, void* arg) {
+  const auto* table = static_cast<const anchor_table*>(arg);
+  X509* leaf = X509_STORE_CTX_get0_cert(outer);
+  SSL* ssl =
+      static_cast<SSL*>(X509_STORE_CTX_get_ex_data(outer, SSL_get_ex_data_X509_STORE_CTX_idx()));
+  if (leaf == nullptr || table == nullptr || ssl == nullptr) {
+    X509_STORE_CTX_set_error(outer, X509_V_ERR_UNSPECIFIED);
+    return 0;
+  }
+  chain_verdict v = table->verify(leaf);
+  if (v.anchor == nullptr) {
+    X509_STORE_CTX_set_error(outer, v.error);
+    X509_STORE_CTX_set_error_depth(outer, v.depth);
+    X509_STORE_CTX_set_current_cert(outer, v.error_cert);
+    return 0;
+  }
+  X509_STORE_CTX_set0_verified_chain(outer, v.chain);
+  X509_STORE_CTX_set_error(outer, X509_V_OK);
+  SSL_set_ex_data(ssl, peer_anchor_index(), const_cast<anchor_info*>(v.anchor));
+  return 1;
+}
+
+std::string verify_reason(int error) {
+  switch (error) {
+    case X509_V_OK:
+      return "ok";
+    case X509_V_ERR_CERT_HAS_EXPIRED:
+      return "expired";
+    case X509_V_ERR_CERT_NOT_YET_VALID:
+      return "not_yet_valid";
+    case X509_V_ERR_CERT_REVOKED:
+      return "revoked";
+    case X509_V_ERR_INVALID_PURPOSE:
+      return "wrong_eku";
+    case X509_V_ERR_UNABLE_TO_GET_CRL:
+    case X509_V_ERR_CRL_HAS_EXPIRED:
+    case X509_V_ERR_CRL_NOT_YET_VALID:
+      return "crl_unavailable";
+    case X509_V_ERR_APPLICATION_VERIFICATION:
+      return "ambiguous_anchor";
+    case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT:
+    case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY:
+    case X509_V_ERR_UNABLE_TO_VERIFY_LEAF_SIGNATURE:
+    case X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT:
+    case X509_V_ERR_SELF_SIGNED_CERT_IN_CHAIN:
+      return "untrusted";
+    default:
+      return "verify_failed";
+  }
+}
+
+// Reads one anchor's files into its own store and checks that they make sense together (see
+// make_server_context in tls.hpp for the rules). False with `error` naming the anchor.
+bool load_anchor(const trust_anchor_config& ta, anchor_info& info, std::vector<X509*>& cas,
+                 std::string& error) {
+  const std::string where = "trust anchor '" + ta.name + "': ";
+  cas = read_certificates(ta.ca_file.string());
+  if (cas.empty()) {
+    error = where + "no certificate in ca_file " + ta.ca_file.string();
+    return false;
+  }
+  info.name = ta.name;
+  info.store = X509_STORE_new();
+  if (info.store == nullptr) {
+    error = where + openssl_error();
+    return false;
+  }
+  for (X509* ca : cas) {
+    if (X509_check_ca(ca) < 1) {
+      error = where + "ca_file " + ta.ca_file.string() + " holds " + subject_of(ca) +
+              ", which is not a CA certificate (basicConstraints CA:TRUE)";
+      return false;
+    }
+    // No partial chains: the file must lead up to a self-signed root, so that the issuing CAs
+    // themselves can be revocation-checked against their parent's CRL.
+    bool issuer_here = X509_self_signed(ca, 0) == 1;
+    for (X509* other : cas) {
+      issuer_here = issuer_here || (other != ca && X509_check_issued(other, ca) == X509_V_OK);
+    }
+    if (!issuer_here) {
+      error = where + "ca_file " + ta.ca_file.string() + ": the issuer of " + subject_of(ca) +
+              " (" + "'" + name_text(X509_get_issuer_name(ca)) +
+              "') is not in the file; it must hold the whole chain up to the self-signed root";
+      return false;
+    }
+    X509_STORE_add_cert(info.store, ca);
+  }
+  ERR_clear_error();  // a certificate listed twice in one file reports "already in store"
+  unsigned long flags = 0;
+  if (!ta.crl_file.empty()) {
+    FILE* f = std::fopen(ta.crl_file.c_str(), "r");
+    std::vector<X509_CRL*> crls;
+    if (f != nullptr) {
+      while (X509_CRL* crl = PEM_read_X509_CRL(f, nullptr, nullptr, nullptr)) {
+        crls.push_back(crl);
+      }
+      ERR_clear_error();
+      std::fclose(f);
+    }
+    if (crls.empty()) {
+      error = where + "no CRL in crl_file " + ta.crl_file.string();
+      return false;
+    }
+    bool ok = true;
+    std::vector<bool> covered(cas.size(), false);
+    for (X509_CRL* crl : crls) {
+      bool signed_by_ca = false;
+      for (std::size_t i = 0; i < cas.size(); ++i) {
+        if (X509_NAME_cmp(X509_CRL_get_issuer(crl), X509_get_subject_name(cas[i])) == 0 &&
+            X509_CRL_verify(crl, X509_get0_pubkey(cas[i])) == 1) {
+          signed_by_ca = true;
+          covered[i] = true;
+        }
+      }
+      ERR_clear_error();
+      if (ok && !signed_by_ca) {
+        error = where + "crl_file " + ta.crl_file.string() + " holds a CRL from '" +
+                name_text(X509_CRL_get_issuer(crl)) +
+                "', which is not signed by any CA in ca_file " + ta.ca_file.string();
+        ok = false;
+      }
+      X509_STORE_add_crl(info.store, crl);
+    }
+    for (X509_CRL* crl : crls) {
+      X509_CRL_free(crl);
+    }
+    for (std::size_t i = 0; ok && i < cas.size(); ++i) {
+      if (!covered[i]) {
+        // Fail closed at configuration time rather than at every handshake: with a crl_file,
+        // each level of the chain is revocation-checked and needs its issuer's CRL.
+        error = where + "crl_file " + ta.crl_file.string() + " has no CRL issued by " +
+                subject_of(cas[i]) +
+                "; every CA of an anchor with a crl_file needs its CRL there (each level of "
+                "the chain is revocation-checked)";
+        ok = false;
+      }
+    }
+    if (!ok) {
+      return false;
+    }
+    ERR_clear_error();
+    info.has_crl = true;
+    flags |= X509_V_FLAG_CRL_CHECK | X509_V_FLAG_CRL_CHECK_ALL;
+  }
+  if (flags != 0) {
+    X509_STORE_set_flags(info.store, flags);
+  }
+  X509_STORE_set_depth(info.store, 8);
+  return true;
+}
+
+// Builds the table for all anchors; a CA certificate in two anchors is refused unless both
+// anchors opt in with allow_shared_ca. Adds every CA's subject to `ca_names` (the
+// certificate_authorities a client is told about).
+std::unique_ptr<anchor_table> load_anchors(const std::vector<trust_anchor_config>& anchors,
+                                           STACK_OF(X509_NAME)* ca_names, std::string& error) {
+  auto table = std::make_unique<anchor_table>();
+  table->anchors.reserve(anchors.size());
+  std::vector<std::vector<X509*>> cas_by_anchor(anchors.size());
+  auto free_all = [&] {
+    for (auto& v : cas_by_anchor) {
+      for (X509* x : v) {
+        X509_free(x);
+      }
+    }
+  };
+  for (std::size_t i = 0; i < anchors.size(); ++i) {
+    table->anchors.emplace_back();
+    if (!load_anchor(anchors[i], table->anchors.back(), cas_by_anchor[i], error)) {
+      free_all();
+      return nullptr;
+    }
+    for (std::size_t j = 0; j < i; ++j) {
+      for (X509* mine : cas_by_anchor[i]) {
+        for (X509* theirs : cas_by_anchor[j]) {
+          if (X509_cmp(mine, theirs) != 0 ||
+              (anchors[i].allow_shared_ca && anchors[j].allow_shared_ca)) {
+            continue;
+          }
+          error = "trust anchors '" + anchors[j].name + "' and '" + anchors[i].name +
+                  "' both hold CA " + subject_of(mine) + " (ca_file " +
+                  anchors[j].ca_file.string() + " and " + anchors[i].ca_file.string() +
+                  "); a certificate it issued could be attributed to either. If it is a common "
+                  "root above distinct issuing CAs, set allow_shared_ca: true on both anchors "
+                  "(docs/operations.md)";
+          free_all();
+          return nullptr;
+        }
+      }
+    }
+    for (X509* ca : cas_by_anchor[i]) {
+      sk_X509_NAME_push(ca_names, X509_NAME_dup(X509_get_subject_name(ca)));
+    }
+  }
+  free_all();  // the stores hold their own references
+  return table;
 }
 
 std::string digest_hex(const unsigned char* data, std::size_t size) {
@@ -171,55 +437,27 @@ ssl_ctx_ptr make_server_context(const tls_config& tls, std::string& error) {
     return nullptr;
   }
 
-  auto table = std::make_unique<anchor_table>();
-  X509_STORE* store = SSL_CTX_get_cert_store(ctx.get());
+  if (SSL_CTX_set_cipher_list(ctx.get(), tls.ciphers.c_str()) != 1) {
+    error = "tls.ciphers '" + tls.ciphers + "': no cipher OpenSSL knows: " + openssl_error();
+    return nullptr;
+  }
+  if (SSL_CTX_set_ciphersuites(ctx.get(), tls.ciphersuites.c_str()) != 1) {
+    error = "tls.ciphersuites '" + tls.ciphersuites +
+            "': not a list of TLS 1.3 suite names OpenSSL knows: " + openssl_error();
+    return nullptr;
+  }
+
   STACK_OF(X509_NAME)* ca_names = sk_X509_NAME_new_null();
-  bool any_crl = false;
-  for (const auto& ta : tls.trust_anchors) {
-    anchor_info info;
-    info.name = ta.name;
-    info.cas = read_certificates(ta.ca_file.string());
-    if (info.cas.empty()) {
-      error = "trust anchor '" + ta.name + "': no certificate in " + ta.ca_file.string();
-      sk_X509_NAME_pop_free(ca_names, X509_NAME_free);
-      return nullptr;
-    }
-    for (X509* ca : info.cas) {
-      X509_STORE_add_cert(store, ca);
-      sk_X509_NAME_push(ca_names, X509_NAME_dup(X509_get_subject_name(ca)));
-    }
-    if (!ta.crl_file.empty()) {
-      FILE* f = std::fopen(ta.crl_file.c_str(), "r");
-      int crls = 0;
-      if (f != nullptr) {
-        while (X509_CRL* crl = PEM_read_X509_CRL(f, nullptr, nullptr, nullptr)) {
-          X509_STORE_add_crl(store, crl);
-          X509_CRL_free(crl);
-          ++crls;
-        }
-        ERR_clear_error();
-        std::fclose(f);
-      }
-      if (crls == 0) {
-        error = "trust anchor '" + ta.name + "': no CRL in " + ta.crl_file.string();
-        sk_X509_NAME_pop_free(ca_names, X509_NAME_free);
-        return nullptr;
-      }
-      info.has_crl = true;
-      any_crl = true;
-    }
-    table->anchors.push_back(std::move(info));
+  std::unique_ptr<anchor_table> table = load_anchors(tls.trust_anchors, ca_names, error);
+  if (!table) {
+    sk_X509_NAME_pop_free(ca_names, X509_NAME_free);
+    return nullptr;
   }
-  ERR_clear_error();  // adding a CA twice reports "already in store"
   SSL_CTX_set_client_CA_list(ctx.get(), ca_names);
-  if (any_crl) {
-    X509_STORE_set_flags(store, X509_V_FLAG_CRL_CHECK);
-  }
-  SSL_CTX_set_purpose(ctx.get(), X509_PURPOSE_SSL_CLIENT);
-  SSL_CTX_set_verify(ctx.get(), SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT,
-                     &verify_callback);
-  SSL_CTX_set_verify_depth(ctx.get(), 8);
+  SSL_CTX_set_verify(ctx.get(), SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, nullptr);
+  SSL_CTX_set_cert_verify_callback(ctx.get(), &verify_peer_chain, table.get());
   SSL_CTX_set_ex_data(ctx.get(), anchor_index(), table.release());
+  ERR_clear_error();
   return ctx;
 }
 
@@ -265,11 +503,9 @@ bool extract_identity(SSL* ssl, peer_identity& out, std::string& error) {
     error = "no verified client certificate";
     return false;
   }
-  const anchor_table* table = table_of(SSL_get_SSL_CTX(ssl));
-  const anchor_info* anchor =
-      table != nullptr ? table->find(sk_X509_value(chain, sk_X509_num(chain) - 1)) : nullptr;
+  const auto* anchor = static_cast<const anchor_info*>(SSL_get_ex_data(ssl, peer_anchor_index()));
   if (anchor == nullptr) {
-    error = "the verified chain ends at no configured trust anchor";
+    error = "the verified chain is attributed to no trust anchor";
     return false;
   }
   out = peer_identity{};
@@ -291,12 +527,7 @@ bool extract_identity(SSL* ssl, peer_identity& out, std::string& error) {
     GENERAL_NAMES_free(sans);
   }
 
-  BIO* bio = BIO_new(BIO_s_mem());
-  X509_NAME_print_ex(bio, X509_get_subject_name(leaf), 0, XN_FLAG_RFC2253);
-  char* data = nullptr;
-  long len = BIO_get_mem_data(bio, &data);
-  out.id.subject.assign(data, static_cast<std::size_t>(len));
-  BIO_free(bio);
+  out.id.subject = name_text(X509_get_subject_name(leaf));
 
   unsigned char* der = nullptr;
   int der_len = i2d_X509_PUBKEY(X509_get_X509_PUBKEY(leaf), &der);
@@ -314,34 +545,58 @@ bool extract_identity(SSL* ssl, peer_identity& out, std::string& error) {
 }
 
 std::string handshake_failure_reason(SSL* ssl, int ssl_reason) {
-  switch (SSL_get_verify_result(ssl)) {
-    case X509_V_OK:
-      break;
-    case X509_V_ERR_CERT_HAS_EXPIRED:
-      return "expired";
-    case X509_V_ERR_CERT_NOT_YET_VALID:
-      return "not_yet_valid";
-    case X509_V_ERR_CERT_REVOKED:
-      return "revoked";
-    case X509_V_ERR_INVALID_PURPOSE:
-      return "wrong_eku";
-    case X509_V_ERR_UNABLE_TO_GET_CRL:
-    case X509_V_ERR_CRL_HAS_EXPIRED:
-    case X509_V_ERR_CRL_NOT_YET_VALID:
-      return "crl_unavailable";
-    case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT:
-    case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY:
-    case X509_V_ERR_UNABLE_TO_VERIFY_LEAF_SIGNATURE:
-    case X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT:
-    case X509_V_ERR_SELF_SIGNED_CERT_IN_CHAIN:
-      return "untrusted";
-    default:
-      return "verify_failed";
+  const long result = SSL_get_verify_result(ssl);
+  if (result != X509_V_OK) {
+    return verify_reason(static_cast<int>(result));
   }
   if (ssl_reason == SSL_R_PEER_DID_NOT_RETURN_A_CERTIFICATE) {
     return "no_certificate";
   }
   return "protocol";
+}
+
+peer_recheck recheck_peer(SSL* ssl, SSL_CTX* current) {
+  peer_recheck r;
+  X509* leaf = SSL_get0_peer_certificate(ssl);
+  const auto* before = static_cast<const anchor_info*>(SSL_get_ex_data(ssl, peer_anchor_index()));
+  const anchor_table* table = current != nullptr ? table_of(current) : nullptr;
+  if (leaf == nullptr || before == nullptr || table == nullptr) {
+    r.reason = "verify_failed";
+    r.detail = "no verified client certificate on the connection, or no trust state to check";
+    return r;
+  }
+  chain_verdict v = table->verify(leaf);
+  if (v.anchor == nullptr) {
+    r.reason = verify_reason(v.error);
+    r.detail = v.error == X509_V_ERR_APPLICATION_VERIFICATION
+                   ? "the certificate verifies under more than one trust anchor"
+                   : X509_verify_cert_error_string(v.error);
+    return r;
+  }
+  sk_X509_pop_free(v.chain, X509_free);
+  r.trust_anchor = v.anchor->name;
+  if (v.anchor->name != before->name) {
+    // The identity of the connection (and every audit entry on it) names the anchor of its
+    // handshake; attributing later requests to another one needs a new handshake.
+    r.reason = "anchor_changed";
+    r.detail = "the certificate was attributed to trust anchor '" + before->name +
+               "' and now verifies under '" + v.anchor->name + "'";
+    return r;
+  }
+  r.ok = true;
+  return r;
+}
+
+std::vector<std::string> non_aead_ciphers(SSL_CTX* ctx) {
+  std::vector<std::string> out;
+  STACK_OF(SSL_CIPHER)* list = SSL_CTX_get_ciphers(ctx);
+  for (int i = 0; list != nullptr && i < sk_SSL_CIPHER_num(list); ++i) {
+    const SSL_CIPHER* c = sk_SSL_CIPHER_value(list, i);
+    if (SSL_CIPHER_is_aead(c) != 1) {
+      out.emplace_back(SSL_CIPHER_get_name(c));
+    }
+  }
+  return out;
 }
 
 std::int64_t certificate_not_after(const std::string& pem_file) {

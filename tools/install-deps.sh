@@ -9,6 +9,7 @@ packages=(
   catch2 libcli11-dev libhowardhinnant-date-dev tzdata
   libboost-json1.81-dev curl python3 dpkg-dev file
   python3-yaml python3-jsonschema
+  testssl.sh
 )
 
 missing=()

@@ -379,30 +379,23 @@ struct response {
   }
 };
 
+// Client certificate files outside the dev PKI: `chain` is the leaf followed by the CAs the
+// client sends with it.
+struct client_files {
+  fs::path chain, key;
+};
+
 // A TLS client connection in plain OpenSSL. `cert` empty: no client certificate.
 class tls_client {
  public:
   tls_client(int port, const std::string& cert, const std::string& key = {}) {
-    // A write to a connection the gateway has closed must fail, not kill the test binary.
-    signal(SIGPIPE, SIG_IGN);
-    ctx_ = SSL_CTX_new(TLS_client_method());
-    SSL_CTX_load_verify_locations(ctx_, (pki() / "ca.pem").c_str(), nullptr);
-    SSL_CTX_set_verify(ctx_, SSL_VERIFY_PEER, nullptr);
+    client_files files;
     if (!cert.empty()) {
-      SSL_CTX_use_certificate_chain_file(ctx_, (pki() / (cert + ".pem")).c_str());
-      SSL_CTX_use_PrivateKey_file(ctx_, (pki() / ((key.empty() ? cert : key) + ".key")).c_str(),
-                                  SSL_FILETYPE_PEM);
+      files = {pki() / (cert + ".pem"), pki() / ((key.empty() ? cert : key) + ".key")};
     }
-    fd_ = connect_tcp(port);
-    if (fd_ < 0) {
-      return;
-    }
-    ssl_ = SSL_new(ctx_);
-    SSL_set_fd(ssl_, fd_);
-    SSL_set1_host(ssl_, "127.0.0.1");
-    handshake_ok_ = SSL_connect(ssl_) == 1;
-    ERR_clear_error();
+    connect(port, files);
   }
+  tls_client(int port, const client_files& files) { connect(port, files); }
   ~tls_client() {
     if (ssl_ != nullptr) {
       SSL_free(ssl_);
@@ -415,6 +408,29 @@ class tls_client {
   tls_client(const tls_client&) = delete;
   tls_client& operator=(const tls_client&) = delete;
 
+ private:
+  void connect(int port, const client_files& files) {
+    // A write to a connection the gateway has closed must fail, not kill the test binary.
+    signal(SIGPIPE, SIG_IGN);
+    ctx_ = SSL_CTX_new(TLS_client_method());
+    SSL_CTX_load_verify_locations(ctx_, (pki() / "ca.pem").c_str(), nullptr);
+    SSL_CTX_set_verify(ctx_, SSL_VERIFY_PEER, nullptr);
+    if (!files.chain.empty()) {
+      SSL_CTX_use_certificate_chain_file(ctx_, files.chain.c_str());
+      SSL_CTX_use_PrivateKey_file(ctx_, files.key.c_str(), SSL_FILETYPE_PEM);
+    }
+    fd_ = connect_tcp(port);
+    if (fd_ < 0) {
+      return;
+    }
+    ssl_ = SSL_new(ctx_);
+    SSL_set_fd(ssl_, fd_);
+    SSL_set1_host(ssl_, "127.0.0.1");
+    handshake_ok_ = SSL_connect(ssl_) == 1;
+    ERR_clear_error();
+  }
+
+ public:
   bool handshake_ok() const { return handshake_ok_; }
 
   bool send(const std::string& bytes) {
