@@ -369,7 +369,14 @@ std::unique_ptr<anchor_table> load_anchors(const std::vector<trust_anchor_config
       }
     }
     for (X509* ca : cas_by_anchor[i]) {
-      sk_X509_NAME_push(ca_names, X509_NAME_dup(X509_get_subject_name(ca)));
+      const X509_NAME* name = X509_get_subject_name(ca);
+      bool listed = false;
+      for (int k = 0; k < sk_X509_NAME_num(ca_names) && !listed; ++k) {
+        listed = X509_NAME_cmp(sk_X509_NAME_value(ca_names, k), name) == 0;
+      }
+      if (!listed) {  // a shared root is named once
+        sk_X509_NAME_push(ca_names, X509_NAME_dup(name));
+      }
     }
   }
   free_all();  // the stores hold their own references
