@@ -18,6 +18,7 @@
 #include "policy/engine.hpp"
 #include "policy/loader.hpp"
 #include "policy/render.hpp"
+#include "policy/request_fields.hpp"
 
 namespace dsa::cli {
 
@@ -51,12 +52,14 @@ struct described_request {
   policy::request_identity identity;
   std::string requester;
   std::string method, target;
-  std::map<std::string, std::string> headers;  // names lower-cased
+  // As written, in order: the same checks as the gateway's (policy/request_fields.hpp) see
+  // every spelling, so "DSA-Purpose" and "dsa-purpose" in one object are a duplicate.
+  std::vector<std::pair<std::string, std::string>> headers;
 };
 
 struct evaluation {
   policy::decision decision;
-  bool bad_target = false;
+  bool bad_request = false;  // refused before any agreement is consulted (400)
 };
 
 evaluation evaluate(const policy::engine& engine, const described_request& r, time_point now,
@@ -64,27 +67,35 @@ evaluation evaluate(const policy::engine& engine, const described_request& r, ti
   evaluation out;
   policy::target_result target = policy::canonicalize_target(r.target);
   if (!target.ok()) {
-    out.bad_target = true;
+    out.bad_request = true;
     out.decision.why = policy::reason::bad_request;
     out.decision.detail = target.error;
     return out;
   }
+  // The header rules of live traffic: a request the gateway refuses with 400 is refused here.
+  policy::result<policy::client_fields> fields = policy::read_client_fields(r.headers);
+  if (!fields) {
+    out.bad_request = true;
+    out.decision.why = policy::reason::bad_request;
+    out.decision.detail = fields.error();
+    return out;
+  }
+  const policy::client_fields& f = fields.value();
   policy::request_view view;
   view.method = r.method;
   view.path = target.value.path;
   view.query = target.value.query;
   view.now = now;
-  auto header = [&](const char* name) -> std::optional<std::string_view> {
-    auto it = r.headers.find(name);
-    if (it == r.headers.end()) {
+  auto header = [](const std::optional<std::string>& v) -> std::optional<std::string_view> {
+    if (!v) {
       return std::nullopt;
     }
-    return std::string_view(it->second);
+    return std::string_view(*v);
   };
-  view.purpose = header("dsa-purpose");
-  view.case_ref = header("dsa-case-ref");
-  view.acting_user = header("dsa-acting-user");
-  view.agreement = header("dsa-agreement");
+  view.purpose = header(f.purpose);
+  view.case_ref = header(f.case_ref);
+  view.acting_user = header(f.acting_user);
+  view.agreement = header(f.agreement);
   if (r.has_identity) {
     out.decision = engine.decide(r.identity, view, counter, trace);
   } else {
@@ -214,7 +225,7 @@ bool parse_request_json(const json::value& v, described_request& out, std::strin
         error = "header '" + std::string(kv.key()) + "' must be a string";
         return false;
       }
-      out.headers[lower(kv.key())] = std::string(kv.value().as_string());
+      out.headers.emplace_back(std::string(kv.key()), std::string(kv.value().as_string()));
     }
   }
   return true;
@@ -421,7 +432,7 @@ bool read_case_request(const YAML::Node& n, described_request& out, std::string&
     return false;
   }
   for (auto it = headers.begin(); headers.IsDefined() && it != headers.end(); ++it) {
-    out.headers[lower(it->first.as<std::string>(""))] = it->second.as<std::string>("");
+    out.headers.emplace_back(it->first.as<std::string>(""), it->second.as<std::string>(""));
   }
   return true;
 }
