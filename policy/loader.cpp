@@ -1538,7 +1538,8 @@ load_result load_agreements(const std::vector<fs::path>& paths, const load_optio
       }
       for (std::size_t ii = 0; ii < p.identities.size(); ++ii) {
         const identity_rule& rule = p.identities[ii];
-        std::string key = agreement_set::identity_key(rule.trust_anchor, rule.kind, rule.match_value);
+        std::string key =
+            agreement_set::identity_key(rule.trust_anchor, rule.kind, rule.match_value);
         if (auto [it, inserted] = identity_owner.emplace(key, std::pair{p.id, file});
             !inserted && it->second.first != p.id) {
           r.error(pnode["identities"][ii],

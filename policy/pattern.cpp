@@ -44,10 +44,19 @@ std::string check_escape(std::string_view text, std::size_t i, bool in_class, st
     return {};  // an escaped punctuation character is itself in both dialects
   }
   switch (c) {
-    case 'd': case 'D': case 'w': case 'W': case 's': case 'S':
-    case 't': case 'n': case 'r': case 'f':
+    case 'd':
+    case 'D':
+    case 'w':
+    case 'W':
+    case 's':
+    case 'S':
+    case 't':
+    case 'n':
+    case 'r':
+    case 'f':
       return {};
-    case 'b': case 'B':
+    case 'b':
+    case 'B':
       if (in_class) {
         return shown + " inside [...] means backspace in ECMAScript and is not accepted" + at(i);
       }
@@ -66,16 +75,20 @@ std::string check_escape(std::string_view text, std::size_t i, bool in_class, st
     case 'v':
       return shown + " means a vertical tab in ECMAScript but a class in Perl; write \\x0B" + at(i);
     case 'u':
-      return shown + " (a Unicode escape) is not accepted: patterns match bytes; write the "
-                     "character itself" + at(i);
+      return shown +
+             " (a Unicode escape) is not accepted: patterns match bytes; write the "
+             "character itself" +
+             at(i);
     default:
       break;
   }
   if (is_digit(c)) {
     return shown + " (a backreference) is not accepted" + at(i);
   }
-  return shown + " is not an ECMAScript escape the gateway accepts (accepted: \\d \\D \\w \\W "
-                 "\\s \\S \\b \\B \\t \\n \\r \\f \\xHH \\0 and \\ before punctuation)" + at(i);
+  return shown +
+         " is not an ECMAScript escape the gateway accepts (accepted: \\d \\D \\w \\W "
+         "\\s \\S \\b \\B \\t \\n \\r \\f \\xHH \\0 and \\ before punctuation)" +
+         at(i);
 }
 
 // A '{' at text[i] that starts a quantifier {n}, {n,} or {n,m}: its length, else 0.
@@ -133,7 +146,8 @@ std::string check_pattern_dialect(std::string_view text) {
         return "'" + escape_text(construct) +
                "…' is not accepted: only (?: (?= (?! (?<= (?<! groups are; inline modifiers "
                "such as (?i) or (?s), named, atomic, conditional and comment groups are Perl "
-               "extensions" + at(i);
+               "extensions" +
+               at(i);
       }
       ++i;
       after_quantifier = false;
@@ -152,7 +166,8 @@ std::string check_pattern_dialect(std::string_view text) {
       const std::size_t len = quantifier_length(text, i);
       if (len == 0) {
         return "'{' that does not start a quantifier {n}, {n,} or {n,m}; write '\\{' for a "
-               "literal brace" + at(i);
+               "literal brace" +
+               at(i);
       }
       i += len;
       if (i < text.size() && text[i] == '+') {
@@ -169,7 +184,8 @@ std::string check_pattern_dialect(std::string_view text) {
       if (j < text.size() && text[j] == ']') {
         return "'" + std::string(text.substr(i, j + 1 - i)) +
                "' means an empty (or any-byte) class in ECMAScript but a literal ']' in Perl; "
-               "write '\\]' for a literal bracket" + at(i);
+               "write '\\]' for a literal bracket" +
+               at(i);
       }
       bool closed = false;
       while (j < text.size()) {
@@ -191,7 +207,8 @@ std::string check_pattern_dialect(std::string_view text) {
             (text[j + 1] == ':' || text[j + 1] == '.' || text[j + 1] == '=')) {
           return "'[" + std::string(1, text[j + 1]) +
                  "' inside [...] starts a POSIX class in Perl but is literal in ECMAScript; "
-                 "write '\\[' for a literal bracket" + at(j);
+                 "write '\\[' for a literal bracket" +
+                 at(j);
         }
         if (d == ']') {
           closed = true;
@@ -225,8 +242,7 @@ result<pattern> compile_pattern(std::string_view text) {
     p.re.imbue(std::locale::classic());
     // no_mod_s: '.' does not match LF, CR or FF whatever the match flags; no_mod_m: '^' and '$'
     // match only at the ends of the value (ECMAScript without the m flag).
-    p.re.assign(p.text, boost::regex::ECMAScript | boost::regex::no_mod_s |
-                            boost::regex::no_mod_m);
+    p.re.assign(p.text, boost::regex::ECMAScript | boost::regex::no_mod_s | boost::regex::no_mod_m);
     return p;
   } catch (const std::exception& e) {
     return result<pattern>::failure(e.what());

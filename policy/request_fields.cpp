@@ -75,8 +75,7 @@ result<client_fields> read_client_fields(
     }
     for (unsigned char c : name) {
       if (!is_tchar(c)) {
-        return R::failure(shown + ": the name is not an RFC 9110 token (byte " + hex_byte(c) +
-                          ")");
+        return R::failure(shown + ": the name is not an RFC 9110 token (byte " + hex_byte(c) + ")");
       }
     }
     const std::string_view value = trim_ows(raw_value);
@@ -90,7 +89,8 @@ result<client_fields> read_client_fields(
       continue;
     }
     if (name.find('_') != std::string::npos) {
-      return R::failure(shown + " spells a DSA-* field with '_'; DSA-* names are written with "
+      return R::failure(shown +
+                        " spells a DSA-* field with '_'; DSA-* names are written with "
                         "'-' (e.g. DSA-Purpose)");
     }
     std::size_t k = 0;
@@ -100,8 +100,9 @@ result<client_fields> read_client_fields(
     if (k == k_fields.size()) {
       const bool gateway_field =
           folded == "dsa-requester" || folded == "dsa-permission" || folded == "dsa-request-id";
-      return R::failure(shown + (gateway_field ? " is set by the gateway, never by a client; "
-                                               : " is not a DSA-* field a client may send; ") +
+      return R::failure(shown +
+                        (gateway_field ? " is set by the gateway, never by a client; "
+                                       : " is not a DSA-* field a client may send; ") +
                         std::string(k_allowed));
     }
     const known_field& f = k_fields[k];

@@ -2,10 +2,10 @@
 // "Patterns", "Request headers", "Identities", "Text in refusals"). Each case here failed before
 // the rule it checks was made explicit.
 
-#include <catch2/catch.hpp>
-
 #include <openssl/bio.h>
 #include <openssl/x509.h>
+
+#include <catch2/catch.hpp>
 
 #include "policy/identity_name.hpp"
 #include "policy/pattern.hpp"
@@ -74,8 +74,10 @@ TEST_CASE("patterns: \\d \\w \\s are ASCII classes") {
   CHECK(full_match("\\d{4}", "2026"));
   CHECK(full_match("\\w+", "Case_01"));
   CHECK_FALSE(full_match("\\w+", "caf\xC3\xA9"));
-  CHECK_FALSE(full_match("\\d+", "\xD9\xA3"));         // ARABIC-INDIC DIGIT THREE
-  CHECK_FALSE(full_match("a\\s+b", "a\xC2\xA0" "b"));  // NO-BREAK SPACE
+  CHECK_FALSE(full_match("\\d+", "\xD9\xA3"));  // ARABIC-INDIC DIGIT THREE
+  CHECK_FALSE(full_match("a\\s+b",
+                         "a\xC2\xA0"
+                         "b"));  // NO-BREAK SPACE
   CHECK(full_match("a\\s+b", "a \tb"));
   CHECK(full_match("\\W", "\xC3"));  // a non-ASCII byte is not a word character
 }
@@ -102,9 +104,9 @@ TEST_CASE("patterns: Perl-only constructs and constructs that differ are refused
   CHECK_THAT(dialect_error("\\u0041"), Contains("Unicode escape"));
   CHECK_THAT(dialect_error("a\nb"), Contains("control byte"));
   CHECK_THAT(dialect_error("(a"), Contains("parenthes"));  // Boost's own syntax error
-  for (const char* ok : {"(CR|MP)-[0-9]{2}-[0-9]{6}", "(?:a|b)c", "a(?=b)b", "(?<!x)a",
-                         "[^,]+", "\\d{4}-\\w+\\s?", "\\.\\-\\/\\\\", "\\x41", "[a\\-z\\]]",
-                         "a{2,}", "a{2,3}?", "a+?", "\\bx\\B", "[\\d\\s]", "\\t\\n\\r\\f\\0"}) {
+  for (const char* ok : {"(CR|MP)-[0-9]{2}-[0-9]{6}", "(?:a|b)c", "a(?=b)b", "(?<!x)a", "[^,]+",
+                         "\\d{4}-\\w+\\s?", "\\.\\-\\/\\\\", "\\x41", "[a\\-z\\]]", "a{2,}",
+                         "a{2,3}?", "a+?", "\\bx\\B", "[\\d\\s]", "\\t\\n\\r\\f\\0"}) {
     INFO(ok);
     CHECK(compile_pattern(ok).has_value());
   }
@@ -143,12 +145,13 @@ TEST_CASE("patterns: a decoded line terminator in a path parameter does not matc
 TEST_CASE("query parameters: no limit on how many an endpoint declares") {
   std::string params = "{";
   for (int i = 0; i < 70; ++i) {
-    params += (i ? ", " : "") + ("p" + std::to_string(i)) + ": {pattern: \"[0-9]+\", required: " +
-              (i >= 64 ? "true" : "false") + "}";
+    params += (i ? ", " : "") + ("p" + std::to_string(i)) +
+              ": {pattern: \"[0-9]+\", required: " + (i >= 64 ? "true" : "false") + "}";
   }
   params += "}";
-  auto set = load_ok(replace(base_agreement, "query_params: {include: {pattern: \"actions|notes\", required: false}}",
-                             "query_params: " + params));
+  auto set = load_ok(replace(
+      base_agreement, "query_params: {include: {pattern: \"actions|notes\", required: false}}",
+      "query_params: " + params));
   engine eng(set);
   memory_volume_counter counter;
   std::string all;
@@ -186,8 +189,8 @@ TEST_CASE("text: escape_text always yields valid UTF-8 and keeps valid text") {
   CHECK(escape_text("caf\xC3\xA9") == "caf\xC3\xA9");
   CHECK(escape_text("\xC3(") == "\\xC3(");
   CHECK(escape_text("\xFF\xFE") == "\\xFF\\xFE");
-  CHECK(escape_text("\xC0\xAE") == "\\xC0\\xAE");           // overlong '.'
-  CHECK(escape_text("\xED\xA0\x80") == "\\xED\\xA0\\x80");  // a UTF-16 surrogate
+  CHECK(escape_text("\xC0\xAE") == "\\xC0\\xAE");                    // overlong '.'
+  CHECK(escape_text("\xED\xA0\x80") == "\\xED\\xA0\\x80");           // a UTF-16 surrogate
   CHECK(escape_text("\xF4\x90\x80\x80") == "\\xF4\\x90\\x80\\x80");  // above U+10FFFF
   CHECK(escape_text("a\nb\x7F") == "a\\x0Ab\\x7F");
   CHECK(escape_text("a\\x41") == "a\\\\x41");  // a literal backslash cannot pose as an escape
@@ -223,8 +226,8 @@ TEST_CASE("text: a query name or purpose that is not UTF-8 is escaped in detail 
 }
 
 TEST_CASE("text: an agreement file that is not UTF-8 is refused at the bad byte") {
-  const std::string text = replace(base_agreement, "title: Test ASB case sharing",
-                                   "title: Test ASB case sharing \xFF");
+  const std::string text =
+      replace(base_agreement, "title: Test ASB case sharing", "title: Test ASB case sharing \xFF");
   load_result r = load_texts({{"a.yaml", text}});
   REQUIRE_FALSE(r.ok());
   REQUIRE(r.diagnostics.size() == 1);
@@ -328,15 +331,15 @@ TEST_CASE("identities: RFC 4514 subjects are compared canonically") {
   CHECK(key("2.5.4.3=police gw,OID.2.5.4.10=Test Police,C=GB") == want);
   CHECK(key("CN=\\70olice gw,O=Test\\20Police,C=GB") == want);
   CHECK(key("CN=police gw,O=Test Police,C=GB ") == want);
-  CHECK(key("OU=b+CN=a,O=x") == key("CN=a+OU=b,O=x"));  // order inside an RDN is not significant
+  CHECK(key("OU=b+CN=a,O=x") == key("CN=a+OU=b,O=x"));    // order inside an RDN is not significant
   CHECK(key("O=Test Police,CN=police gw,C=GB") != want);  // RDN order is
   CHECK(key("CN=police gw,O=Test Police") != want);
   CHECK(key("CN=Caf\\C3\\A9\\, Ltd\\+,O=x") == key("CN=caf\xC3\xA9\\, ltd\\+,O=x"));
   CHECK(canonical_subject("CN=Caf\\C3\\A9\\, Ltd,O=x", false).value() ==
         "CN=Caf\xC3\xA9\\, Ltd,O=x");
   CHECK(key("1.2.3.4=#0C03616263,CN=x") == "1.2.3.4=#0c03616263,CN=x");
-  for (const char* bad : {"", "   ", "CN", "CN=a;O=b", "=x", "CN=a,", "CN=\\q", "CN=a\"b",
-                          "C N=x", "CN=#0"}) {
+  for (const char* bad :
+       {"", "   ", "CN", "CN=a;O=b", "=x", "CN=a,", "CN=\\q", "CN=a\"b", "C N=x", "CN=#0"}) {
     INFO(bad);
     CHECK_FALSE(canonical_subject(bad, true));
   }
@@ -348,7 +351,8 @@ TEST_CASE("identities: the subject OpenSSL prints for a certificate matches the 
   REQUIRE(name != nullptr);
   auto add = [&](const char* field, const char* value) {
     REQUIRE(X509_NAME_add_entry_by_txt(name, field, MBSTRING_UTF8,
-                                       reinterpret_cast<const unsigned char*>(value), -1, -1, 0) == 1);
+                                       reinterpret_cast<const unsigned char*>(value), -1, -1,
+                                       0) == 1);
   };
   add("C", "GB");
   add("O", "Caf\xC3\xA9 Police, Ltd");
@@ -422,8 +426,8 @@ TEST_CASE("identities: lint shows the canonical form of a name written another w
   CHECK_THAT(notes[0], Contains("is matched as 'CN=police gw,O=Test Police'"));
   CHECK_THAT(notes[1], Contains("is matched as 'gw.council.test'"));
 
-  std::string bad = replace(base_agreement, "uri_san: \"spiffe://police.test/gw\"",
-                            "subject: \"CN=a;O=b\"");
+  std::string bad =
+      replace(base_agreement, "uri_san: \"spiffe://police.test/gw\"", "subject: \"CN=a;O=b\"");
   load_result e = load_texts({{"a.yaml", bad}});
   REQUIRE_FALSE(e.ok());
   CHECK(e.diagnostics[0].code == "bad-identity");

@@ -5,17 +5,15 @@
 // the same bytes exactly as the library path the gateway uses (canonicalize_target, then
 // read_client_fields, then the engine).
 
-#include <catch2/catch.hpp>
-
 #include <sys/wait.h>
 
 #include <array>
+#include <boost/json.hpp>
+#include <catch2/catch.hpp>
 #include <cstdio>
 #include <map>
 #include <random>
 #include <set>
-
-#include <boost/json.hpp>
 
 #include "policy/canonical_path.hpp"
 #include "policy/request_fields.hpp"
@@ -39,8 +37,9 @@ struct shape {
 constexpr std::array<shape, 4> k_shapes{{
     {"/s/v1/items/{item}", "    path_params: {item: \"I[0-9]{3}\"}\n"},
     {"/s/v1/items/{item}/notes", "    path_params: {item: \"I[0-9]{3}.?\"}\n"},
-    {"/s/v1/list", "    query_params: {q: {pattern: \"[a-z]{1,5}\", required: true}, "
-                   "n: {pattern: \"[0-9]+\", required: false}}\n"},
+    {"/s/v1/list",
+     "    query_params: {q: {pattern: \"[a-z]{1,5}\", required: true}, "
+     "n: {pattern: \"[0-9]+\", required: false}}\n"},
     {"/s/v2/{a}/{b}", ""},
 }};
 
@@ -53,8 +52,7 @@ class generator {
 
   // An agreement among `parties` (ids from the pool), as YAML text.
   std::string agreement(const std::string& id, std::vector<int> parties) {
-    std::string y = "schema: dsa/v1\nid: " + id + "\nversion: 1.0.0\ntitle: Agreement " + id +
-                    "\n";
+    std::string y = "schema: dsa/v1\nid: " + id + "\nversion: 1.0.0\ntitle: Agreement " + id + "\n";
     if (coin(85)) {
       y += "status: active\n";
     } else {
@@ -74,8 +72,8 @@ class generator {
     const int endpoints = 1 + pick(3);
     for (int e = 0; e < endpoints; ++e) {
       const shape& s = k_shapes[pick(static_cast<int>(k_shapes.size()))];
-      y += "  - id: e" + std::to_string(e) + "\n    provider: " +
-           party_id(parties[pick(static_cast<int>(parties.size()))]) +
+      y += "  - id: e" + std::to_string(e) +
+           "\n    provider: " + party_id(parties[pick(static_cast<int>(parties.size()))]) +
            "\n    upstream: up\n    method: " + (coin(80) ? "GET" : "POST") +
            "\n    path: " + s.path + "\n" + s.params +
            "    data_categories: [cat]\n    response: {allow_fields: [/id]}\n";
@@ -86,7 +84,9 @@ class generator {
       y += "  - id: perm" + std::to_string(p) +
            "\n    assignee: " + party_id(parties[pick(static_cast<int>(parties.size()))]) +
            "\n    endpoints: [" + subset("e", endpoints) + "]\n    purposes: [" +
-           (coin() ? "pur-a" : coin() ? "pur-b" : "pur-a, pur-b") +
+           (coin()   ? "pur-a"
+            : coin() ? "pur-b"
+                     : "pur-a, pur-b") +
            "]\n    lawful_basis: [b]\n    legal_gateway: [g]\n";
       std::string require;
       if (coin(40)) {
@@ -111,8 +111,8 @@ class generator {
   // A request target: mostly template-shaped, sometimes hostile.
   std::string target() {
     static const std::array<const char*, 12> items = {
-        "I123", "I12", "I1234", "I123x", "I%31%32%33", "I123%0A", "I123%C0%AE",
-        "..;x", "",     "I123%00", "%49123",         "I12%33"};
+        "I123",       "I12",  "I1234", "I123x",   "I%31%32%33", "I123%0A",
+        "I123%C0%AE", "..;x", "",      "I123%00", "%49123",     "I12%33"};
     const std::string item = items[pick(static_cast<int>(items.size()))];
     switch (pick(6)) {
       case 0:
@@ -121,8 +121,8 @@ class generator {
         return "/s/v1/items/" + item + "/notes";
       case 2: {
         static const std::array<const char*, 9> queries = {
-            "", "?q=abc", "?q=ABC", "?q=abc&n=12", "?q=abc&q=def", "?n=1", "?q=abc%0D%0A",
-            "?x%FF=1", "?q=ab&n=1&n=2"};
+            "",     "?q=abc",       "?q=ABC",  "?q=abc&n=12",  "?q=abc&q=def",
+            "?n=1", "?q=abc%0D%0A", "?x%FF=1", "?q=ab&n=1&n=2"};
         return std::string("/s/v1/list") + queries[pick(static_cast<int>(queries.size()))];
       }
       case 3:
@@ -372,21 +372,20 @@ TEST_CASE("property: dsa explain decides the same bytes as the library path of t
                          json_string(party_san(party)) + R"(]}, "method": "GET", "target": )" +
                          json_string(target) + R"(, "headers": {)";
       for (std::size_t k = 0; k < headers.size(); ++k) {
-        json += (k ? ", " : "") + json_string(headers[k].first) + ": " +
-                json_string(headers[k].second);
+        json +=
+            (k ? ", " : "") + json_string(headers[k].first) + ": " + json_string(headers[k].second);
       }
       json += "}}";
       auto file = dir.write("request.json", json);
-      const std::string out = run_dsa("explain --agreements " + dir.path().string() +
-                                      " --time " + k_now + " " + file.string());
+      const std::string out = run_dsa("explain --agreements " + dir.path().string() + " --time " +
+                                      k_now + " " + file.string());
       boost::system::error_code ec;
       boost::json::value v = boost::json::parse(out, ec);
       INFO("seed " << seed << " request " << i << ": " << json << "\n" << out);
       REQUIRE_FALSE(ec);
       const boost::json::object& o = v.as_object();
       CHECK((o.at("decision").as_string() == "allow") == want.allowed);
-      CHECK(o.at("reason").as_string() ==
-            (want.allowed ? "" : std::string(to_string(want.why))));
+      CHECK(o.at("reason").as_string() == (want.allowed ? "" : std::string(to_string(want.why))));
       CHECK(o.at("agreement").as_string() == want.agreement);
       CHECK(o.at("permission").as_string() == want.permission);
       CHECK(o.at("endpoint").as_string() == want.endpoint);

@@ -1,7 +1,7 @@
 #include "policy/response_filter.hpp"
 
-#include <catch2/catch.hpp>
 #include <boost/json.hpp>
+#include <catch2/catch.hpp>
 #include <initializer_list>
 #include <string>
 #include <string_view>
