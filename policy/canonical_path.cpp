@@ -134,8 +134,18 @@ std::string check_path_escape(unsigned char decoded) {
     case '.':
       return "encoded '.' (%2E) in path";
     default:
-      return {};
+      break;
   }
+  // A decoded control byte could end a line or a string in the upstream (or in a log), and a
+  // decoded non-ASCII byte is a second spelling of a character (%C0%AE is an overlong '.',
+  // %EF%BC%8F a fullwidth '/') that some readers fold: neither reaches a pattern or an upstream.
+  if (decoded < 0x20 || decoded == 0x7F) {
+    return "encoded control byte " + hex_byte(decoded) + " in path";
+  }
+  if (decoded >= 0x80) {
+    return "encoded non-ASCII byte " + hex_byte(decoded) + " in path";
+  }
+  return {};
 }
 
 // Refuses "." and ".." and their ';'-parameter forms ("..;x"), which servlet containers strip
@@ -245,10 +255,13 @@ std::string canonicalize_into(std::string_view raw, canonical_target& value) {
     if (c == '%') {
       unsigned char decoded = 0;
       error = parse_escape(query, i, "query", decoded);
-      // An encoded '/' or '\' is ordinary data in a query value; NUL never is, and an upstream
-      // written in C could truncate at it after the policy matched the whole value.
+      // An encoded '/' or '\' is ordinary data in a query value; a control byte never is: NUL
+      // can truncate a C string after the policy matched the whole value, CR and LF can split a
+      // header or log line the upstream builds from it. Refused here, before any pattern runs.
       if (error.empty() && decoded == 0) {
         error = "encoded NUL (%00) in query";
+      } else if (error.empty() && (decoded < 0x20 || decoded == 0x7F)) {
+        error = "encoded control byte " + hex_byte(decoded) + " in query";
       }
       if (!error.empty()) {
         return error;

@@ -26,10 +26,13 @@ struct target_result {
 
 // Refuses (with a reason in `error`): anything not in origin-form (absolute-form, authority-form,
 // '*'), a fragment, non-ASCII or control bytes, characters outside RFC 3986 pchar, bad
-// percent-escapes, encoded '/', '\', NUL or '.' (%2F %5C %00 %2E, any case), raw '.' or '..'
-// segments, empty segments ('//'), and backslashes. Decodes percent-escapes of unreserved
-// characters (ALPHA DIGIT '-' '_' '~'), normalising nothing else. The query is checked for
-// the same byte rules and bad escapes but kept as sent.
+// percent-escapes, encoded '/', '\', NUL or '.' (%2F %5C %00 %2E, any case), any other encoded
+// control byte (%01-%1F, %7F) or non-ASCII byte (%80-%FF) in the path, raw '.' or '..' segments
+// (also with ';' parameters), empty segments ('//'), and backslashes. Decodes percent-escapes of
+// unreserved characters (ALPHA DIGIT '-' '_' '~'), normalising nothing else. The query is
+// checked for the same raw byte rules, bad escapes and encoded control bytes (%00-%1F, %7F:
+// so no decoded query name or value holds one) but kept as sent; encoded non-ASCII bytes are
+// allowed in the query (a value may be UTF-8 text).
 [[nodiscard]] target_result canonicalize_target(std::string_view raw);
 
 // Percent-decodes `in` into `out`. False on a malformed escape. Used for path parameters and

@@ -15,7 +15,9 @@
 #include <functional>
 
 #include "canonical_path.hpp"
+#include "identity_name.hpp"
 #include "loader.hpp"
+#include "text.hpp"
 
 namespace dsa::policy {
 
@@ -121,8 +123,24 @@ check_result check_query(const endpoint& e, std::string_view query, bool want) {
     return fail(want, reason::query_not_allowed,
                 [&] { return std::string("endpoint '" + e.id + "' takes no query string"); });
   }
-  // At most 64 parameters are tracked; more than that cannot all be distinct known names.
-  std::array<bool, 64> seen{};
+  // One flag per declared parameter: inline for the usual handful, on the heap beyond that, so
+  // an endpoint may declare any number of parameters.
+  constexpr std::size_t inline_params = 64;
+  std::array<bool, inline_params> seen_inline{};
+  std::vector<bool> seen_heap;
+  if (e.query_params.size() > inline_params) {
+    seen_heap.assign(e.query_params.size(), false);
+  }
+  auto seen = [&](std::size_t i) -> bool {
+    return seen_heap.empty() ? seen_inline[i] : static_cast<bool>(seen_heap[i]);
+  };
+  auto mark_seen = [&](std::size_t i) {
+    if (seen_heap.empty()) {
+      seen_inline[i] = true;
+    } else {
+      seen_heap[i] = true;
+    }
+  };
   std::string name, value;
   std::size_t start = 0;
   while (start <= query.size()) {
@@ -145,18 +163,21 @@ check_result check_query(const endpoint& e, std::string_view query, bool want) {
     auto it = std::find_if(e.query_params.begin(), e.query_params.end(),
                            [&](const query_param& q) { return q.name == name; });
     if (it == e.query_params.end()) {
-      return fail(want, reason::query_not_allowed,
-                  [&] { return std::string("query parameter '" + name + "' is not allowed"); });
+      return fail(want, reason::query_not_allowed, [&] {
+        return std::string("query parameter '" + escape_text(name) + "' is not allowed");
+      });
     }
     std::size_t index = static_cast<std::size_t>(it - e.query_params.begin());
-    if (index >= seen.size() || seen[index]) {
-      return fail(want, reason::query_not_allowed,
-                  [&] { return std::string("query parameter '" + name + "' is repeated"); });
+    if (seen(index)) {
+      return fail(want, reason::query_not_allowed, [&] {
+        return std::string("query parameter '" + escape_text(name) + "' is repeated");
+      });
     }
-    seen[index] = true;
+    mark_seen(index);
     if (!it->re.matches(value)) {
       return fail(want, reason::query_not_allowed, [&] {
-        return std::string("query parameter '" + name + "' does not match " + it->re.text);
+        return std::string("query parameter '" + escape_text(name) + "' does not match " +
+                           it->re.text);
       });
     }
     if (end == std::string_view::npos) {
@@ -165,7 +186,7 @@ check_result check_query(const endpoint& e, std::string_view query, bool want) {
     start = end + 1;
   }
   for (std::size_t i = 0; i < e.query_params.size(); ++i) {
-    if (e.query_params[i].required && (i >= seen.size() || !seen[i])) {
+    if (e.query_params[i].required && !seen(i)) {
       return fail(want, reason::query_not_allowed, [&] {
         return std::string("query parameter '" + e.query_params[i].name + "' is required");
       });
@@ -258,7 +279,7 @@ check_result check_candidate(const candidate& c, std::string_view party, const s
   }
   if (!contains(p.purposes, *req.purpose)) {
     return fail(want, reason::purpose_not_permitted, [&] {
-      return std::string("purpose '" + std::string(*req.purpose) +
+      return std::string("purpose '" + escape_text(*req.purpose) +
                          "' is not permitted for this request under '" + a.id + "'");
     });
   }
@@ -348,7 +369,8 @@ identity_match engine::identify(const request_identity& id, time_point now) cons
       if (!rule.spki_sha256.empty() && rule.spki_sha256 != id.spki_sha256) {
         continue;
       }
-      if (rule.not_after && now >= *rule.not_after) {
+      // Inclusive, to the second, as X.509 compares notAfter (docs/agreements.md, "Identities").
+      if (rule.not_after && floor<seconds>(now) > *rule.not_after) {
         continue;
       }
       if (out.party.empty()) {
@@ -363,10 +385,13 @@ identity_match engine::identify(const request_identity& id, time_point now) cons
     consider(identity_kind::uri_san, uri);
   }
   for (const std::string& dns : id.dns_sans) {
-    consider(identity_kind::dns_san, dns);
+    consider(identity_kind::dns_san, canonical_dns_name(dns));
   }
   if (!id.subject.empty()) {
-    consider(identity_kind::subject, id.subject);
+    // A subject that does not parse as a DN names nobody (the other selectors still count).
+    if (result<std::string> subject = canonical_subject(id.subject, true)) {
+      consider(identity_kind::subject, subject.value());
+    }
   }
   if (out.why == reason::unknown_requester) {
     out.detail = "the client certificate is not named by any loaded agreement";
@@ -396,8 +421,8 @@ decision engine::decide_for(std::string_view party, const request_view& req,
   d.why = reason::no_agreement;
   auto none = [&]() -> decision& {
     // Only the requester's own position is described: never another party's agreements.
-    d.detail = "no agreement lets this requester call " + std::string(req.method) + " " +
-               std::string(req.path);
+    d.detail = "no agreement lets this requester call " + escape_text(req.method) + " " +
+               escape_text(req.path);
     return d;
   };
 

@@ -23,6 +23,10 @@
 #include <system_error>
 #include <thread>
 
+#include "identity_name.hpp"
+#include "pattern.hpp"
+#include "text.hpp"
+
 namespace dsa::policy {
 
 namespace fs = std::filesystem;
@@ -289,7 +293,7 @@ struct field {
 class reader {
  public:
   reader(std::string file, std::vector<diagnostic>& out,
-         std::map<std::string, boost::regex, std::less<>>& regex_cache)
+         std::map<std::string, pattern, std::less<>>& regex_cache)
       : file_(std::move(file)), out_(out), regex_cache_(&regex_cache) {}
 
   const std::string& file() const { return file_; }
@@ -468,16 +472,18 @@ class reader {
     // Agreements repeat the same patterns (case references, staff numbers); compiling each text
     // once keeps start-up fast. boost::regex copies share the compiled program.
     if (auto it = regex_cache_->find(*s); it != regex_cache_->end()) {
-      return pattern{*s, it->second};
+      return it->second;
     }
-    try {
-      boost::regex re{*s, boost::regex::perl};
-      regex_cache_->emplace(*s, re);
-      return pattern{*s, std::move(re)};
-    } catch (const std::exception& e) {
-      error(f.node, f.path + ": invalid regular expression '" + *s + "': " + e.what(), "bad-regex");
+    result<pattern> p = compile_pattern(*s);
+    if (!p) {
+      error(f.node,
+            f.path + ": invalid regular expression '" + escape_text(*s) + "': " + p.error() +
+                " (patterns are the ECMAScript subset described in docs/agreements.md)",
+            "bad-regex");
       return std::nullopt;
     }
+    regex_cache_->emplace(*s, p.value());
+    return std::move(p).value();
   }
 
   std::optional<time_point> instant(const field& f) {
@@ -514,7 +520,7 @@ class reader {
 
   std::string file_;
   std::vector<diagnostic>& out_;
-  std::map<std::string, boost::regex, std::less<>>* regex_cache_;
+  std::map<std::string, pattern, std::less<>>* regex_cache_;
   int errors_ = 0;
 };
 
@@ -633,6 +639,55 @@ bool parse_hhmm(std::string_view s, int& minute) {
   }
   minute = h * 60 + m;
   return true;
+}
+
+// Fills rule.match_value, what the engine compares (identity_name.hpp). A subject that is not an
+// RFC 4514 DN is an error; with lint warnings, a name written other than in its canonical form
+// is shown as it will be matched, so the officer sees which certificates it names.
+void set_match_value(reader& r, const field& idf, identity_rule& rule,
+                     const load_options& options) {
+  const char* key = rule.kind == identity_kind::subject   ? "subject"
+                    : rule.kind == identity_kind::dns_san ? "dns_san"
+                                                          : "uri_san";
+  const YAML::Node at = idf.node[key];
+  const std::string path = reader::join(idf.path, key);
+  switch (rule.kind) {
+    case identity_kind::uri_san:
+      rule.match_value = rule.value;
+      return;
+    case identity_kind::dns_san:
+      rule.match_value = canonical_dns_name(rule.value);
+      if (options.lint_warnings && rule.match_value != rule.value) {
+        r.warning(at,
+                  path + ": '" + escape_text(rule.value) + "' is matched as '" +
+                      escape_text(rule.match_value) +
+                      "' (DNS names are compared without letter case or a trailing '.')",
+                  "identity-normalised");
+      }
+      return;
+    case identity_kind::subject: {
+      result<std::string> folded = canonical_subject(rule.value, true);
+      if (!folded) {
+        r.error(at,
+                path + ": '" + escape_text(rule.value) +
+                    "' is not an RFC 4514 distinguished name: " + folded.error(),
+                "bad-identity");
+        return;
+      }
+      rule.match_value = std::move(folded).value();
+      result<std::string> shown = canonical_subject(rule.value, false);
+      if (options.lint_warnings && shown && shown.value() != rule.value) {
+        r.warning(at,
+                  path + ": '" + escape_text(rule.value) + "' is matched as '" +
+                      escape_text(shown.value()) +
+                      "' (RFC 4514: attribute types, spaces around ',' '+' '=', escapes and the "
+                      "order inside a multi-valued RDN are normalised; values compare without "
+                      "ASCII letter case)",
+                  "identity-normalised");
+      }
+      return;
+    }
+  }
 }
 
 // Reads one file into an agreement. Returns null when the file has errors.
@@ -789,6 +844,9 @@ std::unique_ptr<agreement> read_agreement(reader& r, const YAML::Node& root,
             r.error(idf.node[key], r.join(idf.path, key) + ": must not be empty", "empty-value");
           }
         }
+      }
+      if (selectors == 1 && !rule.value.empty()) {
+        set_match_value(r, idf, rule, options);
       }
       if (selectors != 1) {
         r.error(idf.node,
@@ -1362,7 +1420,7 @@ load_result load_agreements(const std::vector<fs::path>& paths, const load_optio
   }
 
   auto set = std::make_shared<agreement_set>();
-  std::map<std::string, boost::regex, std::less<>> regex_cache;
+  std::map<std::string, pattern, std::less<>> regex_cache;
   std::map<std::string, std::pair<std::string, std::string>> party_names;     // id → (name, file)
   std::map<std::string, std::string> agreement_files;                         // id → file
   std::map<std::string, std::pair<std::string, std::string>> identity_owner;  // key → (party, file)
@@ -1377,7 +1435,7 @@ load_result load_agreements(const std::vector<fs::path>& paths, const load_optio
     std::string sha256;
   };
   std::vector<parsed_file> parsed(result.files.size());
-  auto parse_one = [&](std::size_t i, std::map<std::string, boost::regex, std::less<>>& cache) {
+  auto parse_one = [&](std::size_t i, std::map<std::string, pattern, std::less<>>& cache) {
     const std::string& file = result.files[i];
     parsed_file& out = parsed[i];
     std::string io_error;
@@ -1387,6 +1445,24 @@ load_result load_agreements(const std::vector<fs::path>& paths, const load_optio
       return;
     }
     reader r(file, out.diags, cache);
+    // Every text taken from an agreement (status reasons, prohibition reasons, patterns) can end
+    // up in a refusal's JSON, so the file must be UTF-8 (docs/agreements.md, "Text in refusals").
+    if (std::size_t bad = first_invalid_utf8(text); bad != std::string_view::npos) {
+      int line = 1, column = 1;
+      for (std::size_t k = 0; k < bad; ++k) {
+        if (text[k] == '\n') {
+          ++line;
+          column = 1;
+        } else if ((static_cast<unsigned char>(text[k]) & 0xC0) != 0x80) {
+          ++column;
+        }
+      }
+      r.error_at(line, column,
+                 "not valid UTF-8 (byte " + escape_text(text.substr(bad, 1)) +
+                     "); agreement files are UTF-8 text",
+                 "not-utf8");
+      return;
+    }
     try {
       out.root = YAML::Load(text);
     } catch (const YAML::Exception& e) {
@@ -1417,7 +1493,7 @@ load_result load_agreements(const std::vector<fs::path>& paths, const load_optio
     std::vector<std::thread> threads;
     for (std::size_t t = 0; t < workers; ++t) {
       threads.emplace_back([&] {
-        std::map<std::string, boost::regex, std::less<>> cache;  // per thread: no locking
+        std::map<std::string, pattern, std::less<>> cache;  // per thread: no locking
         for (std::size_t i = next++; i < parsed.size(); i = next++) {
           parse_one(i, cache);
         }
@@ -1462,7 +1538,8 @@ load_result load_agreements(const std::vector<fs::path>& paths, const load_optio
       }
       for (std::size_t ii = 0; ii < p.identities.size(); ++ii) {
         const identity_rule& rule = p.identities[ii];
-        std::string key = agreement_set::identity_key(rule.trust_anchor, rule.kind, rule.value);
+        std::string key =
+            agreement_set::identity_key(rule.trust_anchor, rule.kind, rule.match_value);
         if (auto [it, inserted] = identity_owner.emplace(key, std::pair{p.id, file});
             !inserted && it->second.first != p.id) {
           r.error(pnode["identities"][ii],
@@ -1498,7 +1575,7 @@ load_result load_agreements(const std::vector<fs::path>& paths, const load_optio
   for (const auto& a : set->agreements) {
     for (const party& p : a->parties) {
       for (const identity_rule& rule : p.identities) {
-        set->identities[agreement_set::identity_key(rule.trust_anchor, rule.kind, rule.value)]
+        set->identities[agreement_set::identity_key(rule.trust_anchor, rule.kind, rule.match_value)]
             .push_back({&rule, p.id});
       }
     }

@@ -28,7 +28,8 @@ namespace dsa::policy {
 using time_point = std::chrono::sys_time<std::chrono::microseconds>;
 
 // A regular expression kept with its source text (for traces, render and error messages).
-// Matching is always a full match (boost::regex_match, Perl syntax).
+// Built only by compile_pattern (pattern.hpp), which fixes the dialect; matching is always a
+// full match of the whole value.
 struct pattern {
   std::string text;
   boost::regex re;
@@ -41,8 +42,13 @@ struct identity_rule {
   std::string trust_anchor;
   identity_kind kind = identity_kind::uri_san;
   std::string value;                   // the SAN or the RFC 4514 subject, as written
+  std::string match_value;             // what is compared (identity_name.hpp): the canonical
+                                       // subject with case folded, the canonical DNS name, or
+                                       // the URI SAN as written
   std::string spki_sha256;             // lowercase hex pin; empty = no pin
-  std::optional<time_point> not_after; // the mapping stops at this instant
+  // Inclusive, like X.509 notAfter: the identity is accepted while the current time, truncated
+  // to the second, is not after this instant (docs/agreements.md, "Identities").
+  std::optional<time_point> not_after;
 };
 
 enum class party_role : std::uint8_t { controller, joint_controller, processor };

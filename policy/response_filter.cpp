@@ -4,6 +4,7 @@
 #include <boost/json.hpp>
 #include <boost/json/basic_parser_impl.hpp>
 #include <charconv>
+#include <cmath>
 #include <cstddef>
 #include <exception>
 #include <string>
@@ -20,7 +21,11 @@
 //      passes unchanged (no allow_fields) a client could then read a value the withhold rules
 //      never saw, so any duplicate makes the body not filterable;
 //    - integers outside 64 bits: Boost turns them into doubles, so re-serialising would silently
-//      change an identifier; when we re-serialise (allow_fields) such a body is not filterable.
+//      change an identifier; when we re-serialise (allow_fields) such a body is not filterable;
+//    - numbers outside the range of a double (1e400, -1e400, 0e999, 1e-400): Boost turns them
+//      into ±infinity, NaN or 0, which its serializer writes as "Infinity"/"NaN" (not JSON) or
+//      as another number, and which compare wrongly in withhold_if; any such body is not
+//      filterable (docs/agreements.md, "Response rules").
 //    Nesting is capped at k_max_depth so hostile bodies cannot exhaust the stack.
 // 2. withhold_if and max_items are evaluated on the unfiltered DOM.
 // 3. With allow_fields, the output is written straight from the DOM in one walk: a kept subtree
@@ -45,18 +50,32 @@ struct dom_handler {
   json::value_stack st;
   std::uint64_t members_in_text = 0;  // object members as written, duplicates included
   bool number_is_decimal = false;     // the current number so far has a '.', 'e' or 'E'
+  bool in_exponent = false;           // the current number's text so far has an 'e' or 'E'
+  bool mantissa_nonzero = false;      // a digit 1-9 came before the exponent
   bool big_integer = false;           // an integer literal did not fit in 64 bits
+  bool out_of_range = false;          // a number is not a finite double, or underflowed to 0
 
   dom_handler(json::storage_ptr sp, unsigned char* temp, std::size_t temp_size)
       : st(std::move(sp), temp, temp_size) {}
 
+  // Called on every piece of a number's text (a number can arrive in parts).
   void note_number_text(json::string_view s) {
     for (char c : s) {
-      if (c == '.' || c == 'e' || c == 'E') {
+      if (c == '.') {
         number_is_decimal = true;
-        return;
+      } else if (c == 'e' || c == 'E') {
+        number_is_decimal = true;
+        in_exponent = true;
+      } else if (!in_exponent && c >= '1' && c <= '9') {
+        mantissa_nonzero = true;
       }
     }
+  }
+
+  void end_number() {
+    number_is_decimal = false;
+    in_exponent = false;
+    mantissa_nonzero = false;
   }
 
   bool on_document_begin(json::error_code&) { return true; }
@@ -93,12 +112,12 @@ struct dom_handler {
     return true;
   }
   bool on_int64(std::int64_t i, json::string_view, json::error_code&) {
-    number_is_decimal = false;
+    end_number();
     st.push_int64(i);
     return true;
   }
   bool on_uint64(std::uint64_t u, json::string_view, json::error_code&) {
-    number_is_decimal = false;
+    end_number();
     st.push_uint64(u);
     return true;
   }
@@ -107,7 +126,12 @@ struct dom_handler {
     if (!number_is_decimal) {
       big_integer = true;
     }
-    number_is_decimal = false;
+    // 1e400 parses to infinity, 0e999 to NaN and 1e-400 to 0: written out again they would be
+    // "Infinity", "NaN" (not JSON) or a different number, and compared they would be wrong.
+    if (!std::isfinite(d) || (d == 0 && mantissa_nonzero)) {
+      out_of_range = true;
+    }
+    end_number();
     st.push_double(d);
     return true;
   }
@@ -493,6 +517,10 @@ filter_result filter_response(const response_rules& rules, std::string_view body
     const json::value root = parser.handler().st.release();
     if (members_in_dom(root) != h.members_in_text) {
       return not_filterable("response JSON has a duplicate object key");
+    }
+    if (h.out_of_range) {
+      return not_filterable(
+          "response JSON has a number outside the range of a double (e.g. 1e400 or 1e-400)");
     }
     if (rules.has_allow_fields && h.big_integer) {
       return not_filterable("response JSON has an integer outside the 64-bit range");

@@ -122,9 +122,7 @@ TEST_CASE("escapes of unreserved characters are decoded, others kept as sent", "
   CHECK(canonical_path("/%2D%5F%7E%30") == "/-_~0");
   CHECK(canonical_path("/%7e%2d") == "/~-");
   CHECK(canonical_path("/a%20b") == "/a%20b");
-  CHECK(canonical_path("/caf%c3%a9") == "/caf%c3%a9");  // case kept
-  CHECK(canonical_path("/caf%C3%A9") == "/caf%C3%A9");
-  CHECK(canonical_path("/a%3Ab%3a") == "/a%3Ab%3a");  // ':' is reserved: not decoded
+  CHECK(canonical_path("/a%3Ab%3a") == "/a%3Ab%3a");  // ':' is reserved: not decoded, case kept
   CHECK(canonical_path("/100%25") == "/100%25");      // '%' stays encoded
   CHECK(canonical_path("/%252F") == "/%252F");        // no double decoding
   CHECK(canonical_path("/a%3Fb") == "/a%3Fb");        // an encoded '?' is not a query
@@ -186,4 +184,45 @@ TEST_CASE("percent_decode decodes every escape and refuses malformed ones", "[ca
   CHECK_FALSE(percent_decode("a%4", out));
   CHECK_FALSE(percent_decode("%zz", out));
   CHECK_FALSE(percent_decode("%-1", out));
+}
+
+TEST_CASE("encoded non-ASCII bytes in the path are refused: no second spelling of a character",
+          "[canonical_path]") {
+  // An overlong '.', a fullwidth '/', and plain UTF-8 text: each is a spelling some reader folds.
+  CHECK_THAT(refusal("/a/%C0%AE%C0%AE/b"), Contains("encoded non-ASCII byte 0xC0 in path"));
+  CHECK_THAT(refusal("/a%EF%BC%8Fb"), Contains("encoded non-ASCII byte 0xEF in path"));
+  CHECK_THAT(refusal("/caf%c3%a9"), Contains("encoded non-ASCII byte 0xC3 in path"));
+  CHECK_THAT(refusal("/a%80"), Contains("encoded non-ASCII byte 0x80 in path"));
+  CHECK_THAT(refusal("/a%ff"), Contains("encoded non-ASCII byte 0xFF in path"));
+  // In the query an encoded UTF-8 value is data and passes.
+  const auto q = canonicalize_target("/a?name=caf%C3%A9");
+  REQUIRE(q.ok());
+  CHECK(q.value.query == "name=caf%C3%A9");
+}
+
+TEST_CASE("encoded control bytes are refused in the path and in query names and values",
+          "[canonical_path]") {
+  // LF and CR after a value a pattern ending in '.?' or '.*' would otherwise have accepted.
+  CHECK_THAT(refusal("/referrals/R123456%0A"), Contains("encoded control byte 0x0A in path"));
+  CHECK_THAT(refusal("/referrals/R123456%0d"), Contains("encoded control byte 0x0D in path"));
+  CHECK_THAT(refusal("/a%01"), Contains("encoded control byte 0x01 in path"));
+  CHECK_THAT(refusal("/a%1F"), Contains("encoded control byte 0x1F in path"));
+  CHECK_THAT(refusal("/a%7f"), Contains("encoded control byte 0x7F in path"));
+  CHECK_THAT(refusal("/a?include=actions%0D%0AX-Injected:%201"),
+             Contains("encoded control byte 0x0D in query"));
+  CHECK_THAT(refusal("/a?x%0A=1"), Contains("encoded control byte 0x0A in query"));
+  CHECK_THAT(refusal("/a?x=%09"), Contains("encoded control byte 0x09 in query"));
+  CHECK_THAT(refusal("/a?x=%7F"), Contains("encoded control byte 0x7F in query"));
+  CHECK_THAT(refusal("/a?x=1&%00=2"), Contains("encoded NUL (%00) in query"));
+  // The byte just above the control range is ordinary data.
+  CHECK(canonicalize_target("/a?x=%20").ok());
+  CHECK(canonical_path("/a%20b") == "/a%20b");
+}
+
+TEST_CASE("edge targets: empty last segment, ';' dot segments", "[canonical_path]") {
+  // A trailing '/' is accepted here; it never matches a {name} placeholder (engine test).
+  CHECK(canonical_path("/mash/v1/referrals/") == "/mash/v1/referrals/");
+  CHECK_THAT(refusal("/a/..;x/b"), Contains("dot segment with parameter '..'; in path"));
+  CHECK_THAT(refusal("/a/.;/b"), Contains("dot segment with parameter '.'; in path"));
+  CHECK_THAT(refusal("/a//b"), Contains("empty path segment (//)"));
 }

@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <sstream>
 
+#include "policy/text.hpp"
 #include "policy_fixture.hpp"
 
 using namespace dsa::policy::testing;
@@ -152,4 +153,79 @@ cases:
   CHECK_THAT(r.output, Catch::Contains("3 passed, 1 failed"));
   CHECK_THAT(r.output, Catch::Contains("'wrong expectation on purpose': expected deny "
                                        "(purpose_not_permitted), got deny (purpose_missing)"));
+}
+
+TEST_CASE("dsa explain: the header and target checks of live traffic, with their reasons") {
+  temp_dir dir;
+  dir.write("a.yaml", base_agreement);
+  const std::string common =
+      "explain --agreements " + dir.path().string() + " --time 2026-11-24T10:30:00Z ";
+  auto explain = [&](const std::string& target, const std::string& headers) {
+    auto file = dir.write("req.json", R"({"requester": "police", "method": "GET", "target": ")" +
+                                          target + R"(", "headers": )" + headers + "}");
+    return run(common + file.string());
+  };
+  const std::string ok_headers =
+      R"({"DSA-Purpose": "asb-case-management", "DSA-Case-Ref": "ASB-2026-000123",
+          "DSA-Acting-User": "PC1234"})";
+  CHECK(explain("/asb/v1/cases/ASB-2026-000123", ok_headers).status == 0);
+
+  struct refused {
+    std::string target, headers, reason, detail;
+  };
+  const std::vector<refused> cases = {
+      {"/asb/v1/cases/ASB-2026-000123", R"({"DSA_Purpose": "asb-case-management"})",
+       "bad_request", "spells a DSA-* field with '_'"},
+      {"/asb/v1/cases/ASB-2026-000123",
+       R"({"DSA-Purpose": "research", "dsa-purpose": "asb-case-management"})", "bad_request",
+       "duplicate DSA-Purpose header"},
+      // Exactly equal keys: a JSON parser keeps one, the gateway would see two fields.
+      {"/asb/v1/cases/ASB-2026-000123",
+       R"({"DSA-Purpose": "research", "DSA-Purpose": "asb-case-management"})", "bad_request",
+       "duplicate DSA-Purpose header"},
+      {"/asb/v1/cases/ASB-2026-000123", R"({"DSA-Requester": "council"})", "bad_request",
+       "set by the gateway"},
+      {"/asb/v1/cases/ASB-2026-000123", R"({"DSA-Purpose": "  "})", "purpose_missing", ""},
+      {"/asb/v1/cases/", ok_headers, "no_agreement", ""},
+      {"/asb/v1/cases/ASB-2026-000123?include=%00", ok_headers, "bad_request",
+       "encoded NUL (%00) in query"},
+      {"/asb/v1/cases/..;x/ASB-2026-000123", ok_headers, "bad_request", "dot segment"},
+      {"/asb/v1/cases/ASB-2026-000123?include=actions%0D%0AX-Injected:%201", ok_headers,
+       "bad_request", "encoded control byte 0x0D in query"},
+      {"/asb/v1/cases/ASB-2026-000123%C0%AE", ok_headers, "bad_request",
+       "encoded non-ASCII byte 0xC0 in path"},
+  };
+  for (const refused& c : cases) {
+    INFO(c.target << " " << c.headers);
+    run_result r = explain(c.target, c.headers);
+    CHECK(r.status == 1);
+    CHECK_THAT(r.output, Catch::Contains("\"reason\":\"" + c.reason + "\""));
+    CHECK_THAT(r.output, Catch::Contains(c.detail));
+  }
+}
+
+TEST_CASE("dsa explain: a query name that is not UTF-8 comes out as valid UTF-8 JSON") {
+  temp_dir dir;
+  dir.write("a.yaml", base_agreement);
+  auto file = dir.write("req.json", R"({"requester": "police", "method": "GET",
+    "target": "/asb/v1/cases/ASB-2026-000123?%FF%C3=1",
+    "headers": {"DSA-Purpose": "asb-case-management"}})");
+  run_result r =
+      run("explain --agreements " + dir.path().string() + " --time 2026-11-24T10:30:00Z " +
+          file.string());
+  CHECK(r.status == 1);
+  CHECK_THAT(r.output, Catch::Contains(R"(query parameter '\\xFF\\xC3' is not allowed)"));
+  CHECK(dsa::policy::first_invalid_utf8(r.output) == std::string_view::npos);
+}
+
+TEST_CASE("dsa lint: a subject written another way is shown as it will be matched") {
+  temp_dir dir;
+  dir.write("a.yaml", replace(base_agreement, "uri_san: \"spiffe://police.test/gw\"",
+                              "subject: \"cn=police gw, o=Test Police\""));
+  run_result r = run("lint " + dir.path().string());
+  CHECK(r.status == 0);
+  CHECK_THAT(r.output, Catch::Contains("warning: parties[0].identities[0].subject: "
+                                       "'cn=police gw, o=Test Police' is matched as "
+                                       "'CN=police gw,O=Test Police'"));
+  CHECK_THAT(r.output, Catch::Contains("[identity-normalised]"));
 }

@@ -1,5 +1,6 @@
 #include "policy/response_filter.hpp"
 
+#include <boost/json.hpp>
 #include <catch2/catch.hpp>
 #include <initializer_list>
 #include <string>
@@ -377,4 +378,36 @@ TEST_CASE("large bodies spill out of the arena correctly", "[response_filter]") 
   CHECK(r.items == 5000);
   CHECK(r.fields_removed == 10000);
   CHECK(r.body == expected);
+}
+
+TEST_CASE("numbers outside the range of a double are refused, so output always parses",
+          "[response_filter]") {
+  for (const char* n : {"1e400", "-1e400", "1E+400", "1e-400", "-2.5e-999", "0e999", "0.0e400"}) {
+    const std::string body = std::string(R"({"id":1,"n":)") + n + "}";
+    INFO(body);
+    for (const response_rules& rules : {allow({"/id"}), allow({""})}) {
+      const auto r = filter_response(rules, body);
+      CHECK(r.why == reason::response_not_filterable);
+      CHECK_THAT(r.detail, Contains("outside the range of a double"));
+    }
+    // Compared in withhold_if as infinity, NaN or 0 it would be wrong too: refused as well.
+    response_rules only_withhold;
+    withhold(only_withhold, "/n", "0");
+    CHECK(filter_response(only_withhold, body).why == reason::response_not_filterable);
+  }
+  // A huge integer is refused when re-serialised (above); in-range extremes pass and parse.
+  CHECK(filter_response(allow({""}), R"({"n":123456789012345678901234567890})").why ==
+        reason::response_not_filterable);
+  for (const char* n : {"1.7976931348623157e308", "-1.7976931348623157e308", "5e-324", "0e-400",
+                        "-0.0", "0.1", "1e2", "-9223372036854775808", "18446744073709551615"}) {
+    const std::string body = std::string(R"({"n":)") + n + "}";
+    INFO(body);
+    const auto r = filter_response(allow({""}), body);
+    REQUIRE(r.allowed());
+    boost::system::error_code ec;
+    const boost::json::value v = boost::json::parse(r.body, ec);  // strict RFC 8259 parser
+    CHECK_FALSE(ec);
+    CHECK(r.body.find("Infinity") == std::string::npos);
+    CHECK(r.body.find("NaN") == std::string::npos);
+  }
 }

@@ -8,9 +8,11 @@
 #include <fstream>
 #include <iostream>
 #include <map>
+#include <set>
 #include <sstream>
 
 #include <boost/json.hpp>
+#include <boost/json/basic_parser_impl.hpp>
 #include <yaml-cpp/yaml.h>
 
 #include "commands.hpp"
@@ -18,6 +20,8 @@
 #include "policy/engine.hpp"
 #include "policy/loader.hpp"
 #include "policy/render.hpp"
+#include "policy/request_fields.hpp"
+#include "policy/text.hpp"
 
 namespace dsa::cli {
 
@@ -51,12 +55,14 @@ struct described_request {
   policy::request_identity identity;
   std::string requester;
   std::string method, target;
-  std::map<std::string, std::string> headers;  // names lower-cased
+  // As written, in order: the same checks as the gateway's (policy/request_fields.hpp) see
+  // every spelling, so "DSA-Purpose" and "dsa-purpose" in one object are a duplicate.
+  std::vector<std::pair<std::string, std::string>> headers;
 };
 
 struct evaluation {
   policy::decision decision;
-  bool bad_target = false;
+  bool bad_request = false;  // refused before any agreement is consulted (400)
 };
 
 evaluation evaluate(const policy::engine& engine, const described_request& r, time_point now,
@@ -64,27 +70,35 @@ evaluation evaluate(const policy::engine& engine, const described_request& r, ti
   evaluation out;
   policy::target_result target = policy::canonicalize_target(r.target);
   if (!target.ok()) {
-    out.bad_target = true;
+    out.bad_request = true;
     out.decision.why = policy::reason::bad_request;
     out.decision.detail = target.error;
     return out;
   }
+  // The header rules of live traffic: a request the gateway refuses with 400 is refused here.
+  policy::result<policy::client_fields> fields = policy::read_client_fields(r.headers);
+  if (!fields) {
+    out.bad_request = true;
+    out.decision.why = policy::reason::bad_request;
+    out.decision.detail = fields.error();
+    return out;
+  }
+  const policy::client_fields& f = fields.value();
   policy::request_view view;
   view.method = r.method;
   view.path = target.value.path;
   view.query = target.value.query;
   view.now = now;
-  auto header = [&](const char* name) -> std::optional<std::string_view> {
-    auto it = r.headers.find(name);
-    if (it == r.headers.end()) {
+  auto header = [](const std::optional<std::string>& v) -> std::optional<std::string_view> {
+    if (!v) {
       return std::nullopt;
     }
-    return std::string_view(it->second);
+    return std::string_view(*v);
   };
-  view.purpose = header("dsa-purpose");
-  view.case_ref = header("dsa-case-ref");
-  view.acting_user = header("dsa-acting-user");
-  view.agreement = header("dsa-agreement");
+  view.purpose = header(f.purpose);
+  view.case_ref = header(f.case_ref);
+  view.acting_user = header(f.acting_user);
+  view.agreement = header(f.agreement);
   if (r.has_identity) {
     out.decision = engine.decide(r.identity, view, counter, trace);
   } else {
@@ -214,8 +228,114 @@ bool parse_request_json(const json::value& v, described_request& out, std::strin
         error = "header '" + std::string(kv.key()) + "' must be a string";
         return false;
       }
-      out.headers[lower(kv.key())] = std::string(kv.value().as_string());
+      out.headers.emplace_back(std::string(kv.key()), std::string(kv.value().as_string()));
     }
+  }
+  return true;
+}
+
+// Boost.JSON keeps only the last of two equal keys, so a request JSON with "DSA-Purpose" twice
+// would be explained as if one value had been sent, while the gateway refuses the duplicate.
+// This second, DOM-less pass over the same text sees every key as written: it returns the
+// top-level "headers" members in order (string values only; the DOM pass reports other types)
+// and refuses a duplicate key anywhere else.
+struct written_headers {
+  std::vector<std::pair<std::string, std::string>> headers;
+  std::string duplicate;  // a duplicate key outside "headers", for the error message
+};
+
+class written_keys_handler {
+ public:
+  static constexpr std::size_t max_object_size = std::size_t(-1);
+  static constexpr std::size_t max_array_size = std::size_t(-1);
+  static constexpr std::size_t max_key_size = std::size_t(-1);
+  static constexpr std::size_t max_string_size = std::size_t(-1);
+
+  explicit written_keys_handler(written_headers& out) : out_(out) {}
+
+  bool on_document_begin(json::error_code&) { return true; }
+  bool on_document_end(json::error_code&) { return true; }
+  bool on_object_begin(json::error_code&) {
+    frames_.push_back({true, in_headers_value(), {}, {}});
+    return true;
+  }
+  bool on_object_end(std::size_t, json::error_code&) {
+    frames_.pop_back();
+    return true;
+  }
+  bool on_array_begin(json::error_code&) {
+    frames_.push_back({false, false, {}, {}});
+    return true;
+  }
+  bool on_array_end(std::size_t, json::error_code&) {
+    frames_.pop_back();
+    return true;
+  }
+  bool on_key_part(json::string_view s, std::size_t, json::error_code&) {
+    text_.append(s.data(), s.size());
+    return true;
+  }
+  bool on_key(json::string_view s, std::size_t, json::error_code&) {
+    text_.append(s.data(), s.size());
+    frame& f = frames_.back();
+    if (!f.keys.insert(text_).second && !f.is_headers && out_.duplicate.empty()) {
+      out_.duplicate = text_;
+    }
+    f.key = std::move(text_);
+    text_.clear();
+    return true;
+  }
+  bool on_string_part(json::string_view s, std::size_t, json::error_code&) {
+    text_.append(s.data(), s.size());
+    return true;
+  }
+  bool on_string(json::string_view s, std::size_t, json::error_code&) {
+    text_.append(s.data(), s.size());
+    if (frames_.back().is_headers) {
+      out_.headers.emplace_back(frames_.back().key, std::move(text_));
+    }
+    text_.clear();
+    return true;
+  }
+  bool on_number_part(json::string_view, json::error_code&) { return true; }
+  bool on_int64(std::int64_t, json::string_view, json::error_code&) { return true; }
+  bool on_uint64(std::uint64_t, json::string_view, json::error_code&) { return true; }
+  bool on_double(double, json::string_view, json::error_code&) { return true; }
+  bool on_bool(bool, json::error_code&) { return true; }
+  bool on_null(json::error_code&) { return true; }
+  bool on_comment_part(json::string_view, json::error_code&) { return true; }
+  bool on_comment(json::string_view, json::error_code&) { return true; }
+
+ private:
+  struct frame {
+    bool is_object = false;
+    bool is_headers = false;  // the object under the top-level "headers" key
+    std::set<std::string> keys;
+    std::string key;  // the current member's key
+  };
+  // True when the value being opened is the top-level "headers" member.
+  bool in_headers_value() const {
+    return frames_.size() == 1 && frames_[0].is_object && frames_[0].key == "headers";
+  }
+
+  written_headers& out_;
+  std::vector<frame> frames_;
+  std::string text_;
+};
+
+// Fills `out` from the request text (already known to parse). False with `error` set on a
+// duplicate key outside "headers".
+bool read_written_headers(std::string_view text, written_headers& out, std::string& error) {
+  json::basic_parser<written_keys_handler> p(json::parse_options{}, out);
+  json::error_code ec;
+  p.write_some(false, text.data(), text.size(), ec);
+  if (ec) {
+    error = "not valid JSON: " + ec.message();
+    return false;
+  }
+  if (!out.duplicate.empty()) {
+    error = "duplicate key '" + policy::escape_text(out.duplicate) + "'";
+    return false;
   }
   return true;
 }
@@ -336,10 +456,12 @@ int run_explain(const explain_args& args) {
     std::cerr << "dsa explain: " << args.request << ": not valid JSON: " << ec.message() << '\n';
     return 2;
   }
-  if (!parse_request_json(v, req, error)) {
+  written_headers written;
+  if (!parse_request_json(v, req, error) || !read_written_headers(text, written, error)) {
     std::cerr << "dsa explain: " << args.request << ": " << error << '\n';
     return 2;
   }
+  req.headers = std::move(written.headers);  // every member as written, duplicates included
   policy::load_options opts;
   opts.now = now;
   policy::load_result loaded = policy::load_agreements({args.agreements}, opts);
@@ -421,7 +543,7 @@ bool read_case_request(const YAML::Node& n, described_request& out, std::string&
     return false;
   }
   for (auto it = headers.begin(); headers.IsDefined() && it != headers.end(); ++it) {
-    out.headers[lower(it->first.as<std::string>(""))] = it->second.as<std::string>("");
+    out.headers.emplace_back(it->first.as<std::string>(""), it->second.as<std::string>(""));
   }
   return true;
 }

@@ -1,0 +1,131 @@
+#include "request_fields.hpp"
+
+#include <array>
+#include <string_view>
+
+#include "text.hpp"
+
+namespace dsa::policy {
+namespace {
+
+bool is_tchar(unsigned char c) {
+  if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')) {
+    return true;
+  }
+  return std::string_view("!#$%&'*+-.^_`|~").find(static_cast<char>(c)) != std::string_view::npos;
+}
+
+std::string_view trim_ows(std::string_view s) {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) {
+    s.remove_prefix(1);
+  }
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) {
+    s.remove_suffix(1);
+  }
+  return s;
+}
+
+std::string fold(std::string_view name) {
+  std::string out(name);
+  for (char& c : out) {
+    if (c >= 'A' && c <= 'Z') {
+      c = static_cast<char>(c - 'A' + 'a');
+    } else if (c == '_') {
+      c = '-';
+    }
+  }
+  return out;
+}
+
+std::string hex_byte(unsigned char b) {
+  constexpr char digits[] = "0123456789ABCDEF";
+  std::string s = "0x";
+  s += digits[b >> 4];
+  s += digits[b & 0x0F];
+  return s;
+}
+
+struct known_field {
+  std::string_view folded, spelling;
+  std::optional<std::string> client_fields::*member;
+  bool empty_is_missing;
+};
+
+constexpr std::array<known_field, 4> k_fields{{
+    {"dsa-purpose", "DSA-Purpose", &client_fields::purpose, true},
+    {"dsa-case-ref", "DSA-Case-Ref", &client_fields::case_ref, true},
+    {"dsa-acting-user", "DSA-Acting-User", &client_fields::acting_user, true},
+    {"dsa-agreement", "DSA-Agreement", &client_fields::agreement, false},
+}};
+
+constexpr std::string_view k_allowed =
+    "a client sends only DSA-Purpose, DSA-Case-Ref, DSA-Acting-User and DSA-Agreement";
+
+}  // namespace
+
+result<client_fields> read_client_fields(
+    std::span<const std::pair<std::string, std::string>> fields) {
+  using R = result<client_fields>;
+  client_fields out;
+  std::array<bool, k_fields.size()> seen{};
+  for (const auto& [name, raw_value] : fields) {
+    const std::string shown = "header '" + escape_text(name) + "'";
+    if (name.empty()) {
+      return R::failure("a header field has an empty name");
+    }
+    for (unsigned char c : name) {
+      if (!is_tchar(c)) {
+        return R::failure(shown + ": the name is not an RFC 9110 token (byte " + hex_byte(c) + ")");
+      }
+    }
+    const std::string_view value = trim_ows(raw_value);
+    for (unsigned char c : value) {
+      if ((c < 0x20 && c != '\t') || c == 0x7F) {
+        return R::failure(shown + ": control byte " + hex_byte(c) + " in the value");
+      }
+    }
+    const std::string folded = fold(name);
+    if (folded.compare(0, 4, "dsa-") != 0) {
+      continue;
+    }
+    if (name.find('_') != std::string::npos) {
+      return R::failure(shown +
+                        " spells a DSA-* field with '_'; DSA-* names are written with "
+                        "'-' (e.g. DSA-Purpose)");
+    }
+    std::size_t k = 0;
+    while (k < k_fields.size() && k_fields[k].folded != folded) {
+      ++k;
+    }
+    if (k == k_fields.size()) {
+      const bool gateway_field =
+          folded == "dsa-requester" || folded == "dsa-permission" || folded == "dsa-request-id";
+      return R::failure(shown +
+                        (gateway_field ? " is set by the gateway, never by a client; "
+                                       : " is not a DSA-* field a client may send; ") +
+                        std::string(k_allowed));
+    }
+    const known_field& f = k_fields[k];
+    if (seen[k]) {
+      return R::failure("duplicate " + std::string(f.spelling) + " header (send it once)");
+    }
+    seen[k] = true;
+    for (unsigned char c : value) {
+      if (!((c >= 0x21 && c <= 0x7E) || c == ' ' || c == '\t')) {
+        return R::failure(std::string(f.spelling) + " has byte " + hex_byte(c) +
+                          " (expected visible ASCII, spaces and tabs)");
+      }
+    }
+    if (value.empty()) {
+      if (f.empty_is_missing) {
+        continue;  // counts as not sent
+      }
+      return R::failure(std::string(f.spelling) +
+                        " is empty (expected an agreement id, or leave the header out)");
+    }
+    out.*f.member = std::string(value);
+  }
+  return out;
+}
+
+}  // namespace dsa::policy
