@@ -63,9 +63,6 @@ std::optional<outcome> request_handler::check_head(request_state& r, head_result
   r.head = std::move(parsed.head);
   r.entry.method = r.head.method;
   r.entry.path = r.head.target.substr(0, 2048);
-  r.entry.purpose = std::string(r.head.field("DSA-Purpose").value_or(""));
-  r.entry.case_ref = std::string(r.head.field("DSA-Case-Ref").value_or(""));
-  r.entry.acting_user = std::string(r.head.field("DSA-Acting-User").value_or(""));
   if (r.head.has_body() && !method_takes_body(r.head.method)) {
     // Refused before the body is read or anything is forwarded: an upstream that ignores a GET
     // body would read it as the next request (docs/threat-model.md). The body is unread, so the
@@ -75,6 +72,17 @@ std::optional<outcome> request_handler::check_head(request_state& r, head_result
                       " request must not carry a body; only POST, PUT and PATCH requests may",
                   true);
   }
+  policy::result<policy::client_fields> checked = policy::read_client_fields(r.head.fields);
+  if (!checked) {
+    // The unchecked values are not recorded: the entry holds only what passed the rules. A body,
+    // if any, is unread, so then the connection cannot continue.
+    return refuse(r, "reject", reason::bad_request, checked.error(),
+                  r.head.has_body() || !r.head.keep_alive);
+  }
+  r.fields = std::move(checked.value());
+  r.entry.purpose = r.fields.purpose.value_or("");
+  r.entry.case_ref = r.fields.case_ref.value_or("");
+  r.entry.acting_user = r.fields.acting_user.value_or("");
   return std::nullopt;
 }
 
@@ -89,27 +97,22 @@ std::variant<outcome, forward_plan> request_handler::decide(request_state& r) co
   r.target = std::move(t.value);
   r.entry.path = r.target.path;
   r.entry.query = r.target.query;
-  for (std::string_view name : {"DSA-Purpose", "DSA-Case-Ref", "DSA-Acting-User", "DSA-Agreement"}) {
-    int n = 0;
-    for (const auto& f : r.head.fields) {
-      n += iequals(f.first, name) ? 1 : 0;
-    }
-    if (n > 1) {
-      return refuse(r, "reject", reason::bad_request, "duplicate " + std::string(name) + " header",
-                    close);
-    }
-  }
-
   // Decide (docs/design.md §4) with the agreement set current at this request.
   const auto now = policy::time_point(std::chrono::microseconds(r.time_us));
   policy::request_view view;
   view.method = r.head.method;
   view.path = r.target.path;
   view.query = r.target.query;
-  view.purpose = r.head.field("DSA-Purpose");
-  view.case_ref = r.head.field("DSA-Case-Ref");
-  view.acting_user = r.head.field("DSA-Acting-User");
-  view.agreement = r.head.field("DSA-Agreement");
+  auto as_view = [](const std::optional<std::string>& v) -> std::optional<std::string_view> {
+    if (v) {
+      return std::string_view(*v);
+    }
+    return std::nullopt;
+  };
+  view.purpose = as_view(r.fields.purpose);
+  view.case_ref = as_view(r.fields.case_ref);
+  view.acting_user = as_view(r.fields.acting_user);
+  view.agreement = as_view(r.fields.agreement);
   view.now = now;
   policy::decision d;
   if (r.who.why != reason::allowed) {

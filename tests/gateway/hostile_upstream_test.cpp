@@ -417,3 +417,46 @@ TEST_CASE("a request body over the limit gets 413 and the gateway keeps running"
   CHECK(w.gw->running());
   CHECK(w.up.requests().empty());
 }
+
+TEST_CASE("client fields that spell or spoof a gateway-asserted DSA-* field are refused",
+          "[gateway][hostile]") {
+  hostile_rig w([](upstream_connection& c) {
+    while (auto req = c.read_request()) {
+      c.write(http_response(200, "OK", item(requested_id(*req))));
+    }
+  });
+  for (const std::string extra :
+       {"DSA_Acting_User: chief.constable\r\n", "dsa_requester: council\r\n",
+        "DSA-Requester: council\r\n", "DSA-Permission: everything\r\n",
+        "DSA-Request-Id: forged\r\n", "DSA-Case-Ref: A\r\ndsa-case-ref: B\r\n",
+        "DSA-Acting-User: caf\xc3\xa9\r\n", "DSA-Agreement: \r\n"}) {
+    INFO(extra);
+    tls_client police(w.gw->port(), "northshire-police");
+    REQUIRE(police.send(get("/items/alpha", extra)));
+    auto r = police.read_response();
+    REQUIRE(r);
+    CHECK(r->status == 400);
+    CHECK(json::parse(r->body).at("reason") == "bad_request");
+  }
+  CHECK(w.up.requests().empty());
+  // Values no permission requires are still checked, recorded, and sent exactly as recorded.
+  tls_client police(w.gw->port(), "northshire-police");
+  REQUIRE(police.send(get("/items/alpha", "DSA-Case-Ref:   REF-1  \r\nDSA-Acting-User: pc.1234\r\n")));
+  auto r = police.read_response();
+  REQUIRE(r);
+  CHECK(r->status == 200);
+  REQUIRE(w.up.requests().size() == 1);
+  const std::string seen = w.up.requests()[0];
+  CHECK(seen.find("DSA-Case-Ref: REF-1\r\n") != std::string::npos);
+  CHECK(seen.find("DSA-Acting-User: pc.1234\r\n") != std::string::npos);
+  const auto entries = w.requests();
+  REQUIRE_FALSE(entries.empty());
+  CHECK(entries.back().case_ref == "REF-1");
+  CHECK(entries.back().acting_user == "pc.1234");
+  for (const auto& e : entries) {
+    // Refused requests record no unchecked value.
+    if (e.reason == "bad_request") {
+      CHECK(e.acting_user.empty());
+    }
+  }
+}
