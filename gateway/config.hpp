@@ -1,6 +1,6 @@
 #pragma once
 
-// The gateway configuration file (SPEC §7). Parsed once at start-up into an immutable value;
+// The gateway configuration file (docs/design.md §7). Parsed once at start-up into an immutable value;
 // relative paths are resolved against the directory of the config file, unknown keys are errors
 // and every error names file:line:column. No Asio here: `--check` and tests use it directly.
 
@@ -73,7 +73,7 @@ struct limits_config {
   std::chrono::milliseconds drain_timeout{10000};
 };
 
-// Expiry warnings (issue 5 item 5): how far ahead agreements and certificates are warned about.
+// Expiry warnings: how far ahead agreements and certificates are warned about.
 struct warnings_config {
   int expiry_days = 30;
 };

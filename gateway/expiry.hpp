@@ -1,6 +1,6 @@
 #pragma once
 
-// Expiry ahead of trouble (issue 5 item 5, SPEC §7): when the things the gateway depends on stop
+// Expiry ahead of trouble (docs/design.md §7, docs/operations.md "Monitoring"): when the things the gateway depends on stop
 // being valid — each agreement's validity.until and review.due, the gateway's own certificate,
 // each trust anchor's CA certificate and CRL nextUpdate, each upstream client certificate. The
 // admin listener exports them as "seconds until" gauges; the server logs an `expiry_warning`

@@ -1,6 +1,6 @@
 #pragma once
 
-// Strict HTTP/1.1 request heads and the bytes the gateway writes (SPEC §4, §5). No Asio or Beast
+// Strict HTTP/1.1 request heads and the bytes the gateway writes (docs/design.md §4, §5). No Asio or Beast
 // here: the session reads raw bytes up to the end of the header block, checks them with
 // find_head_end and parse_request_head, and only then lets Beast's parser read the body.
 //
@@ -51,7 +51,7 @@ struct head_result {
 };
 
 // Parses and checks a complete header block (as delimited by find_head_end) per RFC 9112 and
-// SPEC §5: request-line form, version, field syntax, Host, Content-Length, Transfer-Encoding,
+// docs/design.md §5: request-line form, version, field syntax, Host, Content-Length, Transfer-Encoding,
 // Upgrade, Connection.
 [[nodiscard]] head_result parse_request_head(std::string_view block);
 

@@ -1,4 +1,4 @@
-// `dsa-gateway --config FILE [--check]`: a thin main over dsa_gateway (SPEC §7).
+// `dsa-gateway --config FILE [--check]`: a thin main over dsa_gateway (docs/design.md §7).
 #include <CLI/CLI.hpp>
 #include <cstdio>
 #include <exception>

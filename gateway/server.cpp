@@ -97,7 +97,7 @@ net::awaitable<void> signal_loop(server::impl& g, net::signal_set& signals) {
   }
 }
 
-// The daily expiry check (issue 5 item 5); start-up and each reload check on their own. Ends
+// The daily expiry check; start-up and each reload check on their own. Ends
 // when the drain cancels the timer.
 net::awaitable<void> expiry_loop(server::impl& g) {
   for (;;) {
@@ -178,7 +178,7 @@ std::unique_ptr<server> server::create(const config& cfg, std::string& error) {
     return nullptr;
   }
 
-  // SPEC §3: volume caps are rebuilt from the audit store, so a restart does not reset them.
+  // docs/design.md §3: volume caps are rebuilt from the audit store, so a restart does not reset them.
   std::chrono::microseconds longest = std::chrono::hours(24);
   for (const auto& a : loaded.set->agreements) {
     for (const auto& p : a->permissions) {

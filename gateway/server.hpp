@@ -1,6 +1,6 @@
 #pragma once
 
-// The gateway process: listeners, sessions, admin endpoints, signals (SPEC §4–§7). This header
+// The gateway process: listeners, sessions, admin endpoints, signals (docs/design.md §4–§7). This header
 // is free of Asio so that main.cpp and tools stay cheap to compile; everything lives in
 // server.cpp.
 //

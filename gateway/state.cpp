@@ -172,7 +172,7 @@ void server::impl::refresh_deadlines() {
   deadlines.store(std::move(d));
 }
 
-// Logs an expiry_warning for everything inside the warning window (issue 5 item 5), against
+// Logs an expiry_warning for everything inside the warning window, against
 // the agreement set and TLS files in force now. `when`: start, reload or daily.
 void server::impl::check_expiry(std::string_view when) {
   auto eng = engine.load();

@@ -132,7 +132,7 @@ struct server::impl {
   // Re-reads the deadlines of the files the current server context was built from.
   void refresh_deadlines();
 
-  // Logs an expiry_warning for everything inside the warning window (issue 5 item 5), against
+  // Logs an expiry_warning for everything inside the warning window, against
   // the agreement set and TLS files in force now. `when`: start, reload or daily.
   void check_expiry(std::string_view when);
 

@@ -429,7 +429,7 @@ ssl_ctx_ptr make_server_context(const tls_config& tls, std::string& error) {
   // Session resumption would carry an identity across connections without a fresh chain
   // verification against the current CRLs; every connection verifies its certificate.
   SSL_CTX_set_session_cache_mode(ctx.get(), SSL_SESS_CACHE_OFF);
-  // Idle keep-alive connections give their 34 KiB of record buffers back (SPEC §9: 1,000 open
+  // Idle keep-alive connections give their 34 KiB of record buffers back (docs/design.md §9: 1,000 open
   // connections within 64 MiB).
   SSL_CTX_set_mode(ctx.get(), SSL_MODE_RELEASE_BUFFERS);
   SSL_CTX_set_num_tickets(ctx.get(), 0);

@@ -172,7 +172,7 @@ net::awaitable<upstream_response> upstream_pool::exchange(const std::string& hea
       c = co_await connect(out.error, timed_out);
       if (!c) {
         release(nullptr, false);
-        // SPEC §4: a connect failure or connect timeout is upstream_unavailable (502).
+        // docs/design.md §4: a connect failure or connect timeout is upstream_unavailable (502).
         out.why = policy::reason::upstream_unavailable;
         co_return out;
       }

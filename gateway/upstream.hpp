@@ -1,6 +1,6 @@
 #pragma once
 
-// Forwarding to one upstream (SPEC §4, §7): a keep-alive connection pool per (I/O thread,
+// Forwarding to one upstream (docs/design.md §4, §7): a keep-alive connection pool per (I/O thread,
 // upstream), plain HTTP or TLS with the upstream's certificate verified against its CA and its
 // host name or IP address, an optional client certificate, a connect timeout (→ 502
 // upstream_unavailable) and a response timeout (→ 504 upstream_timeout).

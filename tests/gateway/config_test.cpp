@@ -1,4 +1,4 @@
-// Config parsing (SPEC §7): defaults, relative paths, and errors that name file:line:col.
+// Config parsing (docs/design.md §7): defaults, relative paths, and errors that name file:line:col.
 #include "gateway/config.hpp"
 
 #include <catch2/catch.hpp>
@@ -23,7 +23,7 @@ audit: {path: audit.db, signing_key: key.pem}
 )";
 }  // namespace
 
-TEST_CASE("a minimal config gets the SPEC defaults and resolves paths against its directory",
+TEST_CASE("a minimal config gets the documented defaults and resolves paths against its directory",
           "[gateway][config]") {
   temp_dir dir;
   auto r = load_config(dir.write("gw/gateway.yaml", minimal));

@@ -1,4 +1,4 @@
-// Integration tests of dsa-gateway (issue 4 §8): real processes, real TLS on loopback, an
+// Integration tests of dsa-gateway: real processes, real TLS on loopback, an
 // upstream that records the exact bytes it receives, and the audit store read back.
 #include <boost/json.hpp>
 #include <catch2/catch.hpp>

@@ -35,7 +35,7 @@ TEST_CASE("parse_request_head accepts a plain request and reads its framing", "[
   CHECK(h10.head.keep_alive);
 }
 
-TEST_CASE("parse_request_head refuses what RFC 9112 and SPEC §5 refuse", "[gateway][http]") {
+TEST_CASE("parse_request_head refuses what RFC 9112 and docs/design.md §5 refuse", "[gateway][http]") {
   const std::vector<std::pair<std::string, std::string>> bad = {
       {"GET / HTTP/1.1\r\n\r\n", "missing Host"},
       {"GET / HTTP/1.1\r\nHost: a\r\nhost: b\r\n\r\n", "duplicate Host"},

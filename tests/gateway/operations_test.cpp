@@ -1,4 +1,4 @@
-// Operations (issue 5 items 1 and 5): expiry warnings at start and at reload, the metrics an
+// Operations (docs/operations.md): expiry warnings at start and at reload, the metrics an
 // operator alerts on (upstream latency, audit batches, seconds until agreements, certificates
 // and CRLs fall due), the served certificate's expiry refreshed by SIGHUP and reflected in
 // /readyz, and HEAD framing.

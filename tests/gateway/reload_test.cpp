@@ -1,4 +1,4 @@
-// Reload under load (issue 5 item 2, SPEC §7 and §9 "reload under load with zero failed
+// Reload under load (docs/design.md §7 and §9 "reload under load with zero failed
 // requests"): the real dsa-bench drives keep-alive mTLS traffic through the real gateway while
 // the agreement file is swapped between two versions and SIGHUP is sent again and again, with
 // one bad set in the middle that must be refused as a whole.

@@ -392,7 +392,7 @@ std::int64_t cpu_us(pid_t pid) {
   return (utime + stime) * 1000000 / sysconf(_SC_CLK_TCK);
 }
 
-// The demo-like setup the SPEC §9 proxy bar is measured on: the dev PKI, the sample upstream over
+// The demo-like setup the docs/design.md §9 proxy bar is measured on: the dev PKI, the sample upstream over
 // TLS serving the realistic ASB case fixture (about 1.8 KiB, filtered to about 0.8 KiB), one
 // agreement without volume caps (a cap would turn the run into 429s), durable audit.
 const char* self_agreement = R"yaml(schema: dsa/v1
@@ -548,7 +548,7 @@ int run_self(http_options o) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// --compare-nginx: the SPEC §9 proxy bar, side by side. One upstream inside this process (plain
+// --compare-nginx: the docs/design.md §9 proxy bar, side by side. One upstream inside this process (plain
 // HTTP/1.1 keep-alive on its own thread, a fixed ~1 KiB JSON body), the dev PKI, then the same
 // closed-loop load against dsa-gateway (threads: 1, policy + allow_fields filter + durable audit)
 // and against nginx (one worker, mTLS, proxy_pass with keep-alive upstream connections).
@@ -958,7 +958,7 @@ int run_compare(http_options o) {
              static_cast<double>(std::max<std::uint64_t>(1, r.sum.requests));
     };
     std::printf(
-        "  gateway/nginx  throughput x%.2f  CPU per request x%.2f  (SPEC §9 bar: >= 1.00 "
+        "  gateway/nginx  throughput x%.2f  CPU per request x%.2f  (docs/design.md §9 bar: >= 1.00 "
         "and <= 1.00)\n",
         rps(sides[1]) > 0 ? rps(sides[0]) / rps(sides[1]) : 0.0,
         cpu(sides[1]) > 0 ? cpu(sides[0]) / cpu(sides[1]) : 0.0);

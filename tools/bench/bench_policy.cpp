@@ -1,5 +1,5 @@
 // `dsa-bench policy`: decisions per second and per-decision latency of the policy engine with a
-// large, realistic agreement set (SPEC §9: ≥ 1,000,000 decisions/s on one core with 1,000
+// large, realistic agreement set (docs/design.md §9: ≥ 1,000,000 decisions/s on one core with 1,000
 // agreements loaded; p99 ≤ 5 µs).
 //
 // It writes N generated agreements to a temporary directory, loads them through the real loader,
