@@ -84,7 +84,8 @@ net::awaitable<void> admin_session(server::impl& g, tcp::socket socket) {
     res.body() = json::serialize(json::object{{"agreements", list}}) + "\n";
   } else if (target == "/metrics") {
     const auto eng = g.engine.load();
-    std::string extra = render_audit_metrics(g.store->stats(), g.store->writable(), g.store->size());
+    std::string extra =
+        render_audit_metrics(g.store->stats(), g.store->writable(), g.store->size());
     extra += render_agreement_metrics(eng->agreements().agreements.size());
     render_expiry_gauges(extra, eng->agreements(), *g.deadlines.load(), now_us() / 1000000);
     res.set(http::field::content_type, "text/plain; version=0.0.4");

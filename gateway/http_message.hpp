@@ -1,7 +1,7 @@
 #pragma once
 
-// Strict HTTP/1.1 request heads and the bytes the gateway writes (docs/design.md §4, §5). No Asio or Beast
-// here: the session reads raw bytes up to the end of the header block, checks them with
+// Strict HTTP/1.1 request heads and the bytes the gateway writes (docs/design.md §4, §5). No Asio
+// or Beast here: the session reads raw bytes up to the end of the header block, checks them with
 // find_head_end and parse_request_head, and only then lets Beast's parser read the body.
 //
 // Why not rely on Beast alone: Beast 1.81 accepts inputs a proxy must refuse (duplicate or
@@ -51,8 +51,8 @@ struct head_result {
 };
 
 // Parses and checks a complete header block (as delimited by find_head_end) per RFC 9112 and
-// docs/design.md §5: request-line form, version, field syntax, Host, Content-Length, Transfer-Encoding,
-// Upgrade, Connection.
+// docs/design.md §5: request-line form, version, field syntax, Host, Content-Length,
+// Transfer-Encoding, Upgrade, Connection.
 [[nodiscard]] head_result parse_request_head(std::string_view block);
 
 // The gateway's own DSA-* headers for the upstream, in the order they are sent.

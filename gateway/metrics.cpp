@@ -1,10 +1,10 @@
 #include "metrics.hpp"
 
-#include "audit/store.hpp"
-
 #include <boost/json/serialize.hpp>
 #include <chrono>
 #include <cstdio>
+
+#include "audit/store.hpp"
 
 namespace dsa::gateway {
 
@@ -172,7 +172,8 @@ void log_event(std::string_view level, std::string_view event, boost::json::obje
   std::fwrite(line.data(), 1, line.size(), stderr);
 }
 
-std::string render_audit_metrics(const audit::store_stats& s, bool writable, std::uint64_t entries) {
+std::string render_audit_metrics(const audit::store_stats& s, bool writable,
+                                 std::uint64_t entries) {
   std::string extra;
   extra +=
       "# HELP dsa_audit_writable 1 when the audit store accepts commits.\n"

@@ -254,8 +254,8 @@ outcome request_handler::refuse(request_state& r, std::string_view decision, rea
   if (!detail.empty()) {
     r.entry.details["detail"] = detail;
   }
-  o.body = problem_body(o.status, policy::to_string(why), policy::title(why), detail,
-                        r.request_id, upstream_status);
+  o.body = problem_body(o.status, policy::to_string(why), policy::title(why), detail, r.request_id,
+                        upstream_status);
   o.fields = problem_fields();
   return o;
 }

@@ -80,7 +80,8 @@ struct forward_plan {
 
 class request_handler {
  public:
-  request_handler(const config& cfg, policy::volume_counter& counter) : cfg_(cfg), counter_(counter) {}
+  request_handler(const config& cfg, policy::volume_counter& counter)
+      : cfg_(cfg), counter_(counter) {}
 
   // A new request on a connection from `peer`, decided under `eng`.
   [[nodiscard]] request_state begin(const peer_identity& peer,

@@ -178,7 +178,8 @@ std::unique_ptr<server> server::create(const config& cfg, std::string& error) {
     return nullptr;
   }
 
-  // docs/design.md §3: volume caps are rebuilt from the audit store, so a restart does not reset them.
+  // docs/design.md §3: volume caps are rebuilt from the audit store, so a restart does not reset
+  // them.
   std::chrono::microseconds longest = std::chrono::hours(24);
   for (const auto& a : loaded.set->agreements) {
     for (const auto& p : a->permissions) {

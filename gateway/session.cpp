@@ -93,8 +93,8 @@ class session {
  private:
   enum class head_status { ok, closed, too_large, malformed };
 
-  // Reads raw bytes until the end of the header block (docs/design.md §5: header bytes limit, header-read
-  // timeout; idle timeout before the first byte of a keep-alive request).
+  // Reads raw bytes until the end of the header block (docs/design.md §5: header bytes limit,
+  // header-read timeout; idle timeout before the first byte of a keep-alive request).
   net::awaitable<head_status> read_head(std::size_t& head_len, std::string& error) {
     const auto& lim = g_.cfg.limits;
     bool started = buffer_.size() > 0;

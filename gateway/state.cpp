@@ -19,8 +19,6 @@ std::set<std::string> served_upstreams(const config& cfg) {
   return names;
 }
 
-
-
 std::int64_t now_us() {
   return std::chrono::duration_cast<std::chrono::microseconds>(
              std::chrono::system_clock::now().time_since_epoch())
@@ -96,7 +94,8 @@ void server::impl::audit_lifecycle(audit::entry e) {
   }
 }
 
-audit::entry server::impl::agreements_entry(std::string kind, const policy::agreement_set* set, const std::vector<policy::diagnostic>& diags) {
+audit::entry server::impl::agreements_entry(std::string kind, const policy::agreement_set* set,
+                                            const std::vector<policy::diagnostic>& diags) {
   audit::entry e;
   e.time_us = now_us();
   e.kind = std::move(kind);

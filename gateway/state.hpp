@@ -116,12 +116,12 @@ struct server::impl {
   std::unique_ptr<net::steady_timer> expiry_timer;
   std::size_t next_worker = 0;
 
-
   ~impl();
 
   void audit_lifecycle(audit::entry e);
 
-  audit::entry agreements_entry(std::string kind, const policy::agreement_set* set, const std::vector<policy::diagnostic>& diags);
+  audit::entry agreements_entry(std::string kind, const policy::agreement_set* set,
+                                const std::vector<policy::diagnostic>& diags);
 
   policy::load_result load() const;
 

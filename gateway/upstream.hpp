@@ -25,7 +25,6 @@
 
 namespace dsa::gateway {
 
-
 class upstream_pool {
  public:
   // `tls` is null for http upstreams; shared by every pool of the upstream (SSL_CTX is

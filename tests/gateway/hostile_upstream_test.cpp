@@ -101,11 +101,13 @@ tls:
   certificate: )" + p + R"(/gateway.pem
   private_key: )" + p + R"(/gateway.key
   trust_anchors:
-    - {name: partner-ca, ca_file: )" + p + "/ca.pem, crl_file: " + p + R"(/crl.pem}
+    - {name: partner-ca, ca_file: )" + p +
+                                            "/ca.pem, crl_file: " + p + R"(/crl.pem}
 agreements_dir: agreements
 upstreams:
   hostile:
-    url: "http://127.0.0.1:)" + std::to_string(up.port()) + R"("
+    url: "http://127.0.0.1:)" + std::to_string(up.port()) +
+                                            R"("
     connect_timeout_ms: 1000
     response_timeout_ms: 3000
 audit: {path: audit.db, signing_key: audit-key.pem, origin: "hostile test"}
@@ -148,9 +150,10 @@ TEST_CASE("interim 1xx responses are read past, never relayed, and never shift a
   hostile_rig w([](upstream_connection& c) {
     while (auto req = c.read_request()) {
       const std::string id = requested_id(*req);
-      c.write("HTTP/1.1 103 Early Hints\r\nLink: </style.css>; rel=preload\r\n\r\n"
-              "HTTP/1.1 102 Processing\r\n\r\n" +
-              http_response(200, "OK", item(id)));
+      c.write(
+          "HTTP/1.1 103 Early Hints\r\nLink: </style.css>; rel=preload\r\n\r\n"
+          "HTTP/1.1 102 Processing\r\n\r\n" +
+          http_response(200, "OK", item(id)));
     }
   });
   tls_client police(w.gw->port(), "northshire-police");
@@ -249,8 +252,8 @@ TEST_CASE("a body on a method that takes none is refused before anything is forw
         std::string("Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n")}) {
     INFO(framing);
     tls_client police(w.gw->port(), "northshire-police");
-    REQUIRE(police.send("GET /items/alpha HTTP/1.1\r\nHost: gw.test\r\nDSA-Purpose: test-purpose\r\n" +
-                        framing));
+    REQUIRE(police.send(
+        "GET /items/alpha HTTP/1.1\r\nHost: gw.test\r\nDSA-Purpose: test-purpose\r\n" + framing));
     auto r = police.read_response();
     REQUIRE(r);
     CHECK(r->status == 400);
@@ -260,9 +263,9 @@ TEST_CASE("a body on a method that takes none is refused before anything is forw
   // A DELETE with a body too; a POST's body is forwarded.
   {
     tls_client police(w.gw->port(), "northshire-police");
-    REQUIRE(police.send(
-        "DELETE /items/alpha HTTP/1.1\r\nHost: gw.test\r\nDSA-Purpose: test-purpose\r\n"
-        "Content-Length: 2\r\n\r\n{}"));
+    REQUIRE(
+        police.send("DELETE /items/alpha HTTP/1.1\r\nHost: gw.test\r\nDSA-Purpose: test-purpose\r\n"
+                    "Content-Length: 2\r\n\r\n{}"));
     auto r = police.read_response();
     REQUIRE(r);
     CHECK(r->status == 400);
@@ -407,8 +410,9 @@ TEST_CASE("a request body over the limit gets 413 and the gateway keeps running"
   });
   for (int i = 0; i < 5; ++i) {
     tls_client police(w.gw->port(), "northshire-police");
-    REQUIRE(police.send("POST /items/alpha/notes HTTP/1.1\r\nHost: gw.test\r\n"
-                        "DSA-Purpose: test-purpose\r\nContent-Length: 999999\r\n\r\n{"));
+    REQUIRE(
+        police.send("POST /items/alpha/notes HTTP/1.1\r\nHost: gw.test\r\n"
+                    "DSA-Purpose: test-purpose\r\nContent-Length: 999999\r\n\r\n{"));
     auto r = police.read_response();
     REQUIRE(r);
     CHECK(r->status == 413);
@@ -441,7 +445,8 @@ TEST_CASE("client fields that spell or spoof a gateway-asserted DSA-* field are 
   CHECK(w.up.requests().empty());
   // Values no permission requires are still checked, recorded, and sent exactly as recorded.
   tls_client police(w.gw->port(), "northshire-police");
-  REQUIRE(police.send(get("/items/alpha", "DSA-Case-Ref:   REF-1  \r\nDSA-Acting-User: pc.1234\r\n")));
+  REQUIRE(
+      police.send(get("/items/alpha", "DSA-Case-Ref:   REF-1  \r\nDSA-Acting-User: pc.1234\r\n")));
   auto r = police.read_response();
   REQUIRE(r);
   CHECK(r->status == 200);

@@ -1,13 +1,14 @@
 // The request handler without sockets: parsed heads in, outcomes and audit entries out, with
 // the upstream's answers built by hand — every refusal path, and what a hostile or unusual
 // upstream answer turns into. The same code runs in the gateway (session.cpp only adds I/O).
+#include "gateway/request_handler.hpp"
+
 #include <boost/json.hpp>
 #include <catch2/catch.hpp>
 #include <filesystem>
 #include <fstream>
 #include <random>
 
-#include "gateway/request_handler.hpp"
 #include "policy/loader.hpp"
 #include "policy/volume.hpp"
 
@@ -87,7 +88,8 @@ struct fixture {
 
   fixture() {
     std::random_device rd;
-    dir = fs::temp_directory_path() / ("dsa-handler-" + std::to_string(rd()) + std::to_string(rd()));
+    dir =
+        fs::temp_directory_path() / ("dsa-handler-" + std::to_string(rd()) + std::to_string(rd()));
     fs::create_directories(dir);
     std::ofstream(dir / "handler-test.yaml") << agreement;
     dsa::policy::load_options opts;
@@ -98,7 +100,8 @@ struct fixture {
     up.name = "council-asb";
     up.authority = "council.internal:8443";
     cfg.upstreams["council-asb"] = up;
-    eng = std::make_shared<const dsa::policy::engine>(loaded.set, std::set<std::string>{"council-asb"});
+    eng = std::make_shared<const dsa::policy::engine>(loaded.set,
+                                                      std::set<std::string>{"council-asb"});
     police.id.trust_anchor = "partner-ca";
     police.id.uri_sans = {"spiffe://police.test/gw"};
     police.id.subject = "CN=police";
@@ -114,8 +117,8 @@ struct fixture {
   // A request from `who` with `head` (a complete header block) and `body`, through check_head
   // and decide.
   std::pair<request_state, std::variant<outcome, forward_plan>> run(const peer_identity& who,
-                                                                   const std::string& head,
-                                                                   const std::string& body = "") {
+                                                                    const std::string& head,
+                                                                    const std::string& body = "") {
     request_state r = handler.begin(who, eng, "rid-1", 1'800'000'000'000'000);
     if (auto refused = handler.check_head(r, parse_request_head(head))) {
       return {std::move(r), std::move(*refused)};
@@ -241,11 +244,11 @@ TEST_CASE("handler: an unknown certificate is refused and the entry keeps its su
 TEST_CASE("handler: a state-changing request has its intent audited before forwarding",
           "[gateway][handler]") {
   fixture f;
-  auto [r, step] = f.run(
-      f.police,
-      "POST /cases/C-0001/notes HTTP/1.1\r\nHost: gw\r\nDSA-Purpose: asb\r\nDSA-Case-Ref: "
-      "C-0001\r\nContent-Length: 2\r\n\r\n",
-      "{}");
+  auto [r, step] =
+      f.run(f.police,
+            "POST /cases/C-0001/notes HTTP/1.1\r\nHost: gw\r\nDSA-Purpose: asb\r\nDSA-Case-Ref: "
+            "C-0001\r\nContent-Length: 2\r\n\r\n",
+            "{}");
   REQUIRE(std::holds_alternative<forward_plan>(step));
   const forward_plan& plan = std::get<forward_plan>(step);
   REQUIRE(plan.intent);
