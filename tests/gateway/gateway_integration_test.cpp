@@ -802,7 +802,11 @@ TEST_CASE(
     REQUIRE(busy.back()->handshake_ok());
     REQUIRE(busy.back()->send(get_case()));
   }
-  std::this_thread::sleep_for(300ms);
+  // Wait until the upstream holds all three (it records each request as it arrives).
+  for (int i = 0; i < 250 && w.up->received().size() < 3; ++i) {
+    std::this_thread::sleep_for(20ms);
+  }
+  REQUIRE(w.up->received().size() == 3);
   const auto signalled = std::chrono::steady_clock::now();
   REQUIRE(kill(w.gw->pid(), SIGTERM) == 0);
   // The listener closes at once: a new connection is refused while the three are still held.

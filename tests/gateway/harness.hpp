@@ -566,6 +566,24 @@ inline std::vector<audit::entry> audit_entries(const fs::path& db, const std::st
   return out;
 }
 
+// How many entries the audit store holds (read-only, while the gateway may still be writing);
+// -1 when the store cannot be read.
+inline long long audit_count(const fs::path& db) {
+  sqlite3* h = nullptr;
+  long long n = -1;
+  if (sqlite3_open_v2(db.c_str(), &h, SQLITE_OPEN_READONLY, nullptr) == SQLITE_OK) {
+    sqlite3_busy_timeout(h, 2000);
+    sqlite3_stmt* st = nullptr;
+    if (sqlite3_prepare_v2(h, "SELECT count(*) FROM entries", -1, &st, nullptr) == SQLITE_OK &&
+        sqlite3_step(st) == SQLITE_ROW) {
+      n = sqlite3_column_int64(st, 0);
+    }
+    sqlite3_finalize(st);
+  }
+  sqlite3_close(h);
+  return n;
+}
+
 // Lowercase hex SHA-256 of the DER certificate in pki()/NAME.pem.
 inline std::string cert_sha256(const std::string& name) {
   FILE* f = std::fopen((pki() / (name + ".pem")).c_str(), "r");

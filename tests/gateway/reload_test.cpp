@@ -23,7 +23,9 @@ TEST_CASE("SIGHUP under load: no failed request, decisions follow the reloaded a
        p + "/northshire-police.pem", "--key", p + "/northshire-police.key", "--ca", p + "/ca.pem",
        "--header", "DSA-Purpose: asb-case-management", "--connections", "4", "--duration", "5"},
       w.dir.path() / "bench-stderr.log");
-  std::this_thread::sleep_for(500ms);  // the connections are up and busy
+  // The connections are up and busy: requests are being answered and audited.
+  const long long at_start = audit_count(w.gw->audit_db());
+  REQUIRE(rig::wait_for([&] { return audit_count(w.gw->audit_db()) >= at_start + 20; }, 10s));
 
   const std::vector<std::string> versions{"1.1.0", "1.0.0"};
   int reloads = 0;
@@ -43,7 +45,9 @@ TEST_CASE("SIGHUP under load: no failed request, decisions follow the reloaded a
       CHECK(w.version_served() == v);
       std::filesystem::remove(w.dir.path() / "agreements/broken.yaml");
     }
-    std::this_thread::sleep_for(250ms);  // traffic under the new set before the next swap
+    // Traffic under the new set before the next swap.
+    const long long now_served = audit_count(w.gw->audit_db());
+    CHECK(rig::wait_for([&] { return audit_count(w.gw->audit_db()) >= now_served + 20; }, 10s));
   }
   // The last reload installed 1.0.0 (i = 9).
   const auto line = bench.read_line(30s);
