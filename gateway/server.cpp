@@ -74,11 +74,16 @@ net::awaitable<void> signal_loop(server::impl& g, net::signal_set& signals) {
     for (auto& w : g.workers) {
       net::post(w->ioc, [wp = w.get()] { stop_idle_sessions(*wp); });
     }
-    const auto deadline = std::chrono::steady_clock::now() + g.cfg.limits.drain_timeout;
-    net::steady_timer t(signals.get_executor());
-    while (g.stats.open_connections() > 0 && std::chrono::steady_clock::now() < deadline) {
-      t.expires_after(std::chrono::milliseconds(20));
-      co_await t.async_wait(use_tuple);
+    // Wait for the last session to end (it cancels the drain timer; see
+    // server::impl::session_ended) or for the drain timeout. The count is checked and the wait
+    // begun without yielding, and the cancel is posted to this thread, so no wake-up is lost.
+    g.drain_timer->expires_after(g.cfg.limits.drain_timeout);
+    while (g.stats.open_connections() > 0) {
+      auto [tec] = co_await g.drain_timer->async_wait(use_tuple);
+      if (!tec) {
+        break;  // the timeout
+      }
+      g.drain_timer->expires_at(g.drain_timer->expiry());  // a cancel: same deadline again
     }
     if (g.stats.open_connections() > 0) {
       log_event("warn", "drain_timeout", {{"open_connections", g.stats.open_connections()}});
@@ -263,6 +268,7 @@ std::unique_ptr<server> server::create(const config& cfg, std::string& error) {
              {"threads", cfg.threads}});
   g->check_expiry("start");
   g->expiry_timer = std::make_unique<net::steady_timer>(g->workers.front()->ioc);
+  g->drain_timer = std::make_unique<net::steady_timer>(g->workers.front()->ioc);
   return std::unique_ptr<server>(new server(std::move(g)));
 }
 

@@ -47,7 +47,7 @@ class session {
   }
   ~session() {
     w_.sessions.erase(registration_);
-    g_.stats.connection_closed();
+    g_.session_ended();
   }
   session(const session&) = delete;
   session& operator=(const session&) = delete;

@@ -198,4 +198,11 @@ worker& server::impl::pick_worker() {
   return w;
 }
 
+void server::impl::session_ended() {
+  stats.connection_closed();
+  if (draining.load() && stats.open_connections() == 0 && drain_timer) {
+    net::post(workers.front()->ioc, [this] { drain_timer->cancel(); });
+  }
+}
+
 }  // namespace dsa::gateway

@@ -114,6 +114,8 @@ struct server::impl {
   std::vector<tls_deadline> upstream_deadlines;
   // The daily expiry check; declared after `workers` so it is destroyed before its io_context.
   std::unique_ptr<net::steady_timer> expiry_timer;
+  // The drain's deadline, on the first worker's context; cancelled when the last session ends.
+  std::unique_ptr<net::steady_timer> drain_timer;
   std::size_t next_worker = 0;
 
   ~impl();
@@ -137,6 +139,9 @@ struct server::impl {
   void check_expiry(std::string_view when);
 
   worker& pick_worker();
+
+  // A session ended (any thread): during a drain, the last one wakes the drain.
+  void session_ended();
 };
 
 }  // namespace dsa::gateway
