@@ -107,6 +107,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <thread>
@@ -157,6 +158,7 @@ struct store_stats {
   std::int64_t commit_us_sum = 0;
   std::array<std::uint64_t, bucket_bounds_us.size() + 1> commit_us_buckets{};  // last is +Inf
   std::uint64_t queued = 0;  // appends waiting for the writer now
+  bool wal_truncated = false;  // close() copied the whole WAL into the database file
 };
 
 // The append-only, tamper-evident audit store (format above). Non-copyable.
@@ -187,11 +189,18 @@ class store {
   bool writable() const { return writable_.load(std::memory_order_acquire); }
   std::uint64_t size() const { return size_.load(std::memory_order_acquire); }
 
-  // Counted requests with time_us >= since_us, oldest first: seeds volume caps at start.
-  std::vector<counted_request> counted_since(std::int64_t since_us) const;
+  // Counted requests with time_us >= since_us, in seq order: seeds volume caps at start. Every
+  // value is derived from the entry texts, each checked against its leaf hash (itself checked
+  // against the signed tree at open); the indexed columns are not read. Where to start reading is
+  // taken from the latest checkpoint signed before since_us (see "COUNTED REQUESTS" above).
+  // nullopt, with `error` naming the store and seq, when a row fails those checks or the store
+  // cannot be read: the gateway must then not start, since what it would seed is unproven.
+  [[nodiscard]] std::optional<std::vector<counted_request>> counted_since(std::int64_t since_us,
+                                                                          std::string& error) const;
   // Counted requests under (agreement, permission) with time_us in [since_us, until_us) whose
-  // `scope` field (assignee → requester party, case_ref, acting_user) equals `key`. An unknown
-  // scope counts nothing.
+  // `scope` field (assignee → requester party, case_ref, acting_user) equals `key`, derived as
+  // counted_since does. An unknown scope counts nothing; a store that fails those checks counts
+  // UINT64_MAX, so a cap checked with it refuses.
   std::uint64_t count_counted(std::string_view agreement, std::string_view permission,
                               std::string_view scope, std::string_view key, std::int64_t since_us,
                               std::int64_t until_us) const;
@@ -221,9 +230,12 @@ class store {
   void close_connection();
   void record_commit(std::int64_t micros, std::size_t n);
   void maybe_wal_checkpoint();
+  void truncate_wal();
+  bool upgrade_format(std::string& error);
 
   store_options options_;
   std::unique_ptr<signing_key> key_;
+  std::unique_ptr<public_key> verify_key_;  // key_'s public half, to check stored checkpoints
 
   // Queue, shared between appenders and the writer.
   mutable std::mutex mu_;
@@ -242,6 +254,7 @@ class store {
   sqlite3_stmt* insert_entry_ = nullptr;
   sqlite3_stmt* insert_checkpoint_ = nullptr;
   merkle_frontier tree_;
+  entry_columns columns_;  // scratch for commit_batch, reused across entries
   std::uint64_t checkpoint_size_ = 0;  // size of the latest checkpoint in the file
   std::chrono::steady_clock::time_point last_checkpoint_{};
   bool need_reconnect_ = false;
