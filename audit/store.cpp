@@ -381,12 +381,6 @@ bool store::reconnect(std::string& error) {
       close_connection();
       return false;
     }
-    if (!upgrade_format(sql_error)) {
-      error = "cannot upgrade audit store " + name + " to " + std::string(detail::format_name) +
-              ": " + sql_error;
-      close_connection();
-      return false;
-    }
     statement count(db_, "SELECT count(*) FROM entries");
     if (!count.ok() || count.step() != SQLITE_ROW) {
       error = "cannot read audit store " + name + ": " + db_error(db_);
@@ -407,6 +401,13 @@ bool store::reconnect(std::string& error) {
       close_connection();
       return false;
     }
+  }
+  std::string upgrade_error;
+  if (!upgrade_format(upgrade_error)) {
+    error = "cannot upgrade audit store " + name + " to " + std::string(detail::format_name) +
+            ": " + upgrade_error;
+    close_connection();
+    return false;
   }
   sqlite3_wal_hook(db_, wal_hook, &wal_frames_);
   auto prepare = [&](const char* sql, sqlite3_stmt** out) {
@@ -440,7 +441,7 @@ bool store::upgrade_format(std::string& error) {
   }
   const std::string sql =
       "BEGIN IMMEDIATE;"
-      "DROP TRIGGER meta_no_update;"
+      "DROP TRIGGER IF EXISTS meta_no_update;"
       "UPDATE meta SET value = '" + std::string(detail::format_name) + "' WHERE key = 'format';"
       "INSERT INTO meta(key, value) VALUES ('upgraded_from', '" +
       std::string(detail::legacy_format_name) + "'), ('upgraded_us', '" +
@@ -547,6 +548,9 @@ void store::truncate_wal() {
   }
   int log_frames = 0;
   int copied = 0;
+  // A reader in the middle of a transaction makes TRUNCATE wait; after its FULL part every frame
+  // is in the database file already, so shutdown waits for the truncation only briefly.
+  sqlite3_busy_timeout(db_, 1000);
   const int rc =
       sqlite3_wal_checkpoint_v2(db_, nullptr, SQLITE_CHECKPOINT_TRUNCATE, &log_frames, &copied);
   std::lock_guard lock(stats_mu_);
