@@ -155,9 +155,9 @@ consistency_result check_consistency(const std::filesystem::path& db,
     }
   }
   if (*root_m != saved.c.root) {
-    return fail(consistency_finding::rewritten,
-                "root at size " + std::to_string(m) + " differs from the saved checkpoint (" +
-                    when(saved.c) + "): history rewritten");
+    return fail(consistency_finding::rewritten, "root at size " + std::to_string(m) +
+                                                    " differs from the saved checkpoint (" +
+                                                    when(saved.c) + "): history rewritten");
   }
   if (!newest || n < m) {
     return fail(consistency_finding::checkpoints_removed,
@@ -173,19 +173,18 @@ consistency_result check_consistency(const std::filesystem::path& db,
   }
   auto path = consistency_path(m, n, [&](std::uint64_t i) { return leaves[i]; });
   if (!path || !verify_consistency(m, n, saved.c.root, newest->c.root, *path)) {
-    return fail(consistency_finding::store_inconsistent,
-                "no valid consistency proof from size " + std::to_string(m) + " to " +
-                    std::to_string(n));
+    return fail(
+        consistency_finding::store_inconsistent,
+        "no valid consistency proof from size " + std::to_string(m) + " to " + std::to_string(n));
   }
   res.newest = *newest;
   res.proof = std::move(*path);
   res.detail = "the log extends the saved checkpoint: size " + std::to_string(m) + " (" +
                when(saved.c) + ") -> size " + std::to_string(n) + " (" + when(newest->c) +
-               "), RFC 9162 consistency proof of " + std::to_string(res.proof.size()) +
-               " hashes";
+               "), RFC 9162 consistency proof of " + std::to_string(res.proof.size()) + " hashes";
   if (n_entries > n) {
-    res.detail += "; " + std::to_string(n_entries - n) +
-                  " newer entries are not yet covered by a checkpoint";
+    res.detail +=
+        "; " + std::to_string(n_entries - n) + " newer entries are not yet covered by a checkpoint";
   }
   return res;
 }
@@ -241,8 +240,8 @@ std::optional<consistency_proof> consistency_proof_from_json(std::string_view te
   auto old_root = str("old_root");
   auto new_root = str("new_root");
   auto path = o.find("proof");
-  if (!type || *type != proof_type || !origin || !old_size || !new_size || !old_root ||
-      !new_root || path == o.end() || !path->value().is_array()) {
+  if (!type || *type != proof_type || !origin || !old_size || !new_size || !old_root || !new_root ||
+      path == o.end() || !path->value().is_array()) {
     error = "the consistency proof lacks a member or has one of the wrong type";
     return std::nullopt;
   }
@@ -291,8 +290,7 @@ consistency_check verify_consistency_offline(const signed_checkpoint& old_cp,
                        " entries, fewer than the old one's " + std::to_string(old_cp.c.size) +
                        ": truncated"};
   }
-  if (!verify_consistency(old_cp.c.size, new_cp.c.size, old_cp.c.root, new_cp.c.root,
-                          proof.path)) {
+  if (!verify_consistency(old_cp.c.size, new_cp.c.size, old_cp.c.root, new_cp.c.root, proof.path)) {
     return {false, "the proof does not show size " + std::to_string(old_cp.c.size) +
                        " to be a prefix of size " + std::to_string(new_cp.c.size) +
                        ": history rewritten (or the proof is damaged)"};

@@ -41,14 +41,14 @@ class reader;
                                                                        std::string& error);
 
 enum class consistency_finding {
-  consistent,          // the log extends the saved checkpoint
-  bad_signature,       // the saved checkpoint is not signed by the key
-  other_origin,        // the saved checkpoint belongs to another log
-  truncated,           // the log holds fewer entries than the saved checkpoint covers
-  rewritten,           // the entries up to the saved size hash to another root
-  entry_altered,       // an entry's text no longer hashes to its stored leaf, or rows are missing
-  checkpoints_removed, // the store's newest checkpoint is older than the saved one
-  store_inconsistent,  // the store's newest checkpoint does not match its own entries
+  consistent,           // the log extends the saved checkpoint
+  bad_signature,        // the saved checkpoint is not signed by the key
+  other_origin,         // the saved checkpoint belongs to another log
+  truncated,            // the log holds fewer entries than the saved checkpoint covers
+  rewritten,            // the entries up to the saved size hash to another root
+  entry_altered,        // an entry's text no longer hashes to its stored leaf, or rows are missing
+  checkpoints_removed,  // the store's newest checkpoint is older than the saved one
+  store_inconsistent,   // the store's newest checkpoint does not match its own entries
 };
 
 [[nodiscard]] std::string_view to_string(consistency_finding f);
@@ -59,9 +59,9 @@ struct consistency_result {
   consistency_finding finding = consistency_finding::consistent;
   std::string detail;  // one line for people: what was proved, or what is wrong
   bool key_from_store = false;
-  std::uint64_t entries = 0;        // entries in the store
-  signed_checkpoint newest;          // the store's newest valid checkpoint (when consistent)
-  std::vector<hash> proof;           // PROOF(saved.size, newest.size) (when consistent)
+  std::uint64_t entries = 0;  // entries in the store
+  signed_checkpoint newest;   // the store's newest valid checkpoint (when consistent)
+  std::vector<hash> proof;    // PROOF(saved.size, newest.size) (when consistent)
 
   [[nodiscard]] bool consistent() const {
     return completed && finding == consistency_finding::consistent;

@@ -451,8 +451,20 @@ class scanner {
 };
 
 // The members derive_columns reads, by index into entry_columns::decoded for the strings.
-enum class member { none, time_us, kind, decision, reason, agreement, permission, requester,
-                    purpose, case_ref, acting_user, counted };
+enum class member {
+  none,
+  time_us,
+  kind,
+  decision,
+  reason,
+  agreement,
+  permission,
+  requester,
+  purpose,
+  case_ref,
+  acting_user,
+  counted
+};
 
 member member_of(std::string_view k) {
   switch (k.size()) {
@@ -468,8 +480,9 @@ member member_of(std::string_view k) {
     case 8:
       return k == "decision" ? member::decision : k == "case_ref" ? member::case_ref : member::none;
     case 9:
-      return k == "agreement" ? member::agreement : k == "requester" ? member::requester
-                                                                      : member::none;
+      return k == "agreement"   ? member::agreement
+             : k == "requester" ? member::requester
+                                : member::none;
     case 10:
       return k == "permission" ? member::permission : member::none;
     case 11:
@@ -486,9 +499,9 @@ bool derive_columns(std::string_view text, entry_columns& out) {
   unsigned seen = 0;
   out.time_us = 0;
   out.counted = false;
-  std::string_view* fields[] = {&out.kind,      &out.decision, &out.reason,
+  std::string_view* fields[] = {&out.kind,      &out.decision,   &out.reason,
                                 &out.agreement, &out.permission, &out.requester,
-                                &out.purpose,   &out.case_ref, &out.acting_user};
+                                &out.purpose,   &out.case_ref,   &out.acting_user};
   for (std::string_view* f : fields) {
     *f = {};
   }
@@ -590,8 +603,8 @@ bool derive_columns(std::string_view text, entry_columns& out) {
       return false;
     }
   }
-  const unsigned required = (1u << static_cast<unsigned>(member::time_us)) |
-                            (1u << static_cast<unsigned>(member::kind));
+  const unsigned required =
+      (1u << static_cast<unsigned>(member::time_us)) | (1u << static_cast<unsigned>(member::kind));
   return sc.at_end() && (seen & required) == required;
 }
 

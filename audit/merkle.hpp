@@ -1,7 +1,8 @@
 #pragma once
 
 // RFC 9162 §2.1 Merkle Tree Hash (MTH), an incremental frontier, inclusion proofs (§2.1.3) and
-// consistency proofs (§2.1.4). Leaves are given as leaf hashes (SHA-256(0x00 ‖ entry)); see crypto.hpp.
+// consistency proofs (§2.1.4). Leaves are given as leaf hashes (SHA-256(0x00 ‖ entry)); see
+// crypto.hpp.
 //
 // Thread safety: values only; a frontier is not synchronised (one owner at a time).
 

@@ -98,8 +98,8 @@ bool wal_missing_frames(const std::filesystem::path& db, std::string& why) {
                           : " is missing") +
         ": the latest transactions of the log are in the write-ahead log that was not copied "
         "with " +
-        db.string() +
-        ". Copy " + wal.filename().string() + " from the gateway's audit directory next to it "
+        db.string() + ". Copy " + wal.filename().string() +
+        " from the gateway's audit directory next to it "
         "(same name plus -wal), or stop the gateway (a clean shutdown writes everything into " +
         db.filename().string() + ") and copy " + db.filename().string() + " again";
   return true;
@@ -128,9 +128,11 @@ std::string wal_diagnosis(const std::filesystem::path& db, bool store_found) {
   if (wal_bytes > 32) {
     return "the write-ahead log " + wal.string() + " (" + std::to_string(wal_bytes) +
            " bytes) beside it was not applied: a -wal file only applies to the copy of the "
-           "database it was written with. Copy " + db.filename().string() + " and " +
-           wal.filename().string() + " together, from the same place at the same moment, or stop "
-           "the gateway first and copy " + db.filename().string() + " alone";
+           "database it was written with. Copy " +
+           db.filename().string() + " and " + wal.filename().string() +
+           " together, from the same place at the same moment, or stop "
+           "the gateway first and copy " +
+           db.filename().string() + " alone";
   }
   return "if it was copied from a running or crashed gateway, its content was still in " +
          wal.filename().string() + ", which was not copied with it: copy " +
@@ -188,7 +190,7 @@ std::unique_ptr<reader> reader::open(const std::filesystem::path& db, std::strin
     const bool has_meta = s.ok();
     std::string format = has_meta && sqlite3_data_count(s.get()) > 0 ? column_text(s.get(), 0) : "";
     error = db.string() + " is not a DSA audit store" +
-            (!has_meta ? std::string(" (") + db_error(handle) + ")"
+            (!has_meta        ? std::string(" (") + db_error(handle) + ")"
              : format.empty() ? std::string()
                               : " (format \"" + format + "\"; this dsa reads " +
                                     std::string(detail::legacy_format_name) + " and " +
@@ -398,8 +400,9 @@ bool reader::for_each_row(const std::function<bool(const stored_row&)>& row,
       if (p == nullptr) {
         r.strings[i] = std::nullopt;
       } else {
-        r.strings[i] = std::string_view(reinterpret_cast<const char*>(p),
-                                        static_cast<std::size_t>(sqlite3_column_bytes(s.get(), col)));
+        r.strings[i] =
+            std::string_view(reinterpret_cast<const char*>(p),
+                             static_cast<std::size_t>(sqlite3_column_bytes(s.get(), col)));
       }
     }
     if (!row(r)) {

@@ -54,8 +54,8 @@ struct stored_checkpoint {
 // each indexed column as it is in the file (nullopt for NULL). Views are valid during the callback.
 struct stored_row {
   static constexpr std::array<const char*, 9> string_columns{
-      "kind", "decision", "reason", "agreement", "permission",
-      "requester", "purpose", "case_ref", "acting_user"};
+      "kind",      "decision", "reason",   "agreement",  "permission",
+      "requester", "purpose",  "case_ref", "acting_user"};
   std::uint64_t seq = 0;
   std::string_view text, leaf;
   std::optional<std::int64_t> time_us, counted;  // nullopt: NULL or not an integer

@@ -442,10 +442,12 @@ bool store::upgrade_format(std::string& error) {
   const std::string sql =
       "BEGIN IMMEDIATE;"
       "DROP TRIGGER IF EXISTS meta_no_update;"
-      "UPDATE meta SET value = '" + std::string(detail::format_name) + "' WHERE key = 'format';"
+      "UPDATE meta SET value = '" +
+      std::string(detail::format_name) +
+      "' WHERE key = 'format';"
       "INSERT INTO meta(key, value) VALUES ('upgraded_from', '" +
-      std::string(detail::legacy_format_name) + "'), ('upgraded_us', '" +
-      std::to_string(now_us()) + "');"
+      std::string(detail::legacy_format_name) + "'), ('upgraded_us', '" + std::to_string(now_us()) +
+      "');"
       "CREATE TRIGGER meta_no_update BEFORE UPDATE ON meta "
       "  BEGIN SELECT RAISE(ABORT, 'audit metadata is write-once'); END;"
       "COMMIT;";
@@ -786,7 +788,7 @@ sqlite3* open_read(const std::filesystem::path& p) {
 }  // namespace
 
 std::optional<std::vector<counted_request>> store::counted_since(std::int64_t since_us,
-                                                                std::string& error) const {
+                                                                 std::string& error) const {
   const std::string name = options_.db_path.string();
   // Taken before the snapshot begins, so the snapshot holds at least this many rows.
   const std::uint64_t committed = size();

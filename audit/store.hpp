@@ -72,22 +72,22 @@
 **   One writer thread owns the connection. append() queues an entry (already serialised on the
 **   caller's thread); the writer takes everything queued (up to max_batch), numbers the entries,
 **   hashes them, derives their columns from the final text (the same function verification
-**   uses, so the two agree byte for byte), inserts them in one transaction and commits once — group commit, so throughput
-**   does not depend on one fsync per request. Under load (the previous batch held three or more
-**   entries) the writer first waits up to 250 µs for the batch to fill, since a commit's fixed
-**   cost dwarfs an entry's; at low rates it commits at once. When a checkpoint is due
-**   (checkpoint_interval since the last one, while entries arrive) its row joins the same
-**   transaction; when entries
-**   are committed but no batch follows, a checkpoint is written on its own when it falls due, and
-**   a final one at close(), after which close() runs PRAGMA wal_checkpoint(TRUNCATE): every WAL
-**   frame is copied into the database file and the WAL is cut to zero bytes, so after a clean
-**   shutdown the database file alone is the whole store and can be copied by itself (SQLite
-**   does this only when the last connection closes, which an open reader prevents). Only after
-**   COMMIT returns success are the callbacks told ok; if any
-**   step fails the transaction is rolled back, the in-memory tree is left as it was before the
-**   batch, and every entry of the batch is reported failed. The next batch first reopens the
-**   database and re-reads its size, so a failure that left a partial state (or a commit that
-**   reported failure yet reached the disk) cannot make the tree and the table disagree.
+**   uses, so the two agree byte for byte), inserts them in one transaction and commits once —
+**   group commit, so throughput does not depend on one fsync per request. Under load (the
+**   previous batch held three or more entries) the writer first waits up to 250 µs for the batch
+**   to fill, since a commit's fixed cost dwarfs an entry's; at low rates it commits at once. When
+**   a checkpoint is due (checkpoint_interval since the last one, while entries arrive) its row
+**   joins the same transaction; when entries are committed but no batch follows, a checkpoint is
+**   written on its own when it falls due, and a final one at close(). After it close() runs
+**   PRAGMA wal_checkpoint(TRUNCATE): every WAL frame is copied into the database file and the
+**   WAL is cut to zero bytes, so after a clean shutdown the database file alone is the whole
+**   store and can be copied by itself (SQLite does this only when the last connection closes,
+**   which an open reader prevents). Only after COMMIT returns success are the callbacks told
+**   ok; if any step fails the transaction is rolled back, the in-memory tree is left as it was
+**   before the batch, and every entry of the batch is reported failed. The next batch first
+**   reopens the database and re-reads its size, so a failure that left a partial state (or a
+**   commit that reported failure yet reached the disk) cannot make the tree and the table
+**   disagree.
 **
 ** GUARANTEES
 **
@@ -229,7 +229,7 @@ struct store_stats {
   std::int64_t last_commit_us = 0;
   std::int64_t commit_us_sum = 0;
   std::array<std::uint64_t, bucket_bounds_us.size() + 1> commit_us_buckets{};  // last is +Inf
-  std::uint64_t queued = 0;  // appends waiting for the writer now
+  std::uint64_t queued = 0;    // appends waiting for the writer now
   bool wal_truncated = false;  // close() copied the whole WAL into the database file
 };
 
@@ -326,7 +326,7 @@ class store {
   sqlite3_stmt* insert_entry_ = nullptr;
   sqlite3_stmt* insert_checkpoint_ = nullptr;
   merkle_frontier tree_;
-  entry_columns columns_;  // scratch for commit_batch, reused across entries
+  entry_columns columns_;              // scratch for commit_batch, reused across entries
   std::uint64_t checkpoint_size_ = 0;  // size of the latest checkpoint in the file
   std::chrono::steady_clock::time_point last_checkpoint_{};
   bool need_reconnect_ = false;

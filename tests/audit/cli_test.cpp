@@ -142,14 +142,14 @@ TEST_CASE("dsa audit checkpoint and consistency: growth, truncation, rewriting, 
     CHECK(c.output.find("consistent:") != std::string::npos);
     CHECK(c.output.find("size 200") != std::string::npos);
     CHECK(c.output.find("size 260") != std::string::npos);
-    auto ok = run("verify-consistency --key " + q(key) + " " + q(saved) + " " + q(now) + " " +
-                  q(proof));
+    auto ok =
+        run("verify-consistency --key " + q(key) + " " + q(saved) + " " + q(now) + " " + q(proof));
     INFO(ok.output);
     CHECK(ok.status == 0);
     CHECK(ok.output.find("valid:") != std::string::npos);
     // The checkpoints in the wrong order do not verify.
-    auto swapped = run("verify-consistency --key " + q(key) + " " + q(now) + " " + q(saved) +
-                       " " + q(proof));
+    auto swapped =
+        run("verify-consistency --key " + q(key) + " " + q(now) + " " + q(saved) + " " + q(proof));
     CHECK(swapped.status == 1);
     // A changed proof hash does not verify.
     std::string text;
@@ -160,8 +160,8 @@ TEST_CASE("dsa audit checkpoint and consistency: growth, truncation, rewriting, 
     const auto at = text.find("\"proof\": [\n    \"") + 16;
     text[at] = text[at] == 'A' ? 'B' : 'A';
     std::ofstream(proof) << text;
-    auto bad = run("verify-consistency --key " + q(key) + " " + q(saved) + " " + q(now) + " " +
-                   q(proof));
+    auto bad =
+        run("verify-consistency --key " + q(key) + " " + q(saved) + " " + q(now) + " " + q(proof));
     CHECK(bad.status == 1);
     CHECK(bad.output.find("INVALID") != std::string::npos);
   }

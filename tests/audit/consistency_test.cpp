@@ -225,8 +225,7 @@ TEST_CASE("a saved checkpoint proves growth and exposes truncation and rewriting
     auto res = check_consistency(opts.db_path, saved, pem);
     REQUIRE(res.completed);
     CHECK(res.finding == consistency_finding::truncated);
-    CHECK(res.detail.find("log has 120 entries, saved checkpoint covers 200") !=
-          std::string::npos);
+    CHECK(res.detail.find("log has 120 entries, saved checkpoint covers 200") != std::string::npos);
     CHECK(res.detail.find("truncated") != std::string::npos);
   }
   SECTION("the tail deleted and the log grown again past it") {

@@ -171,13 +171,14 @@ TEST_CASE("query, stats and counted_since read the hashed entries, not edited co
     CHECK(c.time_us >= start);
     CHECK(c.requester != "nobody");
   }
-  CHECK(s->count_counted("asb-sharing", "police-read-cases", "assignee", "northshire-police",
-                         start, start + 1000) > 0);
+  CHECK(s->count_counted("asb-sharing", "police-read-cases", "assignee", "northshire-police", start,
+                         start + 1000) > 0);
 }
 
-TEST_CASE("counted_since refuses an entry whose text no longer matches its hash, and starts at "
-          "a checkpoint signed before the window",
-          "[integrity]") {
+TEST_CASE(
+    "counted_since refuses an entry whose text no longer matches its hash, and starts at "
+    "a checkpoint signed before the window",
+    "[integrity]") {
   temp_dir dir;
   auto opts = options_in(dir);
   std::string error;

@@ -516,8 +516,8 @@ int run_stats(const std::string& db, const std::string& by, const std::string& k
     }
     std::cout << "checkpoints  " << checkpoints.size();
     // Read from the signed note, not from the row's copies (the store verified above).
-    auto note = checkpoints.empty() ? std::nullopt
-                                    : audit::parse_checkpoint_note(checkpoints.back().note);
+    auto note =
+        checkpoints.empty() ? std::nullopt : audit::parse_checkpoint_note(checkpoints.back().note);
     if (note) {
       std::cout << " (latest: size " << note->size;
       if (note->time_us) {
@@ -650,8 +650,7 @@ int run_checkpoint(const std::string& db, const std::string& key_path, const std
     return 2;
   }
   if (out != "-") {
-    std::cerr << "wrote the checkpoint of \"" << latest->c.origin << "\" at size "
-              << latest->c.size
+    std::cerr << "wrote the checkpoint of \"" << latest->c.origin << "\" at size " << latest->c.size
               << (latest->c.time_us ? ", signed " + audit::format_utc(*latest->c.time_us)
                                     : std::string())
               << " to " << out << "\n";
@@ -702,8 +701,8 @@ int run_consistency(const consistency_args& a) {
                                    : "the key given with --key")
             << "\n";
   if (!a.proof_out.empty()) {
-    audit::consistency_proof p{saved->c.origin, saved->c.size, res.newest.c.size, saved->c.root,
-                               res.newest.c.root, res.proof};
+    audit::consistency_proof p{saved->c.origin, saved->c.size,     res.newest.c.size,
+                               saved->c.root,   res.newest.c.root, res.proof};
     if (!write_file(a.proof_out, audit::consistency_proof_to_json(p), error)) {
       std::cerr << "dsa audit consistency: " << error << "\n";
       return 2;
