@@ -1,6 +1,7 @@
 // The audit log's own integrity against someone who can write the file: indexed columns edited
 // behind the triggers, a WAL separated from its database, a store from before signed times.
 #include <catch2/catch.hpp>
+#include <atomic>
 #include <chrono>
 #include <filesystem>
 #include <thread>
@@ -368,4 +369,47 @@ TEST_CASE("a dsa-audit/1 store (checkpoints without a signed time) is read, then
   REQUIRE(r->checkpoints(rows, error));
   CHECK_FALSE(parse_checkpoint_note(rows.front().note)->time_us);
   CHECK(parse_checkpoint_note(rows.back().note)->time_us);
+}
+
+TEST_CASE("verification finds problems across the batches it hashes in parallel",
+          "[integrity][verify]") {
+  temp_dir dir;
+  auto opts = options_in(dir);
+  std::string error;
+  {
+    auto s = store::open(opts, error);
+    REQUIRE(s);
+    std::atomic<std::uint64_t> failed{0};
+    for (std::uint64_t i = 0; i < 5000; ++i) {
+      s->append(make_entry(i), [&failed](const commit_result& r) {
+        if (!r.ok) {
+          failed.fetch_add(1);
+        }
+      });
+    }
+    s->close();  // drains the queue and writes the final checkpoint
+    REQUIRE(failed.load() == 0);
+  }
+  REQUIRE(verify_store(opts.db_path).intact());
+  {
+    raw_db db(opts.db_path);
+    db.drop_triggers();
+    REQUIRE(db.exec("UPDATE entries SET counted = 1 - counted WHERE seq IN (2047, 2048, 4500)") ==
+            SQLITE_OK);
+    REQUIRE(db.exec("UPDATE entries SET entry = replace(entry, '\"GET\"', '\"PUT\"') "
+                    "WHERE seq = 4097") == SQLITE_OK);
+  }
+  const auto v = verify_store(opts.db_path);
+  REQUIRE(v.completed);
+  CHECK(v.entries == 5000);
+  std::vector<std::pair<std::uint64_t, problem_kind>> found;
+  for (const auto& p : v.problems) {
+    found.emplace_back(p.seq.value_or(UINT64_MAX), p.kind);
+  }
+  const std::vector<std::pair<std::uint64_t, problem_kind>> expected = {
+      {2047, problem_kind::column_altered},
+      {2048, problem_kind::column_altered},
+      {4097, problem_kind::entry_changed},
+      {4500, problem_kind::column_altered}};
+  CHECK(found == expected);
 }
