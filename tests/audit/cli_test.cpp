@@ -55,8 +55,9 @@ store_options make_store(const temp_dir& dir, std::uint64_t sessions) {
 
 }  // namespace
 
-TEST_CASE("dsa audit verify names the seq and column of an edited column; query and stats refuse",
-          "[cli]") {
+TEST_CASE(
+    "dsa audit verify names the seq and column of an edited column, and query and stats refuse",
+    "[cli]") {
   temp_dir dir;
   auto opts = make_store(dir, 2);
   const std::string db = "--db " + q(opts.db_path);

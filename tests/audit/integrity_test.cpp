@@ -1,7 +1,7 @@
 // The audit log's own integrity against someone who can write the file: indexed columns edited
 // behind the triggers, a WAL separated from its database, a store from before signed times.
-#include <catch2/catch.hpp>
 #include <atomic>
+#include <catch2/catch.hpp>
 #include <chrono>
 #include <filesystem>
 #include <thread>
