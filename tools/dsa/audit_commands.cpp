@@ -391,6 +391,11 @@ int run_verify(const std::string& db, const std::string& key_path) {
                         "out a replaced key)"
                       : "the key given with --key")
               << "\n";
+    if (result.format != "dsa-audit/2") {
+      std::cout << "  format       " << result.format
+                << " (its checkpoints carry no signed time; a gateway upgrades it in place when "
+                   "it next opens it)\n";
+    }
     if (uncovered > 0) {
       std::cout << "  note         the last " << uncovered
                 << " entries are not yet covered by a checkpoint (a running gateway signs "
