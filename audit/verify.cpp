@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <cstring>
-#include <future>
 #include <unordered_set>
 
 #include "audit/checkpoint.hpp"
@@ -109,52 +108,6 @@ std::string column_differences(const stored_row& row, const entry_columns& c) {
   return (names.size() == 1 ? "column " + list + " differs" : "columns " + list + " differ") +
          " from the hashed entry" + first;
 }
-
-// Rows copied out of SQLite so that their texts can be hashed on another thread while the next
-// rows are read. Everything that needs the row's columns (deriving and comparing them) is done
-// while copying.
-struct row_batch {
-  static constexpr std::size_t capacity = 2048;
-  struct row {
-    std::uint64_t seq = 0;
-    std::size_t offset = 0, size = 0;
-    hash stored{};
-    bool stored_ok = false;  // the stored leaf hash is 32 bytes
-    bool derived = false;    // the columns could be derived from the text
-    std::string column_diff;
-  };
-  std::string arena;  // the texts, back to back
-  std::vector<row> rows;
-  std::vector<hash> leaves;
-
-  void clear() {
-    arena.clear();
-    rows.clear();
-    leaves.clear();
-  }
-  void add(const stored_row& r, entry_columns& scratch) {
-    row x;
-    x.seq = r.seq;
-    x.offset = arena.size();
-    x.size = r.text.size();
-    arena.append(r.text);
-    x.stored_ok = r.leaf.size() == 32;
-    if (x.stored_ok) {
-      std::memcpy(x.stored.data(), r.leaf.data(), 32);
-    }
-    x.derived = derive_columns(r.text, scratch);
-    if (x.derived) {
-      x.column_diff = column_differences(r, scratch);
-    }
-    rows.push_back(std::move(x));
-  }
-  void hash_all() {
-    leaves.resize(rows.size());
-    for (std::size_t i = 0; i < rows.size(); ++i) {
-      leaves[i] = leaf_hash(std::string_view(arena.data() + rows[i].offset, rows[i].size));
-    }
-  }
-};
 
 }  // namespace
 
@@ -272,85 +225,52 @@ verify_result verify_reader(const reader& rd, const verify_options& options) {
     }
   };
   compare_checkpoints();
-  // The rows are read in batches, and each batch's texts are hashed on a second thread while
-  // the next batch is read from SQLite and its columns derived: hashing and reading cost about
-  // the same, so on two cores the pass runs at nearly the speed of the slower of the two. The
-  // findings are then made in seq order on this thread exactly as a single pass would.
   entry_columns derived;
-  row_batch filling, hashing;
-  std::future<void> hashed;
-  auto process = [&](row_batch& batch) {
-    for (std::size_t i = 0; i < batch.rows.size(); ++i) {
-      const row_batch::row& row = batch.rows[i];
-      const std::uint64_t seq = row.seq;
-      const std::string_view text(batch.arena.data() + row.offset, row.size);
-      const hash& leaf = batch.leaves[i];
-      if (seq != position) {
-        if (seq > position) {
-          entry_problems.push_back({problem_kind::entry_missing, position, std::nullopt,
-                                    seq - position == 1
-                                        ? "entry " + std::to_string(position) + " is missing"
-                                        : "entries " + std::to_string(position) + "…" +
-                                              std::to_string(seq - 1) + " are missing"});
-        } else {
-          entry_problems.push_back({problem_kind::non_contiguous, seq, std::nullopt,
-                                    "row " + std::to_string(seq) + " is out of order"});
-        }
-        position = seq;
-      }
-      auto claimed = claimed_seq(text);
-      if (!claimed) {
-        entry_problems.push_back({problem_kind::entry_changed, seq, std::nullopt,
-                                  "entry " + std::to_string(seq) + " is not a stored entry"});
-      } else if (*claimed != seq) {
-        misplaced.push_back({seq, *claimed});
-        claimed_elsewhere.insert(*claimed);
-      } else if (!row.stored_ok || row.stored != leaf) {
-        entry_problems.push_back(
-            {problem_kind::entry_changed, seq, std::nullopt,
-             "entry " + std::to_string(seq) + " does not match its leaf hash"});
-      } else if (!row.derived) {
-        entry_problems.push_back({problem_kind::entry_changed, seq, std::nullopt,
-                                  "entry " + std::to_string(seq) +
-                                      " is not a well-formed entry (its indexed values cannot "
-                                      "be derived from it)"});
-      } else if (!row.column_diff.empty()) {
-        entry_problems.push_back(
-            {problem_kind::column_altered, seq, std::nullopt, row.column_diff});
-      }
-      tree.append(leaf);
-      ++position;
-      compare_checkpoints();
-    }
-  };
-  auto hand_over = [&] {
-    if (hashed.valid()) {
-      hashed.get();
-      process(hashing);
-    }
-    std::swap(filling, hashing);
-    filling.clear();
-    hashed = std::async(std::launch::async, [&batch = hashing] { batch.hash_all(); });
-  };
   bool ok = r->for_each_row(
       [&](const stored_row& row) {
-        filling.add(row, derived);
-        if (filling.rows.size() == row_batch::capacity) {
-          hand_over();
+        const std::uint64_t seq = row.seq;
+        const std::string_view text = row.text;
+        const std::string_view stored_leaf = row.leaf;
+        if (seq != position) {
+          if (seq > position) {
+            entry_problems.push_back({problem_kind::entry_missing, position, std::nullopt,
+                                      seq - position == 1
+                                          ? "entry " + std::to_string(position) + " is missing"
+                                          : "entries " + std::to_string(position) + "…" +
+                                                std::to_string(seq - 1) + " are missing"});
+          } else {
+            entry_problems.push_back({problem_kind::non_contiguous, seq, std::nullopt,
+                                      "row " + std::to_string(seq) + " is out of order"});
+          }
+          position = seq;
         }
+        const hash leaf = leaf_hash(text);
+        auto claimed = claimed_seq(text);
+        if (!claimed) {
+          entry_problems.push_back({problem_kind::entry_changed, seq, std::nullopt,
+                                    "entry " + std::to_string(seq) + " is not a stored entry"});
+        } else if (*claimed != seq) {
+          misplaced.push_back({seq, *claimed});
+          claimed_elsewhere.insert(*claimed);
+        } else if (stored_leaf.size() != 32 ||
+                   std::memcmp(stored_leaf.data(), leaf.data(), 32) != 0) {
+          entry_problems.push_back(
+              {problem_kind::entry_changed, seq, std::nullopt,
+               "entry " + std::to_string(seq) + " does not match its leaf hash"});
+        } else if (!derive_columns(text, derived)) {
+          entry_problems.push_back({problem_kind::entry_changed, seq, std::nullopt,
+                                    "entry " + std::to_string(seq) +
+                                        " is not a well-formed entry (its indexed values cannot "
+                                        "be derived from it)"});
+        } else if (std::string diff = column_differences(row, derived); !diff.empty()) {
+          entry_problems.push_back({problem_kind::column_altered, seq, std::nullopt, diff});
+        }
+        tree.append(leaf);
+        ++position;
+        compare_checkpoints();
         return true;
       },
       result.error);
-  if (hashed.valid()) {
-    hashed.get();
-    if (ok) {
-      process(hashing);
-    }
-  }
-  if (ok) {
-    filling.hash_all();
-    process(filling);
-  }
   if (!ok) {
     return result;
   }
