@@ -386,23 +386,24 @@ bool reader::for_each_row(const std::function<bool(const stored_row&)>& row,
   int rc = SQLITE_ROW;
   while ((rc = s.step()) == SQLITE_ROW) {
     r.seq = static_cast<std::uint64_t>(sqlite3_column_int64(s.get(), 0));
-    // Text columns are read as text, the hash as a blob: each accessor converts at most once and
-    // returns a pointer valid until the next step.
+    // Every value is read as a blob: no copy, a pointer valid until the next step.
     r.text = column_view(s.get(), 1);
     r.leaf = column_view(s.get(), 2);
     r.time_us = integer(3);
     r.counted = integer(4);
     for (std::size_t i = 0; i < r.strings.size(); ++i) {
       const int col = static_cast<int>(i) + 5;
-      // sqlite3_column_text is NULL only for a NULL value (an empty string gives ""), so no
-      // separate type lookup is needed.
-      const unsigned char* p = sqlite3_column_text(s.get(), col);
-      if (p == nullptr) {
+      // Read as a blob: sqlite3_column_text would copy each value to NUL-terminate it. A blob
+      // pointer is NULL for NULL and also for an empty value, which the type then tells apart.
+      const void* p = sqlite3_column_blob(s.get(), col);
+      if (p != nullptr) {
+        r.strings[i] =
+            std::string_view(static_cast<const char*>(p),
+                             static_cast<std::size_t>(sqlite3_column_bytes(s.get(), col)));
+      } else if (sqlite3_column_type(s.get(), col) == SQLITE_NULL) {
         r.strings[i] = std::nullopt;
       } else {
-        r.strings[i] =
-            std::string_view(reinterpret_cast<const char*>(p),
-                             static_cast<std::size_t>(sqlite3_column_bytes(s.get(), col)));
+        r.strings[i] = std::string_view();
       }
     }
     if (!row(r)) {
