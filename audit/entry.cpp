@@ -3,6 +3,7 @@
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
 #include <charconv>
+#include <cstring>
 
 namespace dsa::audit {
 namespace {
@@ -282,6 +283,349 @@ std::optional<entry> entry_from_json(std::string_view text) {
     e.details = it->value().get_object();
   }
   return e;
+}
+
+}  // namespace dsa::audit
+
+namespace dsa::audit {
+namespace {
+
+// A minimal JSON scanner for derive_columns: it walks one object, hands back the members the
+// columns need and skips everything else (nested objects and arrays included) without building
+// a DOM, which keeps verification at the speed of hashing.
+class scanner {
+ public:
+  explicit scanner(std::string_view s) : p_(s.data()), end_(s.data() + s.size()) {}
+
+  void ws() {
+    while (p_ < end_ && (*p_ == ' ' || *p_ == '\n' || *p_ == '\r' || *p_ == '\t')) {
+      ++p_;
+    }
+  }
+  bool eat(char c) {
+    ws();
+    if (p_ < end_ && *p_ == c) {
+      ++p_;
+      return true;
+    }
+    return false;
+  }
+  bool peek(char c) {
+    ws();
+    return p_ < end_ && *p_ == c;
+  }
+  bool at_end() {
+    ws();
+    return p_ == end_;
+  }
+
+  // A string token, returned without its quotes and still escaped; `escaped` tells whether it
+  // holds a backslash.
+  bool token(std::string_view& raw, bool& escaped) {
+    ws();
+    if (p_ >= end_ || *p_ != '"') {
+      return false;
+    }
+    const char* start = ++p_;
+    // Strings are not checked for raw control characters: every text this derives from has been
+    // hashed and matched first (or was just written by the store), so it is the writer's valid
+    // JSON; what matters here is only where each string ends, found the fast way when it holds
+    // no backslash.
+    const auto* quote = static_cast<const char*>(std::memchr(start, '"', end_ - start));
+    if (quote == nullptr) {
+      return false;
+    }
+    escaped = std::memchr(start, '\\', quote - start) != nullptr;
+    if (escaped) {
+      // A quote after a backslash is part of the string.
+      for (quote = start; quote < end_ && *quote != '"'; ++quote) {
+        if (*quote == '\\') {
+          ++quote;
+        }
+      }
+      if (quote >= end_) {
+        return false;
+      }
+    }
+    raw = std::string_view(start, static_cast<std::size_t>(quote - start));
+    p_ = quote + 1;
+    return true;
+  }
+
+  // A string value: a view of the text when it holds no escape, else decoded into `storage`.
+  bool string(std::string_view& out, std::string& storage) {
+    std::string_view raw;
+    bool escaped = false;
+    if (!token(raw, escaped)) {
+      return false;
+    }
+    if (!escaped) {
+      out = raw;
+      return true;
+    }
+    boost::system::error_code ec;
+    std::string quoted;
+    quoted.reserve(raw.size() + 2);
+    quoted.push_back('"');
+    quoted.append(raw);
+    quoted.push_back('"');
+    boost::json::value v = boost::json::parse(quoted, ec);
+    if (ec || !v.is_string()) {
+      return false;
+    }
+    storage.assign(v.get_string().data(), v.get_string().size());
+    out = storage;
+    return true;
+  }
+  bool integer(std::int64_t& out) {
+    ws();
+    auto [q, ec] = std::from_chars(p_, end_, out);
+    if (ec != std::errc() || q == p_) {
+      return false;
+    }
+    p_ = q;
+    // A fraction or exponent makes it another number than the writer's integers.
+    return p_ == end_ || (*p_ != '.' && *p_ != 'e' && *p_ != 'E');
+  }
+  bool literal(std::string_view word) {
+    ws();
+    if (static_cast<std::size_t>(end_ - p_) < word.size() ||
+        std::memcmp(p_, word.data(), word.size()) != 0) {
+      return false;
+    }
+    p_ += word.size();
+    return true;
+  }
+  // Skips one value of any type.
+  bool skip() {
+    ws();
+    if (p_ >= end_) {
+      return false;
+    }
+    const char c = *p_;
+    if (c == '"') {
+      std::string_view raw;
+      bool escaped = false;
+      return token(raw, escaped);
+    }
+    if (c == '{' || c == '[') {
+      const char close = c == '{' ? '}' : ']';
+      ++p_;
+      if (eat(close)) {
+        return true;
+      }
+      do {
+        if (c == '{') {
+          std::string_view k;
+          bool escaped = false;
+          if (!token(k, escaped) || !eat(':')) {
+            return false;
+          }
+        }
+        if (!skip()) {
+          return false;
+        }
+      } while (eat(','));
+      return eat(close);
+    }
+    if (c == 't') {
+      return literal("true");
+    }
+    if (c == 'f') {
+      return literal("false");
+    }
+    if (c == 'n') {
+      return literal("null");
+    }
+    const char* start = p_;
+    while (p_ < end_ && ((*p_ >= '0' && *p_ <= '9') || *p_ == '-' || *p_ == '+' || *p_ == '.' ||
+                         *p_ == 'e' || *p_ == 'E')) {
+      ++p_;
+    }
+    return p_ > start;
+  }
+
+ private:
+  const char* p_;
+  const char* end_;
+};
+
+// The members derive_columns reads, by index into entry_columns::decoded for the strings.
+enum class member {
+  none,
+  time_us,
+  kind,
+  decision,
+  reason,
+  agreement,
+  permission,
+  requester,
+  purpose,
+  case_ref,
+  acting_user,
+  counted
+};
+
+member member_of(std::string_view k) {
+  switch (k.size()) {
+    case 4:
+      return k == "kind" ? member::kind : member::none;
+    case 6:
+      return k == "reason" ? member::reason : member::none;
+    case 7:
+      return k == "time_us"   ? member::time_us
+             : k == "purpose" ? member::purpose
+             : k == "counted" ? member::counted
+                              : member::none;
+    case 8:
+      return k == "decision" ? member::decision : k == "case_ref" ? member::case_ref : member::none;
+    case 9:
+      return k == "agreement"   ? member::agreement
+             : k == "requester" ? member::requester
+                                : member::none;
+    case 10:
+      return k == "permission" ? member::permission : member::none;
+    case 11:
+      return k == "acting_user" ? member::acting_user : member::none;
+    default:
+      return member::none;
+  }
+}
+
+}  // namespace
+
+bool derive_columns(std::string_view text, entry_columns& out) {
+  scanner sc(text);
+  unsigned seen = 0;
+  out.time_us = 0;
+  out.counted = false;
+  std::string_view* fields[] = {&out.kind,      &out.decision,   &out.reason,
+                                &out.agreement, &out.permission, &out.requester,
+                                &out.purpose,   &out.case_ref,   &out.acting_user};
+  for (std::string_view* f : fields) {
+    *f = {};
+  }
+  // A member named twice is refused (the writer never does that, and a parser keeping the first
+  // and one keeping the last would derive different columns).
+  auto first = [&seen](member m) {
+    const unsigned bit = 1u << static_cast<unsigned>(m);
+    if ((seen & bit) != 0) {
+      return false;
+    }
+    seen |= bit;
+    return true;
+  };
+  auto string_member = [&](member m, std::size_t field) {
+    return first(m) && sc.string(*fields[field], out.decoded[field]);
+  };
+  if (!sc.eat('{')) {
+    return false;
+  }
+  if (!sc.eat('}')) {
+    do {
+      std::string_view k;
+      bool escaped = false;
+      if (!sc.token(k, escaped) || !sc.eat(':')) {
+        return false;
+      }
+      if (escaped) {
+        // No member is spelled with an escape by the writer; an escaped key could still decode
+        // to a column's name, so such a text is not an entry.
+        return false;
+      }
+      bool ok = true;
+      const member m = member_of(k);
+      switch (m) {
+        case member::none:
+          ok = sc.skip();
+          break;
+        case member::time_us:
+          ok = first(m) && sc.integer(out.time_us);
+          break;
+        case member::kind:
+          ok = string_member(m, 0);
+          break;
+        case member::decision:
+          ok = string_member(m, 1);
+          break;
+        case member::reason:
+          ok = string_member(m, 2);
+          break;
+        case member::agreement:
+          ok = string_member(m, 3);
+          break;
+        case member::permission:
+          ok = string_member(m, 4);
+          break;
+        case member::purpose:
+          ok = string_member(m, 6);
+          break;
+        case member::case_ref:
+          ok = string_member(m, 7);
+          break;
+        case member::acting_user:
+          ok = string_member(m, 8);
+          break;
+        case member::counted:
+          ok = first(m);
+          if (ok && sc.peek('t')) {
+            ok = sc.literal("true");
+            out.counted = true;
+          } else if (ok) {
+            ok = sc.literal("false");
+          }
+          break;
+        case member::requester: {
+          ok = first(m) && sc.eat('{');
+          bool party = false;
+          if (ok && !sc.eat('}')) {
+            do {
+              std::string_view rk;
+              bool r_escaped = false;
+              ok = sc.token(rk, r_escaped) && !r_escaped && sc.eat(':');
+              if (ok && rk == "party") {
+                ok = !party && sc.string(out.requester, out.decoded[5]);
+                party = true;
+              } else if (ok) {
+                ok = sc.skip();
+              }
+            } while (ok && sc.eat(','));
+            ok = ok && sc.eat('}');
+          }
+          break;
+        }
+      }
+      if (!ok) {
+        return false;
+      }
+    } while (sc.eat(','));
+    if (!sc.eat('}')) {
+      return false;
+    }
+  }
+  const unsigned required =
+      (1u << static_cast<unsigned>(member::time_us)) | (1u << static_cast<unsigned>(member::kind));
+  return sc.at_end() && (seen & required) == required;
+}
+
+std::string utf8_sanitised(std::string_view s) {
+  std::string out;
+  out.reserve(s.size());
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    if (c < 0x80) {
+      out.push_back(static_cast<char>(c));
+      continue;
+    }
+    const std::size_t n = utf8_length(s, i);
+    if (n == 0) {
+      out += "\xef\xbf\xbd";
+    } else {
+      out.append(s.substr(i, n));
+      i += n - 1;
+    }
+  }
+  return out;
 }
 
 }  // namespace dsa::audit

@@ -61,4 +61,33 @@ struct entry {
 // The seq a stored text claims, read from its fixed prefix {"seq":N, without a full parse.
 [[nodiscard]] std::optional<std::uint64_t> claimed_seq(std::string_view text);
 
+// The values of the store's indexed columns (store.hpp), derived from an entry's stored text:
+// what query, stats and the volume-cap seeding read, and what verification compares each row's
+// columns with. A string member that is absent or empty is empty here (NULL in its column);
+// requester is requester.party; counted is true only for "counted":true.
+//
+// The views point into the text given to derive_columns, or into this object for a value that
+// had to be unescaped: they are valid while both live and until the next derive_columns. Not
+// copyable for that reason; reuse one object across rows.
+struct entry_columns {
+  entry_columns() = default;
+  entry_columns(const entry_columns&) = delete;
+  entry_columns& operator=(const entry_columns&) = delete;
+
+  std::int64_t time_us = 0;
+  std::string_view kind, decision, reason, agreement, permission, requester, purpose, case_ref,
+      acting_user;
+  bool counted = false;
+  std::string decoded[9];  // storage for unescaped values, one per string field
+};
+
+// Fills `out` from `text` with one pass over the bytes (no allocation unless a value holds an
+// escape). False unless the text is one JSON object whose time_us is an integer and kind a
+// string, whose other column members, when present, have the types the writer gives them, and
+// that names none of them twice; `out` is then unspecified.
+[[nodiscard]] bool derive_columns(std::string_view text, entry_columns& out);
+
+// `s` with every byte sequence that is not valid UTF-8 replaced by U+FFFD, as to_json() writes it.
+[[nodiscard]] std::string utf8_sanitised(std::string_view s);
+
 }  // namespace dsa::audit

@@ -37,6 +37,26 @@ void path_of(std::uint64_t m, std::uint64_t begin, std::uint64_t end,
   }
 }
 
+// SUBPROOF(m, D[begin:end], complete) of RFC 9162 §2.1.4.1.
+void subproof(std::uint64_t m, std::uint64_t begin, std::uint64_t end, bool complete,
+              const std::function<hash(std::uint64_t)>& leaf_at, std::vector<hash>& out) {
+  const std::uint64_t n = end - begin;
+  if (m == n) {
+    if (!complete) {
+      out.push_back(subtree_root(begin, end, leaf_at));
+    }
+    return;
+  }
+  const std::uint64_t k = split_point(n);
+  if (m <= k) {
+    subproof(m, begin, begin + k, complete, leaf_at, out);
+    out.push_back(subtree_root(begin + k, end, leaf_at));
+  } else {
+    subproof(m - k, begin + k, end, false, leaf_at, out);
+    out.push_back(subtree_root(begin, begin + k, leaf_at));
+  }
+}
+
 }  // namespace
 
 hash merkle_root(std::span<const hash> leaves) {
@@ -117,6 +137,79 @@ bool verify_inclusion(std::uint64_t index, std::uint64_t size, const hash& leaf,
                       std::span<const hash> path, const hash& root) {
   auto computed = root_from_inclusion_path(index, size, leaf, path);
   return computed && *computed == root;
+}
+
+}  // namespace dsa::audit
+
+namespace dsa::audit {
+
+std::optional<std::vector<hash>> consistency_path(
+    std::uint64_t old_size, std::uint64_t new_size,
+    const std::function<hash(std::uint64_t)>& leaf_at) {
+  if (old_size > new_size) {
+    return std::nullopt;
+  }
+  std::vector<hash> out;
+  if (old_size == 0 || old_size == new_size) {
+    return out;
+  }
+  subproof(old_size, 0, new_size, true, leaf_at, out);
+  return out;
+}
+
+bool verify_consistency(std::uint64_t old_size, std::uint64_t new_size, const hash& old_root,
+                        const hash& new_root, std::span<const hash> path) {
+  if (old_size > new_size) {
+    return false;
+  }
+  if (old_size == 0) {
+    return path.empty();
+  }
+  if (old_size == new_size) {
+    return path.empty() && old_root == new_root;
+  }
+  // Step 1: a proof between different non-empty sizes is never empty.
+  if (path.empty()) {
+    return false;
+  }
+  // Step 2: when old_size is a power of two, the old root is itself a node of the new tree and
+  // the proof leaves it out.
+  std::vector<hash> p;
+  p.reserve(path.size() + 1);
+  if ((old_size & (old_size - 1)) == 0) {
+    p.push_back(old_root);
+  }
+  p.insert(p.end(), path.begin(), path.end());
+  // Steps 3–4.
+  std::uint64_t fn = old_size - 1;
+  std::uint64_t sn = new_size - 1;
+  while ((fn & 1) == 1) {
+    fn >>= 1;
+    sn >>= 1;
+  }
+  // Steps 5–6.
+  hash fr = p[0];
+  hash sr = p[0];
+  for (std::size_t i = 1; i < p.size(); ++i) {
+    const hash& c = p[i];
+    if (sn == 0) {
+      return false;
+    }
+    if ((fn & 1) == 1 || fn == sn) {
+      fr = node_hash(c, fr);
+      sr = node_hash(c, sr);
+      while ((fn & 1) == 0 && fn != 0) {
+        fn >>= 1;
+        sn >>= 1;
+      }
+    } else {
+      sr = node_hash(sr, c);
+    }
+    fn >>= 1;
+    sn >>= 1;
+  }
+  // Step 7.
+  return fr == old_root && sr == new_root && sn == 0;
 }
 
 }  // namespace dsa::audit

@@ -1,7 +1,8 @@
 #pragma once
 
-// RFC 9162 §2.1 Merkle Tree Hash (MTH), an incremental frontier, and inclusion proofs
-// (§2.1.3). Leaves are given as leaf hashes (SHA-256(0x00 ‖ entry)); see crypto.hpp.
+// RFC 9162 §2.1 Merkle Tree Hash (MTH), an incremental frontier, inclusion proofs (§2.1.3) and
+// consistency proofs (§2.1.4). Leaves are given as leaf hashes (SHA-256(0x00 ‖ entry)); see
+// crypto.hpp.
 //
 // Thread safety: values only; a frontier is not synchronised (one owner at a time).
 
@@ -45,5 +46,20 @@ class merkle_frontier {
 
 [[nodiscard]] bool verify_inclusion(std::uint64_t index, std::uint64_t size, const hash& leaf,
                                     std::span<const hash> path, const hash& root);
+
+// PROOF(m, D[n]) from RFC 9162 §2.1.4.1: the hashes that prove the tree of the first `old_size`
+// leaves is a prefix of the tree of the first `new_size`. `leaf_at(i)` returns leaf hash i
+// (i < new_size). Empty for old_size 0 or old_size == new_size; nullopt if old_size > new_size.
+[[nodiscard]] std::optional<std::vector<hash>> consistency_path(
+    std::uint64_t old_size, std::uint64_t new_size,
+    const std::function<hash(std::uint64_t)>& leaf_at);
+
+// RFC 9162 §2.1.4.2: true when `path` proves that the tree of `old_size` leaves with root
+// `old_root` is a prefix of the tree of `new_size` leaves with root `new_root`. The two cases
+// the RFC leaves to the caller: old_size 0 (the empty tree is a prefix of every tree) needs an
+// empty path; old_size == new_size needs an empty path and equal roots.
+[[nodiscard]] bool verify_consistency(std::uint64_t old_size, std::uint64_t new_size,
+                                      const hash& old_root, const hash& new_root,
+                                      std::span<const hash> path);
 
 }  // namespace dsa::audit

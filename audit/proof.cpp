@@ -47,6 +47,7 @@ std::optional<inclusion_proof> prove(const std::filesystem::path& db, std::uint6
   p.origin = note->origin;
   p.size = note->size;
   p.root = note->root;
+  p.time_us = note->time_us;
   p.signature = latest.signature;
   p.leaf_index = seq;
   p.entry = r->entry_text(seq).value_or("");
@@ -70,6 +71,9 @@ std::string proof_to_json(const inclusion_proof& p) {
   out += "  \"origin\": " + q(p.origin) + ",\n";
   out += "  \"size\": " + std::to_string(p.size) + ",\n";
   out += "  \"root\": " + q(to_base64(p.root)) + ",\n";
+  if (p.time_us) {
+    out += "  \"time_us\": " + std::to_string(*p.time_us) + ",\n";
+  }
   out += "  \"signature\": " + q(to_base64(p.signature)) + ",\n";
   out += "  \"leaf_index\": " + std::to_string(p.leaf_index) + ",\n";
   out += "  \"entry\": " + q(p.entry) + ",\n";
@@ -124,6 +128,13 @@ std::optional<inclusion_proof> proof_from_json(std::string_view text, std::strin
   }
   p.origin = std::string(*origin);
   p.size = *size;
+  if (auto t = o.find("time_us"); t != o.end()) {
+    if (!t->value().is_int64() || t->value().get_int64() < 0) {
+      error = "the proof's time_us is not a non-negative integer";
+      return std::nullopt;
+    }
+    p.time_us = t->value().get_int64();
+  }
   p.leaf_index = *index;
   p.entry = std::string(*entry);
   auto root_hash = hash_from_base64(*root);
@@ -151,7 +162,7 @@ proof_check verify_proof(const inclusion_proof& p, const public_key& key) {
   if (!valid_origin(p.origin)) {
     return {false, "the origin is not one printable line"};
   }
-  const std::string note = checkpoint_note({p.origin, p.size, p.root});
+  const std::string note = checkpoint_note({p.origin, p.size, p.root, p.time_us});
   if (!key.verify(note, p.signature)) {
     return {false, "the checkpoint signature does not verify with this key"};
   }

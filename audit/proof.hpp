@@ -3,11 +3,12 @@
 // Inclusion proofs (RFC 9162 §2.1.3) of one entry against the store's latest signed checkpoint,
 // as a self-contained JSON document an auditor can check with only the public key:
 //
-//   {"origin": …, "size": N, "root": base64, "signature": base64,   -- the checkpoint
-//    "leaf_index": i, "entry": "<stored text>", "leaf_hash": base64,  -- the entry
-//    "path": [base64, …]}                                             -- PATH(i, D[N])
+//   {"origin": …, "size": N, "root": base64, "time_us": T, "signature": base64,  -- checkpoint
+//    "leaf_index": i, "entry": "<stored text>", "leaf_hash": base64,             -- the entry
+//    "path": [base64, …]}                                                        -- PATH(i, D[N])
 //
-// The checkpoint note is rebuilt from origin, size and root (checkpoint.hpp) for the signature.
+// The checkpoint note is rebuilt from origin, size, root and time_us (checkpoint.hpp) for the
+// signature; time_us is absent when the checkpoint is a legacy one without a signed time.
 //
 // Thread safety: pure functions. Errors: through `error` / proof_check; nothing throws.
 
@@ -26,7 +27,8 @@ struct inclusion_proof {
   std::string origin;
   std::uint64_t size = 0;
   hash root{};
-  std::string signature;  // raw 64 bytes
+  std::optional<std::int64_t> time_us;  // the checkpoint's signed time; absent for legacy notes
+  std::string signature;                // raw 64 bytes
   std::uint64_t leaf_index = 0;
   std::string entry;  // the stored entry text
   hash leaf{};

@@ -2,9 +2,13 @@
 
 #include <sqlite3.h>
 
+#include <chrono>
+#include <cstdio>
 #include <cstring>
+#include <fstream>
 #include <system_error>
 
+#include "audit/entry.hpp"
 #include "audit/schema.hpp"
 
 namespace dsa::audit {
@@ -15,7 +19,129 @@ using detail::column_view;
 using detail::db_error;
 using detail::statement;
 
+std::uint64_t bytes_of(const std::filesystem::path& p) {
+  std::error_code ec;
+  auto n = std::filesystem::file_size(p, ec);
+  return ec ? 0 : static_cast<std::uint64_t>(n);
+}
+
+bool file_exists(const std::filesystem::path& p) {
+  std::error_code ec;
+  return std::filesystem::exists(p, ec);
+}
+
+std::filesystem::path sibling(const std::filesystem::path& db, const char* suffix) {
+  auto p = db;
+  p += suffix;
+  return p;
+}
+
+// The wal-index header at the start of a -shm file (SQLite's wal.c, WalIndexHdr): iVersion
+// (u32, 3007000) at 0, isInit (u8) at 12, szPage (u16; 1 means 65536) at 14, mxFrame (u32, the
+// last valid frame of the WAL) at 16, in the machine's byte order. Only trusted when the two
+// copies SQLite keeps (at 0 and 48) agree.
+struct shm_header {
+  std::uint32_t max_frame = 0;
+  std::uint32_t page_size = 0;
+};
+
+std::optional<shm_header> read_shm_header(const std::filesystem::path& shm) {
+  std::ifstream in(shm, std::ios::binary);
+  unsigned char buf[96];
+  if (!in.read(reinterpret_cast<char*>(buf), sizeof buf)) {
+    return std::nullopt;
+  }
+  if (std::memcmp(buf, buf + 48, 48) != 0) {
+    return std::nullopt;
+  }
+  std::uint32_t version = 0;
+  std::uint16_t page = 0;
+  shm_header h;
+  std::memcpy(&version, buf, 4);
+  std::memcpy(&page, buf + 14, 2);
+  std::memcpy(&h.max_frame, buf + 16, 4);
+  if (version != 3007000 || buf[12] != 1) {
+    return std::nullopt;
+  }
+  h.page_size = page == 1 ? 65536u : page;
+  return h;
+}
+
 }  // namespace
+
+namespace detail {
+
+bool wal_missing_frames(const std::filesystem::path& db, std::string& why) {
+  const auto wal = sibling(db, "-wal");
+  const auto shm = sibling(db, "-shm");
+  auto before = read_shm_header(shm);
+  if (!before || before->max_frame == 0 || before->page_size == 0) {
+    return false;
+  }
+  // A WAL is a 32-byte header and frames of a 24-byte header plus one page.
+  const std::uint64_t needed =
+      32 + static_cast<std::uint64_t>(before->max_frame) * (24 + before->page_size);
+  const std::uint64_t have = file_exists(wal) ? bytes_of(wal) : 0;
+  if (have >= needed) {
+    return false;
+  }
+  // A gateway closing right now truncates its WAL and resets the index: read the header again so
+  // a clean shutdown between the two looks is not taken for a lost WAL.
+  auto after = read_shm_header(shm);
+  if (!after || after->max_frame != before->max_frame) {
+    return false;
+  }
+  why = shm.string() + " records " + std::to_string(before->max_frame) +
+        " committed WAL frames, but " + wal.string() +
+        (file_exists(wal) ? " holds only " + std::to_string(have) + " bytes (" +
+                                std::to_string(needed) + " expected)"
+                          : " is missing") +
+        ": the latest transactions of the log are in the write-ahead log that was not copied "
+        "with " +
+        db.string() + ". Copy " + wal.filename().string() +
+        " from the gateway's audit directory next to it "
+        "(same name plus -wal), or stop the gateway (a clean shutdown writes everything into " +
+        db.filename().string() + ") and copy " + db.filename().string() + " again";
+  return true;
+}
+
+std::string wal_diagnosis(const std::filesystem::path& db, bool store_found) {
+  const auto wal = sibling(db, "-wal");
+  std::string why;
+  if (wal_missing_frames(db, why)) {
+    return why;
+  }
+  const std::uint64_t wal_bytes = file_exists(wal) ? bytes_of(wal) : 0;
+  if (!file_exists(db) || bytes_of(db) == 0) {
+    if (wal_bytes > 32) {
+      return "its write-ahead log " + wal.string() + " (" + std::to_string(wal_bytes) +
+             " bytes) exists without the database it belongs to: restore " + db.string() +
+             " from the same place and moment as the -wal file (copy both together), or stop the "
+             "gateway first (a clean shutdown writes everything into " +
+             db.filename().string() + ")";
+    }
+    return "";
+  }
+  if (store_found) {
+    return "";
+  }
+  if (wal_bytes > 32) {
+    return "the write-ahead log " + wal.string() + " (" + std::to_string(wal_bytes) +
+           " bytes) beside it was not applied: a -wal file only applies to the copy of the "
+           "database it was written with. Copy " +
+           db.filename().string() + " and " + wal.filename().string() +
+           " together, from the same place at the same moment, or stop "
+           "the gateway first and copy " +
+           db.filename().string() + " alone";
+  }
+  return "if it was copied from a running or crashed gateway, its content was still in " +
+         wal.filename().string() + ", which was not copied with it: copy " +
+         db.filename().string() + " together with " + wal.filename().string() +
+         ", or stop the gateway (a clean shutdown writes everything into " +
+         db.filename().string() + ") and copy " + db.filename().string() + " alone";
+}
+
+}  // namespace detail
 
 reader::~reader() {
   sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
@@ -27,10 +153,19 @@ std::unique_ptr<reader> reader::open(const std::filesystem::path& db, std::strin
   auto status = std::filesystem::status(db, ec);
   if (ec || !std::filesystem::exists(status)) {
     error = "no such audit store: " + db.string();
+    const std::string why = detail::wal_diagnosis(db, false);
+    if (!why.empty()) {
+      error += "; " + why;
+    }
     return nullptr;
   }
   if (!std::filesystem::is_regular_file(status)) {
     error = "not an audit store (not a regular file): " + db.string();
+    return nullptr;
+  }
+  std::string lost;
+  if (detail::wal_missing_frames(db, lost)) {
+    error = "cannot read audit store " + db.string() + " as it stands: " + lost;
     return nullptr;
   }
   sqlite3* handle = nullptr;
@@ -51,9 +186,21 @@ std::unique_ptr<reader> reader::open(const std::filesystem::path& db, std::strin
     return nullptr;
   }
   statement s(handle, "SELECT value FROM meta WHERE key = 'format'");
-  if (!s.ok() || s.step() != SQLITE_ROW || column_text(s.get(), 0) != detail::format_name) {
+  if (!s.ok() || s.step() != SQLITE_ROW || !detail::known_format(column_text(s.get(), 0))) {
+    const bool has_meta = s.ok();
+    std::string format = has_meta && sqlite3_data_count(s.get()) > 0 ? column_text(s.get(), 0) : "";
     error = db.string() + " is not a DSA audit store" +
-            (s.ok() ? std::string() : std::string(" (") + db_error(handle) + ")");
+            (!has_meta        ? std::string(" (") + db_error(handle) + ")"
+             : format.empty() ? std::string()
+                              : " (format \"" + format + "\"; this dsa reads " +
+                                    std::string(detail::legacy_format_name) + " and " +
+                                    std::string(detail::format_name) + ")");
+    if (format.empty()) {
+      const std::string why = detail::wal_diagnosis(db, false);
+      if (!why.empty()) {
+        error += ": " + why;
+      }
+    }
     return nullptr;
   }
   return r;
@@ -78,51 +225,35 @@ std::uint64_t reader::entry_count() const {
 
 bool reader::query(const query_filter& f, const std::function<bool(std::string_view)>& row,
                    std::string& error) const {
-  std::string sql = "SELECT entry FROM entries WHERE 1";
-  std::vector<const std::string*> texts;
-  auto text_filter = [&](const std::optional<std::string>& v, const char* column) {
-    if (v) {
-      texts.push_back(&*v);
-      sql += std::string(" AND ") + column + " = ?" + std::to_string(texts.size());
-    }
-  };
-  text_filter(f.agreement, "agreement");
-  text_filter(f.requester, "requester");
-  text_filter(f.purpose, "purpose");
-  text_filter(f.case_ref, "case_ref");
-  text_filter(f.acting_user, "acting_user");
-  text_filter(f.decision, "decision");
-  text_filter(f.reason, "reason");
-  const int since_index = static_cast<int>(texts.size()) + 1;
-  const int until_index = since_index + 1;
-  if (f.since_us) {
-    sql += " AND time_us >= ?" + std::to_string(since_index);
-  }
-  if (f.until_us) {
-    sql += " AND time_us < ?" + std::to_string(until_index);
-  }
-  sql += " ORDER BY seq";
-  if (f.limit > 0) {
-    sql += " LIMIT " + std::to_string(f.limit);
-  }
-  statement s(db_, sql);
+  statement s(db_, "SELECT seq, entry FROM entries ORDER BY seq");
   if (!s.ok()) {
     error = "cannot query audit store " + path_.string() + ": " + db_error(db_);
     return false;
   }
-  for (std::size_t i = 0; i < texts.size(); ++i) {
-    sqlite3_bind_text(s.get(), static_cast<int>(i + 1), texts[i]->data(),
-                      static_cast<int>(texts[i]->size()), SQLITE_STATIC);
-  }
-  if (f.since_us) {
-    sqlite3_bind_int64(s.get(), since_index, *f.since_us);
-  }
-  if (f.until_us) {
-    sqlite3_bind_int64(s.get(), until_index, *f.until_us);
-  }
+  auto matches = [](const std::optional<std::string>& want, std::string_view have) {
+    return !want || *want == have;
+  };
+  entry_columns c;
+  std::uint64_t emitted = 0;
   int rc = SQLITE_ROW;
   while ((rc = s.step()) == SQLITE_ROW) {
-    if (!row(column_view(s.get(), 0))) {
+    const std::string_view text = column_view(s.get(), 1);
+    if (!derive_columns(text, c)) {
+      error = "entry " + std::to_string(sqlite3_column_int64(s.get(), 0)) +
+              " is not a well-formed entry; run `dsa audit verify`";
+      return false;
+    }
+    if (!matches(f.agreement, c.agreement) || !matches(f.requester, c.requester) ||
+        !matches(f.purpose, c.purpose) || !matches(f.case_ref, c.case_ref) ||
+        !matches(f.acting_user, c.acting_user) || !matches(f.decision, c.decision) ||
+        !matches(f.reason, c.reason) || (f.since_us && c.time_us < *f.since_us) ||
+        (f.until_us && c.time_us >= *f.until_us)) {
+      continue;
+    }
+    if (!row(text)) {
+      return true;
+    }
+    if (f.limit > 0 && ++emitted >= f.limit) {
       return true;
     }
   }
@@ -134,39 +265,55 @@ bool reader::query(const query_filter& f, const std::function<bool(std::string_v
 }
 
 bool reader::stats(std::string_view by, std::vector<group_count>& out, std::string& error) const {
-  std::string key;
-  if (by.empty()) {
-    key = "''";
-  } else if (by == "agreement" || by == "requester" || by == "reason") {
-    key = "coalesce(" + std::string(by) + ", '')";
-  } else if (by == "day") {
-    key = "date(time_us / 1000000, 'unixepoch')";
-  } else {
+  if (!by.empty() && by != "agreement" && by != "requester" && by != "reason" && by != "day") {
     error = "unknown grouping \"" + std::string(by) + "\" (agreement, requester, reason, day)";
     return false;
   }
-  // Lifecycle events have no decision; they are counted under their kind.
-  const std::string sql = "SELECT " + key +
-                          " AS k, coalesce(decision, kind) AS d, count(*) FROM entries "
-                          "GROUP BY k, d ORDER BY k, d";
-  statement s(db_, sql);
+  statement s(db_, "SELECT seq, entry FROM entries ORDER BY seq");
   if (!s.ok()) {
     error = "cannot read audit store " + path_.string() + ": " + db_error(db_);
     return false;
   }
+  std::map<std::string, group_count> groups;
+  entry_columns c;
+  std::string key;
   int rc = SQLITE_ROW;
   while ((rc = s.step()) == SQLITE_ROW) {
-    std::string k = column_text(s.get(), 0);
-    if (out.empty() || out.back().key != k) {
-      out.push_back({k, 0, {}});
+    if (!derive_columns(column_view(s.get(), 1), c)) {
+      error = "entry " + std::to_string(sqlite3_column_int64(s.get(), 0)) +
+              " is not a well-formed entry; run `dsa audit verify`";
+      return false;
     }
-    auto n = static_cast<std::uint64_t>(sqlite3_column_int64(s.get(), 2));
-    out.back().total += n;
-    out.back().by_decision[column_text(s.get(), 1)] += n;
+    if (by == "agreement") {
+      key = c.agreement;
+    } else if (by == "requester") {
+      key = c.requester;
+    } else if (by == "reason") {
+      key = c.reason;
+    } else if (by == "day") {
+      using namespace std::chrono;
+      const year_month_day ymd{floor<days>(sys_time<microseconds>(microseconds(c.time_us)))};
+      char buf[16];
+      std::snprintf(buf, sizeof buf, "%04d-%02u-%02u", static_cast<int>(ymd.year()),
+                    static_cast<unsigned>(ymd.month()), static_cast<unsigned>(ymd.day()));
+      key = buf;
+    } else {
+      key.clear();
+    }
+    auto [it, inserted] = groups.try_emplace(key);
+    if (inserted) {
+      it->second.key = key;
+    }
+    ++it->second.total;
+    // Lifecycle events have no decision; they are counted under their kind.
+    ++it->second.by_decision[std::string(c.decision.empty() ? c.kind : c.decision)];
   }
   if (rc != SQLITE_DONE) {
     error = "cannot read audit store " + path_.string() + ": " + db_error(db_);
     return false;
+  }
+  for (auto& [k, g] : groups) {
+    out.push_back(std::move(g));
   }
   return true;
 }
@@ -210,6 +357,56 @@ bool reader::for_each_entry(
     std::string_view text = column_view(s.get(), 1);
     std::string_view leaf = column_view(s.get(), 2);
     if (!row(seq, text, leaf)) {
+      return true;
+    }
+  }
+  if (rc != SQLITE_DONE) {
+    error = "cannot read entries of " + path_.string() + ": " + db_error(db_);
+    return false;
+  }
+  return true;
+}
+
+bool reader::for_each_row(const std::function<bool(const stored_row&)>& row,
+                          std::string& error) const {
+  statement s(db_,
+              "SELECT seq, entry, leaf_hash, time_us, counted, kind, decision, reason, agreement, "
+              "permission, requester, purpose, case_ref, acting_user FROM entries ORDER BY seq");
+  if (!s.ok()) {
+    error = "cannot read entries of " + path_.string() + ": " + db_error(db_);
+    return false;
+  }
+  stored_row r;
+  auto integer = [&](int i) -> std::optional<std::int64_t> {
+    if (sqlite3_column_type(s.get(), i) != SQLITE_INTEGER) {
+      return std::nullopt;
+    }
+    return sqlite3_column_int64(s.get(), i);
+  };
+  int rc = SQLITE_ROW;
+  while ((rc = s.step()) == SQLITE_ROW) {
+    r.seq = static_cast<std::uint64_t>(sqlite3_column_int64(s.get(), 0));
+    // Every value is read as a blob: no copy, a pointer valid until the next step.
+    r.text = column_view(s.get(), 1);
+    r.leaf = column_view(s.get(), 2);
+    r.time_us = integer(3);
+    r.counted = integer(4);
+    for (std::size_t i = 0; i < r.strings.size(); ++i) {
+      const int col = static_cast<int>(i) + 5;
+      // Read as a blob: sqlite3_column_text would copy each value to NUL-terminate it. A blob
+      // pointer is NULL for NULL and also for an empty value, which the type then tells apart.
+      const void* p = sqlite3_column_blob(s.get(), col);
+      if (p != nullptr) {
+        r.strings[i] =
+            std::string_view(static_cast<const char*>(p),
+                             static_cast<std::size_t>(sqlite3_column_bytes(s.get(), col)));
+      } else if (sqlite3_column_type(s.get(), col) == SQLITE_NULL) {
+        r.strings[i] = std::nullopt;
+      } else {
+        r.strings[i] = std::string_view();
+      }
+    }
+    if (!row(r)) {
       return true;
     }
   }

@@ -5,8 +5,15 @@
 // a missing path is an error ("no such audit store"), and the whole reader sees one consistent
 // snapshot (one read transaction), even while a gateway is appending.
 //
+// query() and stats() read only the entry texts: every value they filter, group or report on is
+// derived from the hashed bytes (entry.hpp, derive_columns), never from the indexed columns,
+// which whoever can write the file can change. Callers that report to people run verification
+// on the same reader first (verify.hpp, verify_reader), so what they report is also covered by
+// the signed checkpoints.
+//
 // Thread safety: one reader per thread. Errors: reported through `error`; nothing throws.
 
+#include <array>
 #include <cstdint>
 #include <filesystem>
 #include <functional>
@@ -43,6 +50,18 @@ struct stored_checkpoint {
   std::string note, signature;
 };
 
+// One row of the entries table as stored, for verification: the text, the stored leaf hash and
+// each indexed column as it is in the file (nullopt for NULL). Views are valid during the callback.
+struct stored_row {
+  static constexpr std::array<const char*, 9> string_columns{
+      "kind",      "decision", "reason",   "agreement",  "permission",
+      "requester", "purpose",  "case_ref", "acting_user"};
+  std::uint64_t seq = 0;
+  std::string_view text, leaf;
+  std::optional<std::int64_t> time_us, counted;  // nullopt: NULL or not an integer
+  std::array<std::optional<std::string_view>, string_columns.size()> strings;
+};
+
 class reader {
  public:
   reader(const reader&) = delete;
@@ -53,11 +72,12 @@ class reader {
                                                     std::string& error);
 
   // Calls `row(text)` for each entry matching `f`, in seq order, with its stored text; stops when
-  // `row` returns false.
+  // `row` returns false. Filters apply to values derived from each text; a text that is not a
+  // well-formed entry fails the query naming its seq.
   [[nodiscard]] bool query(const query_filter& f, const std::function<bool(std::string_view)>& row,
                            std::string& error) const;
   // Entry counts grouped by `by` (agreement | requester | reason | day (UTC) | "" for one total
-  // group), each split by decision.
+  // group), each split by decision, all derived from the entry texts; groups in key order.
   [[nodiscard]] bool stats(std::string_view by, std::vector<group_count>& out,
                            std::string& error) const;
   [[nodiscard]] std::optional<std::string> meta(std::string_view key) const;
@@ -67,6 +87,9 @@ class reader {
   [[nodiscard]] bool for_each_entry(
       const std::function<bool(std::uint64_t, std::string_view, std::string_view)>& row,
       std::string& error) const;
+  // Every row with all its columns, in seq order, for verification. Stops when `row` returns false.
+  [[nodiscard]] bool for_each_row(const std::function<bool(const stored_row&)>& row,
+                                  std::string& error) const;
   // The stored leaf hashes of seq [0, count) in order; fails if a row is missing or malformed.
   [[nodiscard]] bool leaf_hashes(std::uint64_t count, std::vector<hash>& out,
                                  std::string& error) const;

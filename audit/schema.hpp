@@ -5,12 +5,29 @@
 
 #include <sqlite3.h>
 
+#include <filesystem>
 #include <string>
 #include <string_view>
 
 namespace dsa::audit::detail {
 
-inline constexpr std::string_view format_name = "dsa-audit/1";
+// The format this code writes, and the one before it: dsa-audit/1 stores hold checkpoint notes
+// without a signed time and rows whose columns were copied from the entry rather than derived
+// from its text (store.hpp, "FORMAT VERSIONS"). Both are read; a writer upgrades a /1 store.
+inline constexpr std::string_view format_name = "dsa-audit/2";
+inline constexpr std::string_view legacy_format_name = "dsa-audit/1";
+
+inline bool known_format(std::string_view f) { return f == format_name || f == legacy_format_name; }
+
+// When a store cannot be read as one, the usual cause is a database file separated from its
+// write-ahead log (copied alone from a running or crashed gateway, or the -wal lost). Returns a
+// sentence naming the files and what to do, or "" when the -wal and -shm beside `db` explain
+// nothing. `store_found` says whether `db` held audit tables.
+std::string wal_diagnosis(const std::filesystem::path& db, bool store_found);
+
+// True when `db`'s -shm records committed frames that its -wal no longer holds (the -wal is
+// missing or shorter): reading `db` alone would silently show an older log. `why` names them.
+bool wal_missing_frames(const std::filesystem::path& db, std::string& why);
 
 inline constexpr const char* schema_sql = R"sql(
 CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;

@@ -60,7 +60,7 @@ int wal_hook(void* arg, sqlite3*, const char*, int frames) {
   return SQLITE_OK;
 }
 
-void bind_optional(sqlite3_stmt* s, int i, const std::string& v) {
+void bind_optional(sqlite3_stmt* s, int i, std::string_view v) {
   if (v.empty()) {
     sqlite3_bind_null(s, i);
   } else {
@@ -116,9 +116,33 @@ std::unique_ptr<store> store::open(const store_options& options, std::string& er
   // A write-protected store is loaded without writing anything next to it (SQLite would create
   // -wal and -shm files with the database's read-only mode, which would then block writing after
   // the mode is fixed); the writer retries read-write before every batch until it succeeds.
+  s->verify_key_ = public_key::from_pem(s->key_->public_key_pem(), error);
+  if (!s->verify_key_) {
+    return nullptr;
+  }
   std::error_code exists_error;
   const bool read_only =
       std::filesystem::exists(options.db_path, exists_error) && ::access(name.c_str(), W_OK) != 0;
+  // A write-ahead log beside a missing or empty database is a log separated from its file; SQLite
+  // would apply it to a new database or discard it. Either way the history it holds must not be
+  // silently restarted from seq 0.
+  {
+    std::error_code size_error;
+    const bool empty_db = !std::filesystem::exists(options.db_path, exists_error) ||
+                          std::filesystem::file_size(options.db_path, size_error) == 0;
+    std::string lost;
+    if (detail::wal_missing_frames(options.db_path, lost)) {
+      error = "refusing to open audit store " + name + ": " + lost;
+      return nullptr;
+    }
+    if (empty_db) {
+      const std::string why = detail::wal_diagnosis(options.db_path, false);
+      if (!why.empty()) {
+        error = "refusing to create audit store " + name + ": " + why;
+        return nullptr;
+      }
+    }
+  }
   int rc = SQLITE_OK;
   if (read_only) {
     auto wal = options.db_path;
@@ -184,9 +208,15 @@ std::unique_ptr<store> store::open(const store_options& options, std::string& er
     }
   } else {
     auto format = read_meta(s->db_, "format");
-    if (!format || *format != detail::format_name) {
+    if (!format || !detail::known_format(*format)) {
       error = name + " is not a DSA audit store (" +
               (format ? "format " + *format : std::string("no dsa-audit metadata")) + ")";
+      if (!format) {
+        const std::string why = detail::wal_diagnosis(options.db_path, false);
+        if (!why.empty()) {
+          error += ": " + why;
+        }
+      }
       return nullptr;
     }
     auto origin = read_meta(s->db_, "origin");
@@ -237,16 +267,25 @@ bool store::load_state(std::string& error) {
   std::uint64_t checkpoint_size = 0;
   std::optional<hash> checkpoint_root;
   {
-    statement s(db_, "SELECT note FROM checkpoints ORDER BY id DESC LIMIT 1");
+    statement s(db_, "SELECT note, signature FROM checkpoints ORDER BY id DESC LIMIT 1");
     if (!s.ok()) {
       error = "cannot read audit store " + name + ": " + db_error(db_);
       return false;
     }
     int rc = s.step();
     if (rc == SQLITE_ROW) {
-      auto c = parse_checkpoint_note(detail::column_text(s.get(), 0));
+      const std::string note = detail::column_text(s.get(), 0);
+      auto c = parse_checkpoint_note(note);
       if (!c) {
         error = "audit store " + name + ": the latest checkpoint note is malformed";
+        return false;
+      }
+      // The tree is checked against this checkpoint below; a forged one would make that check
+      // (and the volume-cap seeding that relies on the tree) worthless.
+      if (!verify_key_->verify(note, std::string(detail::column_view(s.get(), 1)))) {
+        error = "audit store " + name +
+                ": the latest checkpoint's signature does not verify with the signing key; run "
+                "`dsa audit verify`";
         return false;
       }
       checkpoint_size = c->size;
@@ -363,6 +402,13 @@ bool store::reconnect(std::string& error) {
       return false;
     }
   }
+  std::string upgrade_error;
+  if (!upgrade_format(upgrade_error)) {
+    error = "cannot upgrade audit store " + name + " to " + std::string(detail::format_name) +
+            ": " + upgrade_error;
+    close_connection();
+    return false;
+  }
   sqlite3_wal_hook(db_, wal_hook, &wal_frames_);
   auto prepare = [&](const char* sql, sqlite3_stmt** out) {
     return sqlite3_prepare_v3(db_, sql, -1, SQLITE_PREPARE_PERSISTENT, out, nullptr) == SQLITE_OK;
@@ -381,6 +427,34 @@ bool store::reconnect(std::string& error) {
     return false;
   }
   need_reconnect_ = false;
+  return true;
+}
+
+// A dsa-audit/1 store is upgraded in place the first time a writer reaches it: from then on it
+// holds timestamped checkpoint notes, which an older reader would refuse as malformed, so the
+// format row must say so. The write-once trigger on meta is the application's own guard against
+// mistakes; it is lifted for this one row inside the same transaction and put back.
+bool store::upgrade_format(std::string& error) {
+  auto format = read_meta(db_, "format");
+  if (!format || *format != detail::legacy_format_name) {
+    return true;
+  }
+  const std::string sql =
+      "BEGIN IMMEDIATE;"
+      "DROP TRIGGER IF EXISTS meta_no_update;"
+      "UPDATE meta SET value = '" +
+      std::string(detail::format_name) +
+      "' WHERE key = 'format';"
+      "INSERT INTO meta(key, value) VALUES ('upgraded_from', '" +
+      std::string(detail::legacy_format_name) + "'), ('upgraded_us', '" + std::to_string(now_us()) +
+      "');"
+      "CREATE TRIGGER meta_no_update BEFORE UPDATE ON meta "
+      "  BEGIN SELECT RAISE(ABORT, 'audit metadata is write-once'); END;"
+      "COMMIT;";
+  if (!exec(db_, sql.c_str(), error)) {
+    exec(db_, "ROLLBACK", error);
+    return false;
+  }
   return true;
 }
 
@@ -459,14 +533,35 @@ void store::run() {
       if (tree_.size() > checkpoint_size_) {
         write_checkpoint_alone();
       }
+      truncate_wal();
       break;
     }
   }
   close_connection();
 }
 
+// After a clean shutdown the database file alone holds the whole log: copy every WAL frame into
+// it and truncate the WAL to zero bytes. SQLite does this by itself only when the last
+// connection closes, which a reader (a `dsa audit` command, the store's own count connection)
+// keeping the file open prevents.
+void store::truncate_wal() {
+  if (db_ == nullptr || need_reconnect_) {
+    return;
+  }
+  int log_frames = 0;
+  int copied = 0;
+  // A reader in the middle of a transaction makes TRUNCATE wait; after its FULL part every frame
+  // is in the database file already, so shutdown waits for the truncation only briefly.
+  sqlite3_busy_timeout(db_, 1000);
+  const int rc =
+      sqlite3_wal_checkpoint_v2(db_, nullptr, SQLITE_CHECKPOINT_TRUNCATE, &log_frames, &copied);
+  std::lock_guard lock(stats_mu_);
+  stats_.wal_truncated = rc == SQLITE_OK;
+}
+
 bool store::insert_checkpoint(const merkle_frontier& tree, std::string& error) {
-  checkpoint c{options_.origin, tree.size(), tree.root()};
+  const std::int64_t time = now_us();
+  checkpoint c{options_.origin, tree.size(), tree.root(), time};
   const std::string note = checkpoint_note(c);
   auto signature = key_->sign(note);
   if (!signature) {
@@ -476,7 +571,7 @@ bool store::insert_checkpoint(const merkle_frontier& tree, std::string& error) {
   sqlite3_stmt* s = insert_checkpoint_;
   sqlite3_bind_int64(s, 1, static_cast<sqlite3_int64>(c.size));
   sqlite3_bind_blob(s, 2, c.root.data(), static_cast<int>(c.root.size()), SQLITE_STATIC);
-  sqlite3_bind_int64(s, 3, now_us());
+  sqlite3_bind_int64(s, 3, time);
   sqlite3_bind_text(s, 4, note.data(), static_cast<int>(note.size()), SQLITE_STATIC);
   sqlite3_bind_blob(s, 5, signature->data(), static_cast<int>(signature->size()), SQLITE_STATIC);
   const bool ok = sqlite3_step(s) == SQLITE_DONE;
@@ -531,23 +626,30 @@ void store::commit_batch(std::vector<pending>& batch) {
     sqlite3_reset(begin_);
     std::string text;
     sqlite3_stmt* s = insert_entry_;
+    entry_columns& c = columns_;
     for (std::size_t i = 0; ok && i < batch.size(); ++i) {
-      const entry& e = batch[i].e;
       text = json_with_seq(first + i, batch[i].after_seq);
+      // The columns are derived from the text exactly as verification derives them, so they
+      // agree byte for byte (the text has already replaced bytes that are not UTF-8).
+      if (!derive_columns(text, c)) {
+        error = "entry " + std::to_string(first + i) + " did not serialise to a well-formed entry";
+        ok = false;
+        break;
+      }
       const hash leaf = leaf_hash(text);
       tree.append(leaf);
       sqlite3_bind_int64(s, 1, static_cast<sqlite3_int64>(first + i));
-      sqlite3_bind_int64(s, 2, e.time_us);
-      sqlite3_bind_text(s, 3, e.kind.data(), static_cast<int>(e.kind.size()), SQLITE_STATIC);
-      bind_optional(s, 4, e.decision);
-      bind_optional(s, 5, e.reason);
-      bind_optional(s, 6, e.agreement);
-      bind_optional(s, 7, e.permission);
-      bind_optional(s, 8, e.requester.party);
-      bind_optional(s, 9, e.purpose);
-      bind_optional(s, 10, e.case_ref);
-      bind_optional(s, 11, e.acting_user);
-      sqlite3_bind_int(s, 12, e.counted ? 1 : 0);
+      sqlite3_bind_int64(s, 2, c.time_us);
+      sqlite3_bind_text(s, 3, c.kind.data(), static_cast<int>(c.kind.size()), SQLITE_STATIC);
+      bind_optional(s, 4, c.decision);
+      bind_optional(s, 5, c.reason);
+      bind_optional(s, 6, c.agreement);
+      bind_optional(s, 7, c.permission);
+      bind_optional(s, 8, c.requester);
+      bind_optional(s, 9, c.purpose);
+      bind_optional(s, 10, c.case_ref);
+      bind_optional(s, 11, c.acting_user);
+      sqlite3_bind_int(s, 12, c.counted ? 1 : 0);
       sqlite3_bind_text(s, 13, text.data(), static_cast<int>(text.size()), SQLITE_STATIC);
       sqlite3_bind_blob(s, 14, leaf.data(), static_cast<int>(leaf.size()), SQLITE_STATIC);
       ok = sqlite3_step(s) == SQLITE_DONE;
@@ -685,23 +787,95 @@ sqlite3* open_read(const std::filesystem::path& p) {
 
 }  // namespace
 
-std::vector<counted_request> store::counted_since(std::int64_t since_us) const {
-  std::vector<counted_request> out;
+std::optional<std::vector<counted_request>> store::counted_since(std::int64_t since_us,
+                                                                 std::string& error) const {
+  const std::string name = options_.db_path.string();
+  // Taken before the snapshot begins, so the snapshot holds at least this many rows.
+  const std::uint64_t committed = size();
   std::lock_guard lock(read_mu_);
   if (read_db_ == nullptr && (read_db_ = open_read(options_.db_path)) == nullptr) {
-    return out;
+    error = "cannot open audit store " + name + " for reading";
+    return std::nullopt;
   }
-  statement s(read_db_,
-              "SELECT time_us, agreement, permission, requester, case_ref, acting_user "
-              "FROM entries WHERE counted = 1 AND time_us >= ?1 ORDER BY seq");
+  std::string sql_error;
+  // One snapshot for the checkpoint and the rows.
+  if (!exec(read_db_, "BEGIN", sql_error)) {
+    error = "cannot read audit store " + name + ": " + sql_error;
+    return std::nullopt;
+  }
+  struct end_read {
+    sqlite3* db;
+    ~end_read() { sqlite3_exec(db, "COMMIT", nullptr, nullptr, nullptr); }
+  } guard{read_db_};
+
+  // Where to start: every entry below the size of a checkpoint signed before since_us was
+  // appended before that signature and so carries an earlier time. The time_us column only
+  // picks the candidate; its signed note decides. Without a usable one, start at seq 0.
+  std::uint64_t first = 0;
+  {
+    statement s(read_db_,
+                "SELECT note, signature FROM checkpoints WHERE time_us < ?1 "
+                "ORDER BY id DESC LIMIT 1");
+    if (!s.ok()) {
+      error = "cannot read audit store " + name + ": " + db_error(read_db_);
+      return std::nullopt;
+    }
+    sqlite3_bind_int64(s.get(), 1, since_us);
+    if (s.step() == SQLITE_ROW) {
+      const std::string note = detail::column_text(s.get(), 0);
+      auto c = parse_checkpoint_note(note);
+      if (c && c->time_us && *c->time_us < since_us && c->size <= committed &&
+          verify_key_->verify(note, std::string(detail::column_view(s.get(), 1)))) {
+        first = c->size;
+      }
+    }
+  }
+
+  std::vector<counted_request> out;
+  statement s(read_db_, "SELECT seq, entry, leaf_hash FROM entries WHERE seq >= ?1 ORDER BY seq");
   if (!s.ok()) {
-    return out;
+    error = "cannot read audit store " + name + ": " + db_error(read_db_);
+    return std::nullopt;
   }
-  sqlite3_bind_int64(s.get(), 1, since_us);
-  while (s.step() == SQLITE_ROW) {
-    out.push_back({sqlite3_column_int64(s.get(), 0), detail::column_text(s.get(), 1),
-                   detail::column_text(s.get(), 2), detail::column_text(s.get(), 3),
-                   detail::column_text(s.get(), 4), detail::column_text(s.get(), 5)});
+  sqlite3_bind_int64(s.get(), 1, static_cast<sqlite3_int64>(first));
+  entry_columns c;
+  std::uint64_t expected = first;
+  int rc = SQLITE_ROW;
+  while ((rc = s.step()) == SQLITE_ROW) {
+    const auto seq = static_cast<std::uint64_t>(sqlite3_column_int64(s.get(), 0));
+    const std::string_view text = detail::column_view(s.get(), 1);
+    const std::string_view leaf = detail::column_view(s.get(), 2);
+    // The stored leaf hashes were checked against the signed tree at open; the text must still
+    // hash to its leaf for what it says to be what was signed.
+    if (seq != expected) {
+      error = "audit store " + name + " is damaged at seq " + std::to_string(expected) +
+              " (rows are not contiguous); run `dsa audit verify`";
+      return std::nullopt;
+    }
+    const hash h = leaf_hash(text);
+    if (leaf.size() != 32 || std::memcmp(leaf.data(), h.data(), 32) != 0 ||
+        claimed_seq(text) != std::optional<std::uint64_t>(seq) || !derive_columns(text, c)) {
+      error = "audit store " + name + ": entry " + std::to_string(seq) +
+              " does not match its hash; refusing to seed volume caps from it; run `dsa audit "
+              "verify`";
+      return std::nullopt;
+    }
+    ++expected;
+    if (c.counted && c.time_us >= since_us) {
+      out.push_back({c.time_us, std::string(c.agreement), std::string(c.permission),
+                     std::string(c.requester), std::string(c.case_ref),
+                     std::string(c.acting_user)});
+    }
+  }
+  if (rc != SQLITE_DONE) {
+    error = "cannot read audit store " + name + ": " + db_error(read_db_);
+    return std::nullopt;
+  }
+  if (expected < committed) {
+    error = "audit store " + name + " holds " + std::to_string(expected) +
+            " entries, fewer than the " + std::to_string(committed) +
+            " committed; run `dsa audit verify`";
+    return std::nullopt;
   }
   return out;
 }
@@ -709,40 +883,25 @@ std::vector<counted_request> store::counted_since(std::int64_t since_us) const {
 std::uint64_t store::count_counted(std::string_view agreement, std::string_view permission,
                                    std::string_view scope, std::string_view key,
                                    std::int64_t since_us, std::int64_t until_us) const {
-  const char* column = nullptr;
-  if (scope == "assignee") {
-    column = "requester";
-  } else if (scope == "case_ref") {
-    column = "case_ref";
-  } else if (scope == "acting_user") {
-    column = "acting_user";
-  } else {
+  if (scope != "assignee" && scope != "case_ref" && scope != "acting_user") {
     return 0;
   }
-  std::lock_guard lock(read_mu_);
-  if (read_db_ == nullptr && (read_db_ = open_read(options_.db_path)) == nullptr) {
-    return 0;
+  std::string error;
+  auto rows = counted_since(since_us, error);
+  if (!rows) {
+    return UINT64_MAX;
   }
-  const std::string sql =
-      std::string(
-          "SELECT count(*) FROM entries WHERE counted = 1 AND agreement = ?1 AND "
-          "permission = ?2 AND time_us >= ?3 AND time_us < ?4 AND ") +
-      column + " = ?5";
-  statement s(read_db_, sql);
-  if (!s.ok()) {
-    return 0;
+  std::uint64_t n = 0;
+  for (const counted_request& r : *rows) {
+    const std::string& field = scope == "assignee"   ? r.requester
+                               : scope == "case_ref" ? r.case_ref
+                                                     : r.acting_user;
+    if (r.time_us < until_us && r.agreement == agreement && r.permission == permission &&
+        field == key) {
+      ++n;
+    }
   }
-  sqlite3_bind_text(s.get(), 1, agreement.data(), static_cast<int>(agreement.size()),
-                    SQLITE_STATIC);
-  sqlite3_bind_text(s.get(), 2, permission.data(), static_cast<int>(permission.size()),
-                    SQLITE_STATIC);
-  sqlite3_bind_int64(s.get(), 3, since_us);
-  sqlite3_bind_int64(s.get(), 4, until_us);
-  sqlite3_bind_text(s.get(), 5, key.data(), static_cast<int>(key.size()), SQLITE_STATIC);
-  if (s.step() != SQLITE_ROW) {
-    return 0;
-  }
-  return static_cast<std::uint64_t>(sqlite3_column_int64(s.get(), 0));
+  return n;
 }
 
 }  // namespace dsa::audit

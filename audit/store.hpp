@@ -12,13 +12,16 @@
 ** TABLES
 **
 **   meta(key TEXT PRIMARY KEY, value TEXT)  -- written once, when the store is created:
-**       format      "dsa-audit/1"; any other value is refused.
+**       format      "dsa-audit/2" (or "dsa-audit/1", see FORMAT VERSIONS); any other value is
+**                   refused.
 **       origin      the first line of every checkpoint note (store_options::origin).
 **       public_key  the PEM SubjectPublicKeyInfo of the Ed25519 checkpoint key, so that
 **                   `dsa audit export-key` can print it. An auditor keeps a copy and passes it
 **                   to `verify --key`: a key read from the file being verified proves nothing
 **                   against whoever controls that file.
 **       created_us  creation time, UTC microseconds.
+**       upgraded_from, upgraded_us  only in a store upgraded from dsa-audit/1: the old format
+**                   and when the upgrade happened.
 **
 **   entries(seq INTEGER PRIMARY KEY, time_us, kind, decision, reason, agreement, permission,
 **           requester, purpose, case_ref, acting_user, counted, entry TEXT, leaf_hash BLOB)
@@ -26,10 +29,13 @@
 **       `entry` is the entry's JSON text (entry.hpp): compact, fixed key order, and its first
 **       member is always "seq" with the row's own sequence number, so every entry names its
 **       place in the log and a row moved, dropped or duplicated no longer agrees with its text.
-**       The text is stored and hashed byte for byte; every other column but leaf_hash is a copy
-**       of one of its fields for indexing (requester = requester.party; NULL when the field is
-**       absent; counted = 1 when the policy allowed the request under `permission` so it counts
-**       toward volume caps) and is never trusted by verification.
+**       The text is stored and hashed byte for byte; every other column but leaf_hash is derived
+**       from it (entry.hpp, derive_columns: the top-level member of the same name; requester =
+**       requester.party; NULL when the member is absent or empty; counted = 1 exactly when the
+**       text says "counted":true, i.e. the policy allowed the request under `permission` so it
+**       counts toward volume caps). The columns exist for indexing and for people using sqlite3;
+**       nothing that decides or reports reads them (see READING), and verification re-derives
+**       every one from the text and reports a difference as tampering.
 **       `leaf_hash` = SHA-256(0x00 ‖ entry), the RFC 9162 §2.1.1 leaf hash, stored so that the
 **       tree can be rebuilt at start-up without rehashing every entry and so that an edited
 **       entry is pinpointed exactly.
@@ -40,9 +46,12 @@
 **   checkpoints(id INTEGER PRIMARY KEY, size, root BLOB, time_us, note TEXT, signature BLOB)
 **       One row per signed checkpoint, in the order written. `note` is exactly
 **           <origin> "\n" <size in decimal> "\n" <base64 of the 32-byte root> "\n"
-**       (the body of a C2SP tlog-checkpoint), and `signature` is the 64-byte Ed25519 signature
-**       (RFC 8032, pure, via OpenSSL EVP_DigestSign with no digest) of those bytes. `size` and
-**       `root` repeat what the note says; verification reads the note.
+**           "time_us " <UTC microseconds when it was signed, decimal> "\n"
+**       (the body of a C2SP tlog-checkpoint with one extension line; checkpoint.hpp), and
+**       `signature` is the 64-byte Ed25519 signature (RFC 8032, pure, via OpenSSL
+**       EVP_DigestSign with no digest) of those bytes. The time is inside the signed bytes, so a
+**       checkpoint proves that the log held `size` entries at that time. `size`, `root` and
+**       `time_us` repeat what the note says; verification reads the note and compares.
 **
 ** THE MERKLE TREE
 **
@@ -62,18 +71,23 @@
 **
 **   One writer thread owns the connection. append() queues an entry (already serialised on the
 **   caller's thread); the writer takes everything queued (up to max_batch), numbers the entries,
-**   hashes them, inserts them in one transaction and commits once — group commit, so throughput
-**   does not depend on one fsync per request. Under load (the previous batch held three or more
-**   entries) the writer first waits up to 250 µs for the batch to fill, since a commit's fixed
-**   cost dwarfs an entry's; at low rates it commits at once. When a checkpoint is due
-**   (checkpoint_interval since the last one, while entries arrive) its row joins the same
-**   transaction; when entries
-**   are committed but no batch follows, a checkpoint is written on its own when it falls due, and
-**   a final one at close(). Only after COMMIT returns success are the callbacks told ok; if any
-**   step fails the transaction is rolled back, the in-memory tree is left as it was before the
-**   batch, and every entry of the batch is reported failed. The next batch first reopens the
-**   database and re-reads its size, so a failure that left a partial state (or a commit that
-**   reported failure yet reached the disk) cannot make the tree and the table disagree.
+**   hashes them, derives their columns from the final text (the same function verification
+**   uses, so the two agree byte for byte), inserts them in one transaction and commits once —
+**   group commit, so throughput does not depend on one fsync per request. Under load (the
+**   previous batch held three or more entries) the writer first waits up to 250 µs for the batch
+**   to fill, since a commit's fixed cost dwarfs an entry's; at low rates it commits at once. When
+**   a checkpoint is due (checkpoint_interval since the last one, while entries arrive) its row
+**   joins the same transaction; when entries are committed but no batch follows, a checkpoint is
+**   written on its own when it falls due, and a final one at close(). After it close() runs
+**   PRAGMA wal_checkpoint(TRUNCATE): every WAL frame is copied into the database file and the
+**   WAL is cut to zero bytes, so after a clean shutdown the database file alone is the whole
+**   store and can be copied by itself (SQLite does this only when the last connection closes,
+**   which an open reader prevents). Only after COMMIT returns success are the callbacks told
+**   ok; if any step fails the transaction is rolled back, the in-memory tree is left as it was
+**   before the batch, and every entry of the batch is reported failed. The next batch first
+**   reopens the database and re-reads its size, so a failure that left a partial state (or a
+**   commit that reported failure yet reached the disk) cannot make the tree and the table
+**   disagree.
 **
 ** GUARANTEES
 **
@@ -91,11 +105,69 @@
 **   `dsa audit verify` reports them as not yet covered rather than as tampering. SQLite's WAL
 **   recovery discards a torn transaction as a whole.
 **
+**   Until a clean close, the newest transactions live in <file>-wal: the database file copied
+**   alone from a running or crashed gateway is an older store, or no store at all. Readers and
+**   the writer say so instead of "not a DSA audit store": a -shm whose wal-index header counts
+**   more committed frames than the -wal holds, a -wal beside a missing or empty file, or a file
+**   without audit tables each give a message naming the files and what to copy; the writer
+**   refuses to create a store over such a -wal, and refuses to open one whose -wal is short.
+**
 ** VERIFICATION (verify.hpp)
 **
 **   Every checkpoint's note must parse and carry a valid signature; sizes never decrease; each
-**   row's text must hash to its leaf_hash and claim its own seq; rows must be contiguous; and the
-**   root recomputed from the texts must equal every checkpoint's root at that checkpoint's size.
+**   row's text must hash to its leaf_hash and claim its own seq; every indexed column must equal
+**   the value derived from the text ("first bad seq N: column altered — column X differs from
+**   the hashed entry"); rows must be contiguous; and the root recomputed from the texts must
+**   equal every checkpoint's root at that checkpoint's size. A checkpoint row's columns must
+**   repeat its note. The cost per entry is one SHA-256 of the text plus one pass over its bytes
+**   (derive_columns builds no JSON tree and copies nothing unless a value holds an escape).
+**
+** READING: WHAT DECIDES OR REPORTS READS ONLY VERIFIED TEXT
+**
+**   Whoever can write the file can drop the triggers and change any column, and the hash covers
+**   only the text. So:
+**   - `dsa audit query` and `stats` first verify the whole store on their reader's snapshot (one
+**     read transaction) and refuse, exit 1, when it fails; they then filter, group and report on
+**     values derived from each text, never on the columns. The indexes are not used for them: a
+**     query costs a verification plus one pass over the texts (both near the verify rate), which
+**     is what soundness costs when no column can be trusted.
+**   - The gateway seeds its volume caps with counted_since(), which reads the texts of the rows
+**     that can fall in the window, checks each against its stored leaf hash (the leaf hashes
+**     were checked against the latest checkpoint, whose signature was checked, at open) and
+**     derives what it seeds from the text. A row that fails refuses the start, naming the seq.
+**
+** COUNTED REQUESTS: WHERE THE WINDOW STARTS
+**
+**   To stay O(window) rather than O(log) at start-up without trusting the time_us column,
+**   counted_since(since) starts reading at the size of the newest checkpoint whose *signed* time
+**   is before `since`: every entry below that size was appended, and so timed (entries carry the
+**   gateway's clock at decision time, taken before they are queued), before that checkpoint was
+**   signed. The time_us column of checkpoints only picks the candidate (newest with
+**   time_us < since); its note decides, and its signature is checked. A candidate that does not
+**   hold up (edited column, legacy note without a time, bad signature) means starting at seq 0:
+**   slower, never unsound. The argument assumes the wall clock does not step back across the
+**   window, as the volume counter itself does.
+**
+** CONSISTENCY WITH CHECKPOINTS KEPT ELSEWHERE (consistency.hpp)
+**
+**   Deleting a tail of entries together with the checkpoints covering it leaves a store that
+**   verifies. Only a checkpoint kept outside the operator's reach exposes it: `dsa audit
+**   checkpoint` exports the newest signed checkpoint as JSON, and `dsa audit consistency --from`
+**   proves with RFC 9162 §2.1.4 consistency proofs that the store still extends it (exit 1 with
+**   "truncated" or "history rewritten" otherwise). See docs/auditing.md.
+**
+** FORMAT VERSIONS
+**
+**   dsa-audit/1 (before signed checkpoint times): three-line notes; columns were copied from the
+**   entry struct rather than derived from the text, which differs only where a string held bytes
+**   that are not UTF-8 (the text has U+FFFD there); verification accepts a column that becomes
+**   the text's value once such bytes are replaced. dsa-audit/2 adds the time line to every new
+**   note and derives the columns. Readers (the `dsa audit` commands, the gateway) read both. A
+**   writer that opens a /1 store upgrades it in place once, in one transaction: the format row
+**   becomes dsa-audit/2 (the write-once trigger on meta is lifted for that statement and put
+**   back) and upgraded_from/upgraded_us are added; its old checkpoints keep their three-line
+**   notes and still verify; new ones carry times. A dsa binary from before /2 refuses a /2 store
+**   as "not a DSA audit store (format dsa-audit/2)" rather than misreading its notes.
 */
 
 #include <array>
@@ -107,6 +179,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <thread>
@@ -156,7 +229,8 @@ struct store_stats {
   std::int64_t last_commit_us = 0;
   std::int64_t commit_us_sum = 0;
   std::array<std::uint64_t, bucket_bounds_us.size() + 1> commit_us_buckets{};  // last is +Inf
-  std::uint64_t queued = 0;  // appends waiting for the writer now
+  std::uint64_t queued = 0;    // appends waiting for the writer now
+  bool wal_truncated = false;  // close() copied the whole WAL into the database file
 };
 
 // The append-only, tamper-evident audit store (format above). Non-copyable.
@@ -187,11 +261,18 @@ class store {
   bool writable() const { return writable_.load(std::memory_order_acquire); }
   std::uint64_t size() const { return size_.load(std::memory_order_acquire); }
 
-  // Counted requests with time_us >= since_us, oldest first: seeds volume caps at start.
-  std::vector<counted_request> counted_since(std::int64_t since_us) const;
+  // Counted requests with time_us >= since_us, in seq order: seeds volume caps at start. Every
+  // value is derived from the entry texts, each checked against its leaf hash (itself checked
+  // against the signed tree at open); the indexed columns are not read. Where to start reading is
+  // taken from the latest checkpoint signed before since_us (see "COUNTED REQUESTS" above).
+  // nullopt, with `error` naming the store and seq, when a row fails those checks or the store
+  // cannot be read: the gateway must then not start, since what it would seed is unproven.
+  [[nodiscard]] std::optional<std::vector<counted_request>> counted_since(std::int64_t since_us,
+                                                                          std::string& error) const;
   // Counted requests under (agreement, permission) with time_us in [since_us, until_us) whose
-  // `scope` field (assignee → requester party, case_ref, acting_user) equals `key`. An unknown
-  // scope counts nothing.
+  // `scope` field (assignee → requester party, case_ref, acting_user) equals `key`, derived as
+  // counted_since does. An unknown scope counts nothing; a store that fails those checks counts
+  // UINT64_MAX, so a cap checked with it refuses.
   std::uint64_t count_counted(std::string_view agreement, std::string_view permission,
                               std::string_view scope, std::string_view key, std::int64_t since_us,
                               std::int64_t until_us) const;
@@ -221,9 +302,12 @@ class store {
   void close_connection();
   void record_commit(std::int64_t micros, std::size_t n);
   void maybe_wal_checkpoint();
+  void truncate_wal();
+  bool upgrade_format(std::string& error);
 
   store_options options_;
   std::unique_ptr<signing_key> key_;
+  std::unique_ptr<public_key> verify_key_;  // key_'s public half, to check stored checkpoints
 
   // Queue, shared between appenders and the writer.
   mutable std::mutex mu_;
@@ -242,6 +326,7 @@ class store {
   sqlite3_stmt* insert_entry_ = nullptr;
   sqlite3_stmt* insert_checkpoint_ = nullptr;
   merkle_frontier tree_;
+  entry_columns columns_;              // scratch for commit_batch, reused across entries
   std::uint64_t checkpoint_size_ = 0;  // size of the latest checkpoint in the file
   std::chrono::steady_clock::time_point last_checkpoint_{};
   bool need_reconnect_ = false;

@@ -33,6 +33,8 @@ std::string_view to_string(problem_kind k) {
       return "root mismatch";
     case problem_kind::key_mismatch:
       return "key mismatch";
+    case problem_kind::column_altered:
+      return "column altered";
   }
   return "unknown";
 }
@@ -48,6 +50,65 @@ struct misplaced_row {
   std::uint64_t row, claimed;
 };
 
+std::string shown(std::string_view v) {
+  std::string out = "\"";
+  out += v.size() > 40 ? std::string(v.substr(0, 40)) + "…" : std::string(v);
+  return out + "\"";
+}
+
+// The names of the row's columns that differ from the values derived from its text, and the
+// first difference spelled out. A legacy (dsa-audit/1) writer copied strings into the columns
+// before the text replaced bytes that are not UTF-8 with U+FFFD; such a column still agrees.
+std::string column_differences(const stored_row& row, const entry_columns& c) {
+  std::vector<std::string> names;
+  std::string first;
+  auto note = [&](const char* name, const std::string& column, const std::string& entry) {
+    names.emplace_back(name);
+    if (first.empty()) {
+      first = " (column " + column + ", entry " + entry + ")";
+    }
+  };
+  auto integer = [](const std::optional<std::int64_t>& v) {
+    return v ? std::to_string(*v) : std::string("NULL");
+  };
+  if (row.time_us != std::optional<std::int64_t>(c.time_us)) {
+    note("time_us", integer(row.time_us), std::to_string(c.time_us));
+  }
+  const std::string_view* derived[] = {&c.kind,      &c.decision,   &c.reason,
+                                       &c.agreement, &c.permission, &c.requester,
+                                       &c.purpose,   &c.case_ref,   &c.acting_user};
+  for (std::size_t i = 0; i < row.strings.size(); ++i) {
+    const std::optional<std::string_view>& column = row.strings[i];
+    const std::string_view value = *derived[i];
+    // kind is NOT NULL and always present; the others are NULL exactly when the member is
+    // absent or empty.
+    bool same = false;
+    if (i == 0) {
+      same = column && *column == value;
+    } else if (!column) {
+      same = value.empty();
+    } else {
+      same = !value.empty() && (*column == value || utf8_sanitised(*column) == value);
+    }
+    if (!same) {
+      note(stored_row::string_columns[i], column ? shown(*column) : std::string("NULL"),
+           value.empty() && i != 0 ? std::string("absent") : shown(value));
+    }
+  }
+  if (row.counted != std::optional<std::int64_t>(c.counted ? 1 : 0)) {
+    note("counted", integer(row.counted), c.counted ? "true" : "false");
+  }
+  if (names.empty()) {
+    return {};
+  }
+  std::string list;
+  for (std::size_t i = 0; i < names.size(); ++i) {
+    list += (i == 0 ? "" : ", ") + names[i];
+  }
+  return (names.size() == 1 ? "column " + list + " differs" : "columns " + list + " differ") +
+         " from the hashed entry" + first;
+}
+
 }  // namespace
 
 verify_result verify_store(const std::filesystem::path& db, const verify_options& options) {
@@ -56,6 +117,13 @@ verify_result verify_store(const std::filesystem::path& db, const verify_options
   if (!r) {
     return result;
   }
+  return verify_reader(*r, options);
+}
+
+verify_result verify_reader(const reader& rd, const verify_options& options) {
+  verify_result result;
+  const reader* r = &rd;
+  result.format = r->meta("format").value_or("");
   std::vector<problem> entry_problems;
   std::vector<problem> checkpoint_problems;
 
@@ -114,10 +182,11 @@ verify_result verify_store(const std::filesystem::path& db, const verify_options
       continue;
     }
     if (note->origin != origin || note->size != c.size ||
-        c.root != std::string(as_bytes(note->root))) {
+        c.root != std::string(as_bytes(note->root)) ||
+        (note->time_us && *note->time_us != c.time_us)) {
       checkpoint_problems.push_back(
           {problem_kind::checkpoint_altered, std::nullopt, c.id,
-           id + ": the row's origin, size or root differs from its signed note"});
+           id + ": the row's origin, size, root or time differs from its signed note"});
       continue;
     }
     if (!key) {
@@ -156,8 +225,12 @@ verify_result verify_store(const std::filesystem::path& db, const verify_options
     }
   };
   compare_checkpoints();
-  bool ok = r->for_each_entry(
-      [&](std::uint64_t seq, std::string_view text, std::string_view stored_leaf) {
+  entry_columns derived;
+  bool ok = r->for_each_row(
+      [&](const stored_row& row) {
+        const std::uint64_t seq = row.seq;
+        const std::string_view text = row.text;
+        const std::string_view stored_leaf = row.leaf;
         if (seq != position) {
           if (seq > position) {
             entry_problems.push_back({problem_kind::entry_missing, position, std::nullopt,
@@ -184,6 +257,13 @@ verify_result verify_store(const std::filesystem::path& db, const verify_options
           entry_problems.push_back(
               {problem_kind::entry_changed, seq, std::nullopt,
                "entry " + std::to_string(seq) + " does not match its leaf hash"});
+        } else if (!derive_columns(text, derived)) {
+          entry_problems.push_back({problem_kind::entry_changed, seq, std::nullopt,
+                                    "entry " + std::to_string(seq) +
+                                        " is not a well-formed entry (its indexed values cannot "
+                                        "be derived from it)"});
+        } else if (std::string diff = column_differences(row, derived); !diff.empty()) {
+          entry_problems.push_back({problem_kind::column_altered, seq, std::nullopt, diff});
         }
         tree.append(leaf);
         ++position;
@@ -228,8 +308,13 @@ verify_result verify_store(const std::filesystem::path& db, const verify_options
     }
   }
   // A root mismatch explained by a precise finding inside its range adds nothing.
+  // At one seq, a finding about the row's place in the log says more than one about its columns.
   std::stable_sort(entry_problems.begin(), entry_problems.end(),
-                   [](const problem& a, const problem& b) { return *a.seq < *b.seq; });
+                   [](const problem& a, const problem& b) {
+                     const bool a_column = a.kind == problem_kind::column_altered;
+                     const bool b_column = b.kind == problem_kind::column_altered;
+                     return *a.seq < *b.seq || (*a.seq == *b.seq && !a_column && b_column);
+                   });
   std::vector<problem> kept;
   for (const problem& p : entry_problems) {
     if (p.kind == problem_kind::root_mismatch) {

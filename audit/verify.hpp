@@ -7,9 +7,11 @@
 // What is checked (see store.hpp for the format): every checkpoint note parses, names the
 // store's origin, matches its row and carries a valid Ed25519 signature by the auditor's key;
 // checkpoint ids are contiguous and sizes never decrease; entry rows are contiguous from seq 0,
-// each text claims its own seq and hashes to its stored leaf hash; the RFC 9162 root recomputed
-// from the texts equals every valid checkpoint's root at its size; no checkpoint is larger than
-// the log.
+// each text claims its own seq and hashes to its stored leaf hash; every indexed column of the
+// row (time_us, kind, decision, reason, agreement, permission, requester, purpose, case_ref,
+// acting_user, counted) equals the value derived from the text (entry.hpp, derive_columns); the
+// RFC 9162 root recomputed from the texts equals every valid checkpoint's root at its size; no
+// checkpoint is larger than the log; a checkpoint row's time_us equals the time in its note.
 //
 // Thread safety: verify_store is reentrant. Errors: an unreadable store is reported through
 // verify_result::error with completed = false; tampering is a problem, not an error.
@@ -39,6 +41,7 @@ enum class problem_kind {
                        // with their leaf hashes): seq is the first entry that checkpoint vouches
                        // for and no earlier one did
   key_mismatch,        // the key recorded in the store is not the auditor's key
+  column_altered,      // an indexed column differs from the value derived from the hashed entry
 };
 
 [[nodiscard]] std::string_view to_string(problem_kind k);
@@ -62,6 +65,7 @@ struct verify_result {
   bool completed = false;  // false: the store could not be read; see error
   std::string error;
   bool key_from_store = false;
+  std::string format;  // the store's format (dsa-audit/1 or /2)
   std::uint64_t entries = 0;
   std::uint64_t checkpoints = 0;
   std::uint64_t covered = 0;      // entries covered by the largest checkpoint that verified
@@ -73,5 +77,9 @@ struct verify_result {
 
 [[nodiscard]] verify_result verify_store(const std::filesystem::path& db,
                                          const verify_options& options = {});
+
+class reader;
+// The same over an open reader, so a caller can verify and then query one snapshot.
+[[nodiscard]] verify_result verify_reader(const reader& r, const verify_options& options = {});
 
 }  // namespace dsa::audit

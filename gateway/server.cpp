@@ -194,7 +194,13 @@ std::unique_ptr<server> server::create(const config& cfg, std::string& error) {
     }
   }
   std::size_t seeded = 0;
-  for (const auto& cr : g->store->counted_since(now_us() - longest.count())) {
+  std::string seed_error;
+  const auto counted = g->store->counted_since(now_us() - longest.count(), seed_error);
+  if (!counted) {
+    error = "audit store: " + seed_error;
+    return nullptr;
+  }
+  for (const auto& cr : *counted) {
     const policy::agreement* a = loaded.set->find(cr.agreement);
     if (a == nullptr) {
       continue;

@@ -192,9 +192,14 @@ TEST_CASE("counted requests seed and answer volume caps", "[store]") {
       ++expected_user;
     }
   }
-  auto all = s->counted_since(0);
+  auto counted = s->counted_since(0, error);
+  INFO(error);
+  REQUIRE(counted);
+  const auto& all = *counted;
   CHECK(all.size() == expected_all);
-  CHECK(s->counted_since(t0 + 10'000).size() == expected_since);
+  auto since = s->counted_since(t0 + 10'000, error);
+  REQUIRE(since);
+  CHECK(since->size() == expected_since);
   REQUIRE_FALSE(all.empty());
   CHECK(all.front().permission == "police-read-cases");
   const std::int64_t end = t0 + 1'000'000;

@@ -14,7 +14,10 @@
 #include <string>
 #include <vector>
 
+#include "audit/checkpoint.hpp"
+#include "audit/consistency.hpp"
 #include "audit/entry.hpp"
+#include "audit/merkle.hpp"
 #include "audit/proof.hpp"
 #include "audit/reader.hpp"
 #include "audit/verify.hpp"
@@ -130,8 +133,68 @@ std::optional<std::string> read_file(const std::string& path, std::string& error
   return std::string(std::istreambuf_iterator<char>(in), {});
 }
 
+bool write_file(const std::string& path, const std::string& text, std::string& error) {
+  if (path == "-") {
+    std::cout << text;
+    return true;
+  }
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  if (!out || !(out << text) || !out.flush()) {
+    error = "cannot write " + path;
+    return false;
+  }
+  return true;
+}
+
+// Opens the store and verifies it on the reader's snapshot before anything is reported from it:
+// query and stats derive every value from the entry texts, and this proves those texts are the
+// ones the signed checkpoints cover. Returns the reader, or nullptr with `status` set (2: cannot
+// read; 1: the log fails verification, named on stderr).
+std::unique_ptr<audit::reader> open_verified(const char* command, const std::string& db,
+                                             const std::string& key_path, int& status) {
+  std::string error;
+  audit::verify_options options;
+  if (!key_path.empty()) {
+    auto pem = read_file(key_path, error);
+    if (!pem) {
+      std::cerr << "dsa audit " << command << ": " << error << "\n";
+      status = 2;
+      return nullptr;
+    }
+    options.public_key_pem = *pem;
+  }
+  auto r = audit::reader::open(db, error);
+  if (!r) {
+    std::cerr << "dsa audit " << command << ": " << error << "\n";
+    status = 2;
+    return nullptr;
+  }
+  auto result = audit::verify_reader(*r, options);
+  if (!result.completed) {
+    std::cerr << "dsa audit " << command << ": " << result.error << "\n";
+    status = 2;
+    return nullptr;
+  }
+  if (!result.intact()) {
+    const audit::problem& p = result.problems.front();
+    std::cerr << "dsa audit " << command << ": refusing to report from " << db
+              << ", which fails verification: "
+              << (p.seq ? "first bad seq " + std::to_string(*p.seq) + ": " : std::string())
+              << audit::to_string(p.kind) << " — " << p.detail << "; run `dsa audit verify --db "
+              << db << "` for every problem\n";
+    status = 1;
+    return nullptr;
+  }
+  if (result.entries > result.covered) {
+    std::cerr << "dsa audit " << command << ": note: the last " << result.entries - result.covered
+              << " entries are not yet covered by a signed checkpoint\n";
+  }
+  status = 0;
+  return r;
+}
+
 struct query_args {
-  std::string db, format = "table", since, until;
+  std::string db, key, format = "table", since, until;
   std::optional<std::string> agreement, requester, purpose, case_ref, acting_user, decision, reason;
   std::uint64_t limit = 0;
 };
@@ -157,10 +220,10 @@ int run_query(const query_args& a) {
     }
   }
   std::string error;
-  auto r = audit::reader::open(a.db, error);
+  int status = 0;
+  auto r = open_verified("query", a.db, a.key, status);
   if (!r) {
-    std::cerr << "dsa audit query: " << error << "\n";
-    return 2;
+    return status;
   }
   std::vector<std::vector<std::string>> rows;
   static const std::vector<std::string> table_head = {
@@ -328,6 +391,11 @@ int run_verify(const std::string& db, const std::string& key_path) {
                         "out a replaced key)"
                       : "the key given with --key")
               << "\n";
+    if (result.format != "dsa-audit/2") {
+      std::cout << "  format       " << result.format
+                << " (its checkpoints carry no signed time; a gateway upgrades it in place when "
+                   "it next opens it)\n";
+    }
     if (uncovered > 0) {
       std::cout << "  note         the last " << uncovered
                 << " entries are not yet covered by a checkpoint (a running gateway signs "
@@ -401,12 +469,12 @@ int run_verify_proof(const std::string& key_path, const std::string& proof_path)
   return 0;
 }
 
-int run_stats(const std::string& db, const std::string& by) {
+int run_stats(const std::string& db, const std::string& by, const std::string& key_path) {
   std::string error;
-  auto r = audit::reader::open(db, error);
+  int status = 0;
+  auto r = open_verified("stats", db, key_path, status);
   if (!r) {
-    std::cerr << "dsa audit stats: " << error << "\n";
-    return 2;
+    return status;
   }
   std::vector<audit::group_count> groups;
   if (!r->stats(by, groups, error)) {
@@ -452,9 +520,15 @@ int run_stats(const std::string& db, const std::string& by) {
       }
     }
     std::cout << "checkpoints  " << checkpoints.size();
-    if (!checkpoints.empty()) {
-      std::cout << " (latest: size " << checkpoints.back().size << " at "
-                << format_time(checkpoints.back().time_us) << ")";
+    // Read from the signed note, not from the row's copies (the store verified above).
+    auto note =
+        checkpoints.empty() ? std::nullopt : audit::parse_checkpoint_note(checkpoints.back().note);
+    if (note) {
+      std::cout << " (latest: size " << note->size;
+      if (note->time_us) {
+        std::cout << ", signed " << format_time(*note->time_us);
+      }
+      std::cout << ")";
     }
     std::cout << "\n";
     return 0;
@@ -519,6 +593,175 @@ int run_export_key(const std::string& db) {
   return 0;
 }
 
+// The key to check signatures with: the auditor's copy, or the one recorded in the store.
+std::unique_ptr<audit::public_key> load_key(const char* command, const std::string& key_path,
+                                            const audit::reader* r, int& status) {
+  std::string error;
+  std::string pem;
+  if (!key_path.empty()) {
+    auto text = read_file(key_path, error);
+    if (!text) {
+      std::cerr << "dsa audit " << command << ": " << error << "\n";
+      status = 2;
+      return nullptr;
+    }
+    pem = *text;
+  } else if (r != nullptr) {
+    pem = r->meta("public_key").value_or("");
+  }
+  auto key = audit::public_key::from_pem(pem, error);
+  if (!key) {
+    std::cerr << "dsa audit " << command << ": "
+              << (key_path.empty() ? std::string("the key recorded in the store") : key_path)
+              << ": " << error << "\n";
+    status = 2;
+  }
+  return key;
+}
+
+int run_checkpoint(const std::string& db, const std::string& key_path, const std::string& out) {
+  std::string error;
+  auto r = audit::reader::open(db, error);
+  if (!r) {
+    std::cerr << "dsa audit checkpoint: " << error << "\n";
+    return 2;
+  }
+  int status = 0;
+  auto key = load_key("checkpoint", key_path, r.get(), status);
+  if (!key) {
+    return status;
+  }
+  auto latest = audit::latest_valid_checkpoint(*r, *key, error);
+  if (!latest) {
+    if (!error.empty()) {
+      std::cerr << "dsa audit checkpoint: " << error << "\n";
+      return 2;
+    }
+    std::cerr << "dsa audit checkpoint: " << db << " holds no checkpoint signed by "
+              << (key_path.empty() ? "its key" : key_path) << "\n";
+    return 1;
+  }
+  // Only a checkpoint the entries still match is worth keeping.
+  std::vector<audit::hash> leaves;
+  if (!r->leaf_hashes(latest->c.size, leaves, error) ||
+      audit::merkle_root(leaves) != latest->c.root) {
+    std::cerr << "dsa audit checkpoint: the entries of " << db
+              << " do not match its latest checkpoint (size " << latest->c.size
+              << "); run `dsa audit verify`" << (error.empty() ? "" : ": " + error) << "\n";
+    return 1;
+  }
+  if (!write_file(out, audit::signed_checkpoint_to_json(*latest), error)) {
+    std::cerr << "dsa audit checkpoint: " << error << "\n";
+    return 2;
+  }
+  if (out != "-") {
+    std::cerr << "wrote the checkpoint of \"" << latest->c.origin << "\" at size " << latest->c.size
+              << (latest->c.time_us ? ", signed " + audit::format_utc(*latest->c.time_us)
+                                    : std::string())
+              << " to " << out << "\n";
+  }
+  return 0;
+}
+
+struct consistency_args {
+  std::string db, from, key, proof_out, checkpoint_out;
+};
+
+int run_consistency(const consistency_args& a) {
+  std::string error;
+  auto text = read_file(a.from, error);
+  if (!text) {
+    std::cerr << "dsa audit consistency: " << error << "\n";
+    return 2;
+  }
+  auto saved = audit::signed_checkpoint_from_json(*text, error);
+  if (!saved) {
+    std::cerr << "dsa audit consistency: " << a.from << ": " << error << "\n";
+    return 2;
+  }
+  std::string pem;
+  if (!a.key.empty()) {
+    auto k = read_file(a.key, error);
+    if (!k) {
+      std::cerr << "dsa audit consistency: " << error << "\n";
+      return 2;
+    }
+    pem = *k;
+  }
+  auto res = audit::check_consistency(a.db, *saved, pem);
+  if (!res.completed) {
+    std::cerr << "dsa audit consistency: " << res.error << "\n";
+    return 2;
+  }
+  if (!res.consistent()) {
+    std::cout << "INCONSISTENT: " << a.db << " against " << a.from << "\n"
+              << "  " << audit::to_string(res.finding) << " — " << res.detail << "\n";
+    return 1;
+  }
+  std::cout << "consistent: " << a.db << " against " << a.from << "\n"
+            << "  " << res.detail << "\n"
+            << "  key          "
+            << (res.key_from_store ? "the key recorded in the store (pass --key with your own "
+                                     "copy to rule out a replaced key)"
+                                   : "the key given with --key")
+            << "\n";
+  if (!a.proof_out.empty()) {
+    audit::consistency_proof p{saved->c.origin, saved->c.size,     res.newest.c.size,
+                               saved->c.root,   res.newest.c.root, res.proof};
+    if (!write_file(a.proof_out, audit::consistency_proof_to_json(p), error)) {
+      std::cerr << "dsa audit consistency: " << error << "\n";
+      return 2;
+    }
+  }
+  if (!a.checkpoint_out.empty() &&
+      !write_file(a.checkpoint_out, audit::signed_checkpoint_to_json(res.newest), error)) {
+    std::cerr << "dsa audit consistency: " << error << "\n";
+    return 2;
+  }
+  return 0;
+}
+
+int run_verify_consistency(const std::string& key_path, const std::string& old_path,
+                           const std::string& new_path, const std::string& proof_path) {
+  int status = 0;
+  auto key = load_key("verify-consistency", key_path, nullptr, status);
+  if (!key) {
+    return status;
+  }
+  std::string error;
+  std::optional<audit::signed_checkpoint> cps[2];
+  const std::string* paths[2] = {&old_path, &new_path};
+  for (int i = 0; i < 2; ++i) {
+    auto text = read_file(*paths[i], error);
+    if (!text) {
+      std::cerr << "dsa audit verify-consistency: " << error << "\n";
+      return 2;
+    }
+    cps[i] = audit::signed_checkpoint_from_json(*text, error);
+    if (!cps[i]) {
+      std::cerr << "dsa audit verify-consistency: " << *paths[i] << ": " << error << "\n";
+      return 2;
+    }
+  }
+  auto text = read_file(proof_path, error);
+  if (!text) {
+    std::cerr << "dsa audit verify-consistency: " << error << "\n";
+    return 2;
+  }
+  auto proof = audit::consistency_proof_from_json(*text, error);
+  if (!proof) {
+    std::cout << "INVALID proof: " << error << "\n";
+    return 1;
+  }
+  auto check = audit::verify_consistency_offline(*cps[0], *cps[1], *proof, *key);
+  if (!check.ok) {
+    std::cout << "INVALID: " << check.detail << "\n";
+    return 1;
+  }
+  std::cout << "valid: " << check.detail << "\n";
+  return 0;
+}
+
 }  // namespace
 
 void add_audit_commands(CLI::App& app, int& status) {
@@ -533,8 +776,12 @@ void add_audit_commands(CLI::App& app, int& status) {
   CLI::App* query = audit_cmd->add_subcommand(
       "query",
       "List audit entries, oldest first, matching every filter given. Times are UTC; --since "
-      "is inclusive, --until exclusive.");
+      "is inclusive, --until exclusive. The whole log is verified first; a log that fails "
+      "verification is refused (exit 1).");
   query->add_option("--db", q->db, "Audit store (SQLite file)")->required();
+  query->add_option("--key", q->key,
+                    "The checkpoint public key (PEM) you kept; the log is verified with it before "
+                    "anything is listed (default: the key recorded in the store)");
   query->add_option("--agreement", q->agreement, "Agreement id");
   query->add_option("--requester", q->requester, "Requesting party id");
   query->add_option("--purpose", q->purpose, "Purpose id");
@@ -594,14 +841,17 @@ void add_audit_commands(CLI::App& app, int& status) {
   // stats
   auto s_db = std::make_shared<std::string>();
   auto s_by = std::make_shared<std::string>();
+  auto s_key = std::make_shared<std::string>();
   CLI::App* stats = audit_cmd->add_subcommand(
       "stats",
       "Summarise the log, or count entries by decision per agreement, requester, "
-      "reason or UTC day.");
+      "reason or UTC day. The whole log is verified first; a log that fails verification is "
+      "refused (exit 1).");
   stats->add_option("--db", *s_db, "Audit store (SQLite file)")->required();
+  stats->add_option("--key", *s_key, "The checkpoint public key (PEM) you kept");
   stats->add_option("--by", *s_by, "agreement | requester | reason | day")
       ->check(CLI::IsMember({"agreement", "requester", "reason", "day"}));
-  stats->callback([s_db, s_by, &status] { status = run_stats(*s_db, *s_by); });
+  stats->callback([s_db, s_by, s_key, &status] { status = run_stats(*s_db, *s_by, *s_key); });
 
   // export-key
   auto k_db = std::make_shared<std::string>();
@@ -611,6 +861,59 @@ void add_audit_commands(CLI::App& app, int& status) {
       "pass it to `verify --key` and `verify-proof --key`.");
   export_key->add_option("--db", *k_db, "Audit store (SQLite file)")->required();
   export_key->callback([k_db, &status] { status = run_export_key(*k_db); });
+
+  // checkpoint
+  auto c_db = std::make_shared<std::string>();
+  auto c_key = std::make_shared<std::string>();
+  auto c_out = std::make_shared<std::string>("-");
+  CLI::App* checkpoint_cmd = audit_cmd->add_subcommand(
+      "checkpoint",
+      "Export the latest signed checkpoint (size, root, signed time) as JSON. Keep it outside "
+      "the operator's reach; next time, `dsa audit consistency --from` it proves the log only "
+      "grew.\nExit 0 written; 1 no valid checkpoint or the entries do not match it; 2 usage or "
+      "I/O error.");
+  checkpoint_cmd->add_option("--db", *c_db, "Audit store (SQLite file)")->required();
+  checkpoint_cmd->add_option("--key", *c_key,
+                             "Export only a checkpoint signed by this public key (PEM)");
+  checkpoint_cmd->add_option("-o,--output", *c_out, "File to write (default: standard output)");
+  checkpoint_cmd->callback(
+      [c_db, c_key, c_out, &status] { status = run_checkpoint(*c_db, *c_key, *c_out); });
+
+  // consistency
+  auto ca = std::make_shared<consistency_args>();
+  CLI::App* consistency = audit_cmd->add_subcommand(
+      "consistency",
+      "Prove that the log extends a checkpoint saved earlier (RFC 9162 consistency proof): "
+      "nothing it covered was removed or rewritten.\nExit 0 consistent; 1 truncated, rewritten "
+      "or otherwise inconsistent (named); 2 usage or I/O error.");
+  consistency->add_option("--db", ca->db, "Audit store (SQLite file)")->required();
+  consistency->add_option("--from", ca->from, "Checkpoint JSON saved by `dsa audit checkpoint`")
+      ->required();
+  consistency->add_option("--key", ca->key,
+                          "The checkpoint public key (PEM) you kept (default: the key recorded "
+                          "in the store)");
+  consistency->add_option("--proof-out", ca->proof_out,
+                          "Also write the consistency proof (JSON) for `verify-consistency`");
+  consistency->add_option("--checkpoint-out", ca->checkpoint_out,
+                          "Also write the store's checkpoint the proof leads to (JSON)");
+  consistency->callback([ca, &status] { status = run_consistency(*ca); });
+
+  // verify-consistency
+  auto vc_key = std::make_shared<std::string>();
+  auto vc_old = std::make_shared<std::string>();
+  auto vc_new = std::make_shared<std::string>();
+  auto vc_proof = std::make_shared<std::string>();
+  CLI::App* verify_consistency = audit_cmd->add_subcommand(
+      "verify-consistency",
+      "Check a consistency proof between two saved checkpoints with only the public key (no "
+      "database).\nExit 0 valid; 1 invalid; 2 usage or I/O error.");
+  verify_consistency->add_option("--key", *vc_key, "Checkpoint public key (PEM)")->required();
+  verify_consistency->add_option("old", *vc_old, "The earlier checkpoint JSON")->required();
+  verify_consistency->add_option("new", *vc_new, "The later checkpoint JSON")->required();
+  verify_consistency->add_option("proof", *vc_proof, "The consistency proof JSON")->required();
+  verify_consistency->callback([vc_key, vc_old, vc_new, vc_proof, &status] {
+    status = run_verify_consistency(*vc_key, *vc_old, *vc_new, *vc_proof);
+  });
 }
 
 }  // namespace dsa::cli

@@ -10,6 +10,7 @@
 namespace dsa::cli {
 
 void add_policy_commands(CLI::App& app, int& status);  // lint, explain, test, render
-void add_audit_commands(CLI::App& app, int& status);   // audit query|verify|prove|verify-proof|stats|export-key
+// audit query|verify|prove|verify-proof|stats|export-key|checkpoint|consistency|verify-consistency
+void add_audit_commands(CLI::App& app, int& status);
 
 }  // namespace dsa::cli
