@@ -496,7 +496,11 @@ void store::run() {
         if (!queue_.empty() || stopping_) {
           break;
         }
-        if (tree_.size() > checkpoint_size_) {
+        // While the store cannot write, a checkpoint is tried every interval even with nothing
+        // new to cover: it re-tests the file, so writable() (and /readyz) recovers without
+        // waiting for a request that a load balancer draining on 503 would never send.
+        const bool retest = !writable_.load(std::memory_order_acquire);
+        if (tree_.size() > checkpoint_size_ || retest) {
           auto due = last_checkpoint_ + options_.checkpoint_interval;
           if (clock::now() >= due) {
             checkpoint_due = true;
