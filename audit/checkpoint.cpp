@@ -5,6 +5,8 @@
 #include <chrono>
 #include <cstdio>
 
+#include "audit/json_members.hpp"
+
 namespace dsa::audit {
 namespace {
 
@@ -140,10 +142,7 @@ std::optional<signed_checkpoint> signed_checkpoint_from_json(std::string_view te
       return std::nullopt;
     }
   }
-  auto str = [&](std::string_view k) -> const boost::json::string* {
-    auto it = o.find(k);
-    return it != o.end() && it->value().is_string() ? &it->value().get_string() : nullptr;
-  };
+  auto str = [&](std::string_view k) { return string_member(o, k); };
   auto type = str("type");
   if (!type || *type != document_type) {
     error = "the checkpoint's \"type\" is not \"" + std::string(document_type) + "\"";

@@ -4,6 +4,7 @@
 
 #include "audit/checkpoint.hpp"
 #include "audit/entry.hpp"
+#include "audit/json_members.hpp"
 #include "audit/merkle.hpp"
 #include "audit/reader.hpp"
 
@@ -95,23 +96,8 @@ std::optional<inclusion_proof> proof_from_json(std::string_view text, std::strin
     return std::nullopt;
   }
   const auto& o = v.get_object();
-  auto str = [&](std::string_view k) -> const boost::json::string* {
-    auto it = o.find(k);
-    return it != o.end() && it->value().is_string() ? &it->value().get_string() : nullptr;
-  };
-  auto num = [&](std::string_view k) -> std::optional<std::uint64_t> {
-    auto it = o.find(k);
-    if (it == o.end()) {
-      return std::nullopt;
-    }
-    if (it->value().is_uint64()) {
-      return it->value().get_uint64();
-    }
-    if (it->value().is_int64() && it->value().get_int64() >= 0) {
-      return static_cast<std::uint64_t>(it->value().get_int64());
-    }
-    return std::nullopt;
-  };
+  auto str = [&](std::string_view k) { return string_member(o, k); };
+  auto num = [&](std::string_view k) { return uint_member(o, k); };
   inclusion_proof p;
   auto origin = str("origin");
   auto size = num("size");

@@ -1,5 +1,7 @@
 #include "http_message.hpp"
 
+#include "policy/http_token.hpp"
+
 #include <array>
 #include <boost/json.hpp>
 #include <charconv>
@@ -7,54 +9,8 @@
 namespace dsa::gateway {
 namespace {
 
-constexpr bool is_tchar(unsigned char c) {
-  // RFC 9110 §5.6.2 token characters.
-  if ((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')) {
-    return true;
-  }
-  switch (c) {
-    case '!':
-    case '#':
-    case '$':
-    case '%':
-    case '&':
-    case '\'':
-    case '*':
-    case '+':
-    case '-':
-    case '.':
-    case '^':
-    case '_':
-    case '`':
-    case '|':
-    case '~':
-      return true;
-    default:
-      return false;
-  }
-}
-
-bool is_token(std::string_view s) {
-  if (s.empty()) {
-    return false;
-  }
-  for (unsigned char c : s) {
-    if (!is_tchar(c)) {
-      return false;
-    }
-  }
-  return true;
-}
-
-std::string_view trim_ows(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) {
-    s.remove_prefix(1);
-  }
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) {
-    s.remove_suffix(1);
-  }
-  return s;
-}
+using policy::http::is_token;
+using policy::http::trim_ows;
 
 std::string lower(std::string_view s) {
   std::string out(s);
@@ -331,18 +287,6 @@ head_result parse_request_head(std::string_view block) {
   return r;
 }
 
-std::string folded_field_name(std::string_view name) {
-  std::string out(name);
-  for (char& c : out) {
-    if (c >= 'A' && c <= 'Z') {
-      c = static_cast<char>(c - 'A' + 'a');
-    } else if (c == '_') {
-      c = '-';
-    }
-  }
-  return out;
-}
-
 bool method_takes_body(std::string_view method) {
   return method == "POST" || method == "PUT" || method == "PATCH";
 }
@@ -391,7 +335,7 @@ bool is_stripped_field(std::string_view name) {
   // Envoy and Istio trust from their own proxies.
   static constexpr std::array<std::string_view, 6> prefixes = {
       "dsa-", "x-forwarded-", "x-ssl-", "x-client-cert-", "x-envoy-", "x-amzn-mtls-"};
-  const std::string folded = folded_field_name(name);
+  const std::string folded = policy::http::fold_field_name(name);
   for (auto e : exact) {
     if (folded == e) {
       return true;
@@ -408,7 +352,7 @@ bool is_stripped_field(std::string_view name) {
 bool is_conditional_field(std::string_view name) {
   static constexpr std::array<std::string_view, 6> names = {
       "range", "if-range", "if-match", "if-none-match", "if-modified-since", "if-unmodified-since"};
-  const std::string folded = folded_field_name(name);
+  const std::string folded = policy::http::fold_field_name(name);
   for (auto n : names) {
     if (folded == n) {
       return true;

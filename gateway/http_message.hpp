@@ -77,15 +77,11 @@ struct dsa_headers {
                                                      std::size_t body_size, const dsa_headers& dsa,
                                                      bool strip_conditional);
 
-// A field name compared the way CGI, WSGI and Rack upstreams see it: ASCII lower case with '_'
-// read as '-' (they map both `X-Forwarded-For` and `X_Forwarded_For` to HTTP_X_FORWARDED_FOR).
-[[nodiscard]] std::string folded_field_name(std::string_view name);
-
 // True for the fields never forwarded from a client: hop-by-hop fields (RFC 9110 §7.6.1), the
 // framing fields the gateway writes itself, any DSA-* field, and the fields upstreams commonly
 // trust as set by a proxy (X-Forwarded-*, Forwarded, X-Real-IP, X-Forwarded-Client-Cert,
 // X-SSL-Client-*, X-Client-Cert, X-Original-URL, X-Rewrite-URL, X-HTTP-Method-Override and kin).
-// Names are compared folded (folded_field_name). The full list is in docs/threat-model.md.
+// Names are compared folded (policy::http::fold_field_name: any case, '_' read as '-'). The full list is in docs/threat-model.md.
 [[nodiscard]] bool is_stripped_field(std::string_view name);
 
 // True for Range, If-Range and the conditional fields (If-Match, If-None-Match,

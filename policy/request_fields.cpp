@@ -3,39 +3,16 @@
 #include <array>
 #include <string_view>
 
+#include "policy/http_token.hpp"
 #include "text.hpp"
 
 namespace dsa::policy {
 namespace {
 
-bool is_tchar(unsigned char c) {
-  if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')) {
-    return true;
-  }
-  return std::string_view("!#$%&'*+-.^_`|~").find(static_cast<char>(c)) != std::string_view::npos;
-}
+using http::fold_field_name;
+using http::is_tchar;
+using http::trim_ows;
 
-std::string_view trim_ows(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) {
-    s.remove_prefix(1);
-  }
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) {
-    s.remove_suffix(1);
-  }
-  return s;
-}
-
-std::string fold(std::string_view name) {
-  std::string out(name);
-  for (char& c : out) {
-    if (c >= 'A' && c <= 'Z') {
-      c = static_cast<char>(c - 'A' + 'a');
-    } else if (c == '_') {
-      c = '-';
-    }
-  }
-  return out;
-}
 
 std::string hex_byte(unsigned char b) {
   constexpr char digits[] = "0123456789ABCDEF";
@@ -84,7 +61,7 @@ result<client_fields> read_client_fields(
         return R::failure(shown + ": control byte " + hex_byte(c) + " in the value");
       }
     }
-    const std::string folded = fold(name);
+    const std::string folded = fold_field_name(name);
     if (folded.compare(0, 4, "dsa-") != 0) {
       continue;
     }
