@@ -165,6 +165,14 @@ done
 as kingsbury-council GET /records/v1/asb-cases/ASB-2026-000123/incidents \
   "DSA-Purpose: asb-case-management" "DSA-Case-Ref: ASB-2026-000123"
 
+step "Auditor: keep a signed checkpoint now (a partner gateway or auditor stores it)"
+# Checkpoints are signed at least every second while entries arrive: wait for one to exist.
+for _ in $(seq 50); do
+  "$dsa" audit checkpoint --db "$run/audit.db" -o "$run/saved-checkpoint.json" 2>/dev/null && break
+  sleep 0.1
+done
+cat "$run/saved-checkpoint.json"
+
 step "Admin: /readyz and /metrics after the requests above"
 curl -sS "http://$admin/readyz"; echo
 echo "dsa_requests_total = $(requests_counted) in all, by decision, reason and agreement:"
@@ -180,5 +188,8 @@ step "Auditor: dsa audit query"
 step "Auditor: dsa audit verify with the exported public key"
 "$dsa" audit export-key --db "$run/audit.db" >"$run/audit.pub"
 "$dsa" audit verify --db "$run/audit.db" --key "$run/audit.pub"
+
+step "Auditor: dsa audit consistency proves the log only grew since the saved checkpoint"
+"$dsa" audit consistency --db "$run/audit.db" --from "$run/saved-checkpoint.json" --key "$run/audit.pub"
 
 step "Done. Files are in demo-run/ (gateway.yaml, gateway.log, audit.db, certs/)."
