@@ -48,13 +48,21 @@ struct upstream_pool::connection {
 };
 
 // True when nothing is pending on `c` beyond what has been parsed: the connection's buffer is
-// empty, OpenSSL holds no decrypted bytes, and the socket has nothing readable.
+// empty, OpenSSL holds nothing (decrypted or not), and the socket has nothing readable. Bytes
+// Asio has read from the socket but not yet written into its BIO pair cannot be inspected; Asio
+// writes them as soon as the pair has room, which at a message boundary it has.
 bool upstream_pool::quiet(connection& c) {
   if (c.buffer.size() != 0) {
     return false;
   }
-  if (c.tls && SSL_pending(c.tls->native_handle()) > 0) {
-    return false;
+  if (c.tls) {
+    // Decrypted bytes OpenSSL holds, records it has read but not processed, and encrypted bytes
+    // Asio has handed to its side of the BIO pair but OpenSSL has not read yet.
+    SSL* ssl = c.tls->native_handle();
+    if (SSL_pending(ssl) > 0 || SSL_has_pending(ssl) == 1 ||
+        BIO_ctrl_pending(SSL_get_rbio(ssl)) > 0) {
+      return false;
+    }
   }
   error_code ec;
   const std::size_t available = c.tcp().socket().available(ec);
