@@ -85,34 +85,47 @@ permissions:
     legal_gateway: [cda-s115]
 )yaml";
 
-// One test's world: a scripted upstream (plain HTTP) behind the real gateway.
+// One test's world: a scripted upstream (plain HTTP, or HTTPS with the dev PKI's upstream
+// certificate) behind the real gateway.
 struct hostile_rig {
   temp_dir dir;
   scripted_upstream up;
   std::unique_ptr<gateway> gw;
 
-  explicit hostile_rig(scripted_upstream::script s) : up(std::move(s)) {
+  explicit hostile_rig(scripted_upstream::script s, bool tls = false)
+      : up(std::move(s), tls ? (pki() / "upstream.pem").string() : std::string(),
+           tls ? (pki() / "upstream.key").string() : std::string()) {
     dir.write("agreements/hostile-test.yaml", agreement);
     const std::string p = pki().string();
-    gw = std::make_unique<gateway>(dir, R"(listen: 127.0.0.1:0
-admin_listen: 127.0.0.1:0
-threads: 1
-tls:
-  certificate: )" + p + R"(/gateway.pem
-  private_key: )" + p + R"(/gateway.key
-  trust_anchors:
-    - {name: partner-ca, ca_file: )" + p +
-                                            "/ca.pem, crl_file: " + p + R"(/crl.pem}
-agreements_dir: agreements
-upstreams:
-  hostile:
-    url: "http://127.0.0.1:)" + std::to_string(up.port()) +
-                                            R"("
-    connect_timeout_ms: 1000
-    response_timeout_ms: 3000
-audit: {path: audit.db, signing_key: audit-key.pem, origin: "hostile test"}
-limits: {max_header_bytes: 4096, max_body_bytes: 4096, drain_timeout_ms: 3000}
-)");
+    std::string upstream = "  hostile:\n    url: \"" + std::string(tls ? "https" : "http") +
+                           "://127.0.0.1:" + std::to_string(up.port()) + "\"\n";
+    if (tls) {
+      upstream += "    ca_file: " + p + "/upstream-ca.pem\n";
+    }
+    gw = std::make_unique<gateway>(dir,
+                                   "listen: 127.0.0.1:0\n"
+                                   "admin_listen: 127.0.0.1:0\n"
+                                   "threads: 1\n"
+                                   "tls:\n"
+                                   "  certificate: " +
+                                       p +
+                                       "/gateway.pem\n"
+                                       "  private_key: " +
+                                       p +
+                                       "/gateway.key\n"
+                                       "  trust_anchors:\n"
+                                       "    - {name: partner-ca, ca_file: " +
+                                       p + "/ca.pem, crl_file: " + p +
+                                       "/crl.pem}\n"
+                                       "agreements_dir: agreements\n"
+                                       "upstreams:\n" +
+                                       upstream +
+                                       "    connect_timeout_ms: 1000\n"
+                                       "    response_timeout_ms: 3000\n"
+                                       "audit: {path: audit.db, signing_key: audit-key.pem, "
+                                       "origin: \"hostile test\"}\n"
+                                       "limits: {max_header_bytes: 4096, max_body_bytes: 4096, "
+                                       "drain_timeout_ms: 3000}\n");
   }
   std::vector<dsa::audit::entry> requests() const {
     return audit_entries(gw->audit_db(), "request");
@@ -207,6 +220,40 @@ TEST_CASE("an upstream that answers twice loses its connection, not another part
   CHECK(field_of(*b, "id") == "beta");
   CHECK(b->body.find("smuggled") == std::string::npos);
   CHECK(w.up.connections() == 2);  // the polluted connection was closed, not pooled
+}
+
+TEST_CASE("an HTTPS upstream that answers twice in separate records loses its connection",
+          "[gateway][hostile]") {
+  // Each write is its own TLS record: the second answer may sit undecrypted in OpenSSL's input
+  // or in the socket when the first has been parsed.
+  hostile_rig w(
+      [](upstream_connection& c) {
+        bool first = true;
+        while (auto req = c.read_request()) {
+          c.write(http_response(200, "OK", item(requested_id(*req))));
+          if (first) {
+            c.write(http_response(200, "OK", item("smuggled")));
+            first = false;
+          }
+        }
+      },
+      true);
+  for (int round = 0; round < 3; ++round) {
+    tls_client police(w.gw->port(), "northshire-police");
+    REQUIRE(police.send(get("/items/alpha")));
+    auto a = police.read_response();
+    REQUIRE(a);
+    CHECK(field_of(*a, "id") == "alpha");
+    tls_client council(w.gw->port(), "kingsbury-council");
+    REQUIRE(council.send(get("/items/beta")));
+    auto b = council.read_response();
+    REQUIRE(b);
+    CHECK(b->status == 200);
+    CHECK(field_of(*b, "id") == "beta");
+  }
+  // Every connection answers its first request twice, so none is ever pooled: six exchanges,
+  // six connections.
+  CHECK(w.up.connections() == 6);
 }
 
 TEST_CASE("bytes an upstream sends on an idle pooled connection are never taken as an answer",

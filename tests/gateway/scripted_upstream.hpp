@@ -1,13 +1,16 @@
 #pragma once
 
-// A programmable hostile upstream for integration tests: a plain-HTTP server on 127.0.0.1 port 0
-// whose every connection runs a script the test writes (read a request, write any bytes — interim
+// A programmable hostile upstream for integration tests: an HTTP server (plain, or TLS with a
+// certificate the test names) on 127.0.0.1 port 0 whose every connection runs a script the test
+// writes (read a request, write any bytes — interim
 // responses, two responses for one request, unsolicited bytes while idle, a 206 nobody asked
 // for). It records every request exactly as received. Bounded: reads time out after 5 s, the
 // acceptor polls a stop flag, and the destructor closes everything and joins every thread.
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -32,8 +35,8 @@ class scripted_upstream;
 // One accepted connection, as a script sees it.
 class upstream_connection {
  public:
-  upstream_connection(scripted_upstream& owner, int fd, int index)
-      : owner_(owner), fd_(fd), index_(index) {}
+  upstream_connection(scripted_upstream& owner, int fd, int index, SSL* ssl)
+      : owner_(owner), fd_(fd), index_(index), ssl_(ssl) {}
 
   // The connection's number, from 0 in accept order.
   int index() const { return index_; }
@@ -44,10 +47,12 @@ class upstream_connection {
   // Tells the test something observable happened (see scripted_upstream::wait_for).
   inline void signal(const std::string& event);
 
-  // Writes `bytes` whole; false when the peer has gone.
+  // Writes `bytes` whole (over TLS: as one record where it fits); false when the peer has gone.
   bool write(std::string_view bytes) {
     while (!bytes.empty()) {
-      const ssize_t n = ::send(fd_, bytes.data(), bytes.size(), MSG_NOSIGNAL);
+      const ssize_t n = ssl_ != nullptr
+                            ? SSL_write(ssl_, bytes.data(), static_cast<int>(bytes.size()))
+                            : ::send(fd_, bytes.data(), bytes.size(), MSG_NOSIGNAL);
       if (n <= 0) {
         return false;
       }
@@ -60,6 +65,7 @@ class upstream_connection {
   scripted_upstream& owner_;
   int fd_;
   int index_;
+  SSL* ssl_;  // null for plain HTTP
   std::string buf_;
 };
 
@@ -67,7 +73,17 @@ class scripted_upstream {
  public:
   using script = std::function<void(upstream_connection&)>;
 
-  explicit scripted_upstream(script s) : script_(std::move(s)) {
+  // Plain HTTP, or TLS with `certificate` and `key` (PEM files) when they are given.
+  explicit scripted_upstream(script s, const std::string& certificate = {},
+                             const std::string& key = {})
+      : script_(std::move(s)) {
+    if (!certificate.empty()) {
+      tls_ = SSL_CTX_new(TLS_server_method());
+      if (SSL_CTX_use_certificate_chain_file(tls_, certificate.c_str()) != 1 ||
+          SSL_CTX_use_PrivateKey_file(tls_, key.c_str(), SSL_FILETYPE_PEM) != 1) {
+        throw std::runtime_error("scripted upstream: cannot load " + certificate);
+      }
+    }
     listen_fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
     int one = 1;
     setsockopt(listen_fd_, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
@@ -100,6 +116,9 @@ class scripted_upstream {
       ::close(fd);
     }
     ::close(listen_fd_);
+    if (tls_ != nullptr) {
+      SSL_CTX_free(tls_);
+    }
   }
   scripted_upstream(const scripted_upstream&) = delete;
   scripted_upstream& operator=(const scripted_upstream&) = delete;
@@ -157,8 +176,23 @@ class scripted_upstream {
         fds_.push_back(fd);
       }
       threads_.emplace_back([this, fd, index] {
-        upstream_connection c(*this, fd, index);
+        SSL* ssl = nullptr;
+        if (tls_ != nullptr) {
+          ssl = SSL_new(tls_);
+          SSL_set_fd(ssl, fd);
+          if (SSL_accept(ssl) != 1) {
+            ERR_clear_error();
+            SSL_free(ssl);
+            ::shutdown(fd, SHUT_RDWR);
+            return;
+          }
+        }
+        upstream_connection c(*this, fd, index, ssl);
         script_(c);
+        if (ssl != nullptr) {
+          SSL_free(ssl);
+          ERR_clear_error();
+        }
         ::shutdown(fd, SHUT_RDWR);
       });
     }
@@ -170,6 +204,7 @@ class scripted_upstream {
   }
 
   script script_;
+  SSL_CTX* tls_ = nullptr;
   int listen_fd_ = -1;
   int port_ = 0;
   std::atomic<bool> stop_{false};
@@ -206,7 +241,8 @@ std::optional<std::string> upstream_connection::read_request() {
       }
     }
     char tmp[8192];
-    const ssize_t n = ::recv(fd_, tmp, sizeof tmp, 0);
+    const ssize_t n =
+        ssl_ != nullptr ? SSL_read(ssl_, tmp, sizeof tmp) : ::recv(fd_, tmp, sizeof tmp, 0);
     if (n <= 0) {
       return std::nullopt;
     }
