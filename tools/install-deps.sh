@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian 12 packages DSA Gateway needs to build, test and run its demo.
+# clang-16 and libclang-rt-16-dev build the libFuzzer targets (fuzz/); llvm provides the
+# llvm-symbolizer that turns sanitizer reports into file:line stacks.
 # Idempotent: packages already present are left alone. Works as root (CI) or through sudo.
 set -euo pipefail
 
@@ -10,6 +12,7 @@ packages=(
   libboost-json1.81-dev curl python3 dpkg-dev file
   python3-yaml python3-jsonschema
   testssl.sh
+  clang-16 libclang-rt-16-dev llvm
 )
 
 missing=()
