@@ -54,12 +54,18 @@ struct dom_handler {
   bool mantissa_nonzero = false;      // a digit 1-9 came before the exponent
   bool big_integer = false;           // an integer literal did not fit in 64 bits
   bool out_of_range = false;          // a number is not a finite double, or underflowed to 0
+  // The current number's text: Boost.JSON 1.81 converts decimals imprecisely (up to an ulp
+  // off), so a double is converted again here, exactly (std::from_chars), and a released number
+  // is the double nearest the upstream's text; filtering a released body again then leaves it
+  // unchanged.
+  std::string number_text;
 
   dom_handler(json::storage_ptr sp, unsigned char* temp, std::size_t temp_size)
       : st(std::move(sp), temp, temp_size) {}
 
   // Called on every piece of a number's text (a number can arrive in parts).
   void note_number_text(json::string_view s) {
+    number_text.append(s.data(), s.size());
     for (char c : s) {
       if (c == '.') {
         number_is_decimal = true;
@@ -73,6 +79,7 @@ struct dom_handler {
   }
 
   void end_number() {
+    number_text.clear();
     number_is_decimal = false;
     in_exponent = false;
     mantissa_nonzero = false;
@@ -130,6 +137,13 @@ struct dom_handler {
     // "Infinity", "NaN" (not JSON) or a different number, and compared they would be wrong.
     if (!std::isfinite(d) || (d == 0 && mantissa_nonzero)) {
       out_of_range = true;
+    }
+    double exact = d;
+    const char* first = number_text.data();
+    const char* last = first + number_text.size();
+    const auto [end, ec] = std::from_chars(first, last, exact);
+    if (ec == std::errc{} && end == last) {
+      d = exact;
     }
     end_number();
     st.push_double(d);
