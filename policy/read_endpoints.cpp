@@ -2,7 +2,6 @@
 // (docs/agreements.md §3.5, §3.6).
 
 #include <algorithm>
-#include <boost/regex.hpp>
 #include <cctype>
 #include <string>
 
@@ -87,8 +86,7 @@ void read_endpoints(reader& r, const field& top, const load_options& options, ag
     check_ref(r, f.node["provider"], r.join(f.path, "provider"), e.provider, ids.parties, "party");
     e.upstream = r.nonempty(r.child(f, "upstream")).value_or("");
     if (auto m = r.string(r.child(f, "method"))) {
-      static const boost::regex method_re{"[A-Z]+"};
-      if (!boost::regex_match(*m, method_re)) {
+      if (!is_method_name(*m)) {
         r.error(f.node["method"],
                 r.join(f.path, "method") + ": '" + *m +
                     "' is not an HTTP method (expected upper case, e.g. GET or POST)",

@@ -1,7 +1,6 @@
 // The per-file reader's top (read_agreement) and the sections with no lists of their own:
 // header, validity and review (docs/agreements.md §3.1, §3.2), governance (§3.9).
 
-#include <boost/regex.hpp>
 #include <map>
 #include <string>
 
@@ -98,9 +97,7 @@ bool read_header(reader& r, const field& top, agreement& a) {
   }
   a.id = r.id(r.child(top, "id")).value_or("");
   if (auto v = r.nonempty(r.child(top, "version"))) {
-    static const boost::regex semver{
-        R"((0|[1-9][0-9]*)\.(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)(-[0-9A-Za-z.-]+)?(\+[0-9A-Za-z.-]+)?)"};
-    if (!boost::regex_match(*v, semver)) {
+    if (!is_semantic_version(*v)) {
       r.error(root["version"],
               "version: '" + *v + "' is not a semantic version (expected e.g. 1.2.0)",
               "bad-version");

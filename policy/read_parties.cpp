@@ -1,7 +1,6 @@
 // Parties and their certificate identities (docs/agreements.md §3.3).
 
 #include <algorithm>
-#include <boost/regex.hpp>
 #include <cctype>
 #include <string>
 #include <utility>
@@ -133,8 +132,7 @@ void read_parties(reader& r, const field& top, const load_options& options, agre
                 "bad-identity");
       }
       if (auto pin = r.string(r.child(idf, "spki_sha256"))) {
-        static const boost::regex hex64{"[0-9a-fA-F]{64}"};
-        if (!boost::regex_match(*pin, hex64)) {
+        if (!is_hex_sha256(*pin)) {
           r.error(idf.node["spki_sha256"],
                   r.join(idf.path, "spki_sha256") +
                       ": expected 64 hexadecimal digits (the SHA-256 of the public key)",

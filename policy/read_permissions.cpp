@@ -1,4 +1,5 @@
-// Permissions: references, require, time windows and volume caps (docs/agreements.md §3.7).
+// The rules: permissions with their references, require, time windows and volume caps
+// (docs/agreements.md §3.7), and prohibitions (§3.8).
 
 #include <date/tz.h>
 
@@ -168,6 +169,32 @@ void read_permissions(reader& r, const field& top, agreement& a, const declared_
       p.volume_caps.push_back(std::move(cap));
     });
     a.permissions.push_back(std::move(p));
+  });
+}
+
+void read_prohibitions(reader& r, const field& top, agreement& a, const declared_ids& ids) {
+  std::set<std::string> prohibition_ids;
+  r.sequence(r.child(top, "prohibitions"), false, [&](const field& f) {
+    if (!r.mapping(f, {"id", "assignee", "endpoints", "reason"}, {"purposes"})) {
+      return;
+    }
+    prohibition p;
+    p.id = r.id(r.child(f, "id")).value_or("");
+    if (!p.id.empty() && !prohibition_ids.insert(p.id).second) {
+      r.error(f.node["id"], r.join(f.path, "id") + ": prohibition '" + p.id + "' is declared twice",
+              "duplicate-id");
+    }
+    p.assignee = r.id(r.child(f, "assignee")).value_or("");
+    if (p.assignee != "any") {
+      check_ref(r, f.node["assignee"], r.join(f.path, "assignee"), p.assignee, ids.parties,
+                "party (or 'any')");
+    }
+    p.endpoints = r.id_list(r.child(f, "endpoints"), true);
+    check_refs(r, r.child(f, "endpoints"), p.endpoints, ids.endpoints, "endpoint");
+    p.purposes = r.id_list(r.child(f, "purposes"), false);
+    check_refs(r, r.child(f, "purposes"), p.purposes, ids.purposes, "purpose");
+    p.reason = r.nonempty(r.child(f, "reason")).value_or("");
+    a.prohibitions.push_back(std::move(p));
   });
 }
 

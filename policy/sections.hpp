@@ -29,32 +29,34 @@ struct declared_ids {
   std::set<std::string> parties, gateways, bases, purposes, categories, endpoints;
 };
 
-// Reads one file into an agreement. Returns null when the file is not a `dsa/v1` mapping, and
-// otherwise the agreement as far as it could be read: the caller checks reader::errors().
+// Reads one file into an agreement (read_header.cpp). Returns null when the file is not a `dsa/v1`
+// mapping, and otherwise the agreement as far as it could be read: the caller checks
+// reader::errors().
 std::unique_ptr<agreement> read_agreement(reader& r, const YAML::Node& root,
                                           const load_options& options);
 
 // schema, id, version, title, status, status_reason. False when the schema is not dsa/v1 (the
-// rest of the file is then not read).
+// rest of the file is then not read). read_header.cpp, like the next one.
 bool read_header(reader& r, const field& top, agreement& a);
 // validity and review.
 void read_validity_and_review(reader& r, const field& top, agreement& a);
-// parties and their certificate identities.
+// parties and their certificate identities (read_parties.cpp).
 void read_parties(reader& r, const field& top, const load_options& options, agreement& a,
                   declared_ids& ids);
-// legal (gateways, lawful bases), purposes and data_categories.
+// legal (gateways, lawful bases), purposes and data_categories (read_legal.cpp).
 void read_legal(reader& r, const field& top, agreement& a, declared_ids& ids);
-// endpoints and their response rules.
+// endpoints and their response rules (read_endpoints.cpp).
 void read_endpoints(reader& r, const field& top, const load_options& options, agreement& a,
                     declared_ids& ids);
-// permissions: require, time windows, volume caps.
+// permissions: require, time windows, volume caps (read_permissions.cpp).
 void read_permissions(reader& r, const field& top, agreement& a, const declared_ids& ids);
-// prohibitions.
+// prohibitions (read_permissions.cpp).
 void read_prohibitions(reader& r, const field& top, agreement& a, const declared_ids& ids);
-// governance, kept as a free_value tree (model.hpp).
+// governance, kept as a free_value tree (model.hpp; read_header.cpp).
 void read_governance(reader& r, const field& top, agreement& a);
 
-// An error unless `value` (when not empty) is one of `ids`; `what` names the kind ("party").
+// Reference checks (read_legal.cpp). An error unless `value` (when not empty) is one of `ids`;
+// `what` names the kind ("party").
 void check_ref(reader& r, const YAML::Node& at, const std::string& path, const std::string& value,
                const std::set<std::string>& ids, std::string_view what);
 // check_ref for every element of the list `list` that is in `values` (the valid ids read from

@@ -34,6 +34,22 @@ const boost::regex& id_regex() {
 
 bool is_id(std::string_view s) { return boost::regex_match(s.begin(), s.end(), id_regex()); }
 
+bool is_semantic_version(std::string_view s) {
+  static const boost::regex semver{
+      R"((0|[1-9][0-9]*)\.(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)(-[0-9A-Za-z.-]+)?(\+[0-9A-Za-z.-]+)?)"};
+  return boost::regex_match(s.begin(), s.end(), semver);
+}
+
+bool is_hex_sha256(std::string_view s) {
+  static const boost::regex hex64{"[0-9a-fA-F]{64}"};
+  return boost::regex_match(s.begin(), s.end(), hex64);
+}
+
+bool is_method_name(std::string_view s) {
+  static const boost::regex method_re{"[A-Z]+"};
+  return boost::regex_match(s.begin(), s.end(), method_re);
+}
+
 namespace yaml {
 
 std::string describe(const YAML::Node& n) {
@@ -94,7 +110,7 @@ std::string scalar_json(const YAML::Node& n) {
     return "null";
   }
   static const boost::regex number{R"(-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?)"};
-  if (boost::regex_match(s, number)) {
+  if (boost::regex_match(s.begin(), s.end(), number)) {
     return s;
   }
   return quote(s);

@@ -28,6 +28,12 @@ namespace dsa::policy {
 const boost::regex& id_regex();
 bool is_id(std::string_view s);
 
+// The other fixed value shapes of the format, each a whole-value match. They are compiled once,
+// here, so that the section readers need not instantiate Boost.Regex themselves.
+bool is_semantic_version(std::string_view s);  // 1.2.0, 1.2.0-rc.1+build (semver.org)
+bool is_hex_sha256(std::string_view s);        // 64 hexadecimal digits, either case
+bool is_method_name(std::string_view s);       // upper-case letters only (GET, POST)
+
 namespace yaml {
 
 // "'text'", "a list", "a mapping" or "nothing (null)": what a message says was found.
