@@ -1,12 +1,13 @@
-// The decision engine (SPEC §4).
+// The decision engine (docs/design.md §4).
 //
-// Per request it does, in order: look up the candidates for (requester, method) in the index the
-// loader built; match each candidate's path template against the canonical path segments; run
-// the per-candidate checks in the fixed order of SPEC §4.3; return the first candidate that
-// passes, else the reason of the candidate that got furthest. Nothing is compiled here: regexes,
-// templates, zones and indexes were all built at load.
+// Per request it does, in order: look up the candidates for (requester, method) in the index
+// built once per set by build_engine_indexes (at the end of this file); match each candidate's path
+// template against the canonical path segments; run the per-candidate checks in the fixed order of
+// docs/design.md §4.3; return the first candidate that passes, else the reason of the candidate
+// that got furthest. Nothing is compiled here: regexes, templates, zones and indexes were all built
+// at load.
 
-#include "engine.hpp"
+#include "policy/engine.hpp"
 
 #include <date/tz.h>
 
@@ -14,10 +15,10 @@
 #include <array>
 #include <functional>
 
-#include "canonical_path.hpp"
-#include "identity_name.hpp"
-#include "loader.hpp"
-#include "text.hpp"
+#include "policy/canonical_path.hpp"
+#include "policy/identity_name.hpp"
+#include "policy/text.hpp"
+#include "policy/time.hpp"
 
 namespace dsa::policy {
 
@@ -73,17 +74,6 @@ bool template_matches(const endpoint& e, const segments& segs) {
     }
   }
   return true;
-}
-
-const date::time_zone* london_zone() {
-  static const date::time_zone* zone = [] {
-    try {
-      return date::locate_zone("Europe/London");
-    } catch (const std::exception&) {
-      return static_cast<const date::time_zone*>(nullptr);
-    }
-  }();
-  return zone;
 }
 
 struct check_result {
@@ -217,10 +207,9 @@ bool contains(const std::vector<std::string>& list, std::string_view value) {
   return std::find(list.begin(), list.end(), value) != list.end();
 }
 
-// SPEC §4.3: the checks of one candidate, in order. The volume cap comes last because passing it
-// records the request.
-// `counter` null: describe a candidate already refused at its volume cap `cap` without touching
-// the counter again.
+// docs/design.md §4.3: the checks of one candidate, in order. The volume cap comes last because
+// passing it records the request. `counter` null: describe a candidate already refused at its
+// volume cap `cap` without touching the counter again.
 check_result check_candidate(const candidate& c, std::string_view party, const segments& segs,
                              const request_view& req, volume_counter* counter, bool want,
                              std::size_t& cap) {
@@ -480,6 +469,42 @@ decision engine::decide_for(std::string_view party, const request_view& req,
   // Describe only the candidate whose reason is returned (no counter: nothing is recorded).
   d.detail = check_candidate(*best_candidate, party, segs, req, nullptr, true, best_cap).detail;
   return d;
+}
+
+void build_engine_indexes(agreement_set& set) {
+  for (const auto& a : set.agreements) {
+    for (const party& p : a->parties) {
+      for (const identity_rule& rule : p.identities) {
+        set.identities[agreement_set::identity_key(rule.trust_anchor, rule.kind, rule.match_value)]
+            .push_back({&rule, p.id});
+      }
+    }
+    for (const permission& perm : a->permissions) {
+      for (const std::string& eid : perm.endpoints) {
+        const endpoint* e = a->find_endpoint(eid);
+        if (e == nullptr) {
+          continue;
+        }
+        candidate c{a.get(), &perm, e, -1};
+        c.segment_count = static_cast<std::uint16_t>(e->segments.size());
+        for (std::size_t i = 0; i < e->segments.size(); ++i) {
+          if (e->segments[i].param < 0) {
+            c.first_literal = static_cast<std::int16_t>(i);
+            c.first_literal_hash = std::hash<std::string_view>{}(e->segments[i].literal);
+            break;
+          }
+        }
+        if (!perm.require.case_ref_param.empty()) {
+          for (std::size_t i = 0; i < e->path_params.size(); ++i) {
+            if (e->path_params[i].name == perm.require.case_ref_param) {
+              c.case_ref_param_index = static_cast<int>(i);
+            }
+          }
+        }
+        set.candidates[agreement_set::candidate_key(perm.assignee, e->method)].push_back(c);
+      }
+    }
+  }
 }
 
 std::string agreement_label(const decision& d) {

@@ -1,29 +1,29 @@
 #pragma once
 
-// The decision engine (SPEC §4): a pure function of the loaded agreements, the verified identity,
-// the canonical request and the clock — plus the volume counter, which it consults last. A deny
-// is an ordinary return value; a default-constructed decision is a deny.
+// The decision engine (docs/design.md §4): a pure function of the loaded agreements, the verified
+// identity, the canonical request and the clock — plus the volume counter, which it consults last.
+// A deny is an ordinary return value; a default-constructed decision is a deny.
 
 #include <memory>
 #include <optional>
 #include <set>
-#include <unordered_set>
 #include <string>
 #include <string_view>
+#include <unordered_set>
 #include <vector>
 
-#include "model.hpp"
-#include "reason.hpp"
-#include "volume.hpp"
+#include "policy/model.hpp"
+#include "policy/reason.hpp"
+#include "policy/volume.hpp"
 
 namespace dsa::policy {
 
 // What a verified client certificate says (or what `dsa explain` is told it says).
 struct request_identity {
-  std::string trust_anchor;           // name of the trust anchor that verified the chain
-  std::string subject;                // RFC 4514
+  std::string trust_anchor;  // name of the trust anchor that verified the chain
+  std::string subject;       // RFC 4514
   std::vector<std::string> uri_sans, dns_sans;
-  std::string spki_sha256;            // lowercase hex
+  std::string spki_sha256;  // lowercase hex
 };
 
 // The request as the policy sees it. `path` and `query` come from canonicalize_target.
@@ -50,7 +50,7 @@ struct decision {
   const policy::agreement* agreement = nullptr;
   const policy::permission* permission = nullptr;
   const policy::endpoint* endpoint = nullptr;
-  std::string detail;  // for the problem body: names only the requester's own agreements
+  std::string detail;             // for the problem body: names only the requester's own agreements
   std::vector<trace_step> trace;  // filled when asked for
 
   int status() const noexcept { return http_status(why); }
@@ -68,24 +68,24 @@ class engine {
  public:
   explicit engine(std::shared_ptr<const agreement_set> set);
 
-  // A gateway serves only the endpoints whose upstream is in its own config (SPEC §3): the other
-  // endpoints are served at their provider's gateway, so here they are not candidates at all (a
-  // request for them is no_agreement, and a later candidate served here is still tried).
+  // A gateway serves only the endpoints whose upstream is in its own config (docs/design.md §3):
+  // the other endpoints are served at their provider's gateway, so here they are not candidates at
+  // all (a request for them is no_agreement, and a later candidate served here is still tried).
   engine(std::shared_ptr<const agreement_set> set, const std::set<std::string>& served_upstreams);
 
   const agreement_set& agreements() const noexcept { return *set_; }
   const std::shared_ptr<const agreement_set>& shared_set() const noexcept { return set_; }
 
-  // SPEC §4.1: the verified certificate maps to party ids through `identities` across every
-  // loaded agreement, whatever its status.
+  // docs/design.md §4.1: the verified certificate maps to party ids through `identities` across
+  // every loaded agreement, whatever its status.
   identity_match identify(const request_identity& id, time_point now) const;
 
-  // SPEC §4.1–4.4 for a certificate.
+  // docs/design.md §4.1–4.4 for a certificate.
   decision decide(const request_identity& id, const request_view& req, volume_counter& counter,
                   bool want_trace = false) const;
 
-  // SPEC §4.2–4.4 for a known party (the gateway identifies once per connection; `dsa explain`
-  // accepts "requester": PARTY).
+  // docs/design.md §4.2–4.4 for a known party (the gateway identifies once per connection; `dsa
+  // explain` accepts "requester": PARTY).
   decision decide_for(std::string_view party, const request_view& req, volume_counter& counter,
                       bool want_trace = false) const;
 
@@ -93,6 +93,11 @@ class engine {
   std::shared_ptr<const agreement_set> set_;
   std::unordered_set<const policy::endpoint*> not_served_;  // empty: every endpoint is served
 };
+
+// Fills set.identities and set.candidates, the lookups decide() and identify() use, from the
+// agreements (already in id order, permissions in id order within each). The loader calls it
+// once, before the set is shared; the index shape belongs with the code that reads it.
+void build_engine_indexes(agreement_set& set);
 
 // The decision's agreement as "id@version" for the DSA-Agreement header; empty when none.
 std::string agreement_label(const decision& d);

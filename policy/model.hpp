@@ -1,6 +1,6 @@
 #pragma once
 
-// The in-memory form of `dsa/v1` agreements (SPEC §3). Built once by the loader, immutable
+// The in-memory form of `dsa/v1` agreements (docs/design.md §3, docs/agreements.md §3). Built once by the loader, immutable
 // afterwards and shared read-only between threads through std::shared_ptr<const agreement_set>:
 // every regex, path template, time zone and pointer is compiled at load so that deciding a
 // request compiles and parses nothing.
@@ -12,12 +12,12 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 #include <vector>
 
 #include <boost/regex.hpp>
 #include <date/date.h>
-#include <yaml-cpp/yaml.h>
 
 namespace date {
 class time_zone;
@@ -96,7 +96,7 @@ struct response_rules {
   std::vector<withhold_rule> withhold_if;
   std::vector<std::pair<std::string, std::string>> add_headers;
 
-  // True when the body must be JSON and pass through the filter (SPEC §4.5).
+  // True when the body must be JSON and pass through the filter (docs/design.md §4.5).
   bool filters() const { return has_allow_fields || max_items || !withhold_if.empty(); }
 };
 
@@ -170,6 +170,43 @@ struct prohibition {
   std::string reason;
 };
 
+// A free-form value as the file wrote it: the `governance` mapping (docs/agreements.md §3.9),
+// which the gateway does not interpret and `dsa render` shows by its shape. Mirrors the node kinds
+// of YAML so that nothing outside the loader needs a YAML library.
+struct free_value {
+  enum class kind : std::uint8_t { null, scalar, sequence, mapping };
+  struct entry;
+
+  kind k = kind::null;
+  std::string scalar;              // kind::scalar: the text, without quotes
+  std::vector<free_value> items;   // kind::sequence
+  std::vector<entry> entries;      // kind::mapping, in file order; duplicate keys are kept
+  // The compact YAML flow form ("{a: b, c: [d, e]}"), set only on values `flow_depth` levels
+  // below the top, where the rendered document stops nesting and shows the YAML instead. Values
+  // there keep their own entries and items one level further (enough to tell their shape) and
+  // nothing deeper, so the tree stays bounded however deeply a file nests.
+  std::string flow;
+  static constexpr int flow_depth = 13;
+
+  // The value of the first entry whose key is the plain text `key`; null when there is none or
+  // this is not a mapping.
+  const free_value* find(std::string_view key) const;
+};
+
+struct free_value::entry {
+  std::optional<std::string> key;  // absent when the key is not plain text (null, a list, …)
+  free_value value;
+};
+
+inline const free_value* free_value::find(std::string_view key) const {
+  for (const entry& e : entries) {
+    if (e.key && *e.key == key) {
+      return &e.value;
+    }
+  }
+  return nullptr;
+}
+
 enum class agreement_status : std::uint8_t { draft, active, suspended, expired, terminated };
 
 struct agreement {
@@ -189,7 +226,7 @@ struct agreement {
   std::vector<endpoint> endpoints;
   std::vector<permission> permissions;  // sorted by id
   std::vector<prohibition> prohibitions;
-  YAML::Node governance;  // free mapping, kept for render and lint
+  std::optional<free_value> governance;  // a mapping when the file has one; kept for render
 
   const party* find_party(std::string_view id) const;
   const endpoint* find_endpoint(std::string_view id) const;

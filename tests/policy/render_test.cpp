@@ -1,4 +1,4 @@
-#include "policy/render.hpp"
+#include "render/render.hpp"
 
 #include <unistd.h>
 
@@ -12,6 +12,12 @@
 #include <string_view>
 
 #include "policy/loader.hpp"
+
+// The policy library keeps yaml-cpp private (docs/design.md §2): its public headers, and the
+// render library's, must not pull it into the tools that use them.
+#ifdef YAML_H_62B23520_7C8E_11DE_8A39_0800200C9A66
+#error "policy/loader.hpp or render/render.hpp includes yaml-cpp"
+#endif
 
 namespace fs = std::filesystem;
 using dsa::policy::agreement;
@@ -428,4 +434,28 @@ TEST_CASE("the shipped example agreements render", "[render]") {
     CHECK(signatures == a->parties.size());
     CHECK_FALSE(has(html, "<script"));
   }
+}
+
+TEST_CASE("governance nested deeper than the document can show is quoted as its YAML", "[render]") {
+  std::string deep = "{leaf: x, seq: [1, 2]}";
+  for (int level = 13; level >= 2; --level) {
+    deep = "{l" + std::to_string(level) + ": " + deep + "}";
+  }
+  const loaded l =
+      load_inline(replaced(k_agreement, "governance:\n", "governance:\n  deep: " + deep + "\n"));
+  REQUIRE(l.a != nullptr);
+  CHECK(has(dsa::policy::render_markdown(*l.a), "- **L13:** `{leaf: x, seq: [1, 2]}`"));
+  CHECK(has(dsa::policy::render_html(*l.a), "<dd><code>{leaf: x, seq: [1, 2]}</code></dd>"));
+}
+
+TEST_CASE("an approval without a party, a signer or a date still renders", "[render]") {
+  // Before the governance tree was the loader's own (model.hpp, free_value), a missing key here
+  // made yaml-cpp throw out of `dsa render`.
+  const loaded l = load_inline(replaced(
+      k_agreement, "    - {party: alpha, signed_by: Director of Communities, date: 2026-03-01}",
+      "    - {party: alpha}\n    - {signed_by: Someone}"));
+  REQUIRE(l.a != nullptr);
+  const std::string md = dsa::policy::render_markdown(*l.a);
+  CHECK(has(md, "*Approval recorded in the file: —*"));
+  CHECK(has(dsa::policy::render_html(*l.a), "Approval recorded in the file: —"));
 }

@@ -1,4 +1,4 @@
-// `dsa lint`, `dsa explain`, `dsa test` and `dsa render`: the IG officer's tools (SPEC §8).
+// `dsa lint`, `dsa explain`, `dsa test` and `dsa render`: the IG officer's tools (docs/design.md §8).
 // Thin commands over the policy library: they load agreements exactly as the gateway does and
 // decide requests with the same engine and the same canonical-path check.
 
@@ -15,13 +15,13 @@
 #include <boost/json/basic_parser_impl.hpp>
 #include <yaml-cpp/yaml.h>
 
-#include "commands.hpp"
+#include "tools/dsa/commands.hpp"
 #include "policy/canonical_path.hpp"
 #include "policy/engine.hpp"
 #include "policy/loader.hpp"
-#include "policy/render.hpp"
 #include "policy/request_fields.hpp"
 #include "policy/text.hpp"
+#include "render/render.hpp"
 
 namespace dsa::cli {
 
@@ -49,7 +49,7 @@ std::string lower(std::string_view s) {
   return out;
 }
 
-// A request as `dsa explain` and `dsa test` describe it (SPEC §8).
+// A request as `dsa explain` and `dsa test` describe it (docs/design.md §8).
 struct described_request {
   bool has_identity = false;
   policy::request_identity identity;
