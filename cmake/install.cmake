@@ -36,11 +36,8 @@ endif()
 
 # --- Documentation ---------------------------------------------------------------------------
 install(FILES ${PROJECT_SOURCE_DIR}/README.md ${PROJECT_SOURCE_DIR}/docs/operations.md
-              ${PROJECT_SOURCE_DIR}/docs/agreements.md
+              ${PROJECT_SOURCE_DIR}/docs/agreements.md ${PROJECT_SOURCE_DIR}/docs/gateway.md
         DESTINATION ${DSA_PKG_DOCDIR})
-if(EXISTS ${PROJECT_SOURCE_DIR}/docs/gateway.md)  # the gateway's design notes
-  install(FILES ${PROJECT_SOURCE_DIR}/docs/gateway.md DESTINATION ${DSA_PKG_DOCDIR})
-endif()
 install(FILES ${PROJECT_SOURCE_DIR}/certs/README.md DESTINATION ${DSA_PKG_DOCDIR}
         RENAME dev-pki.md)
 

@@ -74,7 +74,6 @@ class engine {
   engine(std::shared_ptr<const agreement_set> set, const std::set<std::string>& served_upstreams);
 
   const agreement_set& agreements() const noexcept { return *set_; }
-  const std::shared_ptr<const agreement_set>& shared_set() const noexcept { return set_; }
 
   // docs/design.md §4.1: the verified certificate maps to party ids through `identities` across
   // every loaded agreement, whatever its status.

@@ -15,7 +15,7 @@ struct reason_info {
 
 // One row per enumerator, in declaration order, so lookups by value are an index. The
 // static_asserts below catch a row added, dropped or moved without the enum following.
-constexpr std::array<reason_info, 32> k_reasons{{
+constexpr std::array<reason_info, 31> k_reasons{{
     {reason::allowed, "allowed", 200, "Allowed"},
     {reason::unknown_requester, "unknown_requester", 403, "Unknown requester"},
     {reason::ambiguous_requester, "ambiguous_requester", 403, "Ambiguous requester"},
@@ -47,7 +47,6 @@ constexpr std::array<reason_info, 32> k_reasons{{
     {reason::upstream_unavailable, "upstream_unavailable", 502, "Upstream unavailable"},
     {reason::upstream_timeout, "upstream_timeout", 504, "Upstream timeout"},
     {reason::upstream_status, "upstream_status", 502, "Upstream error status"},
-    {reason::shutting_down, "shutting_down", 503, "Shutting down"},
 }};
 
 constexpr bool rows_in_order() {
@@ -59,7 +58,7 @@ constexpr bool rows_in_order() {
   return true;
 }
 static_assert(rows_in_order(), "k_reasons rows must follow the enum's declaration order");
-static_assert(static_cast<std::size_t>(reason::shutting_down) + 1 == k_reasons.size(),
+static_assert(static_cast<std::size_t>(reason::upstream_status) + 1 == k_reasons.size(),
               "every reason needs a row in k_reasons");
 
 // An out-of-range value (only reachable through a bad cast) must not index past the table, and
@@ -79,7 +78,7 @@ const reason_info& info(reason r) noexcept {
 std::string_view to_string(reason r) noexcept { return info(r).name; }
 
 bool from_string(std::string_view text, reason& out) noexcept {
-  // 32 short strings: a linear scan beats a hash map here and this is not on the data path.
+  // 31 short strings: a linear scan beats a hash map here and this is not on the data path.
   for (const auto& row : k_reasons) {
     if (row.name == text) {
       out = row.code;

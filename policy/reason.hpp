@@ -44,7 +44,6 @@ enum class reason : std::uint8_t {
   upstream_unavailable,
   upstream_timeout,
   upstream_status,
-  shutting_down,
 };
 
 // The wire and audit spelling, e.g. "purpose_missing"; "allowed" for reason::allowed.

@@ -8,7 +8,7 @@ using dsa::policy::reason;
 
 namespace {
 
-constexpr int k_count = static_cast<int>(reason::shutting_down) + 1;
+constexpr int k_count = static_cast<int>(reason::upstream_status) + 1;
 
 reason nth(int i) { return static_cast<reason>(i); }
 
@@ -38,7 +38,7 @@ TEST_CASE("spellings are the fixed wire vocabulary", "[reason]") {
   CHECK(dsa::policy::to_string(reason::purpose_missing) == "purpose_missing");
   CHECK(dsa::policy::to_string(reason::volume_cap_exceeded) == "volume_cap_exceeded");
   CHECK(dsa::policy::to_string(reason::response_not_filterable) == "response_not_filterable");
-  CHECK(dsa::policy::to_string(reason::shutting_down) == "shutting_down");
+  CHECK(dsa::policy::to_string(reason::upstream_status) == "upstream_status");
   CHECK(dsa::policy::title(reason::purpose_missing) == "Purpose missing");
 }
 
@@ -75,7 +75,6 @@ TEST_CASE("HTTP status of every reason", "[reason]") {
   CHECK(http_status(reason::upstream_unavailable) == 502);
   CHECK(http_status(reason::upstream_timeout) == 504);
   CHECK(http_status(reason::upstream_status) == 502);
-  CHECK(http_status(reason::shutting_down) == 503);
 }
 
 TEST_CASE("an out-of-range value never reads as allowed", "[reason]") {

@@ -5,15 +5,9 @@ int main(int argc, char** argv) {
   CLI::App app{"dsa-bench — reproducible benchmarks that print their figures (policy, audit, http)"};
   app.require_subcommand(1);
   int status = 0;
-#ifdef DSA_HAVE_POLICY_BENCH
   dsa::bench::add_policy_bench(app, status);
-#endif
-#ifdef DSA_HAVE_AUDIT_BENCH
   dsa::bench::add_audit_bench(app, status);
-#endif
-#ifdef DSA_HAVE_HTTP_BENCH
   dsa::bench::add_http_bench(app, status);
-#endif
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {

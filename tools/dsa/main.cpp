@@ -12,12 +12,8 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   app.set_help_all_flag("--help-all", "Show help for every subcommand");
   int status = 0;
-#ifdef DSA_HAVE_POLICY_COMMANDS
   dsa::cli::add_policy_commands(app, status);
-#endif
-#ifdef DSA_HAVE_AUDIT_COMMANDS
   dsa::cli::add_audit_commands(app, status);
-#endif
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
