@@ -90,19 +90,6 @@ std::string_view as_bytes(const hash& h) {
   return {reinterpret_cast<const char*>(h.data()), h.size()};
 }
 
-std::string to_hex(std::string_view bytes) {
-  static constexpr char digits[] = "0123456789abcdef";
-  std::string out;
-  out.reserve(bytes.size() * 2);
-  for (unsigned char c : bytes) {
-    out.push_back(digits[c >> 4]);
-    out.push_back(digits[c & 0xf]);
-  }
-  return out;
-}
-
-std::string to_hex(const hash& h) { return to_hex(as_bytes(h)); }
-
 std::optional<std::string> from_hex(std::string_view hex) {
   if (hex.size() % 2 != 0) {
     return std::nullopt;

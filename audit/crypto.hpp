@@ -1,7 +1,8 @@
 #pragma once
 
 // The audit store's cryptography, all through OpenSSL 3: SHA-256 (RFC 9162 leaf and node hashes),
-// Ed25519 signing keys for checkpoints, and the base64/hex encodings used in notes and proofs.
+// Ed25519 signing keys for checkpoints, and the base64 encoding used in notes and
+// proofs (hex is in common/hex.hpp).
 //
 // Thread safety: free functions are safe from any thread (hashing uses a per-thread context).
 // signing_key is immutable after load and may be shared across threads.
@@ -29,8 +30,6 @@ using hash = std::array<std::uint8_t, 32>;
 // MTH of the empty tree: SHA-256 of the empty string.
 [[nodiscard]] const hash& empty_root();
 
-[[nodiscard]] std::string to_hex(std::string_view bytes);
-[[nodiscard]] std::string to_hex(const hash& h);
 [[nodiscard]] std::optional<std::string> from_hex(std::string_view hex);
 // Standard base64 with padding (RFC 4648 §4), as in C2SP checkpoint notes.
 [[nodiscard]] std::string to_base64(std::string_view bytes);

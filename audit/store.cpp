@@ -10,6 +10,7 @@
 
 #include "audit/checkpoint.hpp"
 #include "audit/schema.hpp"
+#include "common/clock.hpp"
 
 namespace dsa::audit {
 namespace {
@@ -32,12 +33,6 @@ constexpr int wal_checkpoint_frames = 4000;
 // transaction. At low rates (batches of one or two) it never waits: latency comes first there.
 constexpr std::size_t gather_min_batch = 3;
 constexpr auto gather_window = std::chrono::microseconds(250);
-
-std::int64_t now_us() {
-  return std::chrono::duration_cast<std::chrono::microseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
 
 // Percent-escapes the characters with a meaning in an SQLite URI filename.
 std::string uri_escape(std::string_view path) {
@@ -181,7 +176,7 @@ std::unique_ptr<store> store::open(const store_options& options, std::string& er
       return nullptr;
     }
     std::string sql_error;
-    const std::string created = std::to_string(now_us());
+    const std::string created = std::to_string(common::now_us());
     bool ok = configure(s->db_, sql_error) && exec(s->db_, "BEGIN IMMEDIATE", sql_error) &&
               exec(s->db_, detail::schema_sql, sql_error);
     if (ok) {
@@ -446,7 +441,7 @@ bool store::upgrade_format(std::string& error) {
       std::string(detail::format_name) +
       "' WHERE key = 'format';"
       "INSERT INTO meta(key, value) VALUES ('upgraded_from', '" +
-      std::string(detail::legacy_format_name) + "'), ('upgraded_us', '" + std::to_string(now_us()) +
+      std::string(detail::legacy_format_name) + "'), ('upgraded_us', '" + std::to_string(common::now_us()) +
       "');"
       "CREATE TRIGGER meta_no_update BEFORE UPDATE ON meta "
       "  BEGIN SELECT RAISE(ABORT, 'audit metadata is write-once'); END;"
@@ -564,7 +559,7 @@ void store::truncate_wal() {
 }
 
 bool store::insert_checkpoint(const merkle_frontier& tree, std::string& error) {
-  const std::int64_t time = now_us();
+  const std::int64_t time = common::now_us();
   checkpoint c{options_.origin, tree.size(), tree.root(), time};
   const std::string note = checkpoint_note(c);
   auto signature = key_->sign(note);
@@ -882,30 +877,6 @@ std::optional<std::vector<counted_request>> store::counted_since(std::int64_t si
     return std::nullopt;
   }
   return out;
-}
-
-std::uint64_t store::count_counted(std::string_view agreement, std::string_view permission,
-                                   std::string_view scope, std::string_view key,
-                                   std::int64_t since_us, std::int64_t until_us) const {
-  if (scope != "assignee" && scope != "case_ref" && scope != "acting_user") {
-    return 0;
-  }
-  std::string error;
-  auto rows = counted_since(since_us, error);
-  if (!rows) {
-    return UINT64_MAX;
-  }
-  std::uint64_t n = 0;
-  for (const counted_request& r : *rows) {
-    const std::string& field = scope == "assignee"   ? r.requester
-                               : scope == "case_ref" ? r.case_ref
-                                                     : r.acting_user;
-    if (r.time_us < until_us && r.agreement == agreement && r.permission == permission &&
-        field == key) {
-      ++n;
-    }
-  }
-  return n;
 }
 
 }  // namespace dsa::audit

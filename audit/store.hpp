@@ -269,13 +269,6 @@ class store {
   // cannot be read: the gateway must then not start, since what it would seed is unproven.
   [[nodiscard]] std::optional<std::vector<counted_request>> counted_since(std::int64_t since_us,
                                                                           std::string& error) const;
-  // Counted requests under (agreement, permission) with time_us in [since_us, until_us) whose
-  // `scope` field (assignee → requester party, case_ref, acting_user) equals `key`, derived as
-  // counted_since does. An unknown scope counts nothing; a store that fails those checks counts
-  // UINT64_MAX, so a cap checked with it refuses.
-  std::uint64_t count_counted(std::string_view agreement, std::string_view permission,
-                              std::string_view scope, std::string_view key, std::int64_t since_us,
-                              std::int64_t until_us) const;
 
   std::string public_key_pem() const { return key_->public_key_pem(); }
   const std::filesystem::path& path() const { return options_.db_path; }

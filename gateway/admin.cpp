@@ -61,7 +61,7 @@ net::awaitable<void> admin_session(server::impl& g, tcp::socket socket) {
     }
     // The certificate of the context new connections get: refreshed by every reload.
     const std::int64_t not_after = g.deadlines.load()->server_not_after;
-    if (not_after != 0 && not_after <= now_us() / 1000000) {
+    if (not_after != 0 && not_after <= common::now_us() / 1000000) {
       why.push_back("gateway certificate expired");
     }
     if (g.draining.load()) {
@@ -87,7 +87,7 @@ net::awaitable<void> admin_session(server::impl& g, tcp::socket socket) {
     std::string extra =
         render_audit_metrics(g.store->stats(), g.store->writable(), g.store->size());
     extra += render_agreement_metrics(eng->agreements().agreements.size());
-    render_expiry_gauges(extra, eng->agreements(), *g.deadlines.load(), now_us() / 1000000);
+    render_expiry_gauges(extra, eng->agreements(), *g.deadlines.load(), common::now_us() / 1000000);
     res.set(http::field::content_type, "text/plain; version=0.0.4");
     res.body() = g.stats.render(extra);
   } else {

@@ -1,5 +1,7 @@
 #include "request_handler.hpp"
 
+#include "common/hex.hpp"
+
 #include "policy/response_filter.hpp"
 
 namespace dsa::gateway {
@@ -202,7 +204,7 @@ outcome request_handler::complete(request_state& r, upstream_response res) const
     r.entry.decision = "allow";
     r.entry.status = 204;
     r.entry.bytes = 0;
-    r.entry.body_sha256 = sha256_hex("");
+    r.entry.body_sha256 = common::sha256_hex("");
     o.status = 204;
     o.fields = {{"Cache-Control", "no-store"}, {"DSA-Agreement", r.agreement_label}};
     return o;
@@ -224,7 +226,7 @@ outcome request_handler::complete(request_state& r, upstream_response res) const
   r.entry.bytes = static_cast<std::int64_t>(o.body.size());
   r.entry.items = static_cast<std::int64_t>(f.items);
   r.entry.fields_removed = static_cast<std::int64_t>(f.fields_removed);
-  r.entry.body_sha256 = sha256_hex(o.body);
+  r.entry.body_sha256 = common::sha256_hex(o.body);
   o.status = res.status;
   if (!res.content_type.empty()) {
     o.fields.emplace_back("Content-Type", res.content_type);

@@ -195,7 +195,7 @@ std::unique_ptr<server> server::create(const config& cfg, std::string& error) {
   }
   std::size_t seeded = 0;
   std::string seed_error;
-  const auto counted = g->store->counted_since(now_us() - longest.count(), seed_error);
+  const auto counted = g->store->counted_since(common::now_us() - longest.count(), seed_error);
   if (!counted) {
     error = "audit store: " + seed_error;
     return nullptr;
@@ -261,7 +261,7 @@ std::unique_ptr<server> server::create(const config& cfg, std::string& error) {
   }
 
   audit::entry start;
-  start.time_us = now_us();
+  start.time_us = common::now_us();
   start.kind = "startup";
   start.details["listen"] = bound_text(*g->acceptor);
   start.details["seeded_counted_requests"] = seeded;
@@ -303,7 +303,7 @@ int server::run() {
     g.workers[i]->thread.join();
   }
   audit::entry stop;
-  stop.time_us = now_us();
+  stop.time_us = common::now_us();
   stop.kind = "shutdown";
   g.audit_lifecycle(std::move(stop));
   g.store->close();

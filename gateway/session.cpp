@@ -145,7 +145,7 @@ class session {
       co_return false;
     }
     request_handler handler(g_.cfg, g_.counter);
-    request_state r = handler.begin(peer_, g_.engine.load(), random_request_id(), now_us());
+    request_state r = handler.begin(peer_, g_.engine.load(), random_request_id(), common::now_us());
     if (const std::uint64_t gen = g_.tls_generation.load(); gen != tls_generation_) {
       // A reload since this connection's handshake may have revoked its certificate or changed
       // the anchors: verify it again against the current trust state before serving it.

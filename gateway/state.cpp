@@ -1,5 +1,7 @@
 #include "state.hpp"
 
+#include "common/hex.hpp"
+
 #include <openssl/crypto.h>
 #include <openssl/rand.h>
 
@@ -17,12 +19,6 @@ std::set<std::string> served_upstreams(const config& cfg) {
     names.insert(name);
   }
   return names;
-}
-
-std::int64_t now_us() {
-  return std::chrono::duration_cast<std::chrono::microseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
 }
 
 std::int64_t micros_since(std::chrono::steady_clock::time_point t) {
@@ -52,12 +48,12 @@ std::string random_request_id() {
   if (!ok) {
     // The CSPRNG failing is not a reason to refuse service; ids only need to be unique.
     static std::atomic<std::uint64_t> fallback{0};
-    const std::uint64_t a = static_cast<std::uint64_t>(now_us());
+    const std::uint64_t a = static_cast<std::uint64_t>(common::now_us());
     const std::uint64_t b = fallback.fetch_add(1);
     std::memcpy(bytes, &a, 8);
     std::memcpy(bytes + 8, &b, 8);
   }
-  return to_hex(bytes, sizeof bytes);
+  return common::to_hex(std::span<const std::uint8_t>(bytes));
 }
 
 void log_exception(std::exception_ptr e) {
@@ -97,7 +93,7 @@ void server::impl::audit_lifecycle(audit::entry e) {
 audit::entry server::impl::agreements_entry(std::string kind, const policy::agreement_set* set,
                                             const std::vector<policy::diagnostic>& diags) {
   audit::entry e;
-  e.time_us = now_us();
+  e.time_us = common::now_us();
   e.kind = std::move(kind);
   json::array files;
   if (set != nullptr) {
@@ -126,7 +122,7 @@ policy::load_result server::impl::load() const {
     anchors.insert(ta.name);
   }
   opts.trust_anchors = std::move(anchors);
-  opts.now = policy::time_point(std::chrono::microseconds(now_us()));
+  opts.now = policy::time_point(std::chrono::microseconds(common::now_us()));
   return policy::load_agreements({cfg.agreements_dir}, opts);
 }
 
@@ -179,7 +175,7 @@ void server::impl::check_expiry(std::string_view when) {
   if (!eng || !d) {
     return;
   }
-  const std::int64_t now = now_us() / 1000000;
+  const std::int64_t now = common::now_us() / 1000000;
   for (const auto& w : expiry_warnings(eng->agreements(), *d, now, cfg.warnings.expiry_days)) {
     stats.count_expiry_warning(w.what);
     log_event("warn", "expiry_warning",

@@ -31,6 +31,7 @@
 #include <vector>
 
 #include "audit/store.hpp"
+#include "common/clock.hpp"
 #include "config.hpp"
 #include "expiry.hpp"
 #include "metrics.hpp"
@@ -45,9 +46,6 @@ namespace dsa::gateway {
 
 namespace net = boost::asio;
 using tcp = net::ip::tcp;
-
-// Microseconds since the Unix epoch (the audit store's clock).
-[[nodiscard]] std::int64_t now_us();
 
 // Microseconds since `t`.
 [[nodiscard]] std::int64_t micros_since(std::chrono::steady_clock::time_point t);

@@ -1,5 +1,7 @@
 #include "tls.hpp"
 
+#include "common/hex.hpp"
+
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
@@ -383,16 +385,6 @@ std::unique_ptr<anchor_table> load_anchors(const std::vector<trust_anchor_config
   return table;
 }
 
-std::string digest_hex(const unsigned char* data, std::size_t size) {
-  // Fetched once: EVP_sha256() makes every EVP_Digest call look the implementation up again
-  // (OpenSSL 3 implicit fetch, a locked table search), once per response body here.
-  static EVP_MD* const sha256 = EVP_MD_fetch(nullptr, "SHA256", nullptr);
-  unsigned char md[EVP_MAX_MD_SIZE];
-  unsigned int len = 0;
-  EVP_Digest(data, size, md, &len, sha256 != nullptr ? sha256 : EVP_sha256(), nullptr);
-  return to_hex(md, len);
-}
-
 std::int64_t asn1_to_unix(const ASN1_TIME* t) {
   struct tm tm {};
   if (t == nullptr || ASN1_TIME_to_tm(t, &tm) != 1) {
@@ -402,20 +394,6 @@ std::int64_t asn1_to_unix(const ASN1_TIME* t) {
 }
 
 }  // namespace
-
-std::string sha256_hex(std::string_view data) {
-  return digest_hex(reinterpret_cast<const unsigned char*>(data.data()), data.size());
-}
-
-std::string to_hex(const unsigned char* data, std::size_t size) {
-  static constexpr char digits[] = "0123456789abcdef";
-  std::string out(size * 2, '0');
-  for (std::size_t i = 0; i < size; ++i) {
-    out[2 * i] = digits[data[i] >> 4];
-    out[2 * i + 1] = digits[data[i] & 15];
-  }
-  return out;
-}
 
 ssl_ctx_ptr make_server_context(const tls_config& tls, std::string& error) {
   ssl_ctx_ptr ctx(SSL_CTX_new(TLS_server_method()));
@@ -539,13 +517,14 @@ bool extract_identity(SSL* ssl, peer_identity& out, std::string& error) {
   unsigned char* der = nullptr;
   int der_len = i2d_X509_PUBKEY(X509_get_X509_PUBKEY(leaf), &der);
   if (der_len > 0) {
-    out.id.spki_sha256 = digest_hex(der, static_cast<std::size_t>(der_len));
+    out.id.spki_sha256 = common::sha256_hex(
+        std::string_view(reinterpret_cast<const char*>(der), static_cast<std::size_t>(der_len)));
     OPENSSL_free(der);
   }
   unsigned char md[EVP_MAX_MD_SIZE];
   unsigned int md_len = 0;
   if (X509_digest(leaf, EVP_sha256(), md, &md_len) == 1) {
-    out.cert_sha256 = to_hex(md, md_len);
+    out.cert_sha256 = common::to_hex(std::span<const std::uint8_t>(md, md_len));
   }
   out.not_after_unix = asn1_to_unix(X509_get0_notAfter(leaf));
   return true;

@@ -94,10 +94,4 @@ struct peer_recheck {
 // The certificate's notAfter as Unix seconds, or 0 when the file cannot be read.
 [[nodiscard]] std::int64_t certificate_not_after(const std::string& pem_file);
 
-// Lowercase hex SHA-256 of `data`.
-[[nodiscard]] std::string sha256_hex(std::string_view data);
-
-// Lowercase hex of `data`.
-[[nodiscard]] std::string to_hex(const unsigned char* data, std::size_t size);
-
 }  // namespace dsa::gateway

@@ -13,7 +13,6 @@
 
 #include "policy/loader.hpp"
 
-#include <openssl/evp.h>
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
@@ -24,6 +23,7 @@
 #include <system_error>
 #include <thread>
 
+#include "common/hex.hpp"
 #include "policy/engine.hpp"
 #include "policy/sections.hpp"
 #include "policy/text.hpp"
@@ -41,20 +41,6 @@ std::size_t load_result::error_count() const {
 }
 
 namespace {
-
-std::string sha256_hex(std::string_view data) {
-  unsigned char digest[EVP_MAX_MD_SIZE];
-  unsigned int len = 0;
-  EVP_Digest(data.data(), data.size(), digest, &len, EVP_sha256(), nullptr);
-  static constexpr char hex[] = "0123456789abcdef";
-  std::string out;
-  out.reserve(len * 2);
-  for (unsigned int i = 0; i < len; ++i) {
-    out.push_back(hex[digest[i] >> 4]);
-    out.push_back(hex[digest[i] & 15]);
-  }
-  return out;
-}
 
 std::string read_file(const fs::path& p, std::string& error) {
   std::ifstream in(p, std::ios::binary);
@@ -170,7 +156,7 @@ load_result load_agreements(const std::vector<fs::path>& paths, const load_optio
       out.a.reset();
       return;
     }
-    out.sha256 = sha256_hex(text);
+    out.sha256 = common::sha256_hex(text);
   };
   const std::size_t workers = std::min<std::size_t>(
       std::max(1u, std::thread::hardware_concurrency()), (parsed.size() + 7) / 8);

@@ -1,5 +1,6 @@
 // The audit log's own integrity against someone who can write the file: indexed columns edited
 // behind the triggers, a WAL separated from its database, a store from before signed times.
+#include <algorithm>
 #include <atomic>
 #include <catch2/catch.hpp>
 #include <chrono>
@@ -9,6 +10,7 @@
 #include "audit/checkpoint.hpp"
 #include "audit/reader.hpp"
 #include "audit/schema.hpp"
+#include "common/clock.hpp"
 #include "audit/verify.hpp"
 #include "test_util.hpp"
 
@@ -16,12 +18,6 @@ using namespace dsa::audit;
 using namespace dsa::audit::test;
 
 namespace {
-
-std::int64_t now_us() {
-  return std::chrono::duration_cast<std::chrono::microseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
 
 // 50 entries written in five sessions of ten (checkpoints at sizes 10 … 50).
 store_options make_store(const temp_dir& dir) {
@@ -116,7 +112,7 @@ TEST_CASE("query, stats and counted_since read the hashed entries, not edited co
   temp_dir dir;
   auto opts = options_in(dir);
   std::string error;
-  const std::int64_t start = now_us();
+  const std::int64_t start = dsa::common::now_us();
   std::size_t counted = 0;
   {
     auto s = store::open(opts, error);
@@ -172,8 +168,11 @@ TEST_CASE("query, stats and counted_since read the hashed entries, not edited co
     CHECK(c.time_us >= start);
     CHECK(c.requester != "nobody");
   }
-  CHECK(s->count_counted("asb-sharing", "police-read-cases", "assignee", "northshire-police", start,
-                         start + 1000) > 0);
+  // The seeded rows carry the fields volume caps key on, read from the entry texts.
+  CHECK(std::count_if(seeded->begin(), seeded->end(), [&](const counted_request& c) {
+          return c.agreement == "asb-sharing" && c.permission == "police-read-cases" &&
+                 c.requester == "northshire-police" && c.time_us < start + 1000;
+        }) > 0);
 }
 
 TEST_CASE(
@@ -188,19 +187,19 @@ TEST_CASE(
     REQUIRE(s);
     for (std::uint64_t i = 0; i < 10; ++i) {
       auto e = make_entry(i);
-      e.time_us = now_us();
+      e.time_us = dsa::common::now_us();
       REQUIRE(append_sync(*s, e).ok);
     }
   }  // the checkpoint at close covers 0 … 9 and is signed after their times
   std::this_thread::sleep_for(std::chrono::milliseconds(5));
-  const std::int64_t window = now_us();
+  const std::int64_t window = dsa::common::now_us();
   std::size_t counted_in_window = 0;
   {
     auto s = store::open(opts, error);
     REQUIRE(s);
     for (std::uint64_t i = 10; i < 20; ++i) {
       auto e = make_entry(i);
-      e.time_us = now_us();
+      e.time_us = dsa::common::now_us();
       counted_in_window += e.counted ? 1 : 0;
       REQUIRE(append_sync(*s, e).ok);
     }
@@ -224,8 +223,6 @@ TEST_CASE(
   std::string full_error;
   CHECK_FALSE(s->counted_since(0, full_error));
   CHECK(full_error.find("entry 3 does not match its hash") != std::string::npos);
-  CHECK(s->count_counted("asb-sharing", "police-read-cases", "assignee", "northshire-police", 0,
-                         now_us()) == UINT64_MAX);
 }
 
 TEST_CASE("after close the database file alone holds the whole log", "[integrity][wal]") {

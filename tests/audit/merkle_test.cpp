@@ -5,6 +5,7 @@
 #include <catch2/catch.hpp>
 
 #include "audit/checkpoint.hpp"
+#include "common/hex.hpp"
 
 using namespace dsa::audit;
 
@@ -97,7 +98,7 @@ std::vector<hash> synthetic_leaves(std::size_t n) {
 }  // namespace
 
 TEST_CASE("empty tree hash is SHA-256 of the empty string", "[merkle]") {
-  CHECK(to_hex(merkle_root({})) ==
+  CHECK(dsa::common::to_hex(merkle_root({})) ==
         "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
   CHECK(merkle_frontier().root() == empty_root());
 }
@@ -108,8 +109,8 @@ TEST_CASE("RFC 6962 known-answer roots for sizes 1..8", "[merkle]") {
   for (std::size_t n = 1; n <= 8; ++n) {
     f.append(leaves[n - 1]);
     INFO("size " << n);
-    CHECK(to_hex(merkle_root(std::span(leaves).first(n))) == roots_hex[n - 1]);
-    CHECK(to_hex(f.root()) == roots_hex[n - 1]);
+    CHECK(dsa::common::to_hex(merkle_root(std::span(leaves).first(n))) == roots_hex[n - 1]);
+    CHECK(dsa::common::to_hex(f.root()) == roots_hex[n - 1]);
     CHECK(f.size() == n);
   }
 }

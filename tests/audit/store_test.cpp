@@ -1,5 +1,6 @@
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <atomic>
 #include <catch2/catch.hpp>
 #include <fstream>
@@ -203,14 +204,24 @@ TEST_CASE("counted requests seed and answer volume caps", "[store]") {
   REQUIRE_FALSE(all.empty());
   CHECK(all.front().permission == "police-read-cases");
   const std::int64_t end = t0 + 1'000'000;
-  CHECK(s->count_counted("asb-sharing", "police-read-cases", "assignee", "northshire-police", 0,
-                         end) == expected_asb_police);
-  CHECK(s->count_counted("asb-sharing", "police-read-cases", "case_ref", "ASB-2025-1003", 0, end) ==
-        expected_case);
-  CHECK(s->count_counted("youth-justice", "police-read-cases", "acting_user", "PC 4001", 0,
-                         t0 + 20'000) == expected_user);
-  CHECK(s->count_counted("asb-sharing", "police-read-cases", "nonsense", "x", 0, end) == 0);
-  CHECK(s->count_counted("asb-sharing", "other", "assignee", "northshire-police", 0, end) == 0);
+  // Each row carries the fields volume caps key on (assignee → requester party, case_ref,
+  // acting_user), derived from the entry text.
+  const auto count = [&](auto&& match) {
+    return static_cast<std::uint64_t>(std::count_if(all.begin(), all.end(), match));
+  };
+  CHECK(count([&](const counted_request& r) {
+          return r.time_us < end && r.agreement == "asb-sharing" &&
+                 r.permission == "police-read-cases" && r.requester == "northshire-police";
+        }) == expected_asb_police);
+  CHECK(count([&](const counted_request& r) {
+          return r.time_us < end && r.agreement == "asb-sharing" &&
+                 r.permission == "police-read-cases" && r.case_ref == "ASB-2025-1003";
+        }) == expected_case);
+  CHECK(count([&](const counted_request& r) {
+          return r.time_us < t0 + 20'000 && r.agreement == "youth-justice" &&
+                 r.permission == "police-read-cases" && r.acting_user == "PC 4001";
+        }) == expected_user);
+  CHECK(count([](const counted_request& r) { return r.permission != "police-read-cases"; }) == 0);
 }
 
 TEST_CASE("open refuses what is not its store", "[store]") {

@@ -6,6 +6,7 @@
 #include "audit/checkpoint.hpp"
 #include "audit/proof.hpp"
 #include "audit/reader.hpp"
+#include "common/hex.hpp"
 #include "test_util.hpp"
 
 using namespace dsa::audit;
@@ -35,7 +36,7 @@ problem first_problem(const verify_result& v) {
   return v.problems.front();
 }
 
-std::string blob_literal(const hash& h) { return "x'" + to_hex(h) + "'"; }
+std::string blob_literal(const hash& h) { return "x'" + dsa::common::to_hex(h) + "'"; }
 
 }  // namespace
 

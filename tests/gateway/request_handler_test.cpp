@@ -7,10 +7,11 @@
 #include <catch2/catch.hpp>
 #include <filesystem>
 #include <fstream>
-#include <random>
 
 #include "policy/loader.hpp"
+#include "common/hex.hpp"
 #include "policy/volume.hpp"
+#include "tests/common/temp_dir.hpp"
 
 namespace {
 
@@ -79,7 +80,8 @@ permissions:
 )yaml";
 
 struct fixture {
-  fs::path dir;
+  dsa::test::temp_dir tmp{"dsa-handler"};
+  fs::path dir = tmp.path();
   config cfg;
   std::shared_ptr<const dsa::policy::engine> eng;
   dsa::policy::memory_volume_counter counter;
@@ -87,10 +89,6 @@ struct fixture {
   peer_identity police, stranger;
 
   fixture() {
-    std::random_device rd;
-    dir =
-        fs::temp_directory_path() / ("dsa-handler-" + std::to_string(rd()) + std::to_string(rd()));
-    fs::create_directories(dir);
     std::ofstream(dir / "handler-test.yaml") << agreement;
     dsa::policy::load_options opts;
     opts.now = dsa::policy::time_point(std::chrono::seconds(1'800'000'000));
@@ -109,11 +107,6 @@ struct fixture {
     stranger.id.trust_anchor = "partner-ca";
     stranger.id.uri_sans = {"spiffe://stranger.test/gw"};
   }
-  ~fixture() {
-    std::error_code ec;
-    fs::remove_all(dir, ec);
-  }
-
   // A request from `who` with `head` (a complete header block) and `body`, through check_head
   // and decide.
   std::pair<request_state, std::variant<outcome, forward_plan>> run(const peer_identity& who,
@@ -175,7 +168,7 @@ TEST_CASE("handler: an allowed request is forwarded canonical, then filtered and
   CHECK(r.entry.counted);
   CHECK(r.entry.fields_removed == 2);
   CHECK(r.entry.bytes == static_cast<std::int64_t>(o.body.size()));
-  CHECK(r.entry.body_sha256 == sha256_hex(o.body));
+  CHECK(r.entry.body_sha256 == dsa::common::sha256_hex(o.body));
   CHECK(r.entry.upstream_latency_us == 1500);
   const header_list want{{"Content-Type", "application/json"},
                          {"Cache-Control", "no-store"},
@@ -319,7 +312,7 @@ TEST_CASE("handler: an unfiltered endpoint releases a 206 and the entry hashes w
   outcome o = f.handler.complete(r, answer(206, "abcd"));
   CHECK(o.status == 206);
   CHECK(o.body == "abcd");
-  CHECK(r.entry.body_sha256 == sha256_hex("abcd"));
+  CHECK(r.entry.body_sha256 == dsa::common::sha256_hex("abcd"));
 }
 
 TEST_CASE("handler: the audit-unavailable answer discloses nothing", "[gateway][handler]") {
