@@ -11,29 +11,11 @@
 #include <string>
 
 #include "audit/store.hpp"
+#include "tests/common/temp_dir.hpp"
 
 namespace dsa::audit::test {
 
-class temp_dir {
- public:
-  temp_dir() {
-    std::string pattern = (std::filesystem::temp_directory_path() / "dsa-audit-XXXXXX").string();
-    path_ = ::mkdtemp(pattern.data());
-  }
-  temp_dir(const temp_dir&) = delete;
-  temp_dir& operator=(const temp_dir&) = delete;
-  ~temp_dir() {
-    std::error_code ec;
-    std::filesystem::permissions(path_, std::filesystem::perms::owner_all,
-                                 std::filesystem::perm_options::add, ec);
-    std::filesystem::remove_all(path_, ec);
-  }
-  const std::filesystem::path& path() const { return path_; }
-  std::filesystem::path operator/(const std::string& name) const { return path_ / name; }
-
- private:
-  std::filesystem::path path_;
-};
+using dsa::test::temp_dir;
 
 inline entry make_entry(std::uint64_t i) {
   entry e;

@@ -39,37 +39,14 @@
 #include <vector>
 
 #include "audit/entry.hpp"
+#include "tests/common/temp_dir.hpp"
 
 namespace dsa::gateway::testing {
 
 namespace fs = std::filesystem;
 using namespace std::chrono_literals;
 
-class temp_dir {
- public:
-  temp_dir() {
-    std::random_device rd;
-    path_ =
-        fs::temp_directory_path() / ("dsa-gw-test-" + std::to_string(rd()) + std::to_string(rd()));
-    fs::create_directories(path_);
-  }
-  ~temp_dir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  temp_dir(const temp_dir&) = delete;
-  temp_dir& operator=(const temp_dir&) = delete;
-  const fs::path& path() const { return path_; }
-  fs::path write(const std::string& name, const std::string& text) const {
-    fs::path p = path_ / name;
-    fs::create_directories(p.parent_path());
-    std::ofstream(p, std::ios::binary) << text;
-    return p;
-  }
-
- private:
-  fs::path path_;
-};
+using dsa::test::temp_dir;
 
 // The dev PKI, made once per test binary by the project's own script.
 inline const fs::path& pki() {

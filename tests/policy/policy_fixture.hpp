@@ -12,6 +12,7 @@
 
 #include "policy/engine.hpp"
 #include "policy/loader.hpp"
+#include "tests/common/temp_dir.hpp"
 
 namespace dsa::policy::testing {
 
@@ -111,33 +112,7 @@ inline std::pair<int, int> position_of(const std::string& text, const std::strin
   return {line, column};
 }
 
-// A temporary directory removed at scope exit.
-class temp_dir {
- public:
-  temp_dir() {
-    std::random_device rd;
-    path_ = std::filesystem::temp_directory_path() /
-            ("dsa-policy-test-" + std::to_string(rd()) + std::to_string(rd()));
-    std::filesystem::create_directories(path_);
-  }
-  ~temp_dir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
-  }
-  temp_dir(const temp_dir&) = delete;
-  temp_dir& operator=(const temp_dir&) = delete;
-
-  const std::filesystem::path& path() const { return path_; }
-
-  std::filesystem::path write(const std::string& name, const std::string& text) const {
-    auto p = path_ / name;
-    std::ofstream(p, std::ios::binary) << text;
-    return p;
-  }
-
- private:
-  std::filesystem::path path_;
-};
+using dsa::test::temp_dir;
 
 // Loads the given files (name → text) from a fresh directory.
 inline load_result load_texts(const std::vector<std::pair<std::string, std::string>>& files,

@@ -2,7 +2,6 @@
 
 #include <unistd.h>
 
-#include <atomic>
 #include <catch2/catch.hpp>
 #include <cctype>
 #include <filesystem>
@@ -12,6 +11,7 @@
 #include <string_view>
 
 #include "policy/loader.hpp"
+#include "tests/common/temp_dir.hpp"
 
 // The policy library keeps yaml-cpp private (docs/design.md §2): its public headers, and the
 // render library's, must not pull it into the tools that use them.
@@ -143,20 +143,12 @@ struct loaded {
 };
 
 loaded load_inline(std::string_view yaml) {
-  static std::atomic<int> counter{0};
-  const fs::path dir =
-      fs::temp_directory_path() /
-      ("dsa-render-test-" + std::to_string(::getpid()) + "-" + std::to_string(counter++));
-  fs::create_directories(dir);
-  const fs::path file = dir / "render-test.yaml";
-  {
-    std::ofstream out(file, std::ios::binary);
-    out << yaml;
-  }
   loaded l;
-  l.result = dsa::policy::load_agreements({file}, {});
-  std::error_code ec;
-  fs::remove_all(dir, ec);
+  {
+    const dsa::test::temp_dir dir("dsa-render-test");
+    const fs::path file = dir.write("render-test.yaml", std::string(yaml));
+    l.result = dsa::policy::load_agreements({file}, {});
+  }
   for (const auto& d : l.result.diagnostics) {
     UNSCOPED_INFO(d.format());
   }
