@@ -2,6 +2,7 @@
 #include <cstdio>
 #include <set>
 
+#include "common/clock.hpp"
 #include "expiry.hpp"
 #include "policy/loader.hpp"
 #include "server.hpp"
@@ -48,8 +49,7 @@ int check_config(const config& cfg) {
     anchors.insert(ta.name);
   }
   opts.trust_anchors = anchors;
-  opts.now = policy::time_point(std::chrono::duration_cast<std::chrono::microseconds>(
-      std::chrono::system_clock::now().time_since_epoch()));
+  opts.now = policy::time_point(std::chrono::microseconds(common::now_us()));
   policy::load_result r = policy::load_agreements({cfg.agreements_dir}, opts);
   for (const auto& d : r.diagnostics) {
     std::printf("%s\n", d.format().c_str());
@@ -60,9 +60,7 @@ int check_config(const config& cfg) {
     // The same expiry warnings the gateway logs at start (warnings.expiry_days).
     tls_deadlines deadlines = read_server_deadlines(cfg.tls);
     add_upstream_deadlines(cfg, deadlines);
-    const std::int64_t now = std::chrono::duration_cast<std::chrono::seconds>(
-                                 std::chrono::system_clock::now().time_since_epoch())
-                                 .count();
+    const std::int64_t now = common::now_us() / 1000000;
     for (const auto& w : expiry_warnings(*r.set, deadlines, now, cfg.warnings.expiry_days)) {
       std::printf("%s: warning: %s %s %s (%lld days) [expiry-warning]\n", cfg.file.string().c_str(),
                   w.subject.c_str(), w.what.c_str(), format_unix(w.at_unix).c_str(),

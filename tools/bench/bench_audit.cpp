@@ -16,6 +16,7 @@
 #include "audit/store.hpp"
 #include "audit/verify.hpp"
 #include "bench.hpp"
+#include "common/clock.hpp"
 
 namespace dsa::bench {
 namespace {
@@ -50,9 +51,7 @@ audit::entry realistic_entry(std::mt19937_64& rng, std::uint64_t n) {
   static const char* const agreements[] = {"asb-case-sharing", "youth-justice-referrals",
                                            "housing-tenancy-checks"};
   audit::entry e;
-  e.time_us = std::chrono::duration_cast<std::chrono::microseconds>(
-                  std::chrono::system_clock::now().time_since_epoch())
-                  .count();
+  e.time_us = common::now_us();
   e.request_id = "01J" + std::to_string(1'000'000'000 + n) + "-" + std::to_string(rng() % 100000);
   const bool deny = rng() % 10 == 0;
   e.decision = deny ? "deny" : "allow";
