@@ -7,10 +7,10 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
-#include <ctime>
 
 #include "metrics.hpp"
 #include "policy/loader.hpp"
+#include "policy/time.hpp"
 
 namespace dsa::gateway {
 namespace {
@@ -153,13 +153,9 @@ void render_expiry_gauges(std::string& out, const policy::agreement_set& set,
 }
 
 std::string format_unix(std::int64_t unix_seconds) {
-  const std::time_t t = static_cast<std::time_t>(unix_seconds);
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char text[32];
-  std::snprintf(text, sizeof text, "%04d-%02d-%02dT%02d:%02d:%02dZ", tm.tm_year + 1900,
-                tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
-  return text;
+  // The policy library's RFC 3339 formatter (date::format): no fixed-size buffer, so no year can
+  // be cut short, and the same spelling as every other instant the gateway logs.
+  return policy::format_instant(policy::time_point(std::chrono::seconds(unix_seconds)));
 }
 
 std::int64_t valid_until_unix(const policy::agreement& a) { return to_unix(a.valid_until); }

@@ -22,14 +22,16 @@ const T* find_by_id(const std::vector<T>& items, std::string_view id) {
 
 }  // namespace
 
-const party* agreement::find_party(std::string_view id) const { return find_by_id(parties, id); }
-
-const endpoint* agreement::find_endpoint(std::string_view id) const {
-  return find_by_id(endpoints, id);
+const party* agreement::find_party(std::string_view party_id) const {
+  return find_by_id(parties, party_id);
 }
 
-const purpose* agreement::find_purpose(std::string_view id) const {
-  return find_by_id(purposes, id);
+const endpoint* agreement::find_endpoint(std::string_view endpoint_id) const {
+  return find_by_id(endpoints, endpoint_id);
+}
+
+const purpose* agreement::find_purpose(std::string_view purpose_id) const {
+  return find_by_id(purposes, purpose_id);
 }
 
 void agreement_set::identity_key_into(std::string& key, std::string_view trust_anchor,

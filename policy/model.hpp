@@ -228,9 +228,9 @@ struct agreement {
   std::vector<prohibition> prohibitions;
   std::optional<free_value> governance;  // a mapping when the file has one; kept for render
 
-  const party* find_party(std::string_view id) const;
-  const endpoint* find_endpoint(std::string_view id) const;
-  const purpose* find_purpose(std::string_view id) const;
+  const party* find_party(std::string_view party_id) const;
+  const endpoint* find_endpoint(std::string_view endpoint_id) const;
+  const purpose* find_purpose(std::string_view purpose_id) const;
 };
 
 // One (agreement, permission, endpoint) triple a request may match, precomputed at load.

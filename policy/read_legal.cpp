@@ -34,13 +34,13 @@ void check_refs(reader& r, const field& list, const std::vector<std::string>& va
 void read_legal(reader& r, const field& top, agreement& a, declared_ids& ids) {
   field legal = r.child(top, "legal");
   auto read_citations = [&](const field& list, std::vector<citation>& out,
-                            std::set<std::string>& ids) {
+                            std::set<std::string>& declared) {
     r.sequence(list, true, [&](const field& f) {
       if (!r.mapping(f, {"id", "cite"}, {})) {
         return;
       }
       citation c{r.id(r.child(f, "id")).value_or(""), r.nonempty(r.child(f, "cite")).value_or("")};
-      if (!c.id.empty() && !ids.insert(c.id).second) {
+      if (!c.id.empty() && !declared.insert(c.id).second) {
         r.error(f.node["id"], r.join(f.path, "id") + ": '" + c.id + "' is declared twice",
                 "duplicate-id");
       }

@@ -1,5 +1,6 @@
 // Config parsing (docs/design.md §7): defaults, relative paths, and errors that name file:line:col.
 #include "gateway/config.hpp"
+#include "gateway/expiry.hpp"
 
 #include <catch2/catch.hpp>
 
@@ -65,4 +66,10 @@ TEST_CASE("config errors name file:line:col", "[gateway][config]") {
         "http:// or https://");
   check(minimal + "limits: {max_body_bytes: lots}\n", "12:26", "integer");
   check(minimal + "tls2: 1\n", "12:1", "unknown key");
+}
+
+TEST_CASE("format_unix spells Unix seconds as RFC 3339 UTC, whole years included", "[expiry]") {
+  CHECK(format_unix(0) == "1970-01-01T00:00:00Z");
+  CHECK(format_unix(1'795'000'000) == "2026-11-18T11:06:40Z");
+  CHECK(format_unix(253'402'300'799) == "9999-12-31T23:59:59Z");
 }
