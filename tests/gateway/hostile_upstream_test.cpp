@@ -155,6 +155,26 @@ std::string requested_id(const std::string& request) {
   return target.substr(target.rfind('/') + 1);
 }
 
+// The well-behaved script: every request is answered with the record it names.
+void answer_each(upstream_connection& c) {
+  while (auto req = c.read_request()) {
+    c.write(http_response(200, "OK", item(requested_id(*req))));
+  }
+}
+
+// Asks for /items/ID on `client` and checks that the answer is that record's, filtered.
+void expect_own_answer(tls_client& client, const std::string& id) {
+  INFO("GET /items/" << id);
+  REQUIRE(client.send(get("/items/" + id)));
+  auto r = client.read_response();
+  REQUIRE(r);
+  CHECK(r->status == 200);
+  CHECK(field_of(*r, "id") == id);
+  CHECK(r->body.find("secret") == std::string::npos);
+  CHECK(r->body.find("smuggled") == std::string::npos);
+  CHECK(r->body.find("unsolicited") == std::string::npos);
+}
+
 }  // namespace
 
 TEST_CASE("interim 1xx responses are read past, never relayed, and never shift answers",
@@ -174,17 +194,8 @@ TEST_CASE("interim 1xx responses are read past, never relayed, and never shift a
   REQUIRE(police.handshake_ok());
   REQUIRE(council.handshake_ok());
   for (int round = 0; round < 3; ++round) {
-    REQUIRE(police.send(get("/items/alpha")));
-    auto a = police.read_response();
-    REQUIRE(a);
-    CHECK(a->status == 200);
-    CHECK(field_of(*a, "id") == "alpha");
-    CHECK(a->body.find("secret") == std::string::npos);
-    REQUIRE(council.send(get("/items/beta")));
-    auto b = council.read_response();
-    REQUIRE(b);
-    CHECK(b->status == 200);
-    CHECK(field_of(*b, "id") == "beta");
+    expect_own_answer(police, "alpha");
+    expect_own_answer(council, "beta");
   }
   // One pooled connection served all six: nothing was left unread on it.
   CHECK(w.up.connections() == 1);
@@ -208,17 +219,9 @@ TEST_CASE("an upstream that answers twice loses its connection, not another part
     }
   });
   tls_client police(w.gw->port(), "northshire-police");
-  REQUIRE(police.send(get("/items/alpha")));
-  auto a = police.read_response();
-  REQUIRE(a);
-  CHECK(field_of(*a, "id") == "alpha");
+  expect_own_answer(police, "alpha");
   tls_client council(w.gw->port(), "kingsbury-council");
-  REQUIRE(council.send(get("/items/beta")));
-  auto b = council.read_response();
-  REQUIRE(b);
-  CHECK(b->status == 200);
-  CHECK(field_of(*b, "id") == "beta");
-  CHECK(b->body.find("smuggled") == std::string::npos);
+  expect_own_answer(council, "beta");
   CHECK(w.up.connections() == 2);  // the polluted connection was closed, not pooled
 }
 
@@ -240,16 +243,9 @@ TEST_CASE("an HTTPS upstream that answers twice in separate records loses its co
       true);
   for (int round = 0; round < 3; ++round) {
     tls_client police(w.gw->port(), "northshire-police");
-    REQUIRE(police.send(get("/items/alpha")));
-    auto a = police.read_response();
-    REQUIRE(a);
-    CHECK(field_of(*a, "id") == "alpha");
+    expect_own_answer(police, "alpha");
     tls_client council(w.gw->port(), "kingsbury-council");
-    REQUIRE(council.send(get("/items/beta")));
-    auto b = council.read_response();
-    REQUIRE(b);
-    CHECK(b->status == 200);
-    CHECK(field_of(*b, "id") == "beta");
+    expect_own_answer(council, "beta");
   }
   // Every connection answers its first request twice, so none is ever pooled: six exchanges,
   // six connections.
@@ -272,27 +268,17 @@ TEST_CASE("bytes an upstream sends on an idle pooled connection are never taken 
     }
   });
   tls_client police(w.gw->port(), "northshire-police");
-  REQUIRE(police.send(get("/items/alpha")));
-  auto a = police.read_response();
-  REQUIRE(a);
-  CHECK(field_of(*a, "id") == "alpha");
+  expect_own_answer(police, "alpha");
   // On loopback the bytes are in the gateway's socket buffer once the upstream's send returns.
   REQUIRE(w.up.wait_for("unsolicited sent", 5s));
   tls_client council(w.gw->port(), "kingsbury-council");
-  REQUIRE(council.send(get("/items/beta")));
-  auto b = council.read_response();
-  REQUIRE(b);
-  CHECK(field_of(*b, "id") == "beta");
+  expect_own_answer(council, "beta");
   CHECK(w.up.connections() == 2);
 }
 
 TEST_CASE("a body on a method that takes none is refused before anything is forwarded",
           "[gateway][hostile]") {
-  hostile_rig w([](upstream_connection& c) {
-    while (auto req = c.read_request()) {
-      c.write(http_response(200, "OK", item(requested_id(*req))));
-    }
-  });
+  hostile_rig w(answer_each);
   const std::string smuggled = "GET /items/beta HTTP/1.1\r\nHost: x\r\n\r\n";
   for (const std::string& framing :
        {"Content-Length: " + std::to_string(smuggled.size()) + "\r\n\r\n" + smuggled,
@@ -421,11 +407,7 @@ TEST_CASE("an upstream that switches protocols unasked is refused and its connec
 }
 
 TEST_CASE("fields a proxy would set are never forwarded from the client", "[gateway][hostile]") {
-  hostile_rig w([](upstream_connection& c) {
-    while (auto req = c.read_request()) {
-      c.write(http_response(200, "OK", item(requested_id(*req))));
-    }
-  });
+  hostile_rig w(answer_each);
   tls_client police(w.gw->port(), "northshire-police");
   REQUIRE(police.send(get("/items/alpha",
                           "X-Forwarded-For: 10.0.0.1\r\nX_Forwarded_For: 10.0.0.2\r\n"
@@ -471,11 +453,7 @@ TEST_CASE("a request body over the limit gets 413 and the gateway keeps running"
 
 TEST_CASE("client fields that spell or spoof a gateway-asserted DSA-* field are refused",
           "[gateway][hostile]") {
-  hostile_rig w([](upstream_connection& c) {
-    while (auto req = c.read_request()) {
-      c.write(http_response(200, "OK", item(requested_id(*req))));
-    }
-  });
+  hostile_rig w(answer_each);
   for (const std::string extra :
        {"DSA_Acting_User: chief.constable\r\n", "dsa_requester: council\r\n",
         "DSA-Requester: council\r\n", "DSA-Permission: everything\r\n",
