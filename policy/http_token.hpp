@@ -55,4 +55,30 @@ inline std::string fold_field_name(std::string_view name) {
   return out;
 }
 
+// fold_field_name(name) == folded, without building the folded string (`folded` is already
+// lower case with '-', as in the gateway's lists of field names).
+inline bool folded_equals(std::string_view name, std::string_view folded) {
+  if (name.size() != folded.size()) {
+    return false;
+  }
+  for (std::size_t i = 0; i < name.size(); ++i) {
+    char c = name[i];
+    if (c >= 'A' && c <= 'Z') {
+      c = static_cast<char>(c - 'A' + 'a');
+    } else if (c == '_') {
+      c = '-';
+    }
+    if (c != folded[i]) {
+      return false;
+    }
+  }
+  return true;
+}
+
+// fold_field_name(name) starts with `folded_prefix`, without building the folded string.
+inline bool folded_starts_with(std::string_view name, std::string_view folded_prefix) {
+  return name.size() >= folded_prefix.size() &&
+         folded_equals(name.substr(0, folded_prefix.size()), folded_prefix);
+}
+
 }  // namespace dsa::policy::http

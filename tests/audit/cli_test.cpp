@@ -38,28 +38,13 @@ run_result run(const std::string& args) {
 
 std::string q(const std::filesystem::path& p) { return "'" + p.string() + "'"; }
 
-// `sessions` × 40 entries, a checkpoint at the end of each session.
-store_options make_store(const temp_dir& dir, std::uint64_t sessions) {
-  auto opts = options_in(dir);
-  std::string error;
-  for (std::uint64_t session = 0; session < sessions; ++session) {
-    auto s = store::open(opts, error);
-    INFO(error);
-    REQUIRE(s);
-    for (std::uint64_t i = 0; i < 40; ++i) {
-      REQUIRE(append_sync(*s, make_entry(session * 40 + i)).ok);
-    }
-  }
-  return opts;
-}
-
 }  // namespace
 
 TEST_CASE(
     "dsa audit verify names the seq and column of an edited column, and query and stats refuse",
     "[cli]") {
   temp_dir dir;
-  auto opts = make_store(dir, 2);
+  auto opts = make_store(dir, 2, 40);
   const std::string db = "--db " + q(opts.db_path);
   auto before = run("query " + db + " --requester northshire-police --format json");
   REQUIRE(before.status == 0);
@@ -111,7 +96,7 @@ TEST_CASE("dsa audit on a database copied without its WAL says which file is mis
 TEST_CASE("dsa audit checkpoint and consistency: growth, truncation, rewriting, offline check",
           "[cli]") {
   temp_dir dir;
-  auto opts = make_store(dir, 5);
+  auto opts = make_store(dir, 5, 40);
   const std::string db = "--db " + q(opts.db_path);
   const auto saved = dir / "saved-checkpoint.json";
   const auto key = dir / "gateway-audit.pub";

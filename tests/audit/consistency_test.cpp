@@ -66,18 +66,8 @@ hash flipped(hash h) {
 }
 
 // 200 entries in five sessions of 40: checkpoints at 40, 80, …, 200.
-store_options make_store(const temp_dir& dir, std::uint64_t sessions = 5) {
-  auto opts = options_in(dir);
-  std::string error;
-  for (std::uint64_t session = 0; session < sessions; ++session) {
-    auto s = store::open(opts, error);
-    INFO(error);
-    REQUIRE(s);
-    for (std::uint64_t i = 0; i < 40; ++i) {
-      REQUIRE(append_sync(*s, make_entry(session * 40 + i)).ok);
-    }
-  }
-  return opts;
+store_options store_of(const temp_dir& dir, std::uint64_t sessions = 5) {
+  return make_store(dir, sessions, 40);
 }
 
 signed_checkpoint latest(const store_options& opts) {
@@ -156,7 +146,7 @@ TEST_CASE("consistency proofs match RFC 9162 and verify for every (m, n) up to 7
 
 TEST_CASE("an exported checkpoint round-trips and any changed byte fails", "[consistency]") {
   temp_dir dir;
-  auto opts = make_store(dir, 1);
+  auto opts = store_of(dir, 1);
   const auto cp = latest(opts);
   REQUIRE(cp.c.time_us);
   std::string error;
@@ -183,7 +173,7 @@ TEST_CASE("an exported checkpoint round-trips and any changed byte fails", "[con
 TEST_CASE("a saved checkpoint proves growth and exposes truncation and rewriting",
           "[consistency]") {
   temp_dir dir;
-  auto opts = make_store(dir);
+  auto opts = store_of(dir);
   const signed_checkpoint saved = latest(opts);
   REQUIRE(saved.c.size == 200);
   const std::string pem = public_pem(opts);

@@ -10,36 +10,14 @@
 #include "audit/checkpoint.hpp"
 #include "audit/reader.hpp"
 #include "audit/schema.hpp"
-#include "common/clock.hpp"
 #include "audit/verify.hpp"
+#include "common/clock.hpp"
 #include "test_util.hpp"
 
 using namespace dsa::audit;
 using namespace dsa::audit::test;
 
 namespace {
-
-// 50 entries written in five sessions of ten (checkpoints at sizes 10 … 50).
-store_options make_store(const temp_dir& dir) {
-  auto opts = options_in(dir);
-  std::string error;
-  for (std::uint64_t session = 0; session < 5; ++session) {
-    auto s = store::open(opts, error);
-    INFO(error);
-    REQUIRE(s);
-    for (std::uint64_t i = 0; i < 10; ++i) {
-      REQUIRE(append_sync(*s, make_entry(session * 10 + i)).ok);
-    }
-  }
-  return opts;
-}
-
-problem first_problem(const verify_result& v) {
-  INFO(v.error);
-  REQUIRE(v.completed);
-  REQUIRE_FALSE(v.problems.empty());
-  return v.problems.front();
-}
 
 std::vector<std::string> query_texts(const std::filesystem::path& db, const query_filter& f) {
   std::string error;

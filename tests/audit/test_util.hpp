@@ -6,11 +6,13 @@
 #include <sqlite3.h>
 #include <stdlib.h>
 
+#include <catch2/catch.hpp>
 #include <filesystem>
 #include <future>
 #include <string>
 
 #include "audit/store.hpp"
+#include "audit/verify.hpp"
 #include "tests/common/temp_dir.hpp"
 
 namespace dsa::audit::test {
@@ -83,5 +85,30 @@ class raw_db {
  private:
   sqlite3* db_ = nullptr;
 };
+
+// `sessions` × `per_session` entries, each session closing the store, so a checkpoint exists at
+// every multiple of `per_session` (by default 50 entries, checkpoints at 10, 20, …, 50).
+inline store_options make_store(const temp_dir& dir, std::uint64_t sessions = 5,
+                                std::uint64_t per_session = 10) {
+  auto opts = options_in(dir);
+  std::string error;
+  for (std::uint64_t session = 0; session < sessions; ++session) {
+    auto s = store::open(opts, error);
+    INFO(error);
+    REQUIRE(s);
+    for (std::uint64_t i = 0; i < per_session; ++i) {
+      REQUIRE(append_sync(*s, make_entry(session * per_session + i)).ok);
+    }
+  }
+  return opts;
+}
+
+// The first problem a completed verification reported (there must be one).
+inline problem first_problem(const verify_result& v) {
+  INFO(v.error);
+  REQUIRE(v.completed);
+  REQUIRE_FALSE(v.problems.empty());
+  return v.problems.front();
+}
 
 }  // namespace dsa::audit::test
