@@ -13,7 +13,6 @@ using http::fold_field_name;
 using http::is_tchar;
 using http::trim_ows;
 
-
 std::string hex_byte(unsigned char b) {
   constexpr char digits[] = "0123456789ABCDEF";
   std::string s = "0x";
@@ -46,27 +45,29 @@ result<client_fields> read_client_fields(
   client_fields out;
   std::array<bool, k_fields.size()> seen{};
   for (const auto& [name, raw_value] : fields) {
-    const std::string shown = "header '" + escape_text(name) + "'";
+    // Built only for an error: this runs for every field of every request.
+    auto shown = [&name = name] { return "header '" + escape_text(name) + "'"; };
     if (name.empty()) {
       return R::failure("a header field has an empty name");
     }
     for (unsigned char c : name) {
       if (!is_tchar(c)) {
-        return R::failure(shown + ": the name is not an RFC 9110 token (byte " + hex_byte(c) + ")");
+        return R::failure(shown() + ": the name is not an RFC 9110 token (byte " + hex_byte(c) +
+                          ")");
       }
     }
     const std::string_view value = trim_ows(raw_value);
     for (unsigned char c : value) {
       if ((c < 0x20 && c != '\t') || c == 0x7F) {
-        return R::failure(shown + ": control byte " + hex_byte(c) + " in the value");
+        return R::failure(shown() + ": control byte " + hex_byte(c) + " in the value");
       }
     }
-    const std::string folded = fold_field_name(name);
-    if (folded.compare(0, 4, "dsa-") != 0) {
+    if (!http::folded_starts_with(name, "dsa-")) {
       continue;
     }
+    const std::string folded = fold_field_name(name);
     if (name.find('_') != std::string::npos) {
-      return R::failure(shown +
+      return R::failure(shown() +
                         " spells a DSA-* field with '_'; DSA-* names are written with "
                         "'-' (e.g. DSA-Purpose)");
     }
@@ -77,7 +78,7 @@ result<client_fields> read_client_fields(
     if (k == k_fields.size()) {
       const bool gateway_field =
           folded == "dsa-requester" || folded == "dsa-permission" || folded == "dsa-request-id";
-      return R::failure(shown +
+      return R::failure(shown() +
                         (gateway_field ? " is set by the gateway, never by a client; "
                                        : " is not a DSA-* field a client may send; ") +
                         std::string(k_allowed));
