@@ -441,7 +441,8 @@ bool store::upgrade_format(std::string& error) {
       std::string(detail::format_name) +
       "' WHERE key = 'format';"
       "INSERT INTO meta(key, value) VALUES ('upgraded_from', '" +
-      std::string(detail::legacy_format_name) + "'), ('upgraded_us', '" + std::to_string(common::now_us()) +
+      std::string(detail::legacy_format_name) + "'), ('upgraded_us', '" +
+      std::to_string(common::now_us()) +
       "');"
       "CREATE TRIGGER meta_no_update BEFORE UPDATE ON meta "
       "  BEGIN SELECT RAISE(ABORT, 'audit metadata is write-once'); END;"

@@ -10,8 +10,8 @@
 //   with the same method and target and Host = the upstream authority (README "Fuzzing").
 #include <cstddef>
 #include <cstdint>
-#include <cstdlib>
 #include <cstdio>
+#include <cstdlib>
 #include <string>
 #include <string_view>
 
@@ -35,16 +35,16 @@ void check_upstream_request(const request_head& head) {
   }
   const std::string target = canonical.value.target();
   const std::size_t body_size = head.chunked ? 5 : head.content_length.value_or(0);
-  const dsa_headers dsa{"police", "asb@1.0.0", "read-case", "asb-casework", "ASB-2026-000001",
-                        "officer-17", "req-1"};
+  const dsa_headers dsa{"police",          "asb@1.0.0",  "read-case", "asb-casework",
+                        "ASB-2026-000001", "officer-17", "req-1"};
   if (head.has_body() && !method_takes_body(head.method)) {
     return;  // the handler answers 400 before anything is forwarded
   }
   // Both forms: for an endpoint with response rules (range and conditional fields dropped) and
   // for one without.
   for (const bool filtered : {false, true}) {
-    const std::string upstream = serialize_upstream_request(head, target, "upstream.test:9001",
-                                                            body_size, dsa, filtered);
+    const std::string upstream =
+        serialize_upstream_request(head, target, "upstream.test:9001", body_size, dsa, filtered);
     auto again = parse_request_head(upstream);
     if (!again.ok()) {
       fail("the upstream request is refused by the gateway's own parser",
@@ -59,8 +59,7 @@ void check_upstream_request(const request_head& head) {
                                name == "DSA-Permission" || name == "DSA-Purpose" ||
                                name == "DSA-Case-Ref" || name == "DSA-Acting-User" ||
                                name == "DSA-Request-Id";
-      if ((is_stripped_field(name) && !gateway_dsa && name != "Host" &&
-           name != "Content-Length") ||
+      if ((is_stripped_field(name) && !gateway_dsa && name != "Host" && name != "Content-Length") ||
           (filtered && is_conditional_field(name))) {
         fail("a field the gateway never forwards reached the upstream", upstream);
       }

@@ -9,6 +9,7 @@
 //   allowed, so a second gateway applying the same agreement must agree). The one exception is
 //   counting: a root allow_fields does not reach leaves as `null`, and that `null` counts as one
 //   removal each time it is filtered.
+#include <boost/json.hpp>
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
@@ -16,8 +17,6 @@
 #include <string>
 #include <string_view>
 #include <vector>
-
-#include <boost/json.hpp>
 
 #include "policy/loader.hpp"
 #include "policy/response_filter.hpp"

@@ -1,8 +1,8 @@
 #pragma once
 
-// The gateway configuration file (docs/design.md §7). Parsed once at start-up into an immutable value;
-// relative paths are resolved against the directory of the config file, unknown keys are errors
-// and every error names file:line:column. No Asio here: `--check` and tests use it directly.
+// The gateway configuration file (docs/design.md §7). Parsed once at start-up into an immutable
+// value; relative paths are resolved against the directory of the config file, unknown keys are
+// errors and every error names file:line:column. No Asio here: `--check` and tests use it directly.
 
 #include <chrono>
 #include <cstdint>

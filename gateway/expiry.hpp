@@ -1,10 +1,10 @@
 #pragma once
 
-// Expiry ahead of trouble (docs/design.md §7, docs/operations.md "Monitoring"): when the things the gateway depends on stop
-// being valid — each agreement's validity.until and review.due, the gateway's own certificate,
-// each trust anchor's CA certificate and CRL nextUpdate, each upstream client certificate. The
-// admin listener exports them as "seconds until" gauges; the server logs an `expiry_warning`
-// for each one inside the configured window at start, at reload and daily.
+// Expiry ahead of trouble (docs/design.md §7, docs/operations.md "Monitoring"): when the things the
+// gateway depends on stop being valid — each agreement's validity.until and review.due, the
+// gateway's own certificate, each trust anchor's CA certificate and CRL nextUpdate, each upstream
+// client certificate. The admin listener exports them as "seconds until" gauges; the server logs an
+// `expiry_warning` for each one inside the configured window at start, at reload and daily.
 //
 // Plain C++ and OpenSSL (no Asio), so tests and `--check` can use it. Nothing throws; a file
 // that cannot be read yields a deadline of 0 ("unknown"), which is reported and never warned

@@ -81,7 +81,8 @@ struct dsa_headers {
 // framing fields the gateway writes itself, any DSA-* field, and the fields upstreams commonly
 // trust as set by a proxy (X-Forwarded-*, Forwarded, X-Real-IP, X-Forwarded-Client-Cert,
 // X-SSL-Client-*, X-Client-Cert, X-Original-URL, X-Rewrite-URL, X-HTTP-Method-Override and kin).
-// Names are compared folded (policy::http::fold_field_name: any case, '_' read as '-'). The full list is in docs/threat-model.md.
+// Names are compared folded (policy::http::fold_field_name: any case, '_' read as '-'). The full
+// list is in docs/threat-model.md.
 [[nodiscard]] bool is_stripped_field(std::string_view name);
 
 // True for Range, If-Range and the conditional fields (If-Match, If-None-Match,

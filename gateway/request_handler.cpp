@@ -1,7 +1,6 @@
 #include "request_handler.hpp"
 
 #include "common/hex.hpp"
-
 #include "policy/response_filter.hpp"
 
 namespace dsa::gateway {

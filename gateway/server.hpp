@@ -1,7 +1,7 @@
 #pragma once
 
-// The gateway process: listeners, sessions, admin endpoints, signals (docs/design.md §4–§7). This header
-// is free of Asio so that main.cpp and tools stay cheap to compile; everything lives in
+// The gateway process: listeners, sessions, admin endpoints, signals (docs/design.md §4–§7). This
+// header is free of Asio so that main.cpp and tools stay cheap to compile; everything lives in
 // server.cpp.
 //
 // Lifecycle: create() does every fallible start-up step (agreements, audit store, TLS contexts,

@@ -1,13 +1,13 @@
 #include "state.hpp"
 
-#include "common/hex.hpp"
-
 #include <openssl/crypto.h>
 #include <openssl/rand.h>
 
 #include <boost/json.hpp>
 #include <cstring>
 #include <future>
+
+#include "common/hex.hpp"
 
 namespace dsa::gateway {
 

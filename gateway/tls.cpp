@@ -1,7 +1,5 @@
 #include "tls.hpp"
 
-#include "common/hex.hpp"
-
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
@@ -10,6 +8,8 @@
 
 #include <cstdio>
 #include <cstring>
+
+#include "common/hex.hpp"
 
 namespace dsa::gateway {
 namespace {
@@ -76,7 +76,7 @@ int eku_callback(int ok, X509_STORE_CTX* store) {
 // The verdict on one leaf across all anchors.
 struct chain_verdict {
   const anchor_info* anchor = nullptr;  // set when exactly one anchor verified the chain
-  STACK_OF(X509)* chain = nullptr;      // that anchor's verified chain, owned by the caller
+  STACK_OF(X509) * chain = nullptr;     // that anchor's verified chain, owned by the caller
   int error = X509_V_OK;                // otherwise: the error to report
   int depth = 0;
   X509* error_cert = nullptr;  // not owned; valid while the leaf and the anchors live
@@ -335,7 +335,7 @@ bool load_anchor(const trust_anchor_config& ta, anchor_info& info, std::vector<X
 // anchors opt in with allow_shared_ca. Adds every CA's subject to `ca_names` (the
 // certificate_authorities a client is told about).
 std::unique_ptr<anchor_table> load_anchors(const std::vector<trust_anchor_config>& anchors,
-                                           STACK_OF(X509_NAME)* ca_names, std::string& error) {
+                                           STACK_OF(X509_NAME) * ca_names, std::string& error) {
   auto table = std::make_unique<anchor_table>();
   table->anchors.reserve(anchors.size());
   std::vector<std::vector<X509*>> cas_by_anchor(anchors.size());
@@ -407,8 +407,8 @@ ssl_ctx_ptr make_server_context(const tls_config& tls, std::string& error) {
   // Session resumption would carry an identity across connections without a fresh chain
   // verification against the current CRLs; every connection verifies its certificate.
   SSL_CTX_set_session_cache_mode(ctx.get(), SSL_SESS_CACHE_OFF);
-  // Idle keep-alive connections give their 34 KiB of record buffers back (docs/design.md §9: 1,000 open
-  // connections within 64 MiB).
+  // Idle keep-alive connections give their 34 KiB of record buffers back (docs/design.md §9: 1,000
+  // open connections within 64 MiB).
   SSL_CTX_set_mode(ctx.get(), SSL_MODE_RELEASE_BUFFERS);
   SSL_CTX_set_num_tickets(ctx.get(), 0);
   SSL_CTX_set_options(ctx.get(), SSL_OP_NO_TICKET);

@@ -10,8 +10,8 @@
 namespace dsa::policy {
 
 struct canonical_target {
-  std::string path;        // starts with '/'; unreserved percent-escapes decoded, nothing else changed
-  std::string query;       // the raw query without '?', validated but not decoded; empty if none
+  std::string path;   // starts with '/'; unreserved percent-escapes decoded, nothing else changed
+  std::string query;  // the raw query without '?', validated but not decoded; empty if none
   bool has_query = false;  // true when a non-empty query follows '?'; a bare '?' counts as none
 
   // path, then '?' and the query when there is one: what is sent upstream.

@@ -67,10 +67,9 @@ std::string agreement_set::candidate_key(std::string_view party, std::string_vie
 }
 
 const agreement* agreement_set::find(std::string_view id) const {
-  auto it = std::lower_bound(agreements.begin(), agreements.end(), id,
-                             [](const std::unique_ptr<agreement>& a, std::string_view v) {
-                               return a->id < v;
-                             });
+  auto it = std::lower_bound(
+      agreements.begin(), agreements.end(), id,
+      [](const std::unique_ptr<agreement>& a, std::string_view v) { return a->id < v; });
   if (it != agreements.end() && (*it)->id == id) {
     return it->get();
   }

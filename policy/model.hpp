@@ -1,11 +1,14 @@
 #pragma once
 
-// The in-memory form of `dsa/v1` agreements (docs/design.md §3, docs/agreements.md §3). Built once by the loader, immutable
-// afterwards and shared read-only between threads through std::shared_ptr<const agreement_set>:
-// every regex, path template, time zone and pointer is compiled at load so that deciding a
-// request compiles and parses nothing.
+// The in-memory form of `dsa/v1` agreements (docs/design.md §3, docs/agreements.md §3). Built once
+// by the loader, immutable afterwards and shared read-only between threads through
+// std::shared_ptr<const agreement_set>: every regex, path template, time zone and pointer is
+// compiled at load so that deciding a request compiles and parses nothing.
+
+#include <date/date.h>
 
 #include <array>
+#include <boost/regex.hpp>
 #include <chrono>
 #include <cstdint>
 #include <map>
@@ -15,9 +18,6 @@
 #include <string_view>
 #include <unordered_map>
 #include <vector>
-
-#include <boost/regex.hpp>
-#include <date/date.h>
 
 namespace date {
 class time_zone;
@@ -41,11 +41,11 @@ enum class identity_kind : std::uint8_t { uri_san, dns_san, subject };
 struct identity_rule {
   std::string trust_anchor;
   identity_kind kind = identity_kind::uri_san;
-  std::string value;                   // the SAN or the RFC 4514 subject, as written
-  std::string match_value;             // what is compared (identity_name.hpp): the canonical
-                                       // subject with case folded, the canonical DNS name, or
-                                       // the URI SAN as written
-  std::string spki_sha256;             // lowercase hex pin; empty = no pin
+  std::string value;        // the SAN or the RFC 4514 subject, as written
+  std::string match_value;  // what is compared (identity_name.hpp): the canonical
+                            // subject with case folded, the canonical DNS name, or
+                            // the URI SAN as written
+  std::string spki_sha256;  // lowercase hex pin; empty = no pin
   // Inclusive, like X.509 notAfter: the identity is accepted while the current time, truncated
   // to the second, is not after this instant (docs/agreements.md, "Identities").
   std::optional<time_point> not_after;
@@ -120,10 +120,10 @@ struct endpoint {
   std::string id, provider, upstream, method, path;
   std::vector<path_segment> segments;
   std::vector<path_param> path_params;
-  bool query_allowed = false;              // false: `query_params` absent, no query string allowed
+  bool query_allowed = false;  // false: `query_params` absent, no query string allowed
   std::vector<query_param> query_params;
   std::vector<std::string> data_categories;
-  bool has_response = false;               // a `response` mapping was given
+  bool has_response = false;  // a `response` mapping was given
   response_rules response;
 };
 
@@ -165,7 +165,7 @@ struct permission {
 };
 
 struct prohibition {
-  std::string id, assignee;  // party id or "any"
+  std::string id, assignee;                      // party id or "any"
   std::vector<std::string> endpoints, purposes;  // purposes empty = every purpose
   std::string reason;
 };
@@ -178,9 +178,9 @@ struct free_value {
   struct entry;
 
   kind k = kind::null;
-  std::string scalar;              // kind::scalar: the text, without quotes
-  std::vector<free_value> items;   // kind::sequence
-  std::vector<entry> entries;      // kind::mapping, in file order; duplicate keys are kept
+  std::string scalar;             // kind::scalar: the text, without quotes
+  std::vector<free_value> items;  // kind::sequence
+  std::vector<entry> entries;     // kind::mapping, in file order; duplicate keys are kept
   // The compact YAML flow form ("{a: b, c: [d, e]}"), set only on values `flow_depth` levels
   // below the top, where the rendered document stops nesting and shows the YAML instead. Values
   // there keep their own entries and items one level further (enough to tell their shape) and
@@ -260,14 +260,13 @@ struct agreement_set {
   static std::string identity_key(std::string_view trust_anchor, identity_kind kind,
                                   std::string_view value);
   // The same key written into `out` (reused by the engine so lookups do not allocate).
-  static void identity_key_into(std::string& out, std::string_view trust_anchor,
-                                identity_kind kind, std::string_view value);
+  static void identity_key_into(std::string& out, std::string_view trust_anchor, identity_kind kind,
+                                std::string_view value);
 
   // Candidates by (assignee party, method), each list in (agreement id, permission id) order.
   std::unordered_map<std::string, std::vector<candidate>> candidates;
   static std::string candidate_key(std::string_view party, std::string_view method);
-  static void candidate_key_into(std::string& out, std::string_view party,
-                                 std::string_view method);
+  static void candidate_key_into(std::string& out, std::string_view party, std::string_view method);
 
   const agreement* find(std::string_view id) const;
 };

@@ -15,11 +15,11 @@ namespace dsa::policy {
 struct filter_result {
   reason why = reason::response_not_filterable;  // allowed, withheld_by_agreement,
                                                  // too_many_items or response_not_filterable
-  bool changed = false;         // body holds the filtered JSON; otherwise the input passes as is
-  std::string body;             // the filtered body when `changed`
-  std::uint64_t items = 0;      // elements at max_items.pointer, else top-level array size, else 1
+  bool changed = false;     // body holds the filtered JSON; otherwise the input passes as is
+  std::string body;         // the filtered body when `changed`
+  std::uint64_t items = 0;  // elements at max_items.pointer, else top-level array size, else 1
   std::uint64_t fields_removed = 0;  // object members and array elements removed
-  std::string detail;           // which rule withheld it, for the problem body and the audit
+  std::string detail;                // which rule withheld it, for the problem body and the audit
 
   bool allowed() const noexcept { return why == reason::allowed; }
 };

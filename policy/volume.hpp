@@ -7,13 +7,13 @@
 // The engine asks through volume_counter, so the gateway can seed counts from the audit store
 // today and share them between instances later.
 
+#include <array>
 #include <cstddef>
+#include <deque>
 #include <mutex>
 #include <string>
 #include <string_view>
 #include <unordered_map>
-#include <deque>
-#include <array>
 
 #include "model.hpp"
 
@@ -46,8 +46,8 @@ class volume_counter {
 // keyed by ids, not by pointers.
 class memory_volume_counter final : public volume_counter {
  public:
-  bool try_acquire(const agreement& a, const permission& perm, const cap_keys& keys,
-                   time_point now, std::size_t& exceeded) override;
+  bool try_acquire(const agreement& a, const permission& perm, const cap_keys& keys, time_point now,
+                   std::size_t& exceeded) override;
   void record(const agreement& a, const permission& perm, const cap_keys& keys,
               time_point when) override;
 

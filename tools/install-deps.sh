@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs the Debian 12 packages DSA Gateway needs to build, test and run its demo.
 # clang-16 and libclang-rt-16-dev build the libFuzzer targets (fuzz/); llvm provides the
-# llvm-symbolizer that turns sanitizer reports into file:line stacks.
+# llvm-symbolizer that turns sanitizer reports into file:line stacks; clang-format checks the
+# source layout (tools/check-format.sh).
 # Idempotent: packages already present are left alone. Works as root (CI) or through sudo.
 set -euo pipefail
 
@@ -12,7 +13,7 @@ packages=(
   libboost-json1.81-dev curl python3 dpkg-dev file
   python3-yaml python3-jsonschema
   testssl.sh
-  clang-16 libclang-rt-16-dev llvm
+  clang-16 libclang-rt-16-dev llvm clang-format
 )
 
 missing=()

@@ -1,9 +1,9 @@
 // Config parsing (docs/design.md §7): defaults, relative paths, and errors that name file:line:col.
 #include "gateway/config.hpp"
-#include "gateway/expiry.hpp"
 
 #include <catch2/catch.hpp>
 
+#include "gateway/expiry.hpp"
 #include "harness.hpp"
 
 using namespace dsa::gateway;

@@ -348,8 +348,9 @@ TEST_CASE("bad client certificates are refused at the handshake", "[gateway][int
   CHECK(w.requests().size() == 1);
 }
 
-TEST_CASE("an allowed request reaches the upstream canonical, with only the gateway's DSA-* headers",
-          "[gateway][integration]") {
+TEST_CASE(
+    "an allowed request reaches the upstream canonical, with only the gateway's DSA-* headers",
+    "[gateway][integration]") {
   rig w;
   tls_client c(w.gw->port(), "northshire-police");
   REQUIRE(c.handshake_ok());

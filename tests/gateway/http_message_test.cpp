@@ -35,7 +35,8 @@ TEST_CASE("parse_request_head accepts a plain request and reads its framing", "[
   CHECK(h10.head.keep_alive);
 }
 
-TEST_CASE("parse_request_head refuses what RFC 9112 and docs/design.md §5 refuse", "[gateway][http]") {
+TEST_CASE("parse_request_head refuses what RFC 9112 and docs/design.md §5 refuse",
+          "[gateway][http]") {
   const std::vector<std::pair<std::string, std::string>> bad = {
       {"GET / HTTP/1.1\r\n\r\n", "missing Host"},
       {"GET / HTTP/1.1\r\nHost: a\r\nhost: b\r\n\r\n", "duplicate Host"},
@@ -130,8 +131,8 @@ TEST_CASE("only POST, PUT and PATCH take a body; others get no Content-Length up
 }
 
 TEST_CASE("Host ports are decimal and at most 65535", "[gateway][http]") {
-  for (const char* host : {"gw", "gw:443", "gw:", "127.0.0.1:8443", "[::1]", "[::1]:443",
-                           "gw.example.org:65535"}) {
+  for (const char* host :
+       {"gw", "gw:443", "gw:", "127.0.0.1:8443", "[::1]", "[::1]:443", "gw.example.org:65535"}) {
     INFO(host);
     CHECK(parse(std::string("GET / HTTP/1.1\r\nHost: ") + host + "\r\n\r\n").ok());
   }

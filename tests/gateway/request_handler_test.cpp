@@ -8,8 +8,8 @@
 #include <filesystem>
 #include <fstream>
 
-#include "policy/loader.hpp"
 #include "common/hex.hpp"
+#include "policy/loader.hpp"
 #include "policy/volume.hpp"
 #include "tests/common/temp_dir.hpp"
 

@@ -1,10 +1,9 @@
 // The `dsa` commands IG officers use, run as real processes on real files.
 
-#include <catch2/catch.hpp>
-
 #include <sys/wait.h>
 
 #include <array>
+#include <catch2/catch.hpp>
 #include <cstdio>
 #include <sstream>
 
@@ -85,8 +84,8 @@ TEST_CASE("dsa explain: JSON and text decisions with exit codes") {
     "target": "/asb/v1/cases/ASB-2026-000123",
     "headers": {"DSA-Purpose": "asb-case-management", "dsa-case-ref": "ASB-2026-000123",
                 "DSA-Acting-User": "PC1234"}})");
-  std::string common = "explain --agreements " + dir.path().string() +
-                       " --time 2026-11-24T10:30:00Z ";
+  std::string common =
+      "explain --agreements " + dir.path().string() + " --time 2026-11-24T10:30:00Z ";
   run_result allow = run(common + req.string());
   CHECK(allow.status == 0);
   CHECK_THAT(allow.output, Catch::Contains("\"decision\":\"allow\""));
@@ -174,8 +173,8 @@ TEST_CASE("dsa explain: the header and target checks of live traffic, with their
     std::string target, headers, reason, detail;
   };
   const std::vector<refused> cases = {
-      {"/asb/v1/cases/ASB-2026-000123", R"({"DSA_Purpose": "asb-case-management"})",
-       "bad_request", "spells a DSA-* field with '_'"},
+      {"/asb/v1/cases/ASB-2026-000123", R"({"DSA_Purpose": "asb-case-management"})", "bad_request",
+       "spells a DSA-* field with '_'"},
       {"/asb/v1/cases/ASB-2026-000123",
        R"({"DSA-Purpose": "research", "dsa-purpose": "asb-case-management"})", "bad_request",
        "duplicate DSA-Purpose header"},
@@ -210,9 +209,8 @@ TEST_CASE("dsa explain: a query name that is not UTF-8 comes out as valid UTF-8 
   auto file = dir.write("req.json", R"({"requester": "police", "method": "GET",
     "target": "/asb/v1/cases/ASB-2026-000123?%FF%C3=1",
     "headers": {"DSA-Purpose": "asb-case-management"}})");
-  run_result r =
-      run("explain --agreements " + dir.path().string() + " --time 2026-11-24T10:30:00Z " +
-          file.string());
+  run_result r = run("explain --agreements " + dir.path().string() +
+                     " --time 2026-11-24T10:30:00Z " + file.string());
   CHECK(r.status == 1);
   CHECK_THAT(r.output, Catch::Contains(R"(query parameter '\\xFF\\xC3' is not allowed)"));
   CHECK(dsa::policy::first_invalid_utf8(r.output) == std::string_view::npos);

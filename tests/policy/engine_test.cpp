@@ -103,9 +103,10 @@ TEST_CASE("identity: unknown, ambiguous, pinned and time-limited identities") {
   CHECK(d.why == reason::ambiguous_requester);
   CHECK(d.requester.empty());
 
-  std::string pinned = replace(base_agreement, "uri_san: \"spiffe://police.test/gw\"}",
-                               "uri_san: \"spiffe://police.test/gw\", spki_sha256: " +
-                                   std::string(64, 'a') + ", not_after: 2027-01-01}");
+  std::string pinned =
+      replace(base_agreement, "uri_san: \"spiffe://police.test/gw\"}",
+              "uri_san: \"spiffe://police.test/gw\", spki_sha256: " + std::string(64, 'a') +
+                  ", not_after: 2027-01-01}");
   fixture g({{"a.yaml", pinned}});
   id.uri_sans = {"spiffe://police.test/gw"};
   id.spki_sha256 = std::string(64, 'b');
@@ -318,8 +319,7 @@ TEST_CASE("candidates: first passing in (agreement id, permission id) order, els
   // Two agreements give police the same endpoint: "a-first" wants a different purpose,
   // "b-second" is the base agreement.
   std::string first = replace(replace(base_agreement, "id: test-asb", "id: a-first"),
-                              "purposes: [asb-case-management, research]",
-                              "purposes: [research]");
+                              "purposes: [asb-case-management, research]", "purposes: [research]");
   std::string second = replace(base_agreement, "id: test-asb", "id: b-second");
   fixture f({{"1.yaml", first}, {"2.yaml", second}});
 
@@ -346,8 +346,8 @@ TEST_CASE("candidates: first passing in (agreement id, permission id) order, els
   CHECK(d.agreement->id == "a-first");
 
   // Both pass: the first in order decides.
-  fixture both({{"1.yaml", replace(base_agreement, "id: test-asb", "id: a-first")},
-                {"2.yaml", second}});
+  fixture both(
+      {{"1.yaml", replace(base_agreement, "id: test-asb", "id: a-first")}, {"2.yaml", second}});
   d = both.decide({});
   REQUIRE(d.allowed);
   CHECK(d.agreement->id == "a-first");

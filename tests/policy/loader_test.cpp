@@ -117,8 +117,8 @@ TEST_CASE("a time window must start before it ends") {
 }
 
 TEST_CASE("a dangling purpose reference is an error at the reference") {
-  std::string text = replace(base_agreement, "purposes: [asb-case-management]\n",
-                             "purposes: [asb-casework]\n");
+  std::string text =
+      replace(base_agreement, "purposes: [asb-case-management]\n", "purposes: [asb-casework]\n");
   expect_error_at(text, "asb-casework", "dangling-reference",
                   "'asb-casework' is not a purpose of this agreement");
 }
@@ -129,7 +129,8 @@ TEST_CASE("dangling endpoint, party, lawful basis and case_ref_param references 
             .code == "dangling-reference");
   CHECK(errors_of(replace(base_agreement, "assignee: police\n", "assignee: fire\n")).at(0).code ==
         "dangling-reference");
-  CHECK(errors_of(replace(base_agreement, "purposes: [asb-case-management]\n    lawful_basis: [public-task]",
+  CHECK(errors_of(replace(base_agreement,
+                          "purposes: [asb-case-management]\n    lawful_basis: [public-task]",
                           "purposes: [asb-case-management]\n    lawful_basis: [consent]"))
             .at(0)
             .code == "dangling-reference");
@@ -158,8 +159,9 @@ TEST_CASE("another schema is refused") {
 }
 
 TEST_CASE("an identity needs exactly one selector") {
-  std::string text = replace(base_agreement, "{trust_anchor: partner-ca, uri_san: \"spiffe://council.test/gw\"}",
-                             "{trust_anchor: partner-ca, uri_san: \"spiffe://council.test/gw\", dns_san: council.test}");
+  std::string text = replace(
+      base_agreement, "{trust_anchor: partner-ca, uri_san: \"spiffe://council.test/gw\"}",
+      "{trust_anchor: partner-ca, uri_san: \"spiffe://council.test/gw\", dns_san: council.test}");
   expect_error_at(text, "{trust_anchor: partner-ca, uri_san: \"spiffe://council.test/gw\", dns_san",
                   "bad-identity", "exactly one of uri_san, dns_san or subject");
 }
@@ -170,8 +172,11 @@ TEST_CASE("a suspended agreement needs a status reason") {
 }
 
 TEST_CASE("volume caps need the matching requirement") {
-  std::string text = replace(base_agreement, "volume_caps: [{scope: case_ref, window: P1D, max: 3}]\n  - id: police-summary",
-                             "volume_caps: [{scope: case_ref, window: P1D, max: 3}]\n  - id: police-summary\n    volume_caps: [{scope: acting_user, window: PT1H, max: 1}]");
+  std::string text =
+      replace(base_agreement,
+              "volume_caps: [{scope: case_ref, window: P1D, max: 3}]\n  - id: police-summary",
+              "volume_caps: [{scope: case_ref, window: P1D, max: 3}]\n  - id: police-summary\n    "
+              "volume_caps: [{scope: acting_user, window: PT1H, max: 1}]");
   expect_error_at(text, "acting_user, window: PT1H", "bad-cap", "needs require.acting_user");
 }
 
@@ -185,9 +190,9 @@ TEST_CASE("YAML syntax errors are reported with their position") {
 }
 
 TEST_CASE("the same identity under two party ids is a cross-file error") {
-  std::string other = replace(replace(base_agreement, "id: test-asb", "id: test-other"),
-                              "  - id: council\n    name: Test Council",
-                              "  - id: borough\n    name: Test Borough");
+  std::string other =
+      replace(replace(base_agreement, "id: test-asb", "id: test-other"),
+              "  - id: council\n    name: Test Council", "  - id: borough\n    name: Test Borough");
   other = replace(other, "provider: council", "provider: borough");
   other = replace(other, "provider: council", "provider: borough");
   load_result r = load_texts({{"a.yaml", base_agreement}, {"b.yaml", other}});
@@ -220,9 +225,8 @@ TEST_CASE("one party id means one organisation everywhere") {
 }
 
 TEST_CASE("golden-case files and other extensions are not agreements") {
-  load_result r = load_texts({{"a.yaml", base_agreement},
-                              {"a.test.yaml", "cases: []\n"},
-                              {"notes.txt", "not yaml: ["}});
+  load_result r = load_texts(
+      {{"a.yaml", base_agreement}, {"a.test.yaml", "cases: []\n"}, {"notes.txt", "not yaml: ["}});
   REQUIRE(r.ok());
   CHECK(r.files.size() == 1);
 }
@@ -266,7 +270,8 @@ TEST_CASE("hostile inputs never crash the loader") {
       replace(base_agreement, "path: /asb/v1/cases/{case_id}", "path: /asb/{a}/{a}"),
       replace(base_agreement, "path: /asb/v1/cases/{case_id}", "path: asb//x"),
       replace(base_agreement, "response: {allow_fields: [/case_id, /status]}",
-              "response: {allow_fields: [case_id], max_items: {pointer: /x, max: -1}, withhold_if: [{pointer: /a, equals: [1]}]}"),
+              "response: {allow_fields: [case_id], max_items: {pointer: /x, max: -1}, withhold_if: "
+              "[{pointer: /a, equals: [1]}]}"),
   };
   for (const std::string& text : inputs) {
     load_result r = load_texts({{"a.yaml", text}});

@@ -416,9 +416,9 @@ TEST_CASE("a released number is the double nearest the upstream's text, and stay
           "[response_filter]") {
   // Boost.JSON 1.81 converts decimals up to an ulp off; the filter converts them exactly, so a
   // released body filtered again is unchanged (found by fuzz_response_filter).
-  for (const char* n : {"44444444444444444440e4", "0.1", "2.2250738585072011e-308",
-                        "9007199254740993.0", "1.00000000000000011102230246251565e0",
-                        "123456789.123456789e-3"}) {
+  for (const char* n :
+       {"44444444444444444440e4", "0.1", "2.2250738585072011e-308", "9007199254740993.0",
+        "1.00000000000000011102230246251565e0", "123456789.123456789e-3"}) {
     const std::string body = std::string(R"({"n":)") + n + R"(,"drop":1})";
     INFO(body);
     const auto first = filter_response(allow({"/n"}), body);

@@ -1,9 +1,8 @@
 // The in-memory volume counter under concurrency: the check and the record are one atomic step,
 // so N threads racing for a cap of M get exactly M grants.
 
-#include <catch2/catch.hpp>
-
 #include <atomic>
+#include <catch2/catch.hpp>
 #include <thread>
 
 #include "policy_fixture.hpp"
@@ -42,8 +41,10 @@ TEST_CASE("concurrent requests never exceed a cap") {
 }
 
 TEST_CASE("two caps on one scope share one count, and the first cap reached is reported") {
-  std::string text = replace(base_agreement, "volume_caps: [{scope: case_ref, window: P1D, max: 3}]",
-                             "volume_caps: [{scope: case_ref, window: P1D, max: 3}, {scope: assignee, window: PT1H, max: 2}]");
+  std::string text =
+      replace(base_agreement, "volume_caps: [{scope: case_ref, window: P1D, max: 3}]",
+              "volume_caps: [{scope: case_ref, window: P1D, max: 3}, {scope: assignee, window: "
+              "PT1H, max: 2}]");
   load_result r = load_texts({{"a.yaml", text}});
   REQUIRE(r.ok());
   const agreement& a = *r.set->agreements[0];
@@ -53,7 +54,8 @@ TEST_CASE("two caps on one scope share one count, and the first cap reached is r
   CHECK(counter.try_acquire(a, p, {"police", "C1", ""}, at("2026-11-24T10:00:00Z"), exceeded));
   CHECK(counter.try_acquire(a, p, {"police", "C2", ""}, at("2026-11-24T10:00:01Z"), exceeded));
   // The assignee cap (2 per hour) is reached although case C3 has no requests yet.
-  CHECK_FALSE(counter.try_acquire(a, p, {"police", "C3", ""}, at("2026-11-24T10:00:02Z"), exceeded));
+  CHECK_FALSE(
+      counter.try_acquire(a, p, {"police", "C3", ""}, at("2026-11-24T10:00:02Z"), exceeded));
   CHECK(exceeded == 1);
   // An hour later the assignee cap has room again.
   CHECK(counter.try_acquire(a, p, {"police", "C3", ""}, at("2026-11-24T11:00:02Z"), exceeded));

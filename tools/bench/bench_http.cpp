@@ -392,9 +392,9 @@ std::int64_t cpu_us(pid_t pid) {
   return (utime + stime) * 1000000 / sysconf(_SC_CLK_TCK);
 }
 
-// The demo-like setup the docs/design.md §9 proxy bar is measured on: the dev PKI, the sample upstream over
-// TLS serving the realistic ASB case fixture (about 1.8 KiB, filtered to about 0.8 KiB), one
-// agreement without volume caps (a cap would turn the run into 429s), durable audit.
+// The demo-like setup the docs/design.md §9 proxy bar is measured on: the dev PKI, the sample
+// upstream over TLS serving the realistic ASB case fixture (about 1.8 KiB, filtered to about 0.8
+// KiB), one agreement without volume caps (a cap would turn the run into 429s), durable audit.
 const char* self_agreement = R"yaml(schema: dsa/v1
 id: bench-asb
 version: 1.0.0
@@ -548,10 +548,10 @@ int run_self(http_options o) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// --compare-nginx: the docs/design.md §9 proxy bar, side by side. One upstream inside this process (plain
-// HTTP/1.1 keep-alive on its own thread, a fixed ~1 KiB JSON body), the dev PKI, then the same
-// closed-loop load against dsa-gateway (threads: 1, policy + allow_fields filter + durable audit)
-// and against nginx (one worker, mTLS, proxy_pass with keep-alive upstream connections).
+// --compare-nginx: the docs/design.md §9 proxy bar, side by side. One upstream inside this process
+// (plain HTTP/1.1 keep-alive on its own thread, a fixed ~1 KiB JSON body), the dev PKI, then the
+// same closed-loop load against dsa-gateway (threads: 1, policy + allow_fields filter + durable
+// audit) and against nginx (one worker, mTLS, proxy_pass with keep-alive upstream connections).
 
 // The upstream's answer for GET /asb/v1/cases/…: about 1 KiB, with fields the agreement's
 // allow_fields removes (so the gateway's filter really rewrites the body).

@@ -118,7 +118,8 @@ int run_policy_bench(const policy_args& args) {
       r2 = (r2 + 1) % organisations;
     }
     shapes.push_back({provider, r1, r2});
-    std::ofstream(dir / ("bench-" + std::to_string(i) + ".yaml")) << agreement_yaml(i, provider, r1, r2);
+    std::ofstream(dir / ("bench-" + std::to_string(i) + ".yaml"))
+        << agreement_yaml(i, provider, r1, r2);
   }
 
   auto load_start = steady_clock::now();
@@ -132,8 +133,8 @@ int run_policy_bench(const policy_args& args) {
     for (std::size_t i = 0; i < loaded.diagnostics.size() && i < 10; ++i) {
       std::cerr << loaded.diagnostics[i].format() << '\n';
     }
-    std::cerr << "dsa-bench policy: the generated agreements do not load ("
-              << loaded.error_count() << " errors)\n";
+    std::cerr << "dsa-bench policy: the generated agreements do not load (" << loaded.error_count()
+              << " errors)\n";
     return 2;
   }
   policy::engine engine(loaded.set);
@@ -215,8 +216,8 @@ int run_policy_bench(const policy_args& args) {
   std::size_t allowed = 0;
   // Warm up caches and the counter's maps.
   for (const prepared& p : requests) {
-    policy::request_view v{p.method, p.path, p.query, p.purpose, p.case_ref, p.acting_user,
-                           std::nullopt, now};
+    policy::request_view v{p.method,   p.path,        p.query,      p.purpose,
+                           p.case_ref, p.acting_user, std::nullopt, now};
     allowed += decide(p, v) ? 1 : 0;
   }
   allowed = 0;
@@ -224,8 +225,8 @@ int run_policy_bench(const policy_args& args) {
   for (int n = 0; n < args.decisions; ++n) {
     const prepared& p = requests[static_cast<std::size_t>(n) % requests.size()];
     auto t0 = steady_clock::now();
-    policy::request_view v{p.method, p.path, p.query, p.purpose, p.case_ref, p.acting_user,
-                           std::nullopt, now};
+    policy::request_view v{p.method,   p.path,        p.query,      p.purpose,
+                           p.case_ref, p.acting_user, std::nullopt, now};
     bool ok = decide(p, v);
     auto t1 = steady_clock::now();
     allowed += ok ? 1 : 0;

@@ -2,7 +2,8 @@
 #include "bench.hpp"
 
 int main(int argc, char** argv) {
-  CLI::App app{"dsa-bench — reproducible benchmarks that print their figures (policy, audit, http)"};
+  CLI::App app{
+      "dsa-bench — reproducible benchmarks that print their figures (policy, audit, http)"};
   app.require_subcommand(1);
   int status = 0;
   dsa::bench::add_policy_bench(app, status);

@@ -1,8 +1,12 @@
-// `dsa lint`, `dsa explain`, `dsa test` and `dsa render`: the IG officer's tools (docs/design.md §8).
-// Thin commands over the policy library: they load agreements exactly as the gateway does and
+// `dsa lint`, `dsa explain`, `dsa test` and `dsa render`: the IG officer's tools (docs/design.md
+// §8). Thin commands over the policy library: they load agreements exactly as the gateway does and
 // decide requests with the same engine and the same canonical-path check.
 
+#include <yaml-cpp/yaml.h>
+
 #include <algorithm>
+#include <boost/json.hpp>
+#include <boost/json/basic_parser_impl.hpp>
 #include <chrono>
 #include <filesystem>
 #include <fstream>
@@ -11,17 +15,13 @@
 #include <set>
 #include <sstream>
 
-#include <boost/json.hpp>
-#include <boost/json/basic_parser_impl.hpp>
-#include <yaml-cpp/yaml.h>
-
-#include "tools/dsa/commands.hpp"
 #include "policy/canonical_path.hpp"
 #include "policy/engine.hpp"
 #include "policy/loader.hpp"
 #include "policy/request_fields.hpp"
 #include "policy/text.hpp"
 #include "render/render.hpp"
+#include "tools/dsa/commands.hpp"
 
 namespace dsa::cli {
 
@@ -32,8 +32,7 @@ using policy::time_point;
 namespace {
 
 time_point now_utc() {
-  return std::chrono::time_point_cast<std::chrono::microseconds>(
-      std::chrono::system_clock::now());
+  return std::chrono::time_point_cast<std::chrono::microseconds>(std::chrono::system_clock::now());
 }
 
 void print_diagnostics(const policy::load_result& r) {
@@ -139,8 +138,8 @@ bool parse_request_json(const json::value& v, described_request& out, std::strin
   }
   const json::object& o = v.as_object();
   for (const auto& kv : o) {
-    static const std::array<std::string_view, 5> known{"identity", "requester", "method",
-                                                       "target", "headers"};
+    static const std::array<std::string_view, 5> known{"identity", "requester", "method", "target",
+                                                       "headers"};
     if (std::find(known.begin(), known.end(), kv.key()) == known.end()) {
       error = "unknown key '" + std::string(kv.key()) +
               "' (expected identity or requester, method, target, headers)";
@@ -518,8 +517,8 @@ bool read_case_request(const YAML::Node& n, described_request& out, std::string&
     out.identity.spki_sha256 = lower(id["spki_sha256"].as<std::string>(""));
     for (const char* key : {"uri_san", "dns_san"}) {
       YAML::Node list = id[key];
-      auto& dst = std::string_view(key) == "uri_san" ? out.identity.uri_sans
-                                                     : out.identity.dns_sans;
+      auto& dst =
+          std::string_view(key) == "uri_san" ? out.identity.uri_sans : out.identity.dns_sans;
       if (!list.IsDefined()) {
         continue;
       }
@@ -550,8 +549,8 @@ bool read_case_request(const YAML::Node& n, described_request& out, std::string&
 
 void run_test_file(const fs::path& file, test_counts& counts) {
   auto failure = [&](int line, const std::string& name, const std::string& what) {
-    std::cout << file.string() << ':' << line << ": FAIL " << (name.empty() ? "" : "'" + name + "': ")
-              << what << '\n';
+    std::cout << file.string() << ':' << line << ": FAIL "
+              << (name.empty() ? "" : "'" + name + "': ") << what << '\n';
     counts.failed += 1;
   };
   YAML::Node root;
@@ -677,9 +676,9 @@ void run_test_file(const fs::path& file, test_counts& counts) {
         }
         if (!mismatch.empty()) {
           failure(line, name,
-                  (repeat > 1 ? "request " + std::to_string(n + 1) + " of " +
-                                    std::to_string(repeat) + ": "
-                              : "") +
+                  (repeat > 1
+                       ? "request " + std::to_string(n + 1) + " of " + std::to_string(repeat) + ": "
+                       : "") +
                       mismatch);
           ok = false;
         }
@@ -764,8 +763,7 @@ void add_policy_commands(CLI::App& app, int& status) {
         "{\"identity\": {\"trust_anchor\", \"subject\", \"uri_san\": [], \"dns_san\": [], "
         "\"spki_sha256\"} or \"requester\": PARTY, \"method\", \"target\", \"headers\": {}}. "
         "Exit 0 allow, 1 deny, 2 usage or invalid input.");
-    cmd->add_option("--agreements", args->agreements, "Directory of agreement files")
-        ->required();
+    cmd->add_option("--agreements", args->agreements, "Directory of agreement files")->required();
     cmd->add_option("--time", args->time, "Decide as at this RFC 3339 instant (default: now)");
     cmd->add_option("--format", args->format, "json (default) or text")
         ->check(CLI::IsMember({"json", "text"}));
