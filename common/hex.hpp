@@ -19,4 +19,23 @@ namespace dsa::common {
 // Lowercase hex SHA-256 of `data` (64 digits).
 [[nodiscard]] std::string sha256_hex(std::string_view data);
 
+// SHA-256 of bytes given piece by piece: a streamed response's digest, computed over exactly the
+// bytes handed to the client (docs/design.md §6). Movable, not copyable.
+class sha256_stream {
+ public:
+  sha256_stream();
+  ~sha256_stream();
+  sha256_stream(sha256_stream&& other) noexcept;
+  sha256_stream& operator=(sha256_stream&& other) noexcept;
+  sha256_stream(const sha256_stream&) = delete;
+  sha256_stream& operator=(const sha256_stream&) = delete;
+
+  void update(std::string_view data);
+  // The digest of everything given so far, as sha256_hex would print it; the stream can go on.
+  [[nodiscard]] std::string hex() const;
+
+ private:
+  void* ctx_;  // EVP_MD_CTX, kept out of this header
+};
+
 }  // namespace dsa::common

@@ -361,15 +361,24 @@ bool is_conditional_field(std::string_view name) {
   return false;
 }
 
+bool is_range_field(std::string_view name) {
+  return policy::http::folded_equals(name, "range") ||
+         policy::http::folded_equals(name, "if-range");
+}
+
 std::string serialize_upstream_request(const request_head& head, std::string_view target,
                                        std::string_view authority, std::size_t body_size,
-                                       const dsa_headers& dsa, bool strip_conditional) {
+                                       const dsa_headers& dsa, conditional_fields cond) {
   std::string out;
   out.reserve(256 + target.size());
   out.append(head.method).append(" ").append(target).append(" HTTP/1.1\r\n");
   out.append("Host: ").append(authority).append("\r\n");
   for (const auto& [name, value] : head.fields) {
-    if (is_stripped_field(name) || (strip_conditional && is_conditional_field(name))) {
+    if (is_stripped_field(name)) {
+      continue;
+    }
+    if (cond != conditional_fields::forward_all && is_conditional_field(name) &&
+        (cond == conditional_fields::strip_all || is_range_field(name))) {
       continue;
     }
     bool listed = false;

@@ -1,6 +1,8 @@
 #include "request_handler.hpp"
 
+#include "common/clock.hpp"
 #include "common/hex.hpp"
+#include "policy/http_token.hpp"
 #include "policy/response_filter.hpp"
 
 namespace dsa::gateway {
@@ -144,6 +146,18 @@ std::variant<outcome, forward_plan> request_handler::decide(request_state& r) co
   const upstream_config& up = cfg_.upstreams.at(ep.upstream);
   r.endpoint = &ep;
   r.filtered = ep.response.filters();
+  r.streamed = ep.response.streamed();
+  conditional_fields cond = conditional_fields::strip_all;
+  if (r.streamed) {
+    cond = ep.response.ranges ? conditional_fields::forward_all : conditional_fields::strip_range;
+  }
+  if (cond == conditional_fields::forward_all) {
+    for (const auto& [name, value] : r.head.fields) {
+      if (policy::http::folded_equals(name, "range")) {
+        r.range += r.range.empty() ? value : ", " + value;
+      }
+    }
+  }
   r.agreement_label = policy::agreement_label(d);
   r.entry.counted = true;
   r.entry.upstream = up.name;
@@ -158,9 +172,10 @@ std::variant<outcome, forward_plan> request_handler::decide(request_state& r) co
   forward_plan plan;
   plan.upstream = ep.upstream;
   // Range and conditional fields never reach an endpoint whose response is filtered: a 206
-  // slice or a 304 would pass the response rules untouched.
-  plan.head = serialize_upstream_request(r.head, r.target.target(), up.authority, r.body.size(),
-                                         dsa, r.filtered);
+  // slice or a 304 would pass the response rules untouched. Range reaches a streamed endpoint
+  // only when its agreement allows ranges.
+  plan.head =
+      serialize_upstream_request(r.head, r.target.target(), up.authority, r.body.size(), dsa, cond);
   plan.head_method = r.head.method == "HEAD";
   plan.idempotent = r.head.method == "GET" || plan.head_method;
   if (!plan.idempotent) {
@@ -189,7 +204,7 @@ outcome request_handler::complete(request_state& r, upstream_response res) const
     return refuse(r, "error", reason::upstream_status,
                   "the upstream answered " + std::to_string(res.status), close, res.status);
   }
-  if (res.status == 206 && r.filtered) {
+  if (res.status == 206 && !r.endpoint->response.ranges) {
     // Never asked for (Range is not forwarded here), and a slice cannot be checked against
     // withhold_if or allow_fields: withheld.
     r.entry.details["filter"] = "the upstream answered 206 Partial Content";
@@ -211,6 +226,13 @@ outcome request_handler::complete(request_state& r, upstream_response res) const
 
   // Filter (docs/design.md §4, response stage).
   const policy::endpoint& ep = *r.endpoint;
+  if (ep.response.max_bytes && res.body.size() > *ep.response.max_bytes) {
+    r.entry.details["error"] = "the upstream body has " + std::to_string(res.body.size()) +
+                               " bytes, over the endpoint's response.max_bytes of " +
+                               std::to_string(*ep.response.max_bytes);
+    return refuse(r, "withheld", reason::response_too_large,
+                  "the upstream response exceeds the agreement's limit for this endpoint", close);
+  }
   policy::filter_result f = policy::filter_response(ep.response, res.body);
   if (!f.allowed()) {
     // The rule that withheld the response is for the audit only: telling the caller that a
@@ -239,6 +261,124 @@ outcome request_handler::complete(request_state& r, upstream_response res) const
     o.fields.emplace_back(name, value);
   }
   return o;
+}
+
+std::string_view to_string(stream_end e) {
+  switch (e) {
+    case stream_end::completed:
+      return "completed";
+    case stream_end::client_closed:
+      return "client_closed";
+    case stream_end::upstream_failed:
+      return "upstream_failed";
+    case stream_end::over_max_bytes:
+      return "over_max_bytes";
+  }
+  return "completed";
+}
+
+std::variant<outcome, stream_plan> request_handler::start_stream(
+    request_state& r, const upstream_response& res) const {
+  const bool close = !r.head.keep_alive;
+  const policy::endpoint& ep = *r.endpoint;
+  r.entry.upstream_latency_us = res.latency_us;
+  if (res.why != reason::allowed) {
+    r.entry.details["error"] = res.error;
+    return refuse(r, "error", res.why, upstream_detail(res.why), close);
+  }
+  r.entry.upstream_status = res.status;
+  if (res.status < 200 || res.status > 299) {
+    return refuse(r, "error", reason::upstream_status,
+                  "the upstream answered " + std::to_string(res.status), close, res.status);
+  }
+  if (res.status == 206 && !ep.response.ranges) {
+    // A slice nobody asked for (Range is not forwarded here): withheld, as on filtered endpoints.
+    r.entry.details["filter"] = "the upstream answered 206 Partial Content";
+    return refuse(r, "withheld", reason::response_not_filterable,
+                  withheld_detail(reason::response_not_filterable), close);
+  }
+  const std::uint64_t limit = ep.response.max_bytes.value_or(cfg_.limits.max_body_bytes);
+  if (res.content_length && *res.content_length > limit) {
+    // Declared over the endpoint's limit: refused before a byte of it is read.
+    r.entry.details["error"] = "the upstream declared " + std::to_string(*res.content_length) +
+                               " bytes, over the endpoint's limit of " + std::to_string(limit);
+    return refuse(r, "withheld", reason::response_too_large,
+                  "the upstream response exceeds the agreement's limit for this endpoint", close);
+  }
+  outcome head;
+  head.close = close;
+  head.status = res.status;
+  if (!res.content_type.empty()) {
+    head.fields.emplace_back("Content-Type", res.content_type);
+  }
+  if (!res.content_disposition.empty()) {
+    head.fields.emplace_back("Content-Disposition", res.content_disposition);
+  }
+  if (res.status == 206 && !res.content_range.empty()) {
+    head.fields.emplace_back("Content-Range", res.content_range);
+  }
+  if (ep.response.ranges) {
+    head.fields.emplace_back("Accept-Ranges", "bytes");
+  }
+  head.fields.emplace_back("Cache-Control", "no-store");
+  head.fields.emplace_back("DSA-Agreement", r.agreement_label);
+  for (const auto& [name, value] : ep.response.add_headers) {
+    head.fields.emplace_back(name, value);
+  }
+  if (!res.body_follows) {
+    // Nothing to relay (204, a HEAD answer, an empty body): one entry, as for a buffered answer.
+    r.entry.decision = "allow";
+    r.entry.status = res.status;
+    r.entry.bytes = 0;
+    r.entry.body_sha256 = common::sha256_hex("");
+    if (res.status == 204) {
+      head.fields = {{"Cache-Control", "no-store"}, {"DSA-Agreement", r.agreement_label}};
+    }
+    return head;
+  }
+  stream_plan plan;
+  plan.head = std::move(head);
+  plan.length = res.content_length;
+  plan.max_bytes = limit;
+  // The started entry counts toward volume caps (the disclosure has begun); the entry that ends
+  // it repeats the request's fields so a filter on either finds both, and does not count again.
+  r.entry.decision = "allow";
+  r.entry.status = res.status;
+  plan.started = r.entry;
+  plan.started.kind = "disclosure_started";
+  if (!res.content_type.empty()) {
+    plan.started.details["content_type"] = res.content_type;
+  }
+  if (res.content_length) {
+    plan.started.details["declared_length"] = static_cast<std::int64_t>(*res.content_length);
+  }
+  if (!r.range.empty()) {
+    plan.started.details["range"] = r.range;
+  }
+  if (!res.content_range.empty()) {
+    plan.started.details["content_range"] = res.content_range;
+  }
+  plan.started.details["max_bytes"] = static_cast<std::int64_t>(limit);
+  r.entry.counted = false;
+  return plan;
+}
+
+audit::entry request_handler::end_stream(const request_state& r, stream_end how,
+                                         std::uint64_t bytes, std::string sha256,
+                                         std::string detail) const {
+  audit::entry e = r.entry;
+  e.time_us = common::now_us();
+  e.kind = how == stream_end::completed ? "disclosure_completed" : "disclosure_interrupted";
+  e.counted = false;
+  e.bytes = static_cast<std::int64_t>(bytes);
+  e.body_sha256 = std::move(sha256);
+  if (how != stream_end::completed) {
+    e.details["cause"] = std::string(to_string(how));
+    if (!detail.empty()) {
+      e.details["error"] = std::move(detail);
+    }
+  }
+  return e;
 }
 
 outcome request_handler::refuse(request_state& r, std::string_view decision, reason why,

@@ -9,6 +9,9 @@
 //   check_head     → a refusal, or go on to read the body
 //   decide         → a refusal, or a forward_plan (the exact bytes for the upstream)
 //   complete       → the outcome for the upstream's answer (filtered, withheld or refused)
+//   start_stream   → for a streamed endpoint: a refusal or whole answer, or the head to write
+//                    and the disclosure_started entry to commit before the first body byte
+//   end_stream     → the disclosure_completed or disclosure_interrupted entry
 //
 // Every outcome carries the complete audit entry, the status, fields and body; nothing here
 // writes, logs or commits. No Asio or Beast: tests drive it with parsed heads and upstream
@@ -58,6 +61,8 @@ struct request_state {
   const policy::endpoint* endpoint = nullptr;
   std::string agreement_label;  // DSA-Agreement: id@version
   bool filtered = false;        // the endpoint has response rules
+  bool streamed = false;        // the endpoint has none: its body is relayed as it arrives
+  std::string range;            // the Range value forwarded (endpoints with response.ranges)
 };
 
 // A response to write, with the entry to commit first.
@@ -77,6 +82,25 @@ struct forward_plan {
   bool idempotent = false;  // GET or HEAD: may be retried once on a fresh connection
   std::optional<audit::entry> intent;
 };
+
+// A streamed response about to be relayed (docs/design.md §6): the head to write (status and
+// fields; `length` when the upstream declared one, else the body is sent chunked), the entry
+// that must be durable before it, and the most body bytes that may leave.
+struct stream_plan {
+  outcome head;
+  std::optional<std::uint64_t> length;
+  audit::entry started;
+  std::uint64_t max_bytes = 0;
+};
+
+// How a streamed relay ended, for end_stream.
+enum class stream_end {
+  completed,        // every body byte the upstream sent left
+  client_closed,    // the client went away or stopped reading (write failed or timed out)
+  upstream_failed,  // the upstream reset, timed out or broke its framing mid-body
+  over_max_bytes,   // the body grew past response.max_bytes: cut there
+};
+[[nodiscard]] std::string_view to_string(stream_end e);
 
 class request_handler {
  public:
@@ -100,6 +124,16 @@ class request_handler {
 
   // The upstream's answer (or failure) for a forwarded request: filtered, withheld or refused.
   [[nodiscard]] outcome complete(request_state& r, upstream_response res) const;
+
+  // For a streamed endpoint, the upstream's head (upstream_pool::open): a refusal, a whole
+  // answer without a body, or the plan to relay the body.
+  [[nodiscard]] std::variant<outcome, stream_plan> start_stream(request_state& r,
+                                                                const upstream_response& res) const;
+
+  // The entry that closes a streamed disclosure: `bytes` left and `sha256` is the digest of
+  // exactly those bytes; `detail` says what cut an interrupted one (logs and audit only).
+  [[nodiscard]] audit::entry end_stream(const request_state& r, stream_end how, std::uint64_t bytes,
+                                        std::string sha256, std::string detail) const;
 
   // A refusal: the entry's decision, reason and status, and an RFC 9457 problem body.
   // `upstream_status` (non-zero) is relayed as the status instead of the reason's own.

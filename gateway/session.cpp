@@ -18,10 +18,14 @@
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/string_body.hpp>
 #include <boost/beast/ssl/ssl_stream.hpp>
+#include <cstdio>
+#include <cstring>
 #include <variant>
 
+#include "common/hex.hpp"
 #include "http_message.hpp"
 #include "request_handler.hpp"
+#include "upstream.hpp"
 
 namespace dsa::gateway {
 
@@ -80,6 +84,12 @@ class session {
       co_return;
     }
     while (co_await serve_one()) {
+    }
+    if (abort_) {
+      // A relay was cut: no close_notify, so the client sees the transfer truncated.
+      error_code ec;
+      stream_.next_layer().socket().close(ec);
+      co_return;
     }
     // Lingering close: send close_notify and read what the client still sends (briefly), so
     // the last response is not lost to a TCP reset caused by unread pipelined bytes.
@@ -205,6 +215,9 @@ class session {
       }
     }
     upstream_pool& pool = *w_.pools.at(plan.upstream);
+    if (r.streamed) {
+      co_return co_await relay(handler, r, plan, pool);
+    }
     upstream_response res =
         co_await pool.exchange(plan.head, r.body, plan.head_method, plan.idempotent);
     if (res.latency_us > 0) {  // 0: nothing was sent (no connection), so no upstream time
@@ -212,6 +225,140 @@ class session {
     }
     outcome o = handler.complete(r, std::move(res));
     co_return co_await finish(r, std::move(o));
+  }
+
+  // A streamed endpoint (docs/design.md §6): the upstream's head, then — once the
+  // disclosure_started entry is durable — the body relayed piece by piece as it arrives, hashed
+  // as it leaves, and a disclosure_completed or disclosure_interrupted entry at the end. A relay
+  // cut by either side closes the connection without a clean end (no last chunk, fewer bytes
+  // than declared, no close_notify), so the client cannot take a truncated body for a whole one.
+  net::awaitable<bool> relay(const request_handler& handler, request_state& r,
+                             const forward_plan& plan, upstream_pool& pool) {
+    std::unique_ptr<upstream_body> body;
+    upstream_response res =
+        co_await pool.open(plan.head, r.body, plan.head_method, plan.idempotent, body);
+    if (res.latency_us > 0) {
+      g_.stats.observe_upstream(plan.upstream, res.latency_us);
+    }
+    auto step = handler.start_stream(r, res);
+    if (auto* whole = std::get_if<outcome>(&step)) {
+      body.reset();  // a body refused unread: its connection is closed, never reused
+      co_return co_await finish(r, std::move(*whole));
+    }
+    stream_plan& sp = std::get<stream_plan>(step);
+    const audit::commit_result started =
+        co_await async_commit(*g_.store, std::move(sp.started), net::use_awaitable);
+    if (!started.ok) {
+      body.reset();
+      co_return co_await send_audit_unavailable(r, started.error, true);
+    }
+
+    const bool chunked = !sp.length;
+    const bool close = sp.head.close || g_.draining.load();
+    sp.head.fields.emplace(sp.head.fields.begin(), "DSA-Request-Id", r.request_id);
+    if (chunked) {
+      sp.head.fields.emplace_back("Transfer-Encoding", "chunked");
+    }
+    std::optional<std::size_t> length;
+    if (sp.length) {
+      length = static_cast<std::size_t>(*sp.length);
+    }
+    const std::string head = serialize_response_head(sp.head.status, sp.head.fields, length, close);
+
+    common::sha256_stream hash;
+    std::uint64_t sent = 0;
+    stream_end how = stream_end::completed;
+    std::string detail;
+    stream_.next_layer().expires_after(g_.cfg.limits.header_read_timeout);
+    auto [hec, hn] = co_await net::async_write(stream_, net::buffer(head), use_tuple);
+    if (hec) {
+      how = stream_end::client_closed;
+      detail = "write to the client: " + hec.message();
+    }
+    // One buffer, reused: room before the data for a chunk-size line and after it for its CRLF,
+    // so each piece leaves in one write without a copy (docs/design.md §6: at most 64 KiB of
+    // body per stream in the gateway's own buffers).
+    constexpr std::size_t prefix = 16;
+    constexpr std::size_t piece_size = 64 * 1024;
+    std::unique_ptr<char[]> buf(new char[prefix + piece_size + 2]);
+    while (how == stream_end::completed) {
+      upstream_body::piece p = co_await body->read_some(buf.get() + prefix, piece_size);
+      std::size_t n = p.size;
+      const bool over = sent + n > sp.max_bytes;
+      if (over) {
+        n = static_cast<std::size_t>(sp.max_bytes - sent);
+      }
+      if (n > 0) {
+        char* data = buf.get() + prefix;
+        char* start = data;
+        std::size_t total = n;
+        if (chunked) {
+          char line[prefix];
+          const int len = std::snprintf(line, sizeof line, "%zx\r\n", n);
+          start = data - len;
+          std::memcpy(start, line, static_cast<std::size_t>(len));
+          data[n] = '\r';
+          data[n + 1] = '\n';
+          total = n + static_cast<std::size_t>(len) + 2;
+        }
+        stream_.next_layer().expires_after(g_.cfg.limits.header_read_timeout);
+        auto [wec, wn] = co_await net::async_write(stream_, net::buffer(start, total), use_tuple);
+        // The body bytes among those written: exactly what left, even when the write failed.
+        const std::size_t framing = static_cast<std::size_t>(data - start);
+        const std::size_t body_written = std::min(n, wn > framing ? wn - framing : 0);
+        hash.update(std::string_view(data, body_written));
+        sent += body_written;
+        if (wec) {
+          how = stream_end::client_closed;
+          detail = "write to the client: " + wec.message();
+          break;
+        }
+      }
+      if (over) {
+        how = stream_end::over_max_bytes;
+        detail = "the body exceeds response.max_bytes (" + std::to_string(sp.max_bytes) + ")";
+      } else if (!p.error.empty()) {
+        how = stream_end::upstream_failed;
+        detail = p.error;
+      } else if (p.size == 0) {
+        break;  // the upstream's body has ended
+      }
+    }
+    if (how == stream_end::completed && chunked) {
+      static constexpr std::string_view last = "0\r\n\r\n";
+      stream_.next_layer().expires_after(g_.cfg.limits.header_read_timeout);
+      auto [lec, ln] = co_await net::async_write(stream_, net::buffer(last), use_tuple);
+      if (lec) {
+        how = stream_end::client_closed;
+        detail = "write to the client: " + lec.message();
+      }
+    }
+    body.reset();  // back to the pool only if the upstream's message ended cleanly
+
+    std::string digest = hash.hex();
+    audit::entry end = handler.end_stream(r, how, sent, std::move(digest), detail);
+    const audit::commit_result ended =
+        co_await async_commit(*g_.store, std::move(end), net::use_awaitable);
+    g_.stats.count_request("allow", "allowed", r.agreement_id, micros_since(r.started));
+    if (!ended.ok) {
+      // The bytes have left and the started entry stands; the connection closes so nothing more
+      // leaves unrecorded.
+      log_event("error", "audit_commit_failed",
+                {{"request_id", r.request_id}, {"error", ended.error}, {"phase", "stream end"}});
+      abort_ = true;
+      co_return false;
+    }
+    if (how != stream_end::completed) {
+      const std::string cause(to_string(how));
+      log_event("warn", "disclosure_interrupted",
+                {{"request_id", r.request_id},
+                 {"cause", cause},
+                 {"bytes", static_cast<std::int64_t>(sent)},
+                 {"error", detail}});
+      abort_ = true;
+      co_return false;
+    }
+    co_return !close;
   }
 
   // Beast reads the body (Content-Length or chunked) of the head checked above into r.body.
@@ -339,6 +486,7 @@ class session {
   beast::flat_buffer buffer_;
   peer_identity peer_;
   bool idle_ = false;
+  bool abort_ = false;  // a streamed relay was cut: close without a clean TLS end
   std::list<session*>::iterator registration_;
 };
 

@@ -7,6 +7,8 @@
 #include <boost/asio/write.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/http/buffer_body.hpp>
+#include <boost/beast/http/empty_body.hpp>
 #include <boost/beast/http/error.hpp>
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/string_body.hpp>
@@ -150,9 +152,35 @@ net::awaitable<std::unique_ptr<upstream_pool::connection>> upstream_pool::connec
   co_return c;
 }
 
-net::awaitable<upstream_response> upstream_pool::exchange(const std::string& head,
-                                                          const std::string& body, bool head_method,
-                                                          bool idempotent) {
+// What start() leaves for the body: the connection and a parser that has read the final head.
+struct upstream_pool::head_state {
+  std::unique_ptr<connection> c;
+  std::optional<http::response_parser<http::empty_body>> parser;
+  std::chrono::steady_clock::time_point started;
+};
+
+namespace {
+
+// The upstream's fields the gateway may pass on, and the framing it needs, from a final head.
+template <class Fields>
+void read_head_fields(const Fields& res, upstream_response& out) {
+  out.status = static_cast<int>(res.result_int());
+  if (auto it = res.find(http::field::content_type); it != res.end()) {
+    out.content_type = std::string(it->value());
+  }
+  if (auto it = res.find(http::field::content_disposition); it != res.end()) {
+    out.content_disposition = std::string(it->value());
+  }
+  if (auto it = res.find(http::field::content_range); it != res.end()) {
+    out.content_range = std::string(it->value());
+  }
+}
+
+}  // namespace
+
+net::awaitable<upstream_response> upstream_pool::start(const std::string& head,
+                                                       const std::string& body, bool head_method,
+                                                       bool idempotent, head_state& st) {
   upstream_response out;
   for (int attempt = 0; attempt < 2; ++attempt) {
     std::unique_ptr<connection> c;
@@ -210,24 +238,25 @@ net::awaitable<upstream_response> upstream_pool::exchange(const std::string& hea
     // each as a complete message without a body, so every message gets a parser of its own and
     // the bytes after it stay in the connection's buffer for the next. 101 is refused: the
     // gateway never asks for an upgrade. A bounded number of interim responses, all within the
-    // response timeout set above.
+    // response timeout set above. Only the head is read here; the body's limit is the caller's
+    // (no limit on this parser, so a declared length never fails the head).
     constexpr int max_interim = 8;
-    std::optional<http::response_parser<http::string_body>> parser;
+    std::optional<http::response_parser<http::empty_body>>& parser = st.parser;
     error_code rec;
     bool got_some = false;
     for (int interim = 0;; ++interim) {
       parser.emplace();
       parser->header_limit(64 * 1024);
-      parser->body_limit(max_body_bytes_);
+      parser->body_limit(boost::none);
       if (head_method) {
         parser->skip(true);
       }
       if (c->tls) {
         std::tie(rec, std::ignore) =
-            co_await http::async_read(*c->tls, c->buffer, *parser, use_tuple);
+            co_await http::async_read_header(*c->tls, c->buffer, *parser, use_tuple);
       } else {
         std::tie(rec, std::ignore) =
-            co_await http::async_read(*c->plain, c->buffer, *parser, use_tuple);
+            co_await http::async_read_header(*c->plain, c->buffer, *parser, use_tuple);
       }
       got_some = got_some || parser->got_some();
       if (rec) {
@@ -251,11 +280,6 @@ net::awaitable<upstream_response> upstream_pool::exchange(const std::string& hea
     if (rec) {
       const bool nothing_read = !got_some;
       release(std::move(c), false);
-      if (rec == http::error::body_limit) {
-        out.why = policy::reason::response_too_large;
-        out.error = "upstream body over limits.max_body_bytes";
-        co_return out;
-      }
       if (reused && idempotent && nothing_read && rec != beast::error::timeout) {
         continue;  // a keep-alive connection the upstream had closed
       }
@@ -264,24 +288,148 @@ net::awaitable<upstream_response> upstream_pool::exchange(const std::string& hea
       out.error = "read from " + cfg_.authority + ": " + rec.message();
       co_return out;
     }
-    auto res = parser->release();
     out.why = policy::reason::allowed;
-    out.status = static_cast<int>(res.result_int());
-    if (auto it = res.find(http::field::content_type); it != res.end()) {
-      out.content_type = std::string(it->value());
+    read_head_fields(parser->get(), out);
+    if (auto len = parser->content_length()) {
+      out.content_length = *len;
     }
-    if (auto it = res.find(http::field::content_disposition); it != res.end()) {
-      out.content_disposition = std::string(it->value());
-    }
-    out.body = std::move(res.body());
-    // Back to the pool only at an exact message boundary: the upstream keeps the connection
-    // open, the message was not delimited by closing, and nothing beyond it has arrived. Bytes
-    // after the response (a second response, a body the framing did not count) would otherwise
-    // be read as the answer to the next request — possibly another partner's.
-    const bool reusable = res.keep_alive() && !parser->need_eof() && quiet(*c);
-    c->tcp().expires_never();
-    release(std::move(c), reusable);
+    st.c = std::move(c);
+    st.started = started;
     co_return out;
+  }
+  co_return out;
+}
+
+net::awaitable<upstream_response> upstream_pool::exchange(const std::string& head,
+                                                          const std::string& body, bool head_method,
+                                                          bool idempotent) {
+  head_state st;
+  upstream_response out = co_await start(head, body, head_method, idempotent, st);
+  if (out.why != policy::reason::allowed) {
+    co_return out;
+  }
+  std::unique_ptr<connection> c = std::move(st.c);
+  if (out.content_length && *out.content_length > max_body_bytes_) {
+    // Declared over the limit: refused without reading a byte of it.
+    release(std::move(c), false);
+    out.why = policy::reason::response_too_large;
+    out.error = "upstream body over limits.max_body_bytes";
+    co_return out;
+  }
+  http::response_parser<http::string_body> parser(std::move(*st.parser));
+  parser.body_limit(max_body_bytes_);
+  error_code rec;
+  if (!parser.is_done()) {
+    if (c->tls) {
+      std::tie(rec, std::ignore) = co_await http::async_read(*c->tls, c->buffer, parser, use_tuple);
+    } else {
+      std::tie(rec, std::ignore) =
+          co_await http::async_read(*c->plain, c->buffer, parser, use_tuple);
+    }
+  }
+  out.latency_us = micros_since(st.started);
+  if (rec) {
+    release(std::move(c), false);
+    if (rec == http::error::body_limit) {
+      out.why = policy::reason::response_too_large;
+      out.error = "upstream body over limits.max_body_bytes";
+      co_return out;
+    }
+    out.why = rec == beast::error::timeout ? policy::reason::upstream_timeout
+                                           : policy::reason::upstream_unavailable;
+    out.error = "read from " + cfg_.authority + ": " + rec.message();
+    co_return out;
+  }
+  auto res = parser.release();
+  out.body = std::move(res.body());
+  // Back to the pool only at an exact message boundary: the upstream keeps the connection
+  // open, the message was not delimited by closing, and nothing beyond it has arrived. Bytes
+  // after the response (a second response, a body the framing did not count) would otherwise
+  // be read as the answer to the next request — possibly another partner's.
+  const bool reusable = res.keep_alive() && !parser.need_eof() && quiet(*c);
+  c->tcp().expires_never();
+  release(std::move(c), reusable);
+  co_return out;
+}
+
+net::awaitable<upstream_response> upstream_pool::open(const std::string& head,
+                                                      const std::string& body, bool head_method,
+                                                      bool idempotent,
+                                                      std::unique_ptr<upstream_body>& out_body) {
+  auto st = std::make_unique<head_state>();
+  upstream_response out = co_await start(head, body, head_method, idempotent, *st);
+  if (out.why != policy::reason::allowed) {
+    co_return out;
+  }
+  if (st->parser->is_done()) {
+    // No body (204, 304, a HEAD answer, Content-Length: 0): the exchange is over.
+    const bool reusable =
+        st->parser->get().keep_alive() && !st->parser->need_eof() && quiet(*st->c);
+    st->c->tcp().expires_never();
+    release(std::move(st->c), reusable);
+    co_return out;
+  }
+  out.body_follows = true;
+  out_body = std::make_unique<upstream_body>(*this, std::move(st));
+  co_return out;
+}
+
+// The body parser: the head's parser moved to a buffer_body, which reads into the caller's
+// buffer; kept beside the connection so one allocation holds both.
+struct upstream_body::parser_state {
+  explicit parser_state(http::response_parser<http::empty_body>&& head) : parser(std::move(head)) {}
+  http::response_parser<http::buffer_body> parser;
+};
+
+upstream_body::upstream_body(upstream_pool& pool, std::unique_ptr<upstream_pool::head_state> st)
+    : pool_(pool),
+      st_(std::move(st)),
+      body_(std::make_unique<parser_state>(std::move(*st_->parser))) {
+  st_->parser.reset();
+}
+
+upstream_body::~upstream_body() {
+  if (!st_ || !st_->c) {
+    return;
+  }
+  // Back to the pool only when the body was read to its end at an exact message boundary (as in
+  // exchange); a stream cut by either side leaves the connection mid-message.
+  bool reusable = false;
+  if (ended_) {
+    reusable = body_->parser.get().keep_alive() && !body_->parser.need_eof() &&
+               upstream_pool::quiet(*st_->c);
+  }
+  st_->c->tcp().expires_never();
+  pool_.release(std::move(st_->c), reusable);
+}
+
+net::awaitable<upstream_body::piece> upstream_body::read_some(char* to, std::size_t size) {
+  piece out;
+  if (ended_ || size == 0) {
+    co_return out;
+  }
+  upstream_pool::connection& c = *st_->c;
+  auto& parser = body_->parser;
+  parser.get().body().data = to;
+  parser.get().body().size = size;
+  c.tcp().expires_after(pool_.cfg_.response_timeout);
+  error_code ec;
+  if (c.tls) {
+    std::tie(ec, std::ignore) = co_await http::async_read(*c.tls, c.buffer, parser, use_tuple);
+  } else {
+    std::tie(ec, std::ignore) = co_await http::async_read(*c.plain, c.buffer, parser, use_tuple);
+  }
+  if (ec == http::error::need_buffer) {
+    ec = {};
+  }
+  out.size = size - parser.get().body().size;
+  if (ec) {
+    out.timed_out = ec == beast::error::timeout;
+    out.error = "read from " + pool_.cfg_.authority + ": " + ec.message();
+    co_return out;
+  }
+  if (parser.is_done()) {
+    ended_ = true;
   }
   co_return out;
 }

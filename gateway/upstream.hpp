@@ -25,6 +25,8 @@
 
 namespace dsa::gateway {
 
+class upstream_body;
+
 class upstream_pool {
  public:
   // `tls` is null for http upstreams; shared by every pool of the upstream (SSL_CTX is
@@ -43,11 +45,27 @@ class upstream_pool {
                                                      const std::string& body, bool head_method,
                                                      bool idempotent);
 
+  // As exchange, but reads only the final response's head (docs/design.md §6, streamed
+  // endpoints): when `body_follows`, `body` is set and reads the body piece by piece, holding the
+  // connection until it is destroyed. No body limit here: the caller counts what it relays.
+  boost::asio::awaitable<upstream_response> open(const std::string& head, const std::string& body,
+                                                 bool head_method, bool idempotent,
+                                                 std::unique_ptr<upstream_body>& out);
+
   // Closes idle connections (shutdown).
   void close_idle();
 
- private:
   struct connection;
+  struct head_state;
+
+ private:
+  friend class upstream_body;
+  // Sends the request and reads past interim responses to the final head (with one retry on a
+  // fresh connection, as exchange describes). why == allowed: `st` holds the connection and the
+  // parser positioned at the start of the body.
+  boost::asio::awaitable<upstream_response> start(const std::string& head, const std::string& body,
+                                                  bool head_method, bool idempotent,
+                                                  head_state& st);
   boost::asio::awaitable<std::unique_ptr<connection>> connect(std::string& error, bool& timed_out);
   boost::asio::awaitable<bool> wait_for_slot();
   void release(std::unique_ptr<connection> c, bool reusable);
@@ -60,6 +78,35 @@ class upstream_pool {
   std::vector<std::unique_ptr<connection>> idle_;
   std::size_t open_ = 0;
   std::deque<boost::asio::steady_timer*> waiters_;
+};
+
+// The body of a response opened by upstream_pool::open. Must be used and destroyed on the
+// pool's thread; the pool must outlive it (pools live as long as their worker).
+class upstream_body {
+ public:
+  struct piece {
+    std::size_t size = 0;  // bytes read into the buffer; 0 with no error: the body has ended
+    std::string error;     // non-empty: the upstream failed mid-body (reset, timeout, framing)
+    bool timed_out = false;
+  };
+
+  upstream_body(upstream_pool& pool, std::unique_ptr<upstream_pool::head_state> st);
+  // Returns the connection to the pool only when the body was read to its end at an exact
+  // message boundary with nothing pending; otherwise closes it.
+  ~upstream_body();
+  upstream_body(const upstream_body&) = delete;
+  upstream_body& operator=(const upstream_body&) = delete;
+
+  // Reads at most `size` body bytes into `to`, waiting at most the upstream's response timeout.
+  boost::asio::awaitable<piece> read_some(char* to, std::size_t size);
+
+ private:
+  struct parser_state;
+
+  upstream_pool& pool_;
+  std::unique_ptr<upstream_pool::head_state> st_;  // the connection
+  std::unique_ptr<parser_state> body_;             // the head's parser, moved to read the body
+  bool ended_ = false;
 };
 
 }  // namespace dsa::gateway

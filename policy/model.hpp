@@ -95,9 +95,16 @@ struct response_rules {
   std::optional<max_items_rule> max_items;
   std::vector<withhold_rule> withhold_if;
   std::vector<std::pair<std::string, std::string>> add_headers;
+  // The most body bytes one response of this endpoint may disclose; absent: the gateway's
+  // limits.max_body_bytes (docs/agreements.md, "Streamed endpoints").
+  std::optional<std::uint64_t> max_bytes;
+  // Range requests are forwarded and 206 responses released (streamed endpoints only).
+  bool ranges = false;
 
   // True when the body must be JSON and pass through the filter (docs/design.md §4.5).
   bool filters() const { return has_allow_fields || max_items || !withhold_if.empty(); }
+  // True when the body is relayed as it arrives rather than held whole (docs/design.md §6).
+  bool streamed() const { return !filters(); }
 };
 
 struct path_segment {

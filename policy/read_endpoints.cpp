@@ -183,9 +183,22 @@ void read_endpoints(reader& r, const field& top, const load_options& options, ag
                "data category");
 
     field resp = r.child(f, "response");
-    if (r.present(resp) &&
-        r.mapping(resp, {}, {"allow_fields", "max_items", "withhold_if", "add_headers"})) {
+    if (r.present(resp) && r.mapping(resp, {},
+                                     {"allow_fields", "max_items", "withhold_if", "add_headers",
+                                      "max_bytes", "ranges"})) {
       e.has_response = true;
+      field mb = r.child(resp, "max_bytes");
+      if (r.present(mb)) {
+        if (auto n = r.count(mb); n && *n == 0) {
+          r.error(mb.node, mb.path + ": expected a number of bytes greater than 0", "bad-value");
+        } else if (n) {
+          e.response.max_bytes = *n;
+        }
+      }
+      field rg = r.child(resp, "ranges");
+      if (r.present(rg)) {
+        e.response.ranges = r.boolean(rg).value_or(false);
+      }
       field af = r.child(resp, "allow_fields");
       if (af.node.IsDefined()) {
         e.response.has_allow_fields = true;
@@ -251,10 +264,19 @@ void read_endpoints(reader& r, const field& top, const load_options& options, ag
           }
         }
       }
-    } else if (!r.present(resp) && options.lint_warnings && !e.id.empty()) {
+      if (e.response.ranges && e.response.filters()) {
+        r.error(r.child(resp, "ranges").node,
+                r.join(resp.path, "ranges") +
+                    ": range requests are allowed only on an endpoint without allow_fields, "
+                    "max_items or withhold_if (a slice of a document cannot be filtered)",
+                "ranges-on-filtered");
+      }
+    }
+    if (!e.response.filters() && options.lint_warnings && !e.id.empty()) {
       r.warning(f.node,
                 f.path + ": endpoint '" + e.id +
-                    "' has no response rules: the whole upstream body is disclosed",
+                    "' has no response rules (allow_fields, max_items, withhold_if): the whole "
+                    "upstream body is disclosed, streamed as it arrives",
                 "unfiltered-endpoint");
     }
     a.endpoints.push_back(std::move(e));

@@ -441,7 +441,19 @@ class tls_client {
     return true;
   }
 
-  // One response (Content-Length framed, which is all the gateway sends).
+  // The bytes received and not yet consumed, or the next ones to arrive; empty at EOF, error or
+  // timeout. For reading a streamed body without holding it.
+  std::string read_some() {
+    if (buf_.empty() && !fill()) {
+      return {};
+    }
+    std::string out;
+    out.swap(buf_);
+    return out;
+  }
+
+  // One response framed by Content-Length (every response but a streamed one, which read_some
+  // reads).
   std::optional<response> read_response() {
     for (int guard = 0; guard < 10000; ++guard) {
       auto end = buf_.find("\r\n\r\n");

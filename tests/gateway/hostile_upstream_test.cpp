@@ -7,6 +7,7 @@
 #include <catch2/catch.hpp>
 
 #include "harness.hpp"
+#include "hostile_rig.hpp"
 #include "scripted_upstream.hpp"
 
 namespace {
@@ -14,123 +15,6 @@ namespace {
 using namespace dsa::gateway::testing;
 using namespace std::chrono_literals;
 namespace json = boost::json;
-
-const std::string agreement = R"yaml(schema: dsa/v1
-id: hostile-test
-version: 1.0.0
-title: Hostile upstream test agreement
-status: active
-validity: {from: 2020-01-01, until: 2099-01-01}
-parties:
-  - id: police
-    name: Test Police
-    role: controller
-    identities: [{trust_anchor: partner-ca, uri_san: "spiffe://northshire.police.uk.example/dsa-gateway"}]
-  - id: council
-    name: Test Council
-    role: controller
-    identities: [{trust_anchor: partner-ca, uri_san: "spiffe://kingsbury.gov.uk.example/dsa-gateway"}]
-legal:
-  gateways: [{id: cda-s115, cite: Crime and Disorder Act 1998 s.115}]
-  lawful_bases: [{id: public-task, cite: "UK GDPR Art 6(1)(e)"}]
-purposes:
-  - {id: test-purpose, description: Testing}
-data_categories:
-  - {id: rec, description: A record, personal_data: true, special_category: false, criminal_offence_data: false, retention: 1 year}
-endpoints:
-  - id: items
-    provider: council
-    upstream: hostile
-    method: GET
-    path: /items/{id}
-    path_params: {id: "[a-z0-9]+"}
-    data_categories: [rec]
-    response:
-      allow_fields: [/id, /owner]
-      withhold_if: [{pointer: /restricted, equals: true}]
-  - id: files
-    provider: council
-    upstream: hostile
-    method: GET
-    path: /files/{id}
-    path_params: {id: "[a-z0-9]+"}
-    data_categories: [rec]
-  - id: notes
-    provider: council
-    upstream: hostile
-    method: POST
-    path: /items/{id}/notes
-    path_params: {id: "[a-z0-9]+"}
-    data_categories: [rec]
-    response: {allow_fields: [/id]}
-  - id: remove
-    provider: council
-    upstream: hostile
-    method: DELETE
-    path: /items/{id}
-    path_params: {id: "[a-z0-9]+"}
-    data_categories: [rec]
-permissions:
-  - id: police-items
-    assignee: police
-    endpoints: [items, files, notes, remove]
-    purposes: [test-purpose]
-    lawful_basis: [public-task]
-    legal_gateway: [cda-s115]
-  - id: council-items
-    assignee: council
-    endpoints: [items]
-    purposes: [test-purpose]
-    lawful_basis: [public-task]
-    legal_gateway: [cda-s115]
-)yaml";
-
-// One test's world: a scripted upstream (plain HTTP, or HTTPS with the dev PKI's upstream
-// certificate) behind the real gateway.
-struct hostile_rig {
-  temp_dir dir;
-  scripted_upstream up;
-  std::unique_ptr<gateway> gw;
-
-  explicit hostile_rig(scripted_upstream::script s, bool tls = false)
-      : up(std::move(s), tls ? (pki() / "upstream.pem").string() : std::string(),
-           tls ? (pki() / "upstream.key").string() : std::string()) {
-    dir.write("agreements/hostile-test.yaml", agreement);
-    const std::string p = pki().string();
-    std::string upstream = "  hostile:\n    url: \"" + std::string(tls ? "https" : "http") +
-                           "://127.0.0.1:" + std::to_string(up.port()) + "\"\n";
-    if (tls) {
-      upstream += "    ca_file: " + p + "/upstream-ca.pem\n";
-    }
-    gw = std::make_unique<gateway>(dir,
-                                   "listen: 127.0.0.1:0\n"
-                                   "admin_listen: 127.0.0.1:0\n"
-                                   "threads: 1\n"
-                                   "tls:\n"
-                                   "  certificate: " +
-                                       p +
-                                       "/gateway.pem\n"
-                                       "  private_key: " +
-                                       p +
-                                       "/gateway.key\n"
-                                       "  trust_anchors:\n"
-                                       "    - {name: partner-ca, ca_file: " +
-                                       p + "/ca.pem, crl_file: " + p +
-                                       "/crl.pem}\n"
-                                       "agreements_dir: agreements\n"
-                                       "upstreams:\n" +
-                                       upstream +
-                                       "    connect_timeout_ms: 1000\n"
-                                       "    response_timeout_ms: 3000\n"
-                                       "audit: {path: audit.db, signing_key: audit-key.pem, "
-                                       "origin: \"hostile test\"}\n"
-                                       "limits: {max_header_bytes: 4096, max_body_bytes: 4096, "
-                                       "drain_timeout_ms: 3000}\n");
-  }
-  std::vector<dsa::audit::entry> requests() const {
-    return audit_entries(gw->audit_db(), "request");
-  }
-};
 
 std::string get(const std::string& path, const std::string& extra = "") {
   return "GET " + path + " HTTP/1.1\r\nHost: gw.test\r\nDSA-Purpose: test-purpose\r\n" + extra +
@@ -355,8 +239,9 @@ TEST_CASE("204 and 304 are relayed without a body and the connection stays in st
   CHECK(w.up.connections() == 1);
 }
 
-TEST_CASE("range and conditional fields never reach a filtered endpoint; a 206 is withheld",
-          "[gateway][hostile]") {
+TEST_CASE(
+    "range fields reach only a streamed endpoint that allows ranges; a 206 is withheld elsewhere",
+    "[gateway][hostile]") {
   // The upstream honours Range as a careless one would: the slice skips the /restricted flag.
   hostile_rig w([](upstream_connection& c) {
     while (auto req = c.read_request()) {
@@ -380,14 +265,25 @@ TEST_CASE("range and conditional fields never reach a filtered endpoint; a 206 i
   const std::string seen = w.up.requests()[0];
   CHECK(seen.find("Range") == std::string::npos);
   CHECK(seen.find("If-") == std::string::npos);
-  // An unfiltered endpoint (the agreement releases its body as it is) gets the Range, and its
-  // 206 is released.
+  // A streamed endpoint whose agreement does not allow ranges: the Range is not forwarded and a
+  // 206 the upstream sends anyway is withheld.
   REQUIRE(police.send(get("/files/clip", "Range: bytes=0-19\r\n")));
   auto f = police.read_response();
   REQUIRE(f);
-  CHECK(f->status == 206);
+  CHECK(f->status == 502);
+  CHECK(json::parse(f->body).at("reason") == "response_not_filterable");
   REQUIRE(w.up.requests().size() == 2);
-  CHECK(w.up.requests()[1].find("Range: bytes=0-19\r\n") != std::string::npos);
+  CHECK(w.up.requests()[1].find("Range") == std::string::npos);
+  // One that allows them (response.ranges) gets the Range, and its 206 and Content-Range are
+  // released.
+  REQUIRE(police.send(get("/clips/clip", "Range: bytes=0-19\r\n")));
+  auto c = police.read_response();
+  REQUIRE(c);
+  CHECK(c->status == 206);
+  CHECK(c->header("Content-Range") == "bytes 0-19/40");
+  CHECK(c->body.size() == 20);
+  REQUIRE(w.up.requests().size() == 3);
+  CHECK(w.up.requests()[2].find("Range: bytes=0-19\r\n") != std::string::npos);
 }
 
 TEST_CASE("an upstream that switches protocols unasked is refused and its connection dropped",

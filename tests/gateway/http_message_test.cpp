@@ -72,7 +72,8 @@ TEST_CASE("the upstream request is canonical: hop-by-hop and client DSA-* remove
       "Connection: X-Hop\r\nX-Hop: 2\r\nTE: trailers\r\nB: 3\r\n\r\n");
   REQUIRE(r.ok());
   dsa_headers d{"police", "a@1", "p", "purpose", "", "", "rid"};
-  CHECK(serialize_upstream_request(r.head, "/x?q=1", "up:9001", 0, d, false) ==
+  CHECK(serialize_upstream_request(r.head, "/x?q=1", "up:9001", 0, d,
+                                   conditional_fields::forward_all) ==
         "GET /x?q=1 HTTP/1.1\r\nHost: up:9001\r\nA: 1\r\nB: 3\r\nDSA-Requester: police\r\n"
         "DSA-Agreement: a@1\r\nDSA-Permission: p\r\nDSA-Purpose: purpose\r\n"
         "DSA-Request-Id: rid\r\n\r\n");
@@ -97,22 +98,33 @@ TEST_CASE("fields a proxy would set never come from the client, in any spelling"
   }
 }
 
-TEST_CASE("range and conditional fields are dropped only for filtered endpoints",
-          "[gateway][http]") {
+TEST_CASE(
+    "range and conditional fields: all dropped for filtered endpoints, range fields for "
+    "streamed endpoints without ranges, none for streamed endpoints with ranges",
+    "[gateway][http]") {
   auto r = parse(
       "GET /x HTTP/1.1\r\nHost: gw\r\nRange: bytes=0-10\r\nIf-None-Match: \"e\"\r\n"
       "if-modified-since: Tue, 01 Dec 2026 00:00:00 GMT\r\nIf_Range: \"e\"\r\nA: 1\r\n\r\n");
   REQUIRE(r.ok());
   dsa_headers d{"police", "a@1", "p", "purpose", "", "", "rid"};
-  const std::string filtered = serialize_upstream_request(r.head, "/x", "up", 0, d, true);
+  const std::string filtered =
+      serialize_upstream_request(r.head, "/x", "up", 0, d, conditional_fields::strip_all);
   CHECK(filtered.find("Range") == std::string::npos);
   CHECK(filtered.find("If-") == std::string::npos);
   CHECK(filtered.find("if-") == std::string::npos);
   CHECK(filtered.find("If_") == std::string::npos);
   CHECK(filtered.find("A: 1\r\n") != std::string::npos);
-  const std::string streamed = serialize_upstream_request(r.head, "/x", "up", 0, d, false);
+  const std::string streamed =
+      serialize_upstream_request(r.head, "/x", "up", 0, d, conditional_fields::forward_all);
   CHECK(streamed.find("Range: bytes=0-10\r\n") != std::string::npos);
+  CHECK(streamed.find("If_Range") != std::string::npos);
   CHECK(streamed.find("If-None-Match") != std::string::npos);
+  const std::string no_ranges =
+      serialize_upstream_request(r.head, "/x", "up", 0, d, conditional_fields::strip_range);
+  CHECK(no_ranges.find("Range") == std::string::npos);
+  CHECK(no_ranges.find("If_Range") == std::string::npos);
+  CHECK(no_ranges.find("If-None-Match: \"e\"\r\n") != std::string::npos);
+  CHECK(no_ranges.find("if-modified-since") != std::string::npos);
 }
 
 TEST_CASE("only POST, PUT and PATCH take a body; others get no Content-Length upstream",
@@ -126,8 +138,8 @@ TEST_CASE("only POST, PUT and PATCH take a body; others get no Content-Length up
   auto r = parse("GET /x HTTP/1.1\r\nHost: gw\r\nContent-Length: 0\r\n\r\n");
   REQUIRE(r.ok());
   dsa_headers d{"police", "a@1", "p", "purpose", "", "", "rid"};
-  CHECK(serialize_upstream_request(r.head, "/x", "up", 0, d, true).find("Content-Length") ==
-        std::string::npos);
+  CHECK(serialize_upstream_request(r.head, "/x", "up", 0, d, conditional_fields::strip_all)
+            .find("Content-Length") == std::string::npos);
 }
 
 TEST_CASE("Host ports are decimal and at most 65535", "[gateway][http]") {

@@ -61,6 +61,13 @@ endpoints:
     method: GET
     path: /clips/{id}
     data_categories: [rec]
+    response: {ranges: true, max_bytes: 1000}
+  - id: file
+    provider: council
+    upstream: council-asb
+    method: GET
+    path: /files/{id}
+    data_categories: [rec]
   - id: note
     provider: council
     upstream: council-asb
@@ -72,7 +79,7 @@ endpoints:
 permissions:
   - id: police-cases
     assignee: police
-    endpoints: [case, clip, note]
+    endpoints: [case, clip, file, note]
     purposes: [asb]
     lawful_basis: [public-task]
     legal_gateway: [cda-s115]
@@ -303,16 +310,80 @@ TEST_CASE("handler: what the upstream answers decides what leaves", "[gateway][h
   }
 }
 
-TEST_CASE("handler: an unfiltered endpoint releases a 206 and the entry hashes what left",
+TEST_CASE("handler: Range reaches a streamed endpoint only when its agreement allows ranges",
           "[gateway][handler]") {
   fixture f;
   auto [r, step] = f.run(f.police, get("/clips/C-0001", "Range: bytes=0-3\r\n"));
   REQUIRE(std::holds_alternative<forward_plan>(step));
+  CHECK(r.streamed);
+  CHECK(r.range == "bytes=0-3");
   CHECK(std::get<forward_plan>(step).head.find("Range: bytes=0-3\r\n") != std::string::npos);
-  outcome o = f.handler.complete(r, answer(206, "abcd"));
-  CHECK(o.status == 206);
-  CHECK(o.body == "abcd");
-  CHECK(r.entry.body_sha256 == dsa::common::sha256_hex("abcd"));
+  auto [r2, step2] = f.run(f.police, get("/files/C-0001", "Range: bytes=0-3\r\n"));
+  REQUIRE(std::holds_alternative<forward_plan>(step2));
+  CHECK(r2.streamed);
+  CHECK(r2.range.empty());
+  CHECK(std::get<forward_plan>(step2).head.find("Range") == std::string::npos);
+  // A 206 nobody asked for is withheld, streamed or buffered.
+  upstream_response slice = answer(206, "");
+  slice.body_follows = true;
+  auto refused = f.handler.start_stream(r2, slice);
+  REQUIRE(std::holds_alternative<outcome>(refused));
+  CHECK(std::get<outcome>(refused).status == 502);
+  CHECK(reason_of(std::get<outcome>(refused)) == "response_not_filterable");
+  CHECK(r2.entry.decision == "withheld");
+}
+
+TEST_CASE("handler: a streamed answer is started with a counted entry and ended with what left",
+          "[gateway][handler]") {
+  fixture f;
+  auto [r, step] = f.run(f.police, get("/clips/C-0001", "Range: bytes=0-99\r\n"));
+  REQUIRE(std::holds_alternative<forward_plan>(step));
+  upstream_response head = answer(206, "");
+  head.content_type = "video/mp4";
+  head.content_length = 100;
+  head.content_range = "bytes 0-99/5000";
+  head.body_follows = true;
+  auto started = f.handler.start_stream(r, head);
+  REQUIRE(std::holds_alternative<stream_plan>(started));
+  const stream_plan& sp = std::get<stream_plan>(started);
+  CHECK(sp.head.status == 206);
+  CHECK(sp.length == std::optional<std::uint64_t>(100));
+  CHECK(sp.max_bytes == 1000);
+  CHECK(sp.started.kind == "disclosure_started");
+  CHECK(sp.started.decision == "allow");
+  CHECK(sp.started.counted);
+  CHECK(sp.started.details.at("content_range") == "bytes 0-99/5000");
+  CHECK(sp.started.details.at("range") == "bytes=0-99");
+  CHECK(sp.started.details.at("declared_length").as_int64() == 100);
+  bool has_range = false;
+  for (const auto& [name, value] : sp.head.fields) {
+    has_range = has_range || (name == "Content-Range" && value == "bytes 0-99/5000");
+  }
+  CHECK(has_range);
+
+  const auto done = f.handler.end_stream(r, stream_end::completed, 100, "ab", "");
+  CHECK(done.kind == "disclosure_completed");
+  CHECK_FALSE(done.counted);
+  CHECK(done.bytes == 100);
+  CHECK(done.body_sha256 == "ab");
+  CHECK(done.request_id == sp.started.request_id);
+  CHECK(done.requester.party == sp.started.requester.party);
+  const auto cut = f.handler.end_stream(r, stream_end::client_closed, 40, "cd", "reset");
+  CHECK(cut.kind == "disclosure_interrupted");
+  CHECK(cut.details.at("cause") == "client_closed");
+  CHECK(cut.details.at("error") == "reset");
+
+  // Declared over the endpoint's response.max_bytes: refused before a byte is read.
+  auto [r2, step2] = f.run(f.police, get("/clips/C-0001"));
+  REQUIRE(std::holds_alternative<forward_plan>(step2));
+  upstream_response big = answer(200, "");
+  big.content_length = 1001;
+  big.body_follows = true;
+  auto refused = f.handler.start_stream(r2, big);
+  REQUIRE(std::holds_alternative<outcome>(refused));
+  CHECK(reason_of(std::get<outcome>(refused)) == "response_too_large");
+  CHECK(r2.entry.decision == "withheld");
+  CHECK(r2.entry.counted);  // the policy allowed it: it counts toward caps, as every withheld one
 }
 
 TEST_CASE("handler: the audit-unavailable answer discloses nothing", "[gateway][handler]") {

@@ -1,0 +1,152 @@
+#pragma once
+
+// One test's world for the data-path tests (hostile_upstream_test.cpp, streaming_test.cpp): a
+// scripted upstream (plain HTTP, or HTTPS with the dev PKI's upstream certificate) behind the
+// real gateway, under one agreement whose endpoints cover each response path: `items` filtered,
+// `files` streamed without ranges (the gateway's 4096-byte body limit applies), `clips` streamed
+// with ranges and a 2 GiB limit, `capped` streamed with a 100,000-byte limit, `notes` (POST) and
+// `remove` (DELETE).
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "harness.hpp"
+#include "scripted_upstream.hpp"
+
+namespace dsa::gateway::testing {
+
+inline const std::string hostile_agreement = R"yaml(schema: dsa/v1
+id: hostile-test
+version: 1.0.0
+title: Hostile upstream test agreement
+status: active
+validity: {from: 2020-01-01, until: 2099-01-01}
+parties:
+  - id: police
+    name: Test Police
+    role: controller
+    identities: [{trust_anchor: partner-ca, uri_san: "spiffe://northshire.police.uk.example/dsa-gateway"}]
+  - id: council
+    name: Test Council
+    role: controller
+    identities: [{trust_anchor: partner-ca, uri_san: "spiffe://kingsbury.gov.uk.example/dsa-gateway"}]
+legal:
+  gateways: [{id: cda-s115, cite: Crime and Disorder Act 1998 s.115}]
+  lawful_bases: [{id: public-task, cite: "UK GDPR Art 6(1)(e)"}]
+purposes:
+  - {id: test-purpose, description: Testing}
+data_categories:
+  - {id: rec, description: A record, personal_data: true, special_category: false, criminal_offence_data: false, retention: 1 year}
+endpoints:
+  - id: items
+    provider: council
+    upstream: hostile
+    method: GET
+    path: /items/{id}
+    path_params: {id: "[a-z0-9]+"}
+    data_categories: [rec]
+    response:
+      allow_fields: [/id, /owner]
+      withhold_if: [{pointer: /restricted, equals: true}]
+  - id: files
+    provider: council
+    upstream: hostile
+    method: GET
+    path: /files/{id}
+    path_params: {id: "[a-z0-9]+"}
+    data_categories: [rec]
+  - id: clips
+    provider: council
+    upstream: hostile
+    method: GET
+    path: /clips/{id}
+    path_params: {id: "[a-z0-9]+"}
+    data_categories: [rec]
+    response: {ranges: true, max_bytes: 2147483648}
+  - id: capped
+    provider: council
+    upstream: hostile
+    method: GET
+    path: /capped/{id}
+    path_params: {id: "[a-z0-9]+"}
+    data_categories: [rec]
+    response: {max_bytes: 100000}
+  - id: notes
+    provider: council
+    upstream: hostile
+    method: POST
+    path: /items/{id}/notes
+    path_params: {id: "[a-z0-9]+"}
+    data_categories: [rec]
+    response: {allow_fields: [/id]}
+  - id: remove
+    provider: council
+    upstream: hostile
+    method: DELETE
+    path: /items/{id}
+    path_params: {id: "[a-z0-9]+"}
+    data_categories: [rec]
+permissions:
+  - id: police-items
+    assignee: police
+    endpoints: [items, files, clips, capped, notes, remove]
+    purposes: [test-purpose]
+    lawful_basis: [public-task]
+    legal_gateway: [cda-s115]
+  - id: council-items
+    assignee: council
+    endpoints: [items]
+    purposes: [test-purpose]
+    lawful_basis: [public-task]
+    legal_gateway: [cda-s115]
+)yaml";
+
+// One test's world: a scripted upstream (plain HTTP, or HTTPS with the dev PKI's upstream
+// certificate) behind the real gateway.
+struct hostile_rig {
+  temp_dir dir;
+  scripted_upstream up;
+  std::unique_ptr<gateway> gw;
+
+  explicit hostile_rig(scripted_upstream::script s, bool tls = false)
+      : up(std::move(s), tls ? (pki() / "upstream.pem").string() : std::string(),
+           tls ? (pki() / "upstream.key").string() : std::string()) {
+    dir.write("agreements/hostile-test.yaml", hostile_agreement);
+    const std::string p = pki().string();
+    std::string upstream = "  hostile:\n    url: \"" + std::string(tls ? "https" : "http") +
+                           "://127.0.0.1:" + std::to_string(up.port()) + "\"\n";
+    if (tls) {
+      upstream += "    ca_file: " + p + "/upstream-ca.pem\n";
+    }
+    gw = std::make_unique<gateway>(dir,
+                                   "listen: 127.0.0.1:0\n"
+                                   "admin_listen: 127.0.0.1:0\n"
+                                   "threads: 1\n"
+                                   "tls:\n"
+                                   "  certificate: " +
+                                       p +
+                                       "/gateway.pem\n"
+                                       "  private_key: " +
+                                       p +
+                                       "/gateway.key\n"
+                                       "  trust_anchors:\n"
+                                       "    - {name: partner-ca, ca_file: " +
+                                       p + "/ca.pem, crl_file: " + p +
+                                       "/crl.pem}\n"
+                                       "agreements_dir: agreements\n"
+                                       "upstreams:\n" +
+                                       upstream +
+                                       "    connect_timeout_ms: 1000\n"
+                                       "    response_timeout_ms: 3000\n"
+                                       "audit: {path: audit.db, signing_key: audit-key.pem, "
+                                       "origin: \"hostile test\"}\n"
+                                       "limits: {max_header_bytes: 4096, max_body_bytes: 4096, "
+                                       "drain_timeout_ms: 3000}\n");
+  }
+  std::vector<dsa::audit::entry> requests() const {
+    return audit_entries(gw->audit_db(), "request");
+  }
+};
+
+}  // namespace dsa::gateway::testing
