@@ -150,14 +150,13 @@ void store::truncate_wal() {
   stats_.wal_truncated = rc == SQLITE_OK;
 }
 
-bool store::insert_checkpoint(const merkle_frontier& tree, std::string& error) {
+result<void> store::insert_checkpoint(const merkle_frontier& tree) {
   const std::int64_t time = common::now_us();
   checkpoint c{options_.origin, tree.size(), tree.root(), time};
   const std::string note = checkpoint_note(c);
   auto signature = key_->sign(note);
   if (!signature) {
-    error = "cannot sign checkpoint";
-    return false;
+    return fail("cannot sign checkpoint");
   }
   sqlite3_stmt* s = insert_checkpoint_;
   sqlite3_bind_int64(s, 1, static_cast<sqlite3_int64>(c.size));
@@ -166,23 +165,25 @@ bool store::insert_checkpoint(const merkle_frontier& tree, std::string& error) {
   sqlite3_bind_text(s, 4, note.data(), static_cast<int>(note.size()), SQLITE_STATIC);
   sqlite3_bind_blob(s, 5, signature->data(), static_cast<int>(signature->size()), SQLITE_STATIC);
   const bool ok = sqlite3_step(s) == SQLITE_DONE;
-  if (!ok) {
-    error = db_error(db_);
-  }
+  // SQLite's message is read before the reset that clears it.
+  std::string error = ok ? std::string() : db_error(db_);
   sqlite3_reset(s);
   sqlite3_clear_bindings(s);
-  return ok;
+  if (!ok) {
+    return fail(std::move(error));
+  }
+  return {};
 }
 
 bool store::write_checkpoint_alone() {
-  std::string error;
-  // Whatever happens, wait a full interval before trying again.
+  // Whatever happens, wait a full interval before trying again. Nobody waits on this checkpoint,
+  // so a failure only marks the store unwritable (its cause shows on the next batch's callbacks).
   last_checkpoint_ = clock::now();
-  bool ok = !need_reconnect_ || reconnect(error);
+  bool ok = !need_reconnect_ || reconnect().has_value();
   if (ok) {
     ok = sqlite3_step(begin_) == SQLITE_DONE;
     sqlite3_reset(begin_);
-    ok = ok && insert_checkpoint(tree_, error);
+    ok = ok && insert_checkpoint(tree_).has_value();
     ok = ok && sqlite3_step(commit_) == SQLITE_DONE;
     if (commit_ != nullptr) {
       sqlite3_reset(commit_);
@@ -207,7 +208,13 @@ bool store::write_checkpoint_alone() {
 void store::commit_batch(std::vector<pending>& batch) {
   const auto start = clock::now();
   std::string error;
-  bool ok = !need_reconnect_ || reconnect(error);
+  bool ok = true;
+  if (need_reconnect_) {
+    if (auto connected = reconnect(); !connected) {
+      ok = false;
+      error = connected.error();
+    }
+  }
   // The batch extends a copy of the tree, so a failed commit leaves the real one untouched.
   merkle_frontier tree = tree_;
   const std::uint64_t first = tree.size();
@@ -248,7 +255,10 @@ void store::commit_batch(std::vector<pending>& batch) {
     }
     if (ok && clock::now() - last_checkpoint_ >= options_.checkpoint_interval) {
       with_checkpoint = true;
-      ok = insert_checkpoint(tree, error);
+      if (auto inserted = insert_checkpoint(tree); !inserted) {
+        ok = false;
+        error = inserted.error();
+      }
     }
     if (ok) {
       ok = sqlite3_step(commit_) == SQLITE_DONE;

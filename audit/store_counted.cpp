@@ -29,21 +29,17 @@ sqlite3* open_read(const std::filesystem::path& p) {
 
 }  // namespace
 
-std::optional<std::vector<counted_request>> store::counted_since(std::int64_t since_us,
-                                                                 std::string& error) const {
+result<std::vector<counted_request>> store::counted_since(std::int64_t since_us) const {
   const std::string name = options_.db_path.string();
   // Taken before the snapshot begins, so the snapshot holds at least this many rows.
   const std::uint64_t committed = size();
   std::lock_guard lock(read_mu_);
   if (read_db_ == nullptr && (read_db_ = open_read(options_.db_path)) == nullptr) {
-    error = "cannot open audit store " + name + " for reading";
-    return std::nullopt;
+    return fail("cannot open audit store " + name + " for reading");
   }
-  std::string sql_error;
   // One snapshot for the checkpoint and the rows.
-  if (!exec(read_db_, "BEGIN", sql_error)) {
-    error = "cannot read audit store " + name + ": " + sql_error;
-    return std::nullopt;
+  if (auto begun = exec(read_db_, "BEGIN"); !begun) {
+    return fail("cannot read audit store " + name + ": " + begun.error());
   }
   struct end_read {
     sqlite3* db;
@@ -59,8 +55,7 @@ std::optional<std::vector<counted_request>> store::counted_since(std::int64_t si
                 "SELECT note, signature FROM checkpoints WHERE time_us < ?1 "
                 "ORDER BY id DESC LIMIT 1");
     if (!s.ok()) {
-      error = "cannot read audit store " + name + ": " + db_error(read_db_);
-      return std::nullopt;
+      return fail("cannot read audit store " + name + ": " + db_error(read_db_));
     }
     sqlite3_bind_int64(s.get(), 1, since_us);
     if (s.step() == SQLITE_ROW) {
@@ -76,8 +71,7 @@ std::optional<std::vector<counted_request>> store::counted_since(std::int64_t si
   std::vector<counted_request> out;
   statement s(read_db_, "SELECT seq, entry, leaf_hash FROM entries WHERE seq >= ?1 ORDER BY seq");
   if (!s.ok()) {
-    error = "cannot read audit store " + name + ": " + db_error(read_db_);
-    return std::nullopt;
+    return fail("cannot read audit store " + name + ": " + db_error(read_db_));
   }
   sqlite3_bind_int64(s.get(), 1, static_cast<sqlite3_int64>(first));
   entry_columns c;
@@ -90,17 +84,15 @@ std::optional<std::vector<counted_request>> store::counted_since(std::int64_t si
     // The stored leaf hashes were checked against the signed tree at open; the text must still
     // hash to its leaf for what it says to be what was signed.
     if (seq != expected) {
-      error = "audit store " + name + " is damaged at seq " + std::to_string(expected) +
-              " (rows are not contiguous); run `dsa audit verify`";
-      return std::nullopt;
+      return fail("audit store " + name + " is damaged at seq " + std::to_string(expected) +
+                  " (rows are not contiguous); run `dsa audit verify`");
     }
     const hash h = leaf_hash(text);
     if (leaf.size() != 32 || std::memcmp(leaf.data(), h.data(), 32) != 0 ||
         claimed_seq(text) != std::optional<std::uint64_t>(seq) || !derive_columns(text, c)) {
-      error = "audit store " + name + ": entry " + std::to_string(seq) +
-              " does not match its hash; refusing to seed volume caps from it; run `dsa audit "
-              "verify`";
-      return std::nullopt;
+      return fail("audit store " + name + ": entry " + std::to_string(seq) +
+                  " does not match its hash; refusing to seed volume caps from it; run `dsa audit "
+                  "verify`");
     }
     ++expected;
     if (c.counted && c.time_us >= since_us) {
@@ -110,14 +102,12 @@ std::optional<std::vector<counted_request>> store::counted_since(std::int64_t si
     }
   }
   if (rc != SQLITE_DONE) {
-    error = "cannot read audit store " + name + ": " + db_error(read_db_);
-    return std::nullopt;
+    return fail("cannot read audit store " + name + ": " + db_error(read_db_));
   }
   if (expected < committed) {
-    error = "audit store " + name + " holds " + std::to_string(expected) +
-            " entries, fewer than the " + std::to_string(committed) +
-            " committed; run `dsa audit verify`";
-    return std::nullopt;
+    return fail("audit store " + name + " holds " + std::to_string(expected) +
+                " entries, fewer than the " + std::to_string(committed) +
+                " committed; run `dsa audit verify`");
   }
   return out;
 }

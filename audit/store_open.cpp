@@ -57,15 +57,14 @@ std::optional<std::string> read_meta(sqlite3* db, const char* key) {
 }
 
 // Per-connection settings. journal_mode=WAL is persistent in the file; synchronous is not.
-bool configure(sqlite3* db, std::string& error) {
+result<void> configure(sqlite3* db) {
   sqlite3_busy_timeout(db, 5000);
-  return exec(db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA cache_size=-16384;",
-              error);
+  return exec(db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA cache_size=-16384;");
 }
 
 }  // namespace
 
-std::unique_ptr<store> store::open(const store_options& options, std::string& error) {
+result<std::unique_ptr<store>> store::open(const store_options& options) {
   // SQLite's memory statistics take a global mutex on every allocation; nothing here reads them.
   // Only possible before SQLite initialises; if something else initialised it first this is a
   // harmless SQLITE_MISUSE.
@@ -73,25 +72,25 @@ std::unique_ptr<store> store::open(const store_options& options, std::string& er
   (void)memstatus_off;
   const std::string name = options.db_path.string();
   if (!valid_origin(options.origin)) {
-    error = "audit origin \"" + options.origin + "\" must be one line of printable ASCII";
-    return nullptr;
+    return fail("audit origin \"" + options.origin + "\" must be one line of printable ASCII");
   }
   if (options.checkpoint_interval.count() <= 0 || options.max_batch == 0) {
-    error = "audit checkpoint interval and batch size must be positive";
-    return nullptr;
+    return fail("audit checkpoint interval and batch size must be positive");
   }
   std::unique_ptr<store> s(new store(options));
-  s->key_ = signing_key::load_or_create(options.signing_key_path, error);
-  if (!s->key_) {
-    return nullptr;
+  auto key = signing_key::load_or_create(options.signing_key_path);
+  if (!key) {
+    return fail(key.error());
   }
+  s->key_ = std::move(key).value();
   // A write-protected store is loaded without writing anything next to it (SQLite would create
   // -wal and -shm files with the database's read-only mode, which would then block writing after
   // the mode is fixed); the writer retries read-write before every batch until it succeeds.
-  s->verify_key_ = public_key::from_pem(s->key_->public_key_pem(), error);
-  if (!s->verify_key_) {
-    return nullptr;
+  auto verify_key = public_key::from_pem(s->key_->public_key_pem());
+  if (!verify_key) {
+    return fail(verify_key.error());
   }
+  s->verify_key_ = std::move(verify_key).value();
   std::error_code exists_error;
   const bool read_only =
       std::filesystem::exists(options.db_path, exists_error) && ::access(name.c_str(), W_OK) != 0;
@@ -102,16 +101,13 @@ std::unique_ptr<store> store::open(const store_options& options, std::string& er
     std::error_code size_error;
     const bool empty_db = !std::filesystem::exists(options.db_path, exists_error) ||
                           std::filesystem::file_size(options.db_path, size_error) == 0;
-    std::string lost;
-    if (detail::wal_missing_frames(options.db_path, lost)) {
-      error = "refusing to open audit store " + name + ": " + lost;
-      return nullptr;
+    if (auto wal = detail::wal_complete(options.db_path); !wal) {
+      return fail("refusing to open audit store " + name + ": " + wal.error());
     }
     if (empty_db) {
       const std::string why = detail::wal_diagnosis(options.db_path, false);
       if (!why.empty()) {
-        error = "refusing to create audit store " + name + ": " + why;
-        return nullptr;
+        return fail("refusing to create audit store " + name + ": " + why);
       }
     }
   }
@@ -133,8 +129,7 @@ std::unique_ptr<store> store::open(const store_options& options, std::string& er
                          SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);
   }
   if (rc != SQLITE_OK) {
-    error = "cannot open audit store " + name + ": " + db_error(s->db_);
-    return nullptr;
+    return fail("cannot open audit store " + name + ": " + db_error(s->db_));
   }
   sqlite3_busy_timeout(s->db_, 5000);
 
@@ -142,20 +137,24 @@ std::unique_ptr<store> store::open(const store_options& options, std::string& er
   {
     statement tables(s->db_, "SELECT count(*) FROM sqlite_schema");
     if (!tables.ok() || tables.step() != SQLITE_ROW) {
-      error = "cannot read audit store " + name + ": " + db_error(s->db_);
-      return nullptr;
+      return fail("cannot read audit store " + name + ": " + db_error(s->db_));
     }
     fresh = sqlite3_column_int64(tables.get(), 0) == 0;
   }
   if (fresh) {
     if (read_only) {
-      error = "cannot create audit store " + name + ": the file is not writable";
-      return nullptr;
+      return fail("cannot create audit store " + name + ": the file is not writable");
     }
-    std::string sql_error;
     const std::string created = std::to_string(common::now_us());
-    bool ok = configure(s->db_, sql_error) && exec(s->db_, "BEGIN IMMEDIATE", sql_error) &&
-              exec(s->db_, detail::schema_sql, sql_error);
+    result<void> step = configure(s->db_);
+    if (step) {
+      step = exec(s->db_, "BEGIN IMMEDIATE");
+    }
+    if (step) {
+      step = exec(s->db_, detail::schema_sql);
+    }
+    std::string sql_error = step.error();
+    bool ok = step.has_value();
     if (ok) {
       statement ins(s->db_, "INSERT INTO meta(key, value) VALUES (?1, ?2)");
       const std::pair<const char*, std::string> rows[] = {
@@ -169,60 +168,59 @@ std::unique_ptr<store> store::open(const store_options& options, std::string& er
         ok = ok && ins.step() == SQLITE_DONE;
         sqlite3_reset(ins.get());
       }
-      ok = ok && exec(s->db_, "COMMIT", sql_error);
+      if (ok) {
+        if (auto committed = exec(s->db_, "COMMIT"); !committed) {
+          ok = false;
+          sql_error = committed.error();
+        }
+      }
       if (!ok && sql_error.empty()) {
         sql_error = db_error(s->db_);
       }
     }
     if (!ok) {
-      error = "cannot create audit store " + name + ": " + sql_error;
-      return nullptr;
+      return fail("cannot create audit store " + name + ": " + sql_error);
     }
   } else {
     auto format = read_meta(s->db_, "format");
     if (!format || !detail::known_format(*format)) {
-      error = name + " is not a DSA audit store (" +
-              (format ? "format " + *format : std::string("no dsa-audit metadata")) + ")";
+      std::string error = name + " is not a DSA audit store (" +
+                          (format ? "format " + *format : std::string("no dsa-audit metadata")) +
+                          ")";
       if (!format) {
         const std::string why = detail::wal_diagnosis(options.db_path, false);
         if (!why.empty()) {
           error += ": " + why;
         }
       }
-      return nullptr;
+      return fail(std::move(error));
     }
     auto origin = read_meta(s->db_, "origin");
     if (!origin || *origin != options.origin) {
-      error = "audit store " + name + " belongs to origin \"" + origin.value_or("") + "\", not \"" +
-              options.origin + "\"";
-      return nullptr;
+      return fail("audit store " + name + " belongs to origin \"" + origin.value_or("") +
+                  "\", not \"" + options.origin + "\"");
     }
     auto pem = read_meta(s->db_, "public_key");
     if (!pem || *pem != s->key_->public_key_pem()) {
-      error = "signing key " + options.signing_key_path.string() +
-              " is not the key that signed audit store " + name;
-      return nullptr;
+      return fail("signing key " + options.signing_key_path.string() +
+                  " is not the key that signed audit store " + name);
     }
     if (!read_only) {
-      std::string sql_error;
-      if (!configure(s->db_, sql_error)) {
-        error = "cannot configure audit store " + name + ": " + sql_error;
-        return nullptr;
+      if (auto configured = configure(s->db_); !configured) {
+        return fail("cannot configure audit store " + name + ": " + configured.error());
       }
     }
   }
-  if (!s->load_state(error)) {
-    return nullptr;
+  if (auto loaded = s->load_state(); !loaded) {
+    return fail(loaded.error());
   }
   if (read_only) {
     s->close_connection();
     s->need_reconnect_ = true;
   } else {
     s->writable_.store(true, std::memory_order_release);
-    std::string prep_error;
-    if (!s->reconnect(prep_error)) {
-      error = prep_error;
-      return nullptr;
+    if (auto connected = s->reconnect(); !connected) {
+      return fail(connected.error());
     }
   }
   s->last_checkpoint_ = clock::now();
@@ -234,82 +232,72 @@ std::unique_ptr<store> store::open(const store_options& options, std::string& er
   return s;
 }
 
-bool store::load_state(std::string& error) {
+result<void> store::load_state() {
   const std::string name = options_.db_path.string();
   std::uint64_t checkpoint_size = 0;
   std::optional<hash> checkpoint_root;
   {
     statement s(db_, "SELECT note, signature FROM checkpoints ORDER BY id DESC LIMIT 1");
     if (!s.ok()) {
-      error = "cannot read audit store " + name + ": " + db_error(db_);
-      return false;
+      return fail("cannot read audit store " + name + ": " + db_error(db_));
     }
     int rc = s.step();
     if (rc == SQLITE_ROW) {
       const std::string note = detail::column_text(s.get(), 0);
       auto c = parse_checkpoint_note(note);
       if (!c) {
-        error = "audit store " + name + ": the latest checkpoint note is malformed";
-        return false;
+        return fail("audit store " + name + ": the latest checkpoint note is malformed");
       }
       // The tree is checked against this checkpoint below; a forged one would make that check
       // (and the volume-cap seeding that relies on the tree) worthless.
       if (!verify_key_->verify(note, std::string(detail::column_view(s.get(), 1)))) {
-        error = "audit store " + name +
-                ": the latest checkpoint's signature does not verify with the signing key; run "
-                "`dsa audit verify`";
-        return false;
+        return fail("audit store " + name +
+                    ": the latest checkpoint's signature does not verify with the signing key; run "
+                    "`dsa audit verify`");
       }
       checkpoint_size = c->size;
       checkpoint_root = c->root;
     } else if (rc != SQLITE_DONE) {
-      error = "cannot read audit store " + name + ": " + db_error(db_);
-      return false;
+      return fail("cannot read audit store " + name + ": " + db_error(db_));
     }
   }
   merkle_frontier tree;
   statement s(db_, "SELECT seq, leaf_hash FROM entries ORDER BY seq");
   if (!s.ok()) {
-    error = "cannot read audit store " + name + ": " + db_error(db_);
-    return false;
+    return fail("cannot read audit store " + name + ": " + db_error(db_));
   }
   int rc = SQLITE_ROW;
   while ((rc = s.step()) == SQLITE_ROW) {
     auto seq = static_cast<std::uint64_t>(sqlite3_column_int64(s.get(), 0));
     std::string_view leaf = detail::column_view(s.get(), 1);
     if (seq != tree.size() || leaf.size() != 32) {
-      error = "audit store " + name + " is damaged at seq " + std::to_string(tree.size()) +
-              "; run `dsa audit verify`";
-      return false;
+      return fail("audit store " + name + " is damaged at seq " + std::to_string(tree.size()) +
+                  "; run `dsa audit verify`");
     }
     hash h;
     std::memcpy(h.data(), leaf.data(), 32);
     tree.append(h);
     // A writer that extended a tampered tree would sign over the forgery; refuse instead.
     if (checkpoint_root && tree.size() == checkpoint_size && tree.root() != *checkpoint_root) {
-      error = "audit store " + name + " does not match its latest checkpoint (size " +
-              std::to_string(checkpoint_size) + "); run `dsa audit verify`";
-      return false;
+      return fail("audit store " + name + " does not match its latest checkpoint (size " +
+                  std::to_string(checkpoint_size) + "); run `dsa audit verify`");
     }
   }
   if (rc != SQLITE_DONE) {
-    error = "cannot read audit store " + name + ": " + db_error(db_);
-    return false;
+    return fail("cannot read audit store " + name + ": " + db_error(db_));
   }
   if (checkpoint_size > tree.size()) {
-    error = "audit store " + name + " holds " + std::to_string(tree.size()) +
-            " entries but its latest checkpoint covers " + std::to_string(checkpoint_size) +
-            "; run `dsa audit verify`";
-    return false;
+    return fail("audit store " + name + " holds " + std::to_string(tree.size()) +
+                " entries but its latest checkpoint covers " + std::to_string(checkpoint_size) +
+                "; run `dsa audit verify`");
   }
   if (checkpoint_root && checkpoint_size == 0 && *checkpoint_root != empty_root()) {
-    error = "audit store " + name + " does not match its latest checkpoint (size 0)";
-    return false;
+    return fail("audit store " + name + " does not match its latest checkpoint (size 0)");
   }
   tree_ = tree;
   checkpoint_size_ = checkpoint_size;
   size_.store(tree.size(), std::memory_order_release);
-  return true;
+  return {};
 }
 
 void store::close_connection() {
@@ -326,60 +314,56 @@ void store::close_connection() {
 // (Re)establishes the writer's read-write connection. After a failure the file may hold more
 // rows than the tree (a COMMIT reported failed but reached the disk) or be unreachable; the
 // in-memory state is rebuilt from the file so the two cannot disagree.
-bool store::reconnect(std::string& error) {
+result<void> store::reconnect() {
   const std::string name = options_.db_path.string();
   const bool reuse = db_ != nullptr && !need_reconnect_;
   if (!reuse) {
     close_connection();
     if (::access(name.c_str(), W_OK) != 0) {
-      error = "audit store " + name + " is not writable: " + std::strerror(errno);
-      return false;
+      return fail("audit store " + name + " is not writable: " + std::strerror(errno));
     }
     // No SQLITE_OPEN_CREATE: a store that vanished must not silently restart from seq 0.
     if (sqlite3_open_v2(name.c_str(), &db_, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, nullptr) !=
         SQLITE_OK) {
-      error = "cannot open audit store " + name + ": " + db_error(db_);
+      std::string error = "cannot open audit store " + name + ": " + db_error(db_);
       close_connection();
-      return false;
+      return fail(std::move(error));
     }
     if (sqlite3_db_readonly(db_, "main") == 1) {
-      error = "audit store " + name + " is not writable";
+      std::string error = "audit store " + name + " is not writable";
       close_connection();
-      return false;
+      return fail(std::move(error));
     }
-    std::string sql_error;
-    if (!configure(db_, sql_error)) {
-      error = "cannot open audit store " + name + ": " + sql_error;
+    if (auto configured = configure(db_); !configured) {
+      std::string error = "cannot open audit store " + name + ": " + configured.error();
       close_connection();
-      return false;
+      return fail(std::move(error));
     }
     statement count(db_, "SELECT count(*) FROM entries");
     if (!count.ok() || count.step() != SQLITE_ROW) {
-      error = "cannot read audit store " + name + ": " + db_error(db_);
+      std::string error = "cannot read audit store " + name + ": " + db_error(db_);
       close_connection();
-      return false;
+      return fail(std::move(error));
     }
     const auto rows = static_cast<std::uint64_t>(sqlite3_column_int64(count.get(), 0));
     if (rows < tree_.size()) {
-      error = "audit store " + name + " holds " + std::to_string(rows) +
-              " entries, fewer than the " + std::to_string(tree_.size()) +
-              " committed; refusing to write";
+      std::string error = "audit store " + name + " holds " + std::to_string(rows) +
+                          " entries, fewer than the " + std::to_string(tree_.size()) +
+                          " committed; refusing to write";
       close_connection();
-      return false;
+      return fail(std::move(error));
     }
-    std::string load_error;
-    if (!load_state(load_error)) {
-      error = load_error;
+    if (auto loaded = load_state(); !loaded) {
+      std::string error = loaded.error();
       close_connection();
-      return false;
+      return fail(std::move(error));
     }
   }
-  std::string upgrade_error;
-  if (!upgrade_format(upgrade_error)) {
-    error = "cannot upgrade audit store " + name + " to " + std::string(detail::format_name) +
-            ": " + upgrade_error;
+  if (auto upgraded = upgrade_format(); !upgraded) {
+    std::string error = "cannot upgrade audit store " + name + " to " +
+                        std::string(detail::format_name) + ": " + upgraded.error();
     close_connection();
-    return false;
+    return fail(std::move(error));
   }
   sqlite3_wal_hook(db_, wal_hook, &wal_frames_);
   auto prepare = [&](const char* sql, sqlite3_stmt** out) {
@@ -394,22 +378,22 @@ bool store::reconnect(std::string& error) {
       !prepare("INSERT INTO checkpoints(size, root, time_us, note, signature) "
                "VALUES (?1, ?2, ?3, ?4, ?5)",
                &insert_checkpoint_)) {
-    error = "cannot prepare audit store " + name + ": " + db_error(db_);
+    std::string error = "cannot prepare audit store " + name + ": " + db_error(db_);
     close_connection();
-    return false;
+    return fail(std::move(error));
   }
   need_reconnect_ = false;
-  return true;
+  return {};
 }
 
 // A dsa-audit/1 store is upgraded in place the first time a writer reaches it: from then on it
 // holds timestamped checkpoint notes, which an older reader would refuse as malformed, so the
 // format row must say so. The write-once trigger on meta is the application's own guard against
 // mistakes; it is lifted for this one row inside the same transaction and put back.
-bool store::upgrade_format(std::string& error) {
+result<void> store::upgrade_format() {
   auto format = read_meta(db_, "format");
   if (!format || *format != detail::legacy_format_name) {
-    return true;
+    return {};
   }
   const std::string sql =
       "BEGIN IMMEDIATE;"
@@ -424,11 +408,12 @@ bool store::upgrade_format(std::string& error) {
       "CREATE TRIGGER meta_no_update BEFORE UPDATE ON meta "
       "  BEGIN SELECT RAISE(ABORT, 'audit metadata is write-once'); END;"
       "COMMIT;";
-  if (!exec(db_, sql.c_str(), error)) {
-    exec(db_, "ROLLBACK", error);
-    return false;
+  if (auto done = exec(db_, sql.c_str()); !done) {
+    // The ROLLBACK's own outcome adds nothing: the statement that failed is what to report.
+    (void)exec(db_, "ROLLBACK");
+    return done;
   }
-  return true;
+  return {};
 }
 
 }  // namespace dsa::audit

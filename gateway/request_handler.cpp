@@ -59,7 +59,8 @@ request_state request_handler::begin(const peer_identity& peer,
 
 std::optional<outcome> request_handler::check_head(request_state& r, head_result parsed) const {
   if (!parsed.ok()) {
-    return refuse(r, "reject", reason::bad_request, std::move(parsed.error), true);
+    return refuse(r, audit::entry_decision::reject, reason::bad_request, std::move(parsed.error),
+                  true);
   }
   r.head = std::move(parsed.head);
   r.entry.method = r.head.method;
@@ -68,7 +69,7 @@ std::optional<outcome> request_handler::check_head(request_state& r, head_result
     // Refused before the body is read or anything is forwarded: an upstream that ignores a GET
     // body would read it as the next request (docs/threat-model.md). The body is unread, so the
     // connection cannot continue.
-    return refuse(r, "reject", reason::bad_request,
+    return refuse(r, audit::entry_decision::reject, reason::bad_request,
                   "a " + r.head.method +
                       " request must not carry a body; only POST, PUT and PATCH requests may",
                   true);
@@ -77,7 +78,7 @@ std::optional<outcome> request_handler::check_head(request_state& r, head_result
   if (!checked) {
     // The unchecked values are not recorded: the entry holds only what passed the rules. A body,
     // if any, is unread, so then the connection cannot continue.
-    return refuse(r, "reject", reason::bad_request, checked.error(),
+    return refuse(r, audit::entry_decision::reject, reason::bad_request, checked.error(),
                   r.head.has_body() || !r.head.keep_alive);
   }
   r.fields = std::move(checked.value());
@@ -93,7 +94,7 @@ std::variant<outcome, forward_plan> request_handler::decide(request_state& r) co
   // Canonical target (docs/design.md §5): what the policy matches is what the upstream receives.
   policy::target_result t = policy::canonicalize_target(r.head.target);
   if (!t.ok()) {
-    return refuse(r, "reject", reason::bad_request, t.error, close);
+    return refuse(r, audit::entry_decision::reject, reason::bad_request, t.error, close);
   }
   r.target = std::move(t.value);
   r.entry.path = r.target.path;
@@ -135,7 +136,7 @@ std::variant<outcome, forward_plan> request_handler::decide(request_state& r) co
     r.entry.endpoint = d.endpoint->id;
   }
   if (!d.allowed) {
-    return refuse(r, "deny", d.why, d.detail, close);
+    return refuse(r, audit::entry_decision::deny, d.why, d.detail, close);
   }
 
   // Forward (docs/design.md §4): the canonical request; client DSA-*, hop-by-hop and proxy-set
@@ -167,8 +168,8 @@ std::variant<outcome, forward_plan> request_handler::decide(request_state& r) co
     // For a method that changes state the intent is durable before the upstream sees the
     // request. Not counted: the final entry of this request counts it.
     audit::entry intent = r.entry;
-    intent.kind = "forwarding";
-    intent.decision = "allow";
+    intent.kind = audit::entry_kind::forwarding;
+    intent.decision = audit::entry_decision::allow;
     intent.status = 0;
     intent.counted = false;
     plan.intent = std::move(intent);
@@ -181,26 +182,28 @@ outcome request_handler::complete(request_state& r, upstream_response res) const
   r.entry.upstream_latency_us = res.latency_us;
   if (res.why != reason::allowed) {
     r.entry.details["error"] = res.error;
-    const std::string_view decision = res.why == reason::response_too_large ? "withheld" : "error";
+    const audit::entry_decision decision = res.why == reason::response_too_large
+                                               ? audit::entry_decision::withheld
+                                               : audit::entry_decision::error;
     return refuse(r, decision, res.why, upstream_detail(res.why), close);
   }
   r.entry.upstream_status = res.status;
   if (res.status < 200 || res.status > 299) {
-    return refuse(r, "error", reason::upstream_status,
+    return refuse(r, audit::entry_decision::error, reason::upstream_status,
                   "the upstream answered " + std::to_string(res.status), close, res.status);
   }
   if (res.status == 206 && r.filtered) {
     // Never asked for (Range is not forwarded here), and a slice cannot be checked against
     // withhold_if or allow_fields: withheld.
     r.entry.details["filter"] = "the upstream answered 206 Partial Content";
-    return refuse(r, "withheld", reason::response_not_filterable,
+    return refuse(r, audit::entry_decision::withheld, reason::response_not_filterable,
                   withheld_detail(reason::response_not_filterable), close);
   }
   outcome o;
   o.close = close;
   if (res.status == 204) {
     // No content: nothing to filter and nothing leaves but the status.
-    r.entry.decision = "allow";
+    r.entry.decision = audit::entry_decision::allow;
     r.entry.status = 204;
     r.entry.bytes = 0;
     r.entry.body_sha256 = common::sha256_hex("");
@@ -217,10 +220,10 @@ outcome request_handler::complete(request_state& r, upstream_response res) const
     // record is, say, restricted or carries a safeguarding marker would itself disclose it.
     r.entry.items = static_cast<std::int64_t>(f.items);
     r.entry.details["filter"] = f.detail;
-    return refuse(r, "withheld", f.why, withheld_detail(f.why), close);
+    return refuse(r, audit::entry_decision::withheld, f.why, withheld_detail(f.why), close);
   }
   o.body = f.changed ? std::move(f.body) : std::move(res.body);
-  r.entry.decision = "allow";
+  r.entry.decision = audit::entry_decision::allow;
   r.entry.status = res.status;
   r.entry.bytes = static_cast<std::int64_t>(o.body.size());
   r.entry.items = static_cast<std::int64_t>(f.items);
@@ -241,7 +244,7 @@ outcome request_handler::complete(request_state& r, upstream_response res) const
   return o;
 }
 
-outcome request_handler::refuse(request_state& r, std::string_view decision, reason why,
+outcome request_handler::refuse(request_state& r, audit::entry_decision decision, reason why,
                                 std::string detail, bool close, int upstream_status) const {
   outcome o;
   o.status = upstream_status != 0 ? upstream_status : policy::http_status(why);
@@ -249,7 +252,7 @@ outcome request_handler::refuse(request_state& r, std::string_view decision, rea
   r.entry.decision = decision;
   r.entry.reason = policy::to_string(why);
   r.entry.status = o.status;
-  if (decision == "deny" || decision == "reject") {
+  if (decision == audit::entry_decision::deny || decision == audit::entry_decision::reject) {
     r.entry.counted = false;
   }
   if (!detail.empty()) {

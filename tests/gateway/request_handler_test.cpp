@@ -164,7 +164,7 @@ TEST_CASE("handler: an allowed request is forwarded canonical, then filtered and
       r, answer(200, R"({"id":"C-0001","status":"open","informant":"Jane","notes":[1]})"));
   CHECK(o.status == 200);
   CHECK(o.body == R"({"id":"C-0001","status":"open"})");
-  CHECK(r.entry.decision == "allow");
+  CHECK(dsa::audit::decision_text(r.entry) == "allow");
   CHECK(r.entry.counted);
   CHECK(r.entry.fields_removed == 2);
   CHECK(r.entry.bytes == static_cast<std::int64_t>(o.body.size()));
@@ -211,7 +211,7 @@ TEST_CASE("handler: refusals before forwarding name their reason, status and ent
     CHECK(o.status == c.status);
     CHECK(reason_of(o) == c.reason);
     CHECK(o.close == c.close);
-    CHECK(r.entry.decision == c.decision);
+    CHECK(dsa::audit::decision_text(r.entry) == c.decision);
     CHECK(r.entry.reason == c.reason);
     CHECK(r.entry.status == c.status);
     CHECK_FALSE(r.entry.counted);
@@ -245,7 +245,7 @@ TEST_CASE("handler: a state-changing request has its intent audited before forwa
   REQUIRE(std::holds_alternative<forward_plan>(step));
   const forward_plan& plan = std::get<forward_plan>(step);
   REQUIRE(plan.intent);
-  CHECK(plan.intent->kind == "forwarding");
+  CHECK(dsa::audit::kind_text(*plan.intent) == "forwarding");
   CHECK_FALSE(plan.intent->counted);
   CHECK_FALSE(plan.idempotent);
   CHECK(plan.head.find("Content-Length: 2\r\n") != std::string::npos);
@@ -289,7 +289,7 @@ TEST_CASE("handler: what the upstream answers decides what leaves", "[gateway][h
     REQUIRE(std::holds_alternative<forward_plan>(step));
     outcome o = f.handler.complete(r, c.res);
     CHECK(o.status == c.status);
-    CHECK(r.entry.decision == c.decision);
+    CHECK(dsa::audit::decision_text(r.entry) == c.decision);
     CHECK(r.entry.reason == c.reason);
     CHECK(r.entry.counted);  // the policy allowed it: it counts toward caps whatever followed
     CHECK(o.body.empty() == c.body_empty);

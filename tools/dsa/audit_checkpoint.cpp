@@ -16,38 +16,38 @@ namespace dsa::cli {
 namespace {
 
 int run_checkpoint(const std::string& db, const std::string& key_path, const std::string& out) {
-  std::string error;
-  auto r = audit::reader::open(db, error);
-  if (!r) {
-    std::cerr << "dsa audit checkpoint: " << error << "\n";
+  auto opened = audit::reader::open(db);
+  if (!opened) {
+    std::cerr << "dsa audit checkpoint: " << opened.error() << "\n";
     return 2;
   }
+  const std::unique_ptr<audit::reader> r = std::move(opened).value();
   int status = 0;
   auto key = load_key("checkpoint", key_path, r.get(), status);
   if (!key) {
     return status;
   }
-  auto latest = audit::latest_valid_checkpoint(*r, *key, error);
+  auto found = audit::latest_valid_checkpoint(*r, *key);
+  if (!found) {
+    std::cerr << "dsa audit checkpoint: " << found.error() << "\n";
+    return 2;
+  }
+  const std::optional<audit::signed_checkpoint>& latest = *found;
   if (!latest) {
-    if (!error.empty()) {
-      std::cerr << "dsa audit checkpoint: " << error << "\n";
-      return 2;
-    }
     std::cerr << "dsa audit checkpoint: " << db << " holds no checkpoint signed by "
               << (key_path.empty() ? "its key" : key_path) << "\n";
     return 1;
   }
   // Only a checkpoint the entries still match is worth keeping.
-  std::vector<audit::hash> leaves;
-  if (!r->leaf_hashes(latest->c.size, leaves, error) ||
-      audit::merkle_root(leaves) != latest->c.root) {
+  auto leaves = r->leaf_hashes(latest->c.size);
+  if (!leaves || audit::merkle_root(*leaves) != latest->c.root) {
     std::cerr << "dsa audit checkpoint: the entries of " << db
               << " do not match its latest checkpoint (size " << latest->c.size
-              << "); run `dsa audit verify`" << (error.empty() ? "" : ": " + error) << "\n";
+              << "); run `dsa audit verify`" << (leaves ? "" : ": " + leaves.error()) << "\n";
     return 1;
   }
-  if (!write_file(out, audit::signed_checkpoint_to_json(*latest), error)) {
-    std::cerr << "dsa audit checkpoint: " << error << "\n";
+  if (auto written = write_file(out, audit::signed_checkpoint_to_json(*latest)); !written) {
+    std::cerr << "dsa audit checkpoint: " << written.error() << "\n";
     return 2;
   }
   if (out != "-") {
@@ -64,31 +64,31 @@ struct consistency_args {
 };
 
 int run_consistency(const consistency_args& a) {
-  std::string error;
-  auto text = read_file(a.from, error);
+  auto text = read_file(a.from);
   if (!text) {
-    std::cerr << "dsa audit consistency: " << error << "\n";
+    std::cerr << "dsa audit consistency: " << text.error() << "\n";
     return 2;
   }
-  auto saved = audit::signed_checkpoint_from_json(*text, error);
+  auto saved = audit::signed_checkpoint_from_json(*text);
   if (!saved) {
-    std::cerr << "dsa audit consistency: " << a.from << ": " << error << "\n";
+    std::cerr << "dsa audit consistency: " << a.from << ": " << saved.error() << "\n";
     return 2;
   }
   std::string pem;
   if (!a.key.empty()) {
-    auto k = read_file(a.key, error);
+    auto k = read_file(a.key);
     if (!k) {
-      std::cerr << "dsa audit consistency: " << error << "\n";
+      std::cerr << "dsa audit consistency: " << k.error() << "\n";
       return 2;
     }
     pem = *k;
   }
-  auto res = audit::check_consistency(a.db, *saved, pem);
-  if (!res.completed) {
-    std::cerr << "dsa audit consistency: " << res.error << "\n";
+  auto checked = audit::check_consistency(a.db, *saved, pem);
+  if (!checked) {
+    std::cerr << "dsa audit consistency: " << checked.error() << "\n";
     return 2;
   }
+  const audit::consistency_result& res = *checked;
   if (!res.consistent()) {
     std::cout << "INCONSISTENT: " << a.db << " against " << a.from << "\n"
               << "  " << audit::to_string(res.finding) << " — " << res.detail << "\n";
@@ -104,15 +104,17 @@ int run_consistency(const consistency_args& a) {
   if (!a.proof_out.empty()) {
     audit::consistency_proof p{saved->c.origin, saved->c.size,     res.newest.c.size,
                                saved->c.root,   res.newest.c.root, res.proof};
-    if (!write_file(a.proof_out, audit::consistency_proof_to_json(p), error)) {
-      std::cerr << "dsa audit consistency: " << error << "\n";
+    if (auto written = write_file(a.proof_out, audit::consistency_proof_to_json(p)); !written) {
+      std::cerr << "dsa audit consistency: " << written.error() << "\n";
       return 2;
     }
   }
-  if (!a.checkpoint_out.empty() &&
-      !write_file(a.checkpoint_out, audit::signed_checkpoint_to_json(res.newest), error)) {
-    std::cerr << "dsa audit consistency: " << error << "\n";
-    return 2;
+  if (!a.checkpoint_out.empty()) {
+    if (auto written = write_file(a.checkpoint_out, audit::signed_checkpoint_to_json(res.newest));
+        !written) {
+      std::cerr << "dsa audit consistency: " << written.error() << "\n";
+      return 2;
+    }
   }
   return 0;
 }
@@ -124,44 +126,43 @@ int run_verify_consistency(const std::string& key_path, const std::string& old_p
   if (!key) {
     return status;
   }
-  std::string error;
   std::optional<audit::signed_checkpoint> cps[2];
   const std::string* paths[2] = {&old_path, &new_path};
   for (int i = 0; i < 2; ++i) {
-    auto text = read_file(*paths[i], error);
+    auto text = read_file(*paths[i]);
     if (!text) {
-      std::cerr << "dsa audit verify-consistency: " << error << "\n";
+      std::cerr << "dsa audit verify-consistency: " << text.error() << "\n";
       return 2;
     }
-    cps[i] = audit::signed_checkpoint_from_json(*text, error);
-    if (!cps[i]) {
-      std::cerr << "dsa audit verify-consistency: " << *paths[i] << ": " << error << "\n";
+    auto parsed = audit::signed_checkpoint_from_json(*text);
+    if (!parsed) {
+      std::cerr << "dsa audit verify-consistency: " << *paths[i] << ": " << parsed.error() << "\n";
       return 2;
     }
+    cps[i] = std::move(parsed).value();
   }
-  auto text = read_file(proof_path, error);
+  auto text = read_file(proof_path);
   if (!text) {
-    std::cerr << "dsa audit verify-consistency: " << error << "\n";
+    std::cerr << "dsa audit verify-consistency: " << text.error() << "\n";
     return 2;
   }
-  auto proof = audit::consistency_proof_from_json(*text, error);
+  auto proof = audit::consistency_proof_from_json(*text);
   if (!proof) {
-    std::cout << "INVALID proof: " << error << "\n";
+    std::cout << "INVALID proof: " << proof.error() << "\n";
     return 1;
   }
   auto check = audit::verify_consistency_offline(*cps[0], *cps[1], *proof, *key);
-  if (!check.ok) {
-    std::cout << "INVALID: " << check.detail << "\n";
+  if (!check) {
+    std::cout << "INVALID: " << check.error() << "\n";
     return 1;
   }
-  std::cout << "valid: " << check.detail << "\n";
+  std::cout << "valid: " << *check << "\n";
   return 0;
 }
 
 }  // namespace
 
 void add_audit_checkpoint_commands(CLI::App& parent, int& status) {
-
   // checkpoint
   auto c_db = std::make_shared<std::string>();
   auto c_key = std::make_shared<std::string>();

@@ -103,56 +103,55 @@ std::string csv_field(std::string_view v) {
   return out;
 }
 
-std::optional<std::string> read_file(const std::string& path, std::string& error) {
+result<std::string> read_file(const std::string& path) {
   if (path == "-") {
     return std::string(std::istreambuf_iterator<char>(std::cin), {});
   }
   std::ifstream in(path, std::ios::binary);
   if (!in) {
-    error = "cannot read " + path;
-    return std::nullopt;
+    return fail("cannot read " + path);
   }
   return std::string(std::istreambuf_iterator<char>(in), {});
 }
 
-bool write_file(const std::string& path, const std::string& text, std::string& error) {
+result<void> write_file(const std::string& path, const std::string& text) {
   if (path == "-") {
     std::cout << text;
-    return true;
+    return {};
   }
   std::ofstream out(path, std::ios::binary | std::ios::trunc);
   if (!out || !(out << text) || !out.flush()) {
-    error = "cannot write " + path;
-    return false;
+    return fail("cannot write " + path);
   }
-  return true;
+  return {};
 }
 
 std::unique_ptr<audit::reader> open_verified(const char* command, const std::string& db,
                                              const std::string& key_path, int& status) {
-  std::string error;
   audit::verify_options options;
   if (!key_path.empty()) {
-    auto pem = read_file(key_path, error);
+    auto pem = read_file(key_path);
     if (!pem) {
-      std::cerr << "dsa audit " << command << ": " << error << "\n";
+      std::cerr << "dsa audit " << command << ": " << pem.error() << "\n";
       status = 2;
       return nullptr;
     }
     options.public_key_pem = *pem;
   }
-  auto r = audit::reader::open(db, error);
-  if (!r) {
-    std::cerr << "dsa audit " << command << ": " << error << "\n";
+  auto opened = audit::reader::open(db);
+  if (!opened) {
+    std::cerr << "dsa audit " << command << ": " << opened.error() << "\n";
     status = 2;
     return nullptr;
   }
-  auto result = audit::verify_reader(*r, options);
-  if (!result.completed) {
-    std::cerr << "dsa audit " << command << ": " << result.error << "\n";
+  std::unique_ptr<audit::reader> r = std::move(opened).value();
+  auto verified = audit::verify_reader(*r, options);
+  if (!verified) {
+    std::cerr << "dsa audit " << command << ": " << verified.error() << "\n";
     status = 2;
     return nullptr;
   }
+  const audit::verify_result& result = *verified;
   if (!result.intact()) {
     const audit::problem& p = result.problems.front();
     std::cerr << "dsa audit " << command << ": refusing to report from " << db
@@ -173,12 +172,11 @@ std::unique_ptr<audit::reader> open_verified(const char* command, const std::str
 
 std::unique_ptr<audit::public_key> load_key(const char* command, const std::string& key_path,
                                             const audit::reader* r, int& status) {
-  std::string error;
   std::string pem;
   if (!key_path.empty()) {
-    auto text = read_file(key_path, error);
+    auto text = read_file(key_path);
     if (!text) {
-      std::cerr << "dsa audit " << command << ": " << error << "\n";
+      std::cerr << "dsa audit " << command << ": " << text.error() << "\n";
       status = 2;
       return nullptr;
     }
@@ -186,14 +184,15 @@ std::unique_ptr<audit::public_key> load_key(const char* command, const std::stri
   } else if (r != nullptr) {
     pem = r->meta("public_key").value_or("");
   }
-  auto key = audit::public_key::from_pem(pem, error);
+  auto key = audit::public_key::from_pem(pem);
   if (!key) {
     std::cerr << "dsa audit " << command << ": "
               << (key_path.empty() ? std::string("the key recorded in the store") : key_path)
-              << ": " << error << "\n";
+              << ": " << key.error() << "\n";
     status = 2;
+    return nullptr;
   }
-  return key;
+  return std::move(key).value();
 }
 
 }  // namespace dsa::cli

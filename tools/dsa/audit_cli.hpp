@@ -14,6 +14,7 @@
 
 #include "audit/crypto.hpp"
 #include "audit/reader.hpp"
+#include "common/result.hpp"
 
 namespace dsa::cli {
 
@@ -34,9 +35,9 @@ std::string format_time(std::int64_t us);
 // One RFC 4180 field: quoted when it holds a comma, quote or line break.
 std::string csv_field(std::string_view v);
 
-// `path` "-" means standard input / standard output.
-std::optional<std::string> read_file(const std::string& path, std::string& error);
-bool write_file(const std::string& path, const std::string& text, std::string& error);
+// `path` "-" means standard input / standard output. The error names the file.
+[[nodiscard]] result<std::string> read_file(const std::string& path);
+[[nodiscard]] result<void> write_file(const std::string& path, const std::string& text);
 
 // Opens the store and verifies it on the reader's snapshot before anything is reported from it:
 // query and stats derive every value from the entry texts, and this proves those texts are the

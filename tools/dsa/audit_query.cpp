@@ -41,7 +41,6 @@ int run_query(const query_args& a) {
       }
     }
   }
-  std::string error;
   int status = 0;
   auto r = open_verified("query", a.db, a.key, status);
   if (!r) {
@@ -86,72 +85,71 @@ int run_query(const query_args& a) {
     }
     std::cout << line << "\r\n";
   }
-  bool ok = r->query(
-      f,
-      [&](std::string_view text) {
-        if (a.format == "json") {
-          std::cout << text << '\n';
-          return true;
-        }
-        auto e = audit::entry_from_json(text);
-        if (!e) {
-          std::cerr << "dsa audit query: an entry is not valid JSON; run `dsa audit verify`\n";
-          return true;
-        }
-        auto num = [](std::int64_t v) { return v == 0 ? std::string() : std::to_string(v); };
-        if (a.format == "csv") {
-          const std::vector<std::string> fields = {
-              std::to_string(e->seq),
-              format_time(e->time_us),
-              e->kind,
-              e->request_id,
-              e->decision,
-              e->reason,
-              num(e->status),
-              e->requester.party,
-              e->requester.subject,
-              e->requester.trust_anchor,
-              e->agreement,
-              e->agreement_version,
-              e->permission,
-              e->endpoint,
-              e->purpose,
-              e->case_ref,
-              e->acting_user,
-              e->method,
-              e->path,
-              e->query,
-              e->upstream,
-              num(e->upstream_status),
-              e->upstream_latency_us < 0 ? std::string() : std::to_string(e->upstream_latency_us),
-              num(e->bytes),
-              num(e->items),
-              num(e->fields_removed),
-              e->body_sha256,
-              e->counted ? "true" : "false"};
-          std::string line;
-          for (std::size_t i = 0; i < fields.size(); ++i) {
-            line += (i ? "," : "") + csv_field(fields[i]);
-          }
-          std::cout << line << "\r\n";
-          return true;
-        }
-        std::string agreement = e->agreement;
-        if (!e->agreement_version.empty()) {
-          agreement += "@" + e->agreement_version;
-        }
-        std::string request = e->method.empty() ? std::string() : e->method + " " + e->path;
-        if (!e->query.empty()) {
-          request += "?" + e->query;
-        }
-        rows.push_back({std::to_string(e->seq), format_time(e->time_us),
-                        e->kind == "request" ? e->decision : e->kind, e->reason, e->requester.party,
-                        agreement, e->purpose, e->case_ref, request, num(e->status)});
-        return true;
-      },
-      error);
-  if (!ok) {
-    std::cerr << "dsa audit query: " << error << "\n";
+  auto queried = r->query(f, [&](std::string_view text) {
+    if (a.format == "json") {
+      std::cout << text << '\n';
+      return true;
+    }
+    auto e = audit::entry_from_json(text);
+    if (!e) {
+      std::cerr << "dsa audit query: an entry is not valid JSON; run `dsa audit verify`\n";
+      return true;
+    }
+    auto num = [](std::int64_t v) { return v == 0 ? std::string() : std::to_string(v); };
+    if (a.format == "csv") {
+      const std::vector<std::string> fields = {
+          std::to_string(e->seq),
+          format_time(e->time_us),
+          std::string(audit::kind_text(*e)),
+          e->request_id,
+          std::string(audit::decision_text(*e)),
+          e->reason,
+          num(e->status),
+          e->requester.party,
+          e->requester.subject,
+          e->requester.trust_anchor,
+          e->agreement,
+          e->agreement_version,
+          e->permission,
+          e->endpoint,
+          e->purpose,
+          e->case_ref,
+          e->acting_user,
+          e->method,
+          e->path,
+          e->query,
+          e->upstream,
+          num(e->upstream_status),
+          e->upstream_latency_us < 0 ? std::string() : std::to_string(e->upstream_latency_us),
+          num(e->bytes),
+          num(e->items),
+          num(e->fields_removed),
+          e->body_sha256,
+          e->counted ? "true" : "false"};
+      std::string line;
+      for (std::size_t i = 0; i < fields.size(); ++i) {
+        line += (i ? "," : "") + csv_field(fields[i]);
+      }
+      std::cout << line << "\r\n";
+      return true;
+    }
+    std::string agreement = e->agreement;
+    if (!e->agreement_version.empty()) {
+      agreement += "@" + e->agreement_version;
+    }
+    std::string request = e->method.empty() ? std::string() : e->method + " " + e->path;
+    if (!e->query.empty()) {
+      request += "?" + e->query;
+    }
+    rows.push_back({std::to_string(e->seq), format_time(e->time_us),
+                    std::string(e->kind == audit::entry_kind::request ? audit::decision_text(*e)
+                                                                      : audit::kind_text(*e)),
+                    e->reason, e->requester.party, agreement, e->purpose, e->case_ref, request,
+                    num(e->status)});
+    return true;
+  });
+  if (!queried) {
+    std::cerr << "dsa audit query: " << queried.error() << "\n";
     return 2;
   }
   if (a.format == "table") {
@@ -182,37 +180,37 @@ int run_query(const query_args& a) {
 }
 
 int run_stats(const std::string& db, const std::string& by, const std::string& key_path) {
-  std::string error;
   int status = 0;
   auto r = open_verified("stats", db, key_path, status);
   if (!r) {
     return status;
   }
-  std::vector<audit::group_count> groups;
-  if (!r->stats(by, groups, error)) {
-    std::cerr << "dsa audit stats: " << error << "\n";
+  auto grouped = r->stats(by);
+  if (!grouped) {
+    std::cerr << "dsa audit stats: " << grouped.error() << "\n";
     return 2;
   }
-  static const std::vector<std::string> decisions = {"allow", "deny", "withheld", "reject",
-                                                     "error"};
+  const std::vector<audit::group_count>& groups = *grouped;
+  // One column per decision, in the order entry.hpp lists them.
+#define DSA_DECISION_NAME(name) std::string(audit::to_string(audit::entry_decision::name)),
+  static const std::vector<std::string> decisions = {DSA_AUDIT_ENTRY_DECISIONS(DSA_DECISION_NAME)};
+#undef DSA_DECISION_NAME
   if (by.empty()) {
-    std::vector<audit::stored_checkpoint> checkpoints;
-    if (!r->checkpoints(checkpoints, error)) {
-      std::cerr << "dsa audit stats: " << error << "\n";
+    auto stored = r->checkpoints();
+    if (!stored) {
+      std::cerr << "dsa audit stats: " << stored.error() << "\n";
       return 2;
     }
+    const std::vector<audit::stored_checkpoint>& checkpoints = *stored;
     std::optional<std::int64_t> first_time, last_time;
     audit::query_filter first_only;
     first_only.limit = 1;
-    (void)r->query(
-        first_only,
-        [&](std::string_view t) {
-          if (auto e = audit::entry_from_json(t)) {
-            first_time = e->time_us;
-          }
-          return false;
-        },
-        error);
+    (void)r->query(first_only, [&](std::string_view t) {
+      if (auto e = audit::entry_from_json(t)) {
+        first_time = e->time_us;
+      }
+      return false;
+    });
     const std::uint64_t count = r->entry_count();
     if (count > 0) {
       if (auto e = audit::entry_from_json(r->entry_text(count - 1).value_or(""))) {

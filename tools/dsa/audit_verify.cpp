@@ -19,21 +19,21 @@ using namespace std::chrono;
 int run_verify(const std::string& db, const std::string& key_path) {
   audit::verify_options options;
   if (!key_path.empty()) {
-    std::string error;
-    auto pem = read_file(key_path, error);
+    auto pem = read_file(key_path);
     if (!pem) {
-      std::cerr << "dsa audit verify: " << error << "\n";
+      std::cerr << "dsa audit verify: " << pem.error() << "\n";
       return 2;
     }
     options.public_key_pem = *pem;
   }
   const auto start = steady_clock::now();
-  auto result = audit::verify_store(db, options);
+  auto verified = audit::verify_store(db, options);
   const double seconds = duration<double>(steady_clock::now() - start).count();
-  if (!result.completed) {
-    std::cerr << "dsa audit verify: " << result.error << "\n";
+  if (!verified) {
+    std::cerr << "dsa audit verify: " << verified.error() << "\n";
     return 2;
   }
+  const audit::verify_result& result = *verified;
   const std::uint64_t uncovered = result.entries - std::min(result.entries, result.covered);
   if (result.intact()) {
     std::cout << "intact: " << db << "\n"
@@ -83,10 +83,9 @@ int run_verify(const std::string& db, const std::string& key_path) {
 }
 
 int run_prove(const std::string& db, std::uint64_t seq) {
-  std::string error;
-  auto p = audit::prove(db, seq, error);
+  auto p = audit::prove(db, seq);
   if (!p) {
-    std::cerr << "dsa audit prove: " << error << "\n";
+    std::cerr << "dsa audit prove: " << p.error() << "\n";
     return 2;
   }
   std::cout << audit::proof_to_json(*p);
@@ -94,30 +93,28 @@ int run_prove(const std::string& db, std::uint64_t seq) {
 }
 
 int run_verify_proof(const std::string& key_path, const std::string& proof_path) {
-  std::string error;
-  auto pem = read_file(key_path, error);
+  auto pem = read_file(key_path);
   if (!pem) {
-    std::cerr << "dsa audit verify-proof: " << error << "\n";
+    std::cerr << "dsa audit verify-proof: " << pem.error() << "\n";
     return 2;
   }
-  auto key = audit::public_key::from_pem(*pem, error);
+  auto key = audit::public_key::from_pem(*pem);
   if (!key) {
-    std::cerr << "dsa audit verify-proof: " << key_path << ": " << error << "\n";
+    std::cerr << "dsa audit verify-proof: " << key_path << ": " << key.error() << "\n";
     return 2;
   }
-  auto text = read_file(proof_path, error);
+  auto text = read_file(proof_path);
   if (!text) {
-    std::cerr << "dsa audit verify-proof: " << error << "\n";
+    std::cerr << "dsa audit verify-proof: " << text.error() << "\n";
     return 2;
   }
-  auto proof = audit::proof_from_json(*text, error);
+  auto proof = audit::proof_from_json(*text);
   if (!proof) {
-    std::cout << "INVALID proof: " << error << "\n";
+    std::cout << "INVALID proof: " << proof.error() << "\n";
     return 1;
   }
-  auto check = audit::verify_proof(*proof, *key);
-  if (!check.ok) {
-    std::cout << "INVALID proof: " << check.error << "\n";
+  if (auto check = audit::verify_proof(*proof, **key); !check) {
+    std::cout << "INVALID proof: " << check.error() << "\n";
     return 1;
   }
   std::cout << "valid: entry " << proof->leaf_index << " is in the log \"" << proof->origin
@@ -127,13 +124,12 @@ int run_verify_proof(const std::string& key_path, const std::string& proof_path)
 }
 
 int run_export_key(const std::string& db) {
-  std::string error;
-  auto r = audit::reader::open(db, error);
+  auto r = audit::reader::open(db);
   if (!r) {
-    std::cerr << "dsa audit export-key: " << error << "\n";
+    std::cerr << "dsa audit export-key: " << r.error() << "\n";
     return 2;
   }
-  auto pem = r->meta("public_key");
+  auto pem = (*r)->meta("public_key");
   if (!pem || pem->empty()) {
     std::cerr << "dsa audit export-key: " << db << " records no public key\n";
     return 2;
