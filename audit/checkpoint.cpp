@@ -125,71 +125,60 @@ std::string signed_checkpoint_to_json(const signed_checkpoint& s) {
   return out;
 }
 
-std::optional<signed_checkpoint> signed_checkpoint_from_json(std::string_view text,
-                                                             std::string& error) {
+result<signed_checkpoint> signed_checkpoint_from_json(std::string_view text) {
   boost::system::error_code ec;
   boost::json::value v = boost::json::parse(text, ec);
   if (ec || !v.is_object()) {
-    error = "the checkpoint is not a JSON object";
-    return std::nullopt;
+    return fail("the checkpoint is not a JSON object");
   }
   const auto& o = v.get_object();
   for (const auto& member : o) {
     const std::string_view k = member.key();
     if (k != "type" && k != "origin" && k != "size" && k != "root" && k != "time_us" &&
         k != "time" && k != "signature") {
-      error = "the checkpoint has an unknown member \"" + std::string(k) + "\"";
-      return std::nullopt;
+      return fail("the checkpoint has an unknown member \"" + std::string(k) + "\"");
     }
   }
   auto str = [&](std::string_view k) { return string_member(o, k); };
   auto type = str("type");
   if (!type || *type != document_type) {
-    error = "the checkpoint's \"type\" is not \"" + std::string(document_type) + "\"";
-    return std::nullopt;
+    return fail("the checkpoint's \"type\" is not \"" + std::string(document_type) + "\"");
   }
   signed_checkpoint s;
   auto origin = str("origin");
   if (!origin || !valid_origin(*origin)) {
-    error = "the checkpoint's \"origin\" is missing or not one printable line";
-    return std::nullopt;
+    return fail("the checkpoint's \"origin\" is missing or not one printable line");
   }
   s.c.origin = std::string(*origin);
   auto size = o.find("size");
   if (size == o.end() || !(size->value().is_uint64() ||
                            (size->value().is_int64() && size->value().get_int64() >= 0))) {
-    error = "the checkpoint's \"size\" is missing or not a non-negative integer";
-    return std::nullopt;
+    return fail("the checkpoint's \"size\" is missing or not a non-negative integer");
   }
   s.c.size = size->value().is_uint64() ? size->value().get_uint64()
                                        : static_cast<std::uint64_t>(size->value().get_int64());
   auto root = str("root");
   auto root_hash = root ? hash_from_base64(*root) : std::nullopt;
   if (!root_hash) {
-    error = "the checkpoint's \"root\" is missing or not base64 of a 32-byte hash";
-    return std::nullopt;
+    return fail("the checkpoint's \"root\" is missing or not base64 of a 32-byte hash");
   }
   s.c.root = *root_hash;
   if (auto t = o.find("time_us"); t != o.end()) {
     if (!t->value().is_int64() || t->value().get_int64() < 0) {
-      error = "the checkpoint's \"time_us\" is not a non-negative integer";
-      return std::nullopt;
+      return fail("the checkpoint's \"time_us\" is not a non-negative integer");
     }
     s.c.time_us = t->value().get_int64();
     auto human = str("time");
     if (human && *human != format_utc(*s.c.time_us)) {
-      error = "the checkpoint's \"time\" does not agree with its \"time_us\"";
-      return std::nullopt;
+      return fail("the checkpoint's \"time\" does not agree with its \"time_us\"");
     }
   } else if (o.contains("time")) {
-    error = "the checkpoint has \"time\" but no \"time_us\"";
-    return std::nullopt;
+    return fail("the checkpoint has \"time\" but no \"time_us\"");
   }
   auto sig = str("signature");
   auto sig_bytes = sig ? from_base64(*sig) : std::nullopt;
   if (!sig_bytes || sig_bytes->size() != 64) {
-    error = "the checkpoint's \"signature\" is missing or not base64 of 64 bytes";
-    return std::nullopt;
+    return fail("the checkpoint's \"signature\" is missing or not base64 of 64 bytes");
   }
   s.signature = *sig_bytes;
   return s;

@@ -30,6 +30,7 @@
 #include <string_view>
 
 #include "audit/crypto.hpp"
+#include "common/result.hpp"
 
 namespace dsa::audit {
 
@@ -58,8 +59,7 @@ struct signed_checkpoint {
 [[nodiscard]] std::string format_utc(std::int64_t time_us);
 [[nodiscard]] std::string signed_checkpoint_to_json(const signed_checkpoint& s);
 // Strict: the type, every member with its type and canonical encoding; fails naming the member.
-[[nodiscard]] std::optional<signed_checkpoint> signed_checkpoint_from_json(std::string_view text,
-                                                                           std::string& error);
+[[nodiscard]] result<signed_checkpoint> signed_checkpoint_from_json(std::string_view text);
 // The signature over checkpoint_note(s.c) verifies with `key`.
 [[nodiscard]] bool verify_signed_checkpoint(const signed_checkpoint& s, const public_key& key);
 

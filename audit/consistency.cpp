@@ -40,90 +40,85 @@ std::string_view to_string(consistency_finding f) {
   return "unknown";
 }
 
-std::optional<signed_checkpoint> latest_valid_checkpoint(const reader& r, const public_key& key,
-                                                         std::string& error) {
-  std::vector<stored_checkpoint> rows;
-  if (!r.checkpoints(rows, error)) {
-    return std::nullopt;
+result<std::optional<signed_checkpoint>> latest_valid_checkpoint(const reader& r,
+                                                                 const public_key& key) {
+  auto rows = r.checkpoints();
+  if (!rows) {
+    return fail(rows.error());
   }
-  for (auto it = rows.rbegin(); it != rows.rend(); ++it) {
+  for (auto it = rows->rbegin(); it != rows->rend(); ++it) {
     auto note = parse_checkpoint_note(it->note);
     if (note && key.verify(it->note, it->signature)) {
-      return signed_checkpoint{*note, it->signature};
+      return std::optional<signed_checkpoint>(signed_checkpoint{*note, it->signature});
     }
   }
-  return std::nullopt;
+  return std::optional<signed_checkpoint>();
 }
 
-consistency_result check_consistency(const std::filesystem::path& db,
-                                     const signed_checkpoint& saved,
-                                     const std::string& public_key_pem) {
+result<consistency_result> check_consistency(const std::filesystem::path& db,
+                                             const signed_checkpoint& saved,
+                                             const std::string& public_key_pem) {
   consistency_result res;
-  auto r = reader::open(db, res.error);
-  if (!r) {
-    return res;
+  auto opened = reader::open(db);
+  if (!opened) {
+    return fail(opened.error());
   }
+  const std::unique_ptr<reader> r = std::move(opened).value();
   std::string pem = public_key_pem;
   if (pem.empty()) {
     res.key_from_store = true;
     pem = r->meta("public_key").value_or("");
   }
-  std::string key_error;
-  auto key = public_key::from_pem(pem, key_error);
-  if (!key) {
-    res.error = (res.key_from_store ? "the key recorded in the store is unusable: "
+  auto parsed_key = public_key::from_pem(pem);
+  if (!parsed_key) {
+    return fail((res.key_from_store ? "the key recorded in the store is unusable: "
                                     : "the given key is unusable: ") +
-                key_error;
-    return res;
+                parsed_key.error());
   }
-  res.completed = true;
-  auto fail = [&](consistency_finding f, std::string detail) {
+  const std::unique_ptr<public_key> key = std::move(parsed_key).value();
+  auto found = [&](consistency_finding f, std::string detail) {
     res.finding = f;
     res.detail = std::move(detail);
     return res;
   };
   const std::uint64_t m = saved.c.size;
   if (!verify_signed_checkpoint(saved, *key)) {
-    return fail(consistency_finding::bad_signature,
-                std::string("the saved checkpoint's signature does not verify with ") +
-                    (res.key_from_store ? "the key recorded in the store (was the store's key "
-                                          "replaced? pass your own copy with --key)"
-                                        : "the given key"));
+    return found(consistency_finding::bad_signature,
+                 std::string("the saved checkpoint's signature does not verify with ") +
+                     (res.key_from_store ? "the key recorded in the store (was the store's key "
+                                           "replaced? pass your own copy with --key)"
+                                         : "the given key"));
   }
   const std::string origin = r->meta("origin").value_or("");
   if (saved.c.origin != origin) {
-    return fail(consistency_finding::other_origin, "the saved checkpoint is of the log \"" +
-                                                       saved.c.origin + "\"; this store is \"" +
-                                                       origin + "\"");
+    return found(consistency_finding::other_origin, "the saved checkpoint is of the log \"" +
+                                                        saved.c.origin + "\"; this store is \"" +
+                                                        origin + "\"");
   }
 
   // The leaves as the entries hash now: an edited text counts as what it has become.
   std::vector<hash> leaves;
-  std::string read_error;
   std::optional<consistency_result> early;
-  bool ok = r->for_each_entry(
-      [&](std::uint64_t seq, std::string_view text, std::string_view stored_leaf) {
-        const hash h = leaf_hash(text);
-        if (seq != leaves.size()) {
-          early = fail(consistency_finding::entry_altered,
-                       "entry " + std::to_string(leaves.size()) +
-                           " is missing (rows are not contiguous); run `dsa audit verify`");
-          return false;
-        }
-        if (stored_leaf.size() != 32 || std::memcmp(stored_leaf.data(), h.data(), 32) != 0) {
-          early = fail(consistency_finding::entry_altered,
-                       "entry " + std::to_string(seq) +
-                           " does not match its leaf hash; run `dsa audit verify`");
-          return false;
-        }
-        leaves.push_back(h);
-        return true;
-      },
-      read_error);
-  if (!ok) {
-    res.completed = false;
-    res.error = read_error;
-    return res;
+  auto read = r->for_each_entry([&](std::uint64_t seq, std::string_view text,
+                                    std::string_view stored_leaf) {
+    const hash h = leaf_hash(text);
+    if (seq != leaves.size()) {
+      early = found(consistency_finding::entry_altered,
+                    "entry " + std::to_string(leaves.size()) +
+                        " is missing (rows are not contiguous); run `dsa audit verify`");
+      return false;
+    }
+    if (stored_leaf.size() != 32 || std::memcmp(stored_leaf.data(), h.data(), 32) != 0) {
+      early = found(
+          consistency_finding::entry_altered,
+          "entry " + std::to_string(seq) + " does not match its leaf hash; run `dsa audit verify`");
+      return false;
+    }
+    leaves.push_back(h);
+    return true;
+  });
+  if (!read) {
+    return fail(read.error());
   }
   if (early) {
     return *early;
@@ -131,16 +126,15 @@ consistency_result check_consistency(const std::filesystem::path& db,
   const std::uint64_t n_entries = leaves.size();
   res.entries = n_entries;
   if (n_entries < m) {
-    return fail(consistency_finding::truncated,
-                "log has " + std::to_string(n_entries) + " entries, saved checkpoint covers " +
-                    std::to_string(m) + " (" + when(saved.c) + "): truncated");
+    return found(consistency_finding::truncated,
+                 "log has " + std::to_string(n_entries) + " entries, saved checkpoint covers " +
+                     std::to_string(m) + " (" + when(saved.c) + "): truncated");
   }
-  auto newest = latest_valid_checkpoint(*r, *key, read_error);
-  if (!newest && !read_error.empty()) {
-    res.completed = false;
-    res.error = read_error;
-    return res;
+  auto latest = latest_valid_checkpoint(*r, *key);
+  if (!latest) {
+    return fail(latest.error());
   }
+  const std::optional<signed_checkpoint>& newest = *latest;
   // Roots at the saved size and at the newest checkpoint's size, in one pass.
   const std::uint64_t n = newest ? newest->c.size : 0;
   merkle_frontier tree;
@@ -156,25 +150,25 @@ consistency_result check_consistency(const std::filesystem::path& db,
     }
   }
   if (*root_m != saved.c.root) {
-    return fail(consistency_finding::rewritten, "root at size " + std::to_string(m) +
-                                                    " differs from the saved checkpoint (" +
-                                                    when(saved.c) + "): history rewritten");
+    return found(consistency_finding::rewritten, "root at size " + std::to_string(m) +
+                                                     " differs from the saved checkpoint (" +
+                                                     when(saved.c) + "): history rewritten");
   }
   if (!newest || n < m) {
-    return fail(consistency_finding::checkpoints_removed,
-                std::string("the store's newest valid checkpoint ") +
-                    (newest ? "covers " + std::to_string(n) + " entries" : "does not exist") +
-                    ", fewer than the " + std::to_string(m) +
-                    " of the saved checkpoint: checkpoints were removed");
+    return found(consistency_finding::checkpoints_removed,
+                 std::string("the store's newest valid checkpoint ") +
+                     (newest ? "covers " + std::to_string(n) + " entries" : "does not exist") +
+                     ", fewer than the " + std::to_string(m) +
+                     " of the saved checkpoint: checkpoints were removed");
   }
   if (n > n_entries || !root_n || *root_n != newest->c.root) {
-    return fail(consistency_finding::store_inconsistent,
-                "the store's newest checkpoint (size " + std::to_string(n) +
-                    ") does not match its entries; run `dsa audit verify`");
+    return found(consistency_finding::store_inconsistent,
+                 "the store's newest checkpoint (size " + std::to_string(n) +
+                     ") does not match its entries; run `dsa audit verify`");
   }
   auto path = consistency_path(m, n, [&](std::uint64_t i) { return leaves[i]; });
   if (!path || !verify_consistency(m, n, saved.c.root, newest->c.root, *path)) {
-    return fail(
+    return found(
         consistency_finding::store_inconsistent,
         "no valid consistency proof from size " + std::to_string(m) + " to " + std::to_string(n));
   }
@@ -208,13 +202,11 @@ std::string consistency_proof_to_json(const consistency_proof& p) {
   return out;
 }
 
-std::optional<consistency_proof> consistency_proof_from_json(std::string_view text,
-                                                             std::string& error) {
+result<consistency_proof> consistency_proof_from_json(std::string_view text) {
   boost::system::error_code ec;
   boost::json::value v = boost::json::parse(text, ec);
   if (ec || !v.is_object()) {
-    error = "the consistency proof is not a JSON object";
-    return std::nullopt;
+    return fail("the consistency proof is not a JSON object");
   }
   const auto& o = v.get_object();
   auto str = [&](std::string_view k) { return string_member(o, k); };
@@ -228,8 +220,7 @@ std::optional<consistency_proof> consistency_proof_from_json(std::string_view te
   auto path = o.find("proof");
   if (!type || *type != proof_type || !origin || !old_size || !new_size || !old_root || !new_root ||
       path == o.end() || !path->value().is_array()) {
-    error = "the consistency proof lacks a member or has one of the wrong type";
-    return std::nullopt;
+    return fail("the consistency proof lacks a member or has one of the wrong type");
   }
   consistency_proof p;
   p.origin = std::string(*origin);
@@ -238,52 +229,50 @@ std::optional<consistency_proof> consistency_proof_from_json(std::string_view te
   auto a = hash_from_base64(*old_root);
   auto b = hash_from_base64(*new_root);
   if (!a || !b) {
-    error = "the consistency proof's old_root or new_root is not base64 of a 32-byte hash";
-    return std::nullopt;
+    return fail("the consistency proof's old_root or new_root is not base64 of a 32-byte hash");
   }
   p.old_root = *a;
   p.new_root = *b;
   for (const auto& element : path->value().get_array()) {
     auto h = element.is_string() ? hash_from_base64(element.get_string()) : std::nullopt;
     if (!h) {
-      error = "a proof element is not base64 of a 32-byte hash";
-      return std::nullopt;
+      return fail("a proof element is not base64 of a 32-byte hash");
     }
     p.path.push_back(*h);
   }
   return p;
 }
 
-consistency_check verify_consistency_offline(const signed_checkpoint& old_cp,
-                                             const signed_checkpoint& new_cp,
-                                             const consistency_proof& proof,
-                                             const public_key& key) {
+result<std::string> verify_consistency_offline(const signed_checkpoint& old_cp,
+                                               const signed_checkpoint& new_cp,
+                                               const consistency_proof& proof,
+                                               const public_key& key) {
   if (!verify_signed_checkpoint(old_cp, key)) {
-    return {false, "the old checkpoint's signature does not verify with this key"};
+    return fail("the old checkpoint's signature does not verify with this key");
   }
   if (!verify_signed_checkpoint(new_cp, key)) {
-    return {false, "the new checkpoint's signature does not verify with this key"};
+    return fail("the new checkpoint's signature does not verify with this key");
   }
   if (old_cp.c.origin != new_cp.c.origin || proof.origin != old_cp.c.origin) {
-    return {false, "the checkpoints and the proof are not of one log (origins differ)"};
+    return fail("the checkpoints and the proof are not of one log (origins differ)");
   }
   if (proof.old_size != old_cp.c.size || proof.old_root != old_cp.c.root ||
       proof.new_size != new_cp.c.size || proof.new_root != new_cp.c.root) {
-    return {false, "the proof is about other sizes or roots than these two checkpoints"};
+    return fail("the proof is about other sizes or roots than these two checkpoints");
   }
   if (new_cp.c.size < old_cp.c.size) {
-    return {false, "the new checkpoint covers " + std::to_string(new_cp.c.size) +
-                       " entries, fewer than the old one's " + std::to_string(old_cp.c.size) +
-                       ": truncated"};
+    return fail("the new checkpoint covers " + std::to_string(new_cp.c.size) +
+                " entries, fewer than the old one's " + std::to_string(old_cp.c.size) +
+                ": truncated");
   }
   if (!verify_consistency(old_cp.c.size, new_cp.c.size, old_cp.c.root, new_cp.c.root, proof.path)) {
-    return {false, "the proof does not show size " + std::to_string(old_cp.c.size) +
-                       " to be a prefix of size " + std::to_string(new_cp.c.size) +
-                       ": history rewritten (or the proof is damaged)"};
+    return fail("the proof does not show size " + std::to_string(old_cp.c.size) +
+                " to be a prefix of size " + std::to_string(new_cp.c.size) +
+                ": history rewritten (or the proof is damaged)");
   }
-  return {true, "the log \"" + old_cp.c.origin + "\" at size " + std::to_string(new_cp.c.size) +
-                    " extends its checkpoint at size " + std::to_string(old_cp.c.size) +
-                    ", both signed by this key"};
+  return std::string("the log \"") + old_cp.c.origin + "\" at size " +
+         std::to_string(new_cp.c.size) + " extends its checkpoint at size " +
+         std::to_string(old_cp.c.size) + ", both signed by this key";
 }
 
 }  // namespace dsa::audit

@@ -16,8 +16,8 @@
 //   {"type": "dsa-audit-consistency", "origin": …, "old_size": m, "old_root": base64,
 //    "new_size": n, "new_root": base64, "proof": [base64, …]}     -- PROOF(m, D[n])
 //
-// Thread safety: pure functions over their arguments. Errors: I/O and unusable input through
-// `completed == false` and `error`; a log that does not extend the checkpoint is a finding.
+// Thread safety: pure functions over their arguments. Errors: I/O and unusable input fail the
+// result (common/result.hpp); a log that does not extend the checkpoint is a finding.
 
 #include <cstdint>
 #include <filesystem>
@@ -28,17 +28,16 @@
 
 #include "audit/checkpoint.hpp"
 #include "audit/crypto.hpp"
+#include "common/result.hpp"
 
 namespace dsa::audit {
 
 class reader;
 
 // The newest checkpoint row of the store whose note parses and whose signature verifies with
-// `key`, or nullopt (error empty) when there is none. nullopt with `error` set when the store
-// cannot be read.
-[[nodiscard]] std::optional<signed_checkpoint> latest_valid_checkpoint(const reader& r,
-                                                                       const public_key& key,
-                                                                       std::string& error);
+// `key`, or nullopt when there is none. Fails when the store cannot be read.
+[[nodiscard]] result<std::optional<signed_checkpoint>> latest_valid_checkpoint(
+    const reader& r, const public_key& key);
 
 enum class consistency_finding {
   consistent,           // the log extends the saved checkpoint
@@ -54,8 +53,6 @@ enum class consistency_finding {
 [[nodiscard]] std::string_view to_string(consistency_finding f);
 
 struct consistency_result {
-  bool completed = false;  // false: the store or the key could not be used; see error
-  std::string error;
   consistency_finding finding = consistency_finding::consistent;
   std::string detail;  // one line for people: what was proved, or what is wrong
   bool key_from_store = false;
@@ -63,16 +60,15 @@ struct consistency_result {
   signed_checkpoint newest;   // the store's newest valid checkpoint (when consistent)
   std::vector<hash> proof;    // PROOF(saved.size, newest.size) (when consistent)
 
-  [[nodiscard]] bool consistent() const {
-    return completed && finding == consistency_finding::consistent;
-  }
+  [[nodiscard]] bool consistent() const { return finding == consistency_finding::consistent; }
 };
 
 // `public_key_pem` empty: use the key recorded in the store (which proves nothing against whoever
-// replaced it; the auditor's own copy should be given).
-[[nodiscard]] consistency_result check_consistency(const std::filesystem::path& db,
-                                                   const signed_checkpoint& saved,
-                                                   const std::string& public_key_pem);
+// replaced it; the auditor's own copy should be given). Fails when the store or the key cannot be
+// used; a log that does not extend `saved` is a finding in the value.
+[[nodiscard]] result<consistency_result> check_consistency(const std::filesystem::path& db,
+                                                           const signed_checkpoint& saved,
+                                                           const std::string& public_key_pem);
 
 struct consistency_proof {
   std::string origin;
@@ -82,18 +78,14 @@ struct consistency_proof {
 };
 
 [[nodiscard]] std::string consistency_proof_to_json(const consistency_proof& p);
-[[nodiscard]] std::optional<consistency_proof> consistency_proof_from_json(std::string_view text,
-                                                                           std::string& error);
+[[nodiscard]] result<consistency_proof> consistency_proof_from_json(std::string_view text);
 
-struct consistency_check {
-  bool ok = false;
-  std::string detail;  // what was proved, or what failed
-};
 // Offline: both checkpoints signed by `key`, of one origin, the proof about exactly these two
-// (sizes and roots) and valid by RFC 9162 §2.1.4.2.
-[[nodiscard]] consistency_check verify_consistency_offline(const signed_checkpoint& old_cp,
-                                                           const signed_checkpoint& new_cp,
-                                                           const consistency_proof& proof,
-                                                           const public_key& key);
+// (sizes and roots) and valid by RFC 9162 §2.1.4.2. The value says what was proved, for people;
+// the error what failed.
+[[nodiscard]] result<std::string> verify_consistency_offline(const signed_checkpoint& old_cp,
+                                                             const signed_checkpoint& new_cp,
+                                                             const consistency_proof& proof,
+                                                             const public_key& key);
 
 }  // namespace dsa::audit

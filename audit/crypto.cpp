@@ -173,38 +173,33 @@ signing_key::signing_key(EVP_PKEY* key) : key_(key), public_pem_(public_pem_of(k
 
 signing_key::~signing_key() { EVP_PKEY_free(key_); }
 
-std::unique_ptr<signing_key> signing_key::load_or_create(const std::filesystem::path& path,
-                                                         std::string& error) {
+result<std::unique_ptr<signing_key>> signing_key::load_or_create(
+    const std::filesystem::path& path) {
   std::FILE* f = std::fopen(path.c_str(), "r");
   if (f != nullptr) {
     EVP_PKEY* key = PEM_read_PrivateKey(f, nullptr, nullptr, nullptr);
     std::fclose(f);
     if (key == nullptr) {
-      error = "signing key " + path.string() + " is not a PEM private key: " + openssl_error();
-      return nullptr;
+      return fail("signing key " + path.string() + " is not a PEM private key: " + openssl_error());
     }
     if (EVP_PKEY_get_id(key) != EVP_PKEY_ED25519) {
       EVP_PKEY_free(key);
-      error = "signing key " + path.string() + " is not an Ed25519 key";
-      return nullptr;
+      return fail("signing key " + path.string() + " is not an Ed25519 key");
     }
     return std::unique_ptr<signing_key>(new signing_key(key));
   }
   if (errno != ENOENT) {
-    error = "cannot read signing key " + path.string() + ": " + std::strerror(errno);
-    return nullptr;
+    return fail("cannot read signing key " + path.string() + ": " + std::strerror(errno));
   }
   EVP_PKEY* key = EVP_PKEY_Q_keygen(nullptr, nullptr, "ED25519");
   if (key == nullptr) {
-    error = "cannot generate an Ed25519 key: " + openssl_error();
-    return nullptr;
+    return fail("cannot generate an Ed25519 key: " + openssl_error());
   }
   // O_EXCL + 0600: the private key is never readable by others, not even for a moment.
   int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
   if (fd < 0) {
     EVP_PKEY_free(key);
-    error = "cannot create signing key " + path.string() + ": " + std::strerror(errno);
-    return nullptr;
+    return fail("cannot create signing key " + path.string() + ": " + std::strerror(errno));
   }
   std::FILE* out = ::fdopen(fd, "w");
   bool ok =
@@ -218,8 +213,7 @@ std::unique_ptr<signing_key> signing_key::load_or_create(const std::filesystem::
   if (!ok) {
     EVP_PKEY_free(key);
     ::unlink(path.c_str());
-    error = "cannot write signing key " + path.string();
-    return nullptr;
+    return fail("cannot write signing key " + path.string());
   }
   return std::unique_ptr<signing_key>(new signing_key(key));
 }
@@ -248,18 +242,16 @@ public_key::public_key(EVP_PKEY* key) : key_(key), pem_(public_pem_of(key)) {}
 
 public_key::~public_key() { EVP_PKEY_free(key_); }
 
-std::unique_ptr<public_key> public_key::from_pem(std::string_view pem, std::string& error) {
+result<std::unique_ptr<public_key>> public_key::from_pem(std::string_view pem) {
   BIO* bio = BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size()));
   EVP_PKEY* key = bio != nullptr ? PEM_read_bio_PUBKEY(bio, nullptr, nullptr, nullptr) : nullptr;
   BIO_free(bio);
   if (key == nullptr) {
-    error = "not a PEM public key: " + openssl_error();
-    return nullptr;
+    return fail("not a PEM public key: " + openssl_error());
   }
   if (EVP_PKEY_get_id(key) != EVP_PKEY_ED25519) {
     EVP_PKEY_free(key);
-    error = "not an Ed25519 public key";
-    return nullptr;
+    return fail("not an Ed25519 public key");
   }
   return std::unique_ptr<public_key>(new public_key(key));
 }

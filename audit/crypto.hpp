@@ -6,7 +6,8 @@
 //
 // Thread safety: free functions are safe from any thread (hashing uses a per-thread context).
 // signing_key is immutable after load and may be shared across threads.
-// Errors: nothing here throws; fallible functions return std::optional / bool and fill `error`.
+// Errors: nothing here throws. Loading a key returns a result naming the file and the problem
+// (common/result.hpp); a parse that has nothing to say but "no" returns std::optional.
 
 #include <array>
 #include <cstdint>
@@ -15,6 +16,8 @@
 #include <optional>
 #include <string>
 #include <string_view>
+
+#include "common/result.hpp"
 
 typedef struct evp_pkey_st EVP_PKEY;
 
@@ -49,8 +52,8 @@ class signing_key {
   // Loads the PEM private key at `path`, or creates a fresh key there (mode 0600, created
   // exclusively so a concurrent creator cannot be overwritten) when the file does not exist.
   // Fails when the file exists but is not an Ed25519 PEM private key.
-  [[nodiscard]] static std::unique_ptr<signing_key> load_or_create(
-      const std::filesystem::path& path, std::string& error);
+  [[nodiscard]] static result<std::unique_ptr<signing_key>> load_or_create(
+      const std::filesystem::path& path);
   // Signs `message` with pure Ed25519 (RFC 8032; no pre-hash). Returns the 64-byte signature.
   [[nodiscard]] std::optional<std::string> sign(std::string_view message) const;
   // The SubjectPublicKeyInfo PEM ("-----BEGIN PUBLIC KEY-----").
@@ -70,8 +73,7 @@ class public_key {
   ~public_key();
 
   // Parses a PEM SubjectPublicKeyInfo; fails unless it is an Ed25519 key.
-  [[nodiscard]] static std::unique_ptr<public_key> from_pem(std::string_view pem,
-                                                            std::string& error);
+  [[nodiscard]] static result<std::unique_ptr<public_key>> from_pem(std::string_view pem);
   [[nodiscard]] bool verify(std::string_view message, std::string_view signature) const;
   // The canonical PEM re-encoding, to compare keys independent of formatting.
   [[nodiscard]] const std::string& pem() const { return pem_; }

@@ -147,15 +147,73 @@ std::int64_t int_of(const boost::json::object& o, std::string_view key, std::int
 
 }  // namespace
 
+#define DSA_AUDIT_CASE(name) \
+  case name:                 \
+    return #name;
+#define DSA_AUDIT_PARSE(name) \
+  if (text == #name) {        \
+    out = name;               \
+    return true;              \
+  }
+
+std::string_view to_string(entry_kind k) noexcept {
+  using enum entry_kind;
+  switch (k) {
+    DSA_AUDIT_ENTRY_KINDS(DSA_AUDIT_CASE)
+    case unknown:
+      break;
+  }
+  return "";
+}
+
+std::string_view to_string(entry_decision d) noexcept {
+  using enum entry_decision;
+  switch (d) {
+    DSA_AUDIT_ENTRY_DECISIONS(DSA_AUDIT_CASE)
+    case none:
+    case unknown:
+      break;
+  }
+  return "";
+}
+
+bool from_string(std::string_view text, entry_kind& out) noexcept {
+  using enum entry_kind;
+  DSA_AUDIT_ENTRY_KINDS(DSA_AUDIT_PARSE)
+  return false;
+}
+
+bool from_string(std::string_view text, entry_decision& out) noexcept {
+  using enum entry_decision;
+  if (text.empty()) {
+    out = none;
+    return true;
+  }
+  DSA_AUDIT_ENTRY_DECISIONS(DSA_AUDIT_PARSE)
+  return false;
+}
+
+#undef DSA_AUDIT_CASE
+#undef DSA_AUDIT_PARSE
+
+std::string_view kind_text(const entry& e) noexcept {
+  return e.kind == entry_kind::unknown ? std::string_view(e.unknown_kind) : to_string(e.kind);
+}
+
+std::string_view decision_text(const entry& e) noexcept {
+  return e.decision == entry_decision::unknown ? std::string_view(e.unknown_decision)
+                                               : to_string(e.decision);
+}
+
 std::string json_after_seq(const entry& e) {
   std::string out;
   out.reserve(768);
   put_key(out, "time_us");
   put_int(out, e.time_us);
   put_key(out, "kind");
-  put_string(out, e.kind);
+  put_string(out, kind_text(e));
   put_str_member(out, "request_id", e.request_id);
-  put_str_member(out, "decision", e.decision);
+  put_str_member(out, "decision", decision_text(e));
   put_str_member(out, "reason", e.reason);
   put_int_member(out, "status", e.status, 0);
   const requester_info& r = e.requester;
@@ -248,9 +306,15 @@ std::optional<entry> entry_from_json(std::string_view text) {
   entry e;
   e.seq = static_cast<std::uint64_t>(int_of(o, "seq", 0));
   e.time_us = int_of(o, "time_us", 0);
-  e.kind = str_of(o, "kind");
+  if (std::string kind = str_of(o, "kind"); !from_string(kind, e.kind)) {
+    e.kind = entry_kind::unknown;
+    e.unknown_kind = std::move(kind);
+  }
   e.request_id = str_of(o, "request_id");
-  e.decision = str_of(o, "decision");
+  if (std::string decision = str_of(o, "decision"); !from_string(decision, e.decision)) {
+    e.decision = entry_decision::unknown;
+    e.unknown_decision = std::move(decision);
+  }
   e.reason = str_of(o, "reason");
   e.status = static_cast<int>(int_of(o, "status", 0));
   if (auto it = o.find("requester"); it != o.end() && it->value().is_object()) {

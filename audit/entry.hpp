@@ -19,16 +19,61 @@ struct requester_info {
   std::string party, subject, cert_sha256, trust_anchor;
 };
 
-// One audit record. kind: "request" for an answered HTTP request; lifecycle: "startup",
-// "agreements_loaded", "agreements_rejected", "shutdown".
+// What an entry records. The spelling is the stored "kind" text, part of the format: never
+// rename one. To add a kind, add one line here (at the end, so no existing value moves); the
+// enum, to_string and from_string follow from this list.
+//   request              an answered HTTP request
+//   forwarding           the durable intent to forward a request that changes state, written
+//                        before the upstream sees it (docs/auditing.md)
+//   startup, agreements_loaded, agreements_rejected, shutdown   gateway lifecycle events
+#define DSA_AUDIT_ENTRY_KINDS(X) \
+  X(request)                     \
+  X(forwarding)                  \
+  X(startup)                     \
+  X(agreements_loaded)           \
+  X(agreements_rejected)         \
+  X(shutdown)                    \
+  X(disclosure_started)          \
+  X(disclosure_completed)        \
+  X(disclosure_interrupted)
+
+// The decision a request entry records; `none` for entries that record no decision (lifecycle
+// events), which the stored text shows by having no "decision" member. Same rules as the kinds.
+#define DSA_AUDIT_ENTRY_DECISIONS(X) \
+  X(allow)                           \
+  X(deny)                            \
+  X(withheld)                        \
+  X(reject)                          \
+  X(error)
+
+#define DSA_AUDIT_ENUMERATOR(name) name,
+// `unknown`: a text this build does not know, read back from a store a newer gateway wrote
+// (entry_from_json keeps the text in entry::unknown_kind; see docs/auditing.md).
+enum class entry_kind : std::uint8_t { DSA_AUDIT_ENTRY_KINDS(DSA_AUDIT_ENUMERATOR) unknown };
+enum class entry_decision : std::uint8_t {
+  none,
+  DSA_AUDIT_ENTRY_DECISIONS(DSA_AUDIT_ENUMERATOR) unknown
+};
+#undef DSA_AUDIT_ENUMERATOR
+
+// The stored spelling, e.g. "agreements_loaded"; "" for entry_decision::none and for unknown
+// (whose text only the entry holds: see kind_text, decision_text).
+[[nodiscard]] std::string_view to_string(entry_kind k) noexcept;
+[[nodiscard]] std::string_view to_string(entry_decision d) noexcept;
+// Parses a spelling produced by to_string; false if `text` names none (then `out` is unchanged).
+// "" is not a kind; for decisions it is `none`.
+[[nodiscard]] bool from_string(std::string_view text, entry_kind& out) noexcept;
+[[nodiscard]] bool from_string(std::string_view text, entry_decision& out) noexcept;
+
+// One audit record.
 struct entry {
   std::uint64_t seq = 0;     // position in the log; assigned by store::append
   std::int64_t time_us = 0;  // UTC microseconds since the Unix epoch
-  std::string kind = "request";
+  entry_kind kind = entry_kind::request;
   std::string request_id;
-  std::string decision;  // request entries: allow | deny | withheld | reject | error
-  std::string reason;    // reason code (SPEC §4), empty for allow
-  int status = 0;        // HTTP status sent to the client
+  entry_decision decision = entry_decision::none;  // request entries: never none
+  std::string reason;  // reason code (docs/design.md §4), empty for allow
+  int status = 0;      // HTTP status sent to the client
   requester_info requester;
   std::string agreement, agreement_version, agreement_sha256, permission, endpoint;
   std::string purpose, case_ref, acting_user;
@@ -41,7 +86,14 @@ struct entry {
   bool counted = false;  // the policy allowed it under `permission`: counts toward volume caps
   boost::json::object
       details;  // lifecycle events: e.g. {"files":[{"id","version","sha256"}]}, error text
+  // The stored text of a kind or decision this build does not know (kind or decision is then
+  // `unknown`), kept so that such an entry reads back and serialises unchanged.
+  std::string unknown_kind, unknown_decision;
 };
+
+// The kind and decision as stored: to_string of the enum, or the kept text when it is unknown.
+[[nodiscard]] std::string_view kind_text(const entry& e) noexcept;
+[[nodiscard]] std::string_view decision_text(const entry& e) noexcept;
 
 // The stored text: {"seq":N,"time_us":T,"kind":K,...} in the order of the struct above; strings
 // that are empty, numbers at their default (0, or -1 for upstream_latency_us), counted=false and

@@ -10,40 +10,38 @@
 
 namespace dsa::audit {
 
-std::optional<inclusion_proof> prove(const std::filesystem::path& db, std::uint64_t seq,
-                                     std::string& error) {
-  auto r = reader::open(db, error);
-  if (!r) {
-    return std::nullopt;
+result<inclusion_proof> prove(const std::filesystem::path& db, std::uint64_t seq) {
+  auto opened = reader::open(db);
+  if (!opened) {
+    return fail(opened.error());
   }
-  std::vector<stored_checkpoint> rows;
-  if (!r->checkpoints(rows, error)) {
-    return std::nullopt;
+  const std::unique_ptr<reader> r = std::move(opened).value();
+  auto checkpoints = r->checkpoints();
+  if (!checkpoints) {
+    return fail(checkpoints.error());
   }
+  const std::vector<stored_checkpoint>& rows = *checkpoints;
   if (rows.empty()) {
-    error = "the store has no checkpoint yet";
-    return std::nullopt;
+    return fail("the store has no checkpoint yet");
   }
   const stored_checkpoint& latest = rows.back();
   auto note = parse_checkpoint_note(latest.note);
   if (!note) {
-    error = "the latest checkpoint is malformed; run `dsa audit verify`";
-    return std::nullopt;
+    return fail("the latest checkpoint is malformed; run `dsa audit verify`");
   }
-  auto key = public_key::from_pem(r->meta("public_key").value_or(""), error);
-  if (!key || !key->verify(latest.note, latest.signature)) {
-    error = "the latest checkpoint's signature does not verify; run `dsa audit verify`";
-    return std::nullopt;
+  auto key = public_key::from_pem(r->meta("public_key").value_or(""));
+  if (!key || !(*key)->verify(latest.note, latest.signature)) {
+    return fail("the latest checkpoint's signature does not verify; run `dsa audit verify`");
   }
   if (seq >= note->size) {
-    error = "entry " + std::to_string(seq) + " is not covered by the latest checkpoint (size " +
-            std::to_string(note->size) + ")";
-    return std::nullopt;
+    return fail("entry " + std::to_string(seq) + " is not covered by the latest checkpoint (size " +
+                std::to_string(note->size) + ")");
   }
-  std::vector<hash> leaves;
-  if (!r->leaf_hashes(note->size, leaves, error)) {
-    return std::nullopt;
+  auto stored_leaves = r->leaf_hashes(note->size);
+  if (!stored_leaves) {
+    return fail(stored_leaves.error());
   }
+  const std::vector<hash>& leaves = *stored_leaves;
   inclusion_proof p;
   p.origin = note->origin;
   p.size = note->size;
@@ -54,13 +52,11 @@ std::optional<inclusion_proof> prove(const std::filesystem::path& db, std::uint6
   p.entry = r->entry_text(seq).value_or("");
   p.leaf = leaf_hash(p.entry);
   if (p.leaf != leaves[seq]) {
-    error =
-        "entry " + std::to_string(seq) + " does not match its leaf hash; run `dsa audit verify`";
-    return std::nullopt;
+    return fail("entry " + std::to_string(seq) +
+                " does not match its leaf hash; run `dsa audit verify`");
   }
   if (merkle_root(leaves) != p.root) {
-    error = "the stored entries do not match the latest checkpoint; run `dsa audit verify`";
-    return std::nullopt;
+    return fail("the stored entries do not match the latest checkpoint; run `dsa audit verify`");
   }
   p.path = *inclusion_path(seq, p.size, [&](std::uint64_t i) { return leaves[i]; });
   return p;
@@ -88,12 +84,11 @@ std::string proof_to_json(const inclusion_proof& p) {
   return out;
 }
 
-std::optional<inclusion_proof> proof_from_json(std::string_view text, std::string& error) {
+result<inclusion_proof> proof_from_json(std::string_view text) {
   boost::system::error_code ec;
   boost::json::value v = boost::json::parse(text, ec);
   if (ec || !v.is_object()) {
-    error = "the proof is not a JSON object";
-    return std::nullopt;
+    return fail("the proof is not a JSON object");
   }
   const auto& o = v.get_object();
   auto str = [&](std::string_view k) { return string_member(o, k); };
@@ -109,15 +104,13 @@ std::optional<inclusion_proof> proof_from_json(std::string_view text, std::strin
   auto path = o.find("path");
   if (!origin || !size || !root || !sig || !index || !entry || !leaf || path == o.end() ||
       !path->value().is_array()) {
-    error = "the proof lacks a member or has one of the wrong type";
-    return std::nullopt;
+    return fail("the proof lacks a member or has one of the wrong type");
   }
   p.origin = std::string(*origin);
   p.size = *size;
   if (auto t = o.find("time_us"); t != o.end()) {
     if (!t->value().is_int64() || t->value().get_int64() < 0) {
-      error = "the proof's time_us is not a non-negative integer";
-      return std::nullopt;
+      return fail("the proof's time_us is not a non-negative integer");
     }
     p.time_us = t->value().get_int64();
   }
@@ -127,8 +120,8 @@ std::optional<inclusion_proof> proof_from_json(std::string_view text, std::strin
   auto leaf_h = hash_from_base64(*leaf);
   auto sig_bytes = from_base64(*sig);
   if (!root_hash || !leaf_h || !sig_bytes) {
-    error = "the proof's root, leaf_hash or signature is not canonical base64 of the right size";
-    return std::nullopt;
+    return fail(
+        "the proof's root, leaf_hash or signature is not canonical base64 of the right size");
   }
   p.root = *root_hash;
   p.leaf = *leaf_h;
@@ -136,33 +129,32 @@ std::optional<inclusion_proof> proof_from_json(std::string_view text, std::strin
   for (const auto& element : path->value().get_array()) {
     auto h = element.is_string() ? hash_from_base64(element.get_string()) : std::nullopt;
     if (!h) {
-      error = "a path element is not base64 of a 32-byte hash";
-      return std::nullopt;
+      return fail("a path element is not base64 of a 32-byte hash");
     }
     p.path.push_back(*h);
   }
   return p;
 }
 
-proof_check verify_proof(const inclusion_proof& p, const public_key& key) {
+result<void> verify_proof(const inclusion_proof& p, const public_key& key) {
   if (!valid_origin(p.origin)) {
-    return {false, "the origin is not one printable line"};
+    return fail("the origin is not one printable line");
   }
   const std::string note = checkpoint_note({p.origin, p.size, p.root, p.time_us});
   if (!key.verify(note, p.signature)) {
-    return {false, "the checkpoint signature does not verify with this key"};
+    return fail("the checkpoint signature does not verify with this key");
   }
   if (leaf_hash(p.entry) != p.leaf) {
-    return {false, "the entry does not hash to leaf_hash"};
+    return fail("the entry does not hash to leaf_hash");
   }
   auto claimed = claimed_seq(p.entry);
   if (!claimed || *claimed != p.leaf_index) {
-    return {false, "the entry does not claim seq " + std::to_string(p.leaf_index)};
+    return fail("the entry does not claim seq " + std::to_string(p.leaf_index));
   }
   if (!verify_inclusion(p.leaf_index, p.size, p.leaf, p.path, p.root)) {
-    return {false, "the path does not lead from the entry to the signed root"};
+    return fail("the path does not lead from the entry to the signed root");
   }
-  return {true, {}};
+  return {};
 }
 
 }  // namespace dsa::audit

@@ -10,7 +10,8 @@
 // The checkpoint note is rebuilt from origin, size, root and time_us (checkpoint.hpp) for the
 // signature; time_us is absent when the checkpoint is a legacy one without a signed time.
 //
-// Thread safety: pure functions. Errors: through `error` / proof_check; nothing throws.
+// Thread safety: pure functions. Errors: a result saying what failed (common/result.hpp); nothing
+// throws.
 
 #include <cstdint>
 #include <filesystem>
@@ -20,6 +21,7 @@
 #include <vector>
 
 #include "audit/crypto.hpp"
+#include "common/result.hpp"
 
 namespace dsa::audit {
 
@@ -38,20 +40,15 @@ struct inclusion_proof {
 // Builds the proof of entry `seq` from the store at `db` (opened read-only) against its latest
 // checkpoint. Fails if the entry is not yet covered by a checkpoint, or if the stored data does
 // not agree with that checkpoint (then `dsa audit verify` says why).
-[[nodiscard]] std::optional<inclusion_proof> prove(const std::filesystem::path& db,
-                                                   std::uint64_t seq, std::string& error);
+[[nodiscard]] result<inclusion_proof> prove(const std::filesystem::path& db, std::uint64_t seq);
 
 [[nodiscard]] std::string proof_to_json(const inclusion_proof& p);
 // Strict: every member present with the right type and canonical encoding.
-[[nodiscard]] std::optional<inclusion_proof> proof_from_json(std::string_view text,
-                                                             std::string& error);
+[[nodiscard]] result<inclusion_proof> proof_from_json(std::string_view text);
 
-struct proof_check {
-  bool ok = false;
-  std::string error;  // what failed, for people
-};
 // Checks the checkpoint signature with `key`, that the entry hashes to the leaf and claims
 // leaf_index as its seq, and that the path leads from the leaf to the signed root.
-[[nodiscard]] proof_check verify_proof(const inclusion_proof& p, const public_key& key);
+// Fails saying what does not hold.
+[[nodiscard]] result<void> verify_proof(const inclusion_proof& p, const public_key& key);
 
 }  // namespace dsa::audit

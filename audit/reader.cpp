@@ -71,45 +71,44 @@ std::optional<shm_header> read_shm_header(const std::filesystem::path& shm) {
 
 namespace detail {
 
-bool wal_missing_frames(const std::filesystem::path& db, std::string& why) {
+result<void> wal_complete(const std::filesystem::path& db) {
   const auto wal = sibling(db, "-wal");
   const auto shm = sibling(db, "-shm");
   auto before = read_shm_header(shm);
   if (!before || before->max_frame == 0 || before->page_size == 0) {
-    return false;
+    return {};
   }
   // A WAL is a 32-byte header and frames of a 24-byte header plus one page.
   const std::uint64_t needed =
       32 + static_cast<std::uint64_t>(before->max_frame) * (24 + before->page_size);
   const std::uint64_t have = file_exists(wal) ? bytes_of(wal) : 0;
   if (have >= needed) {
-    return false;
+    return {};
   }
   // A gateway closing right now truncates its WAL and resets the index: read the header again so
   // a clean shutdown between the two looks is not taken for a lost WAL.
   auto after = read_shm_header(shm);
   if (!after || after->max_frame != before->max_frame) {
-    return false;
+    return {};
   }
-  why = shm.string() + " records " + std::to_string(before->max_frame) +
-        " committed WAL frames, but " + wal.string() +
-        (file_exists(wal) ? " holds only " + std::to_string(have) + " bytes (" +
-                                std::to_string(needed) + " expected)"
-                          : " is missing") +
-        ": the latest transactions of the log are in the write-ahead log that was not copied "
-        "with " +
-        db.string() + ". Copy " + wal.filename().string() +
-        " from the gateway's audit directory next to it "
-        "(same name plus -wal), or stop the gateway (a clean shutdown writes everything into " +
-        db.filename().string() + ") and copy " + db.filename().string() + " again";
-  return true;
+  return fail(
+      shm.string() + " records " + std::to_string(before->max_frame) +
+      " committed WAL frames, but " + wal.string() +
+      (file_exists(wal) ? " holds only " + std::to_string(have) + " bytes (" +
+                              std::to_string(needed) + " expected)"
+                        : " is missing") +
+      ": the latest transactions of the log are in the write-ahead log that was not copied "
+      "with " +
+      db.string() + ". Copy " + wal.filename().string() +
+      " from the gateway's audit directory next to it "
+      "(same name plus -wal), or stop the gateway (a clean shutdown writes everything into " +
+      db.filename().string() + ") and copy " + db.filename().string() + " again");
 }
 
 std::string wal_diagnosis(const std::filesystem::path& db, bool store_found) {
   const auto wal = sibling(db, "-wal");
-  std::string why;
-  if (wal_missing_frames(db, why)) {
-    return why;
+  if (auto complete = wal_complete(db); !complete) {
+    return complete.error();
   }
   const std::uint64_t wal_bytes = file_exists(wal) ? bytes_of(wal) : 0;
   if (!file_exists(db) || bytes_of(db) == 0) {
@@ -148,60 +147,55 @@ reader::~reader() {
   sqlite3_close_v2(db_);
 }
 
-std::unique_ptr<reader> reader::open(const std::filesystem::path& db, std::string& error) {
+result<std::unique_ptr<reader>> reader::open(const std::filesystem::path& db) {
   std::error_code ec;
   auto status = std::filesystem::status(db, ec);
   if (ec || !std::filesystem::exists(status)) {
-    error = "no such audit store: " + db.string();
+    std::string error = "no such audit store: " + db.string();
     const std::string why = detail::wal_diagnosis(db, false);
     if (!why.empty()) {
       error += "; " + why;
     }
-    return nullptr;
+    return fail(std::move(error));
   }
   if (!std::filesystem::is_regular_file(status)) {
-    error = "not an audit store (not a regular file): " + db.string();
-    return nullptr;
+    return fail("not an audit store (not a regular file): " + db.string());
   }
-  std::string lost;
-  if (detail::wal_missing_frames(db, lost)) {
-    error = "cannot read audit store " + db.string() + " as it stands: " + lost;
-    return nullptr;
+  if (auto wal = detail::wal_complete(db); !wal) {
+    return fail("cannot read audit store " + db.string() + " as it stands: " + wal.error());
   }
   sqlite3* handle = nullptr;
   // SQLITE_OPEN_READONLY never creates the database file.
   if (sqlite3_open_v2(db.c_str(), &handle, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, nullptr) !=
       SQLITE_OK) {
-    error = "cannot open audit store " + db.string() + ": " + db_error(handle);
+    std::string error = "cannot open audit store " + db.string() + ": " + db_error(handle);
     sqlite3_close_v2(handle);
-    return nullptr;
+    return fail(std::move(error));
   }
   sqlite3_busy_timeout(handle, 5000);
   // Reading pages through a memory map saves a copy per page on a full scan (verify).
   sqlite3_exec(handle, "PRAGMA mmap_size=1073741824", nullptr, nullptr, nullptr);
   std::unique_ptr<reader> r(new reader(handle, db));
-  std::string sql_error;
-  if (!detail::exec(handle, "BEGIN", sql_error)) {
-    error = "cannot read audit store " + db.string() + ": " + sql_error;
-    return nullptr;
+  if (auto begun = detail::exec(handle, "BEGIN"); !begun) {
+    return fail("cannot read audit store " + db.string() + ": " + begun.error());
   }
   statement s(handle, "SELECT value FROM meta WHERE key = 'format'");
   if (!s.ok() || s.step() != SQLITE_ROW || !detail::known_format(column_text(s.get(), 0))) {
     const bool has_meta = s.ok();
     std::string format = has_meta && sqlite3_data_count(s.get()) > 0 ? column_text(s.get(), 0) : "";
-    error = db.string() + " is not a DSA audit store" +
-            (!has_meta        ? std::string(" (") + db_error(handle) + ")"
-             : format.empty() ? std::string()
-                              : " (format \"" + format + "\"; this dsa reads " +
-                                    std::string(detail::legacy_format_name) + " and " +
-                                    std::string(detail::format_name) + ")");
+    std::string error = db.string() + " is not a DSA audit store" +
+                        (!has_meta        ? std::string(" (") + db_error(handle) + ")"
+                         : format.empty() ? std::string()
+                                          : " (format \"" + format + "\"; this dsa reads " +
+                                                std::string(detail::legacy_format_name) + " and " +
+                                                std::string(detail::format_name) + ")");
     if (format.empty()) {
       const std::string why = detail::wal_diagnosis(db, false);
       if (!why.empty()) {
         error += ": " + why;
       }
     }
-    return nullptr;
+    return fail(std::move(error));
   }
   return r;
 }
@@ -223,12 +217,11 @@ std::uint64_t reader::entry_count() const {
   return static_cast<std::uint64_t>(sqlite3_column_int64(s.get(), 0));
 }
 
-bool reader::query(const query_filter& f, const std::function<bool(std::string_view)>& row,
-                   std::string& error) const {
+result<void> reader::query(const query_filter& f,
+                           const std::function<bool(std::string_view)>& row) const {
   statement s(db_, "SELECT seq, entry FROM entries ORDER BY seq");
   if (!s.ok()) {
-    error = "cannot query audit store " + path_.string() + ": " + db_error(db_);
-    return false;
+    return fail("cannot query audit store " + path_.string() + ": " + db_error(db_));
   }
   auto matches = [](const std::optional<std::string>& want, std::string_view have) {
     return !want || *want == have;
@@ -239,9 +232,8 @@ bool reader::query(const query_filter& f, const std::function<bool(std::string_v
   while ((rc = s.step()) == SQLITE_ROW) {
     const std::string_view text = column_view(s.get(), 1);
     if (!derive_columns(text, c)) {
-      error = "entry " + std::to_string(sqlite3_column_int64(s.get(), 0)) +
-              " is not a well-formed entry; run `dsa audit verify`";
-      return false;
+      return fail("entry " + std::to_string(sqlite3_column_int64(s.get(), 0)) +
+                  " is not a well-formed entry; run `dsa audit verify`");
     }
     if (!matches(f.agreement, c.agreement) || !matches(f.requester, c.requester) ||
         !matches(f.purpose, c.purpose) || !matches(f.case_ref, c.case_ref) ||
@@ -251,28 +243,25 @@ bool reader::query(const query_filter& f, const std::function<bool(std::string_v
       continue;
     }
     if (!row(text)) {
-      return true;
+      return {};
     }
     if (f.limit > 0 && ++emitted >= f.limit) {
-      return true;
+      return {};
     }
   }
   if (rc != SQLITE_DONE) {
-    error = "cannot query audit store " + path_.string() + ": " + db_error(db_);
-    return false;
+    return fail("cannot query audit store " + path_.string() + ": " + db_error(db_));
   }
-  return true;
+  return {};
 }
 
-bool reader::stats(std::string_view by, std::vector<group_count>& out, std::string& error) const {
+result<std::vector<group_count>> reader::stats(std::string_view by) const {
   if (!by.empty() && by != "agreement" && by != "requester" && by != "reason" && by != "day") {
-    error = "unknown grouping \"" + std::string(by) + "\" (agreement, requester, reason, day)";
-    return false;
+    return fail("unknown grouping \"" + std::string(by) + "\" (agreement, requester, reason, day)");
   }
   statement s(db_, "SELECT seq, entry FROM entries ORDER BY seq");
   if (!s.ok()) {
-    error = "cannot read audit store " + path_.string() + ": " + db_error(db_);
-    return false;
+    return fail("cannot read audit store " + path_.string() + ": " + db_error(db_));
   }
   std::map<std::string, group_count> groups;
   entry_columns c;
@@ -280,9 +269,8 @@ bool reader::stats(std::string_view by, std::vector<group_count>& out, std::stri
   int rc = SQLITE_ROW;
   while ((rc = s.step()) == SQLITE_ROW) {
     if (!derive_columns(column_view(s.get(), 1), c)) {
-      error = "entry " + std::to_string(sqlite3_column_int64(s.get(), 0)) +
-              " is not a well-formed entry; run `dsa audit verify`";
-      return false;
+      return fail("entry " + std::to_string(sqlite3_column_int64(s.get(), 0)) +
+                  " is not a well-formed entry; run `dsa audit verify`");
     }
     if (by == "agreement") {
       key = c.agreement;
@@ -309,20 +297,21 @@ bool reader::stats(std::string_view by, std::vector<group_count>& out, std::stri
     ++it->second.by_decision[std::string(c.decision.empty() ? c.kind : c.decision)];
   }
   if (rc != SQLITE_DONE) {
-    error = "cannot read audit store " + path_.string() + ": " + db_error(db_);
-    return false;
+    return fail("cannot read audit store " + path_.string() + ": " + db_error(db_));
   }
+  std::vector<group_count> out;
+  out.reserve(groups.size());
   for (auto& [k, g] : groups) {
     out.push_back(std::move(g));
   }
-  return true;
+  return out;
 }
 
-bool reader::checkpoints(std::vector<stored_checkpoint>& out, std::string& error) const {
+result<std::vector<stored_checkpoint>> reader::checkpoints() const {
+  std::vector<stored_checkpoint> out;
   statement s(db_, "SELECT id, size, root, time_us, note, signature FROM checkpoints ORDER BY id");
   if (!s.ok()) {
-    error = "cannot read checkpoints of " + path_.string() + ": " + db_error(db_);
-    return false;
+    return fail("cannot read checkpoints of " + path_.string() + ": " + db_error(db_));
   }
   int rc = SQLITE_ROW;
   while ((rc = s.step()) == SQLITE_ROW) {
@@ -336,19 +325,16 @@ bool reader::checkpoints(std::vector<stored_checkpoint>& out, std::string& error
     out.push_back(std::move(c));
   }
   if (rc != SQLITE_DONE) {
-    error = "cannot read checkpoints of " + path_.string() + ": " + db_error(db_);
-    return false;
+    return fail("cannot read checkpoints of " + path_.string() + ": " + db_error(db_));
   }
-  return true;
+  return out;
 }
 
-bool reader::for_each_entry(
-    const std::function<bool(std::uint64_t, std::string_view, std::string_view)>& row,
-    std::string& error) const {
+result<void> reader::for_each_entry(
+    const std::function<bool(std::uint64_t, std::string_view, std::string_view)>& row) const {
   statement s(db_, "SELECT seq, entry, leaf_hash FROM entries ORDER BY seq");
   if (!s.ok()) {
-    error = "cannot read entries of " + path_.string() + ": " + db_error(db_);
-    return false;
+    return fail("cannot read entries of " + path_.string() + ": " + db_error(db_));
   }
   int rc = SQLITE_ROW;
   while ((rc = s.step()) == SQLITE_ROW) {
@@ -357,24 +343,21 @@ bool reader::for_each_entry(
     std::string_view text = column_view(s.get(), 1);
     std::string_view leaf = column_view(s.get(), 2);
     if (!row(seq, text, leaf)) {
-      return true;
+      return {};
     }
   }
   if (rc != SQLITE_DONE) {
-    error = "cannot read entries of " + path_.string() + ": " + db_error(db_);
-    return false;
+    return fail("cannot read entries of " + path_.string() + ": " + db_error(db_));
   }
-  return true;
+  return {};
 }
 
-bool reader::for_each_row(const std::function<bool(const stored_row&)>& row,
-                          std::string& error) const {
+result<void> reader::for_each_row(const std::function<bool(const stored_row&)>& row) const {
   statement s(db_,
               "SELECT seq, entry, leaf_hash, time_us, counted, kind, decision, reason, agreement, "
               "permission, requester, purpose, case_ref, acting_user FROM entries ORDER BY seq");
   if (!s.ok()) {
-    error = "cannot read entries of " + path_.string() + ": " + db_error(db_);
-    return false;
+    return fail("cannot read entries of " + path_.string() + ": " + db_error(db_));
   }
   stored_row r;
   auto integer = [&](int i) -> std::optional<std::int64_t> {
@@ -407,18 +390,17 @@ bool reader::for_each_row(const std::function<bool(const stored_row&)>& row,
       }
     }
     if (!row(r)) {
-      return true;
+      return {};
     }
   }
   if (rc != SQLITE_DONE) {
-    error = "cannot read entries of " + path_.string() + ": " + db_error(db_);
-    return false;
+    return fail("cannot read entries of " + path_.string() + ": " + db_error(db_));
   }
-  return true;
+  return {};
 }
 
-bool reader::leaf_hashes(std::uint64_t count, std::vector<hash>& out, std::string& error) const {
-  out.clear();
+result<std::vector<hash>> reader::leaf_hashes(std::uint64_t count) const {
+  std::vector<hash> out;
   out.reserve(count);
   statement s(db_, "SELECT seq, leaf_hash FROM entries WHERE seq < ?1 ORDER BY seq");
   sqlite3_bind_int64(s.get(), 1, static_cast<sqlite3_int64>(count));
@@ -427,24 +409,21 @@ bool reader::leaf_hashes(std::uint64_t count, std::vector<hash>& out, std::strin
     std::string_view leaf = column_view(s.get(), 1);
     if (static_cast<std::uint64_t>(sqlite3_column_int64(s.get(), 0)) != out.size() ||
         leaf.size() != 32) {
-      error =
-          "entry " + std::to_string(out.size()) + " is missing or damaged; run `dsa audit verify`";
-      return false;
+      return fail("entry " + std::to_string(out.size()) +
+                  " is missing or damaged; run `dsa audit verify`");
     }
     hash h;
     std::memcpy(h.data(), leaf.data(), 32);
     out.push_back(h);
   }
   if (!s.ok() || rc != SQLITE_DONE) {
-    error = "cannot read entries of " + path_.string() + ": " + db_error(db_);
-    return false;
+    return fail("cannot read entries of " + path_.string() + ": " + db_error(db_));
   }
   if (out.size() != count) {
-    error = "the store holds " + std::to_string(out.size()) + " entries, fewer than " +
-            std::to_string(count) + "; run `dsa audit verify`";
-    return false;
+    return fail("the store holds " + std::to_string(out.size()) + " entries, fewer than " +
+                std::to_string(count) + "; run `dsa audit verify`");
   }
-  return true;
+  return out;
 }
 
 std::optional<std::string> reader::entry_text(std::uint64_t seq) const {

@@ -11,7 +11,8 @@
 // on the same reader first (verify.hpp, verify_reader), so what they report is also covered by
 // the signed checkpoints.
 //
-// Thread safety: one reader per thread. Errors: reported through `error`; nothing throws.
+// Thread safety: one reader per thread. Errors: a result naming the store and the problem
+// (common/result.hpp); nothing throws.
 
 #include <array>
 #include <cstdint>
@@ -25,6 +26,7 @@
 #include <vector>
 
 #include "audit/crypto.hpp"
+#include "common/result.hpp"
 
 struct sqlite3;
 
@@ -68,31 +70,26 @@ class reader {
   reader& operator=(const reader&) = delete;
   ~reader();
 
-  [[nodiscard]] static std::unique_ptr<reader> open(const std::filesystem::path& db,
-                                                    std::string& error);
+  [[nodiscard]] static result<std::unique_ptr<reader>> open(const std::filesystem::path& db);
 
   // Calls `row(text)` for each entry matching `f`, in seq order, with its stored text; stops when
   // `row` returns false. Filters apply to values derived from each text; a text that is not a
   // well-formed entry fails the query naming its seq.
-  [[nodiscard]] bool query(const query_filter& f, const std::function<bool(std::string_view)>& row,
-                           std::string& error) const;
+  [[nodiscard]] result<void> query(const query_filter& f,
+                                   const std::function<bool(std::string_view)>& row) const;
   // Entry counts grouped by `by` (agreement | requester | reason | day (UTC) | "" for one total
   // group), each split by decision, all derived from the entry texts; groups in key order.
-  [[nodiscard]] bool stats(std::string_view by, std::vector<group_count>& out,
-                           std::string& error) const;
+  [[nodiscard]] result<std::vector<group_count>> stats(std::string_view by) const;
   [[nodiscard]] std::optional<std::string> meta(std::string_view key) const;
-  [[nodiscard]] bool checkpoints(std::vector<stored_checkpoint>& out, std::string& error) const;
+  [[nodiscard]] result<std::vector<stored_checkpoint>> checkpoints() const;
   // Every row in seq order: (row seq, entry text, stored leaf hash bytes). Stops when `row`
   // returns false.
-  [[nodiscard]] bool for_each_entry(
-      const std::function<bool(std::uint64_t, std::string_view, std::string_view)>& row,
-      std::string& error) const;
+  [[nodiscard]] result<void> for_each_entry(
+      const std::function<bool(std::uint64_t, std::string_view, std::string_view)>& row) const;
   // Every row with all its columns, in seq order, for verification. Stops when `row` returns false.
-  [[nodiscard]] bool for_each_row(const std::function<bool(const stored_row&)>& row,
-                                  std::string& error) const;
+  [[nodiscard]] result<void> for_each_row(const std::function<bool(const stored_row&)>& row) const;
   // The stored leaf hashes of seq [0, count) in order; fails if a row is missing or malformed.
-  [[nodiscard]] bool leaf_hashes(std::uint64_t count, std::vector<hash>& out,
-                                 std::string& error) const;
+  [[nodiscard]] result<std::vector<hash>> leaf_hashes(std::uint64_t count) const;
   [[nodiscard]] std::optional<std::string> entry_text(std::uint64_t seq) const;
   [[nodiscard]] std::uint64_t entry_count() const;
   [[nodiscard]] const std::filesystem::path& path() const { return path_; }

@@ -9,6 +9,8 @@
 #include <string>
 #include <string_view>
 
+#include "common/result.hpp"
+
 namespace dsa::audit::detail {
 
 // The format this code writes, and the one before it: dsa-audit/1 stores hold checkpoint notes
@@ -25,9 +27,10 @@ inline bool known_format(std::string_view f) { return f == format_name || f == l
 // nothing. `store_found` says whether `db` held audit tables.
 std::string wal_diagnosis(const std::filesystem::path& db, bool store_found);
 
-// True when `db`'s -shm records committed frames that its -wal no longer holds (the -wal is
-// missing or shorter): reading `db` alone would silently show an older log. `why` names them.
-bool wal_missing_frames(const std::filesystem::path& db, std::string& why);
+// Fails when `db`'s -shm records committed frames that its -wal no longer holds (the -wal is
+// missing or shorter): reading `db` alone would silently show an older log. The error names the
+// files and what to copy.
+[[nodiscard]] result<void> wal_complete(const std::filesystem::path& db);
 
 inline constexpr const char* schema_sql = R"sql(
 CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
@@ -110,14 +113,15 @@ inline std::string db_error(sqlite3* db) {
   return db != nullptr ? sqlite3_errmsg(db) : "out of memory";
 }
 
-inline bool exec(sqlite3* db, const char* sql, std::string& error) {
+// Runs `sql` (one or more statements); the error is SQLite's message.
+[[nodiscard]] inline result<void> exec(sqlite3* db, const char* sql) {
   char* msg = nullptr;
   if (sqlite3_exec(db, sql, nullptr, nullptr, &msg) != SQLITE_OK) {
-    error = msg != nullptr ? msg : db_error(db);
+    std::string error = msg != nullptr ? msg : db_error(db);
     sqlite3_free(msg);
-    return false;
+    return fail(std::move(error));
   }
-  return true;
+  return {};
 }
 
 }  // namespace dsa::audit::detail

@@ -188,6 +188,7 @@
 #include "audit/crypto.hpp"
 #include "audit/entry.hpp"
 #include "audit/merkle.hpp"
+#include "common/result.hpp"
 
 struct sqlite3;
 struct sqlite3_stmt;
@@ -237,7 +238,8 @@ struct store_stats {
 //
 // Thread safety: every public member function may be called from any thread. Callbacks run on
 // the writer thread and must be cheap and must not call back into the store's close().
-// Errors: nothing throws; open() reports through `error`, commits through commit_result.
+// Errors: nothing throws; open() and counted_since() return a result (common/result.hpp), commits
+// report through commit_result.
 class store {
  public:
   store(const store&) = delete;
@@ -249,8 +251,7 @@ class store {
   // (unreadable file, not an audit store, other origin or signing key than the store records, a
   // stored tree that disagrees with the latest checkpoint). A store whose file is readable but
   // not writable opens with writable() false; appends fail until the file becomes writable.
-  [[nodiscard]] static std::unique_ptr<store> open(const store_options& options,
-                                                   std::string& error);
+  [[nodiscard]] static result<std::unique_ptr<store>> open(const store_options& options);
 
   // Queues `e` (its seq is assigned by the store; whatever e.seq holds is ignored). Never blocks
   // on disk. `done` is called exactly once, from the writer thread, when the batch holding this
@@ -265,10 +266,9 @@ class store {
   // value is derived from the entry texts, each checked against its leaf hash (itself checked
   // against the signed tree at open); the indexed columns are not read. Where to start reading is
   // taken from the latest checkpoint signed before since_us (see "COUNTED REQUESTS" above).
-  // nullopt, with `error` naming the store and seq, when a row fails those checks or the store
-  // cannot be read: the gateway must then not start, since what it would seed is unproven.
-  [[nodiscard]] std::optional<std::vector<counted_request>> counted_since(std::int64_t since_us,
-                                                                          std::string& error) const;
+  // Fails, naming the store and seq, when a row fails those checks or the store cannot be read:
+  // the gateway must then not start, since what it would seed is unproven.
+  [[nodiscard]] result<std::vector<counted_request>> counted_since(std::int64_t since_us) const;
 
   std::string public_key_pem() const { return key_->public_key_pem(); }
   const std::filesystem::path& path() const { return options_.db_path; }
@@ -289,14 +289,14 @@ class store {
   void run();
   void commit_batch(std::vector<pending>& batch);
   bool write_checkpoint_alone();
-  bool insert_checkpoint(const merkle_frontier& tree, std::string& error);
-  bool reconnect(std::string& error);
-  bool load_state(std::string& error);
+  [[nodiscard]] result<void> insert_checkpoint(const merkle_frontier& tree);
+  [[nodiscard]] result<void> reconnect();
+  [[nodiscard]] result<void> load_state();
   void close_connection();
   void record_commit(std::int64_t micros, std::size_t n);
   void maybe_wal_checkpoint();
   void truncate_wal();
-  bool upgrade_format(std::string& error);
+  [[nodiscard]] result<void> upgrade_format();
 
   store_options options_;
   std::unique_ptr<signing_key> key_;

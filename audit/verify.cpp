@@ -111,42 +111,42 @@ std::string column_differences(const stored_row& row, const entry_columns& c) {
 
 }  // namespace
 
-verify_result verify_store(const std::filesystem::path& db, const verify_options& options) {
-  verify_result result;
-  auto r = reader::open(db, result.error);
+result<verify_result> verify_store(const std::filesystem::path& db, const verify_options& options) {
+  auto r = reader::open(db);
   if (!r) {
-    return result;
+    return fail(r.error());
   }
-  return verify_reader(*r, options);
+  return verify_reader(**r, options);
 }
 
-verify_result verify_reader(const reader& rd, const verify_options& options) {
-  verify_result result;
+result<verify_result> verify_reader(const reader& rd, const verify_options& options) {
+  verify_result out;
   const reader* r = &rd;
-  result.format = r->meta("format").value_or("");
+  out.format = r->meta("format").value_or("");
   std::vector<problem> entry_problems;
   std::vector<problem> checkpoint_problems;
 
   // --- the key ---
   auto stored_pem = r->meta("public_key").value_or("");
-  std::string key_error;
   std::unique_ptr<public_key> key;
   if (options.public_key_pem.empty()) {
-    result.key_from_store = true;
-    key = public_key::from_pem(stored_pem, key_error);
-    if (!key) {
+    out.key_from_store = true;
+    auto parsed = public_key::from_pem(stored_pem);
+    if (parsed) {
+      key = std::move(parsed).value();
+    } else {
       checkpoint_problems.push_back(
           {problem_kind::key_mismatch, std::nullopt, std::nullopt,
-           "the public key recorded in the store is unusable: " + key_error});
+           "the public key recorded in the store is unusable: " + parsed.error()});
     }
   } else {
-    key = public_key::from_pem(options.public_key_pem, key_error);
-    if (!key) {
-      result.error = "the given key is unusable: " + key_error;
-      return result;
+    auto given = public_key::from_pem(options.public_key_pem);
+    if (!given) {
+      return fail("the given key is unusable: " + given.error());
     }
-    auto stored = public_key::from_pem(stored_pem, key_error);
-    if (!stored || stored->pem() != key->pem()) {
+    key = std::move(given).value();
+    auto stored = public_key::from_pem(stored_pem);
+    if (!stored || (*stored)->pem() != key->pem()) {
       checkpoint_problems.push_back({problem_kind::key_mismatch, std::nullopt, std::nullopt,
                                      "the store records another public key than the one given"});
     }
@@ -154,11 +154,12 @@ verify_result verify_reader(const reader& rd, const verify_options& options) {
   const std::string origin = r->meta("origin").value_or("");
 
   // --- checkpoints ---
-  std::vector<stored_checkpoint> rows;
-  if (!r->checkpoints(rows, result.error)) {
-    return result;
+  auto stored_rows = r->checkpoints();
+  if (!stored_rows) {
+    return fail(stored_rows.error());
   }
-  result.checkpoints = rows.size();
+  const std::vector<stored_checkpoint>& rows = *stored_rows;
+  out.checkpoints = rows.size();
   std::vector<trusted_checkpoint> trusted;
   std::uint64_t expected_id = 1;
   for (const stored_checkpoint& c : rows) {
@@ -214,7 +215,7 @@ verify_result verify_reader(const reader& rd, const verify_options& options) {
       const trusted_checkpoint& c = trusted[next];
       if (tree.root() == c.root) {
         vouched = c.size;
-        result.covered = c.size;
+        out.covered = c.size;
       } else {
         entry_problems.push_back(
             {problem_kind::root_mismatch, vouched, c.id,
@@ -226,56 +227,52 @@ verify_result verify_reader(const reader& rd, const verify_options& options) {
   };
   compare_checkpoints();
   entry_columns derived;
-  bool ok = r->for_each_row(
-      [&](const stored_row& row) {
-        const std::uint64_t seq = row.seq;
-        const std::string_view text = row.text;
-        const std::string_view stored_leaf = row.leaf;
-        if (seq != position) {
-          if (seq > position) {
-            entry_problems.push_back({problem_kind::entry_missing, position, std::nullopt,
-                                      seq - position == 1
-                                          ? "entry " + std::to_string(position) + " is missing"
-                                          : "entries " + std::to_string(position) + "…" +
-                                                std::to_string(seq - 1) + " are missing"});
-          } else {
-            entry_problems.push_back({problem_kind::non_contiguous, seq, std::nullopt,
-                                      "row " + std::to_string(seq) + " is out of order"});
-          }
-          position = seq;
-        }
-        const hash leaf = leaf_hash(text);
-        auto claimed = claimed_seq(text);
-        if (!claimed) {
-          entry_problems.push_back({problem_kind::entry_changed, seq, std::nullopt,
-                                    "entry " + std::to_string(seq) + " is not a stored entry"});
-        } else if (*claimed != seq) {
-          misplaced.push_back({seq, *claimed});
-          claimed_elsewhere.insert(*claimed);
-        } else if (stored_leaf.size() != 32 ||
-                   std::memcmp(stored_leaf.data(), leaf.data(), 32) != 0) {
-          entry_problems.push_back(
-              {problem_kind::entry_changed, seq, std::nullopt,
-               "entry " + std::to_string(seq) + " does not match its leaf hash"});
-        } else if (!derive_columns(text, derived)) {
-          entry_problems.push_back({problem_kind::entry_changed, seq, std::nullopt,
-                                    "entry " + std::to_string(seq) +
-                                        " is not a well-formed entry (its indexed values cannot "
-                                        "be derived from it)"});
-        } else if (std::string diff = column_differences(row, derived); !diff.empty()) {
-          entry_problems.push_back({problem_kind::column_altered, seq, std::nullopt, diff});
-        }
-        tree.append(leaf);
-        ++position;
-        compare_checkpoints();
-        return true;
-      },
-      result.error);
-  if (!ok) {
-    return result;
+  auto read = r->for_each_row([&](const stored_row& row) {
+    const std::uint64_t seq = row.seq;
+    const std::string_view text = row.text;
+    const std::string_view stored_leaf = row.leaf;
+    if (seq != position) {
+      if (seq > position) {
+        entry_problems.push_back({problem_kind::entry_missing, position, std::nullopt,
+                                  seq - position == 1
+                                      ? "entry " + std::to_string(position) + " is missing"
+                                      : "entries " + std::to_string(position) + "…" +
+                                            std::to_string(seq - 1) + " are missing"});
+      } else {
+        entry_problems.push_back({problem_kind::non_contiguous, seq, std::nullopt,
+                                  "row " + std::to_string(seq) + " is out of order"});
+      }
+      position = seq;
+    }
+    const hash leaf = leaf_hash(text);
+    auto claimed = claimed_seq(text);
+    if (!claimed) {
+      entry_problems.push_back({problem_kind::entry_changed, seq, std::nullopt,
+                                "entry " + std::to_string(seq) + " is not a stored entry"});
+    } else if (*claimed != seq) {
+      misplaced.push_back({seq, *claimed});
+      claimed_elsewhere.insert(*claimed);
+    } else if (stored_leaf.size() != 32 || std::memcmp(stored_leaf.data(), leaf.data(), 32) != 0) {
+      entry_problems.push_back({problem_kind::entry_changed, seq, std::nullopt,
+                                "entry " + std::to_string(seq) + " does not match its leaf hash"});
+    } else if (!derive_columns(text, derived)) {
+      entry_problems.push_back({problem_kind::entry_changed, seq, std::nullopt,
+                                "entry " + std::to_string(seq) +
+                                    " is not a well-formed entry (its indexed values cannot "
+                                    "be derived from it)"});
+    } else if (std::string diff = column_differences(row, derived); !diff.empty()) {
+      entry_problems.push_back({problem_kind::column_altered, seq, std::nullopt, diff});
+    }
+    tree.append(leaf);
+    ++position;
+    compare_checkpoints();
+    return true;
+  });
+  if (!read) {
+    return fail(read.error());
   }
-  result.entries = tree.size();
-  result.root = tree.root();
+  out.entries = tree.size();
+  out.root = tree.root();
   for (; next < trusted.size(); ++next) {
     entry_problems.push_back({problem_kind::log_truncated, tree.size(), trusted[next].id,
                               "the log holds " + std::to_string(tree.size()) +
@@ -335,14 +332,13 @@ verify_result verify_reader(const reader& rd, const verify_options& options) {
     kept.push_back(p);
   }
   kept.insert(kept.end(), checkpoint_problems.begin(), checkpoint_problems.end());
-  result.problems = std::move(kept);
+  out.problems = std::move(kept);
   if (options.reporter) {
-    for (const problem& p : result.problems) {
+    for (const problem& p : out.problems) {
       options.reporter(p);
     }
   }
-  result.completed = true;
-  return result;
+  return out;
 }
 
 }  // namespace dsa::audit

@@ -13,8 +13,8 @@
 // RFC 9162 root recomputed from the texts equals every valid checkpoint's root at its size; no
 // checkpoint is larger than the log; a checkpoint row's time_us equals the time in its note.
 //
-// Thread safety: verify_store is reentrant. Errors: an unreadable store is reported through
-// verify_result::error with completed = false; tampering is a problem, not an error.
+// Thread safety: verify_store is reentrant. Errors: an unreadable store or an unusable key fails
+// the result (common/result.hpp); tampering is a problem in the value, not an error.
 
 #include <cstdint>
 #include <filesystem>
@@ -25,6 +25,7 @@
 #include <vector>
 
 #include "audit/crypto.hpp"
+#include "common/result.hpp"
 
 namespace dsa::audit {
 
@@ -62,8 +63,6 @@ struct verify_options {
 };
 
 struct verify_result {
-  bool completed = false;  // false: the store could not be read; see error
-  std::string error;
   bool key_from_store = false;
   std::string format;  // the store's format (dsa-audit/1 or /2)
   std::uint64_t entries = 0;
@@ -72,14 +71,15 @@ struct verify_result {
   hash root{};                    // RFC 9162 root over all entries as stored
   std::vector<problem> problems;  // entry problems by seq, then checkpoint problems
 
-  [[nodiscard]] bool intact() const { return completed && problems.empty(); }
+  [[nodiscard]] bool intact() const { return problems.empty(); }
 };
 
-[[nodiscard]] verify_result verify_store(const std::filesystem::path& db,
-                                         const verify_options& options = {});
+[[nodiscard]] result<verify_result> verify_store(const std::filesystem::path& db,
+                                                 const verify_options& options = {});
 
 class reader;
 // The same over an open reader, so a caller can verify and then query one snapshot.
-[[nodiscard]] verify_result verify_reader(const reader& r, const verify_options& options = {});
+[[nodiscard]] result<verify_result> verify_reader(const reader& r,
+                                                  const verify_options& options = {});
 
 }  // namespace dsa::audit

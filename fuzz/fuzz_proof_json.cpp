@@ -42,36 +42,34 @@ bool same(const inclusion_proof& a, const inclusion_proof& b) {
 extern "C" int LLVMFuzzerInitialize(int*, char***) {
   std::ifstream in(DSA_SOURCE_DIR "/fuzz/data/proof-key.pem", std::ios::binary);
   const std::string pem((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  std::string error;
-  g_key = public_key::from_pem(pem, error);
-  if (!g_key) {
-    std::fprintf(stderr, "fuzz_proof_json: fuzz/data/proof-key.pem: %s\n", error.c_str());
+  auto key = public_key::from_pem(pem);
+  if (!key) {
+    std::fprintf(stderr, "fuzz_proof_json: fuzz/data/proof-key.pem: %s\n", key.error().c_str());
     std::abort();
   }
+  g_key = std::move(key).value();
   return 0;
 }
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   const std::string_view input(reinterpret_cast<const char*>(data), size);
-  std::string error;
-  const auto p = proof_from_json(input, error);
+  const auto p = proof_from_json(input);
   if (!p) {
-    if (error.empty()) {
+    if (p.error().empty()) {
       fail("refused without saying why", input);
     }
     return 0;
   }
-  std::string error2;
-  const auto round = proof_from_json(proof_to_json(*p), error2);
+  const auto round = proof_from_json(proof_to_json(*p));
   if (!round || !same(*p, *round)) {
     fail("proof_to_json does not round-trip", input);
   }
-  const proof_check check = verify_proof(*p, *g_key);
+  const auto check = verify_proof(*p, *g_key);
   const auto root = root_from_inclusion_path(p->leaf_index, p->size, p->leaf, p->path);
-  if (check.ok && (!root || *root != p->root || leaf_hash(p->entry) != p->leaf)) {
+  if (check && (!root || *root != p->root || leaf_hash(p->entry) != p->leaf)) {
     fail("verify_proof accepted a proof whose path does not lead to the root", input);
   }
-  if (!check.ok && check.error.empty()) {
+  if (!check && check.error().empty()) {
     fail("verify_proof refused without saying why", input);
   }
   (void)verify_inclusion(p->leaf_index, p->size, p->leaf, p->path, p->root);

@@ -12,13 +12,12 @@ namespace dsa::gateway {
 
 int check_config(const config& cfg) {
   int errors = 0;
-  std::string error;
-  if (ssl_ctx_ptr server_ctx = make_server_context(cfg.tls, error); !server_ctx) {
-    std::printf("%s: error: %s\n", cfg.file.string().c_str(), error.c_str());
+  if (auto server_ctx = make_server_context(cfg.tls); !server_ctx) {
+    std::printf("%s: error: %s\n", cfg.file.string().c_str(), server_ctx.error().c_str());
     ++errors;
   } else {
     // Allowed (tls.ciphers is the operator's call) but worth a line: docs/operations.md.
-    for (const auto& name : non_aead_ciphers(server_ctx.get())) {
+    for (const auto& name : non_aead_ciphers(server_ctx->get())) {
       std::printf("%s: warning: tls.ciphers enables %s, which is not an AEAD suite [tls-cipher]\n",
                   cfg.file.string().c_str(), name.c_str());
     }
@@ -32,8 +31,11 @@ int check_config(const config& cfg) {
     }
   }
   for (const auto& [name, up] : cfg.upstreams) {
-    if (up.tls && !make_upstream_context(up, error)) {
-      std::printf("%s: error: %s\n", cfg.file.string().c_str(), error.c_str());
+    if (!up.tls) {
+      continue;
+    }
+    if (auto upstream_ctx = make_upstream_context(up); !upstream_ctx) {
+      std::printf("%s: error: %s\n", cfg.file.string().c_str(), upstream_ctx.error().c_str());
       ++errors;
     }
   }

@@ -9,7 +9,7 @@
 namespace dsa::gateway {
 namespace {
 
-// Thrown inside the parser only and turned into config_result::error by load_config: yaml-cpp
+// Thrown inside the parser only and turned into load_config's error by load_config: yaml-cpp
 // throws anyway, and a start-up parser reads best as straight-line code.
 struct config_error : std::runtime_error {
   using std::runtime_error::runtime_error;
@@ -79,11 +79,11 @@ class parser {
   }
 
   host_port address(const YAML::Node& n, const std::string& what) const {
-    host_port hp;
-    if (!parse_host_port(scalar(n, what), hp)) {
+    auto hp = parse_host_port(scalar(n, what));
+    if (!hp) {
       fail(n, what + " must be HOST:PORT (port 0 for an ephemeral port)");
     }
-    return hp;
+    return *hp;
   }
 
   config parse(const YAML::Node& root) {
@@ -231,7 +231,9 @@ class parser {
       fail(n["url"], "upstream url must be scheme://host[:port] (no path, user info or query)");
     }
     host_port hp;
-    if (!parse_host_port(rest, hp)) {
+    if (auto parsed = parse_host_port(rest)) {
+      hp = *parsed;
+    } else {
       hp.port = u.tls ? 443 : 80;
       if (rest.empty() || rest.find(':') != std::string::npos) {
         fail(n["url"], "upstream url has a malformed host or port");
@@ -322,20 +324,20 @@ std::string host_port::text() const {
   return host + ":" + std::to_string(port);
 }
 
-bool parse_host_port(const std::string& text, host_port& out) {
+result<host_port> parse_host_port(const std::string& text) {
   std::string host;
   std::string port;
   if (!text.empty() && text.front() == '[') {
     const auto close = text.find(']');
     if (close == std::string::npos || close + 1 >= text.size() || text[close + 1] != ':') {
-      return false;
+      return dsa::fail("'" + text + "': an IPv6 address must be written [ADDRESS]:PORT");
     }
     host = text.substr(1, close - 1);
     port = text.substr(close + 2);
   } else {
     const auto colon = text.rfind(':');
     if (colon == std::string::npos || text.find(':') != colon) {
-      return false;
+      return dsa::fail("'" + text + "' is not HOST:PORT (an IPv6 address needs [brackets])");
     }
     host = text.substr(0, colon);
     port = text.substr(colon + 1);
@@ -344,28 +346,26 @@ bool parse_host_port(const std::string& text, host_port& out) {
   auto [end, ec] = std::from_chars(port.data(), port.data() + port.size(), value);
   if (host.empty() || port.empty() || ec != std::errc{} || end != port.data() + port.size() ||
       value > 65535) {
-    return false;
+    return dsa::fail("'" + text + "': " +
+                     (host.empty() ? std::string("the host is empty")
+                                   : "the port must be a number from 0 to 65535"));
   }
-  out.host = host;
-  out.port = static_cast<std::uint16_t>(value);
-  return true;
+  return host_port{host, static_cast<std::uint16_t>(value)};
 }
 
-config_result load_config(const std::filesystem::path& file) {
-  config_result r;
+result<config> load_config(const std::filesystem::path& file) {
   std::filesystem::path absolute = std::filesystem::absolute(file);
   try {
     YAML::Node root = YAML::LoadFile(absolute.string());
-    r.value = parser(absolute).parse(root);
+    return parser(absolute).parse(root);
   } catch (const config_error& e) {
-    r.error = e.what();
+    return dsa::fail(e.what());
   } catch (const YAML::BadFile&) {
-    r.error = file.string() + ":1:1: cannot read the config file";
+    return dsa::fail(file.string() + ":1:1: cannot read the config file");
   } catch (const YAML::Exception& e) {
-    r.error = file.string() + ":" + std::to_string(e.mark.line + 1) + ":" +
-              std::to_string(e.mark.column + 1) + ": " + e.msg;
+    return dsa::fail(file.string() + ":" + std::to_string(e.mark.line + 1) + ":" +
+                     std::to_string(e.mark.column + 1) + ": " + e.msg);
   }
-  return r;
 }
 
 }  // namespace dsa::gateway

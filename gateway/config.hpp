@@ -12,6 +12,8 @@
 #include <string>
 #include <vector>
 
+#include "common/result.hpp"
+
 namespace dsa::gateway {
 
 struct host_port {
@@ -91,15 +93,10 @@ struct config {
   warnings_config warnings;
 };
 
-struct config_result {
-  std::optional<config> value;
-  std::string error;  // "file:line:col: message" when value is empty
-};
+// Reads and validates `file`. Never throws. The error is "file:line:col: message".
+[[nodiscard]] result<config> load_config(const std::filesystem::path& file);
 
-// Reads and validates `file`. Never throws.
-[[nodiscard]] config_result load_config(const std::filesystem::path& file);
-
-// Parses "host:port" or "[v6]:port". False when malformed.
-[[nodiscard]] bool parse_host_port(const std::string& text, host_port& out);
+// Parses "host:port" or "[v6]:port"; fails saying what is malformed.
+[[nodiscard]] result<host_port> parse_host_port(const std::string& text);
 
 }  // namespace dsa::gateway

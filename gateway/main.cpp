@@ -27,23 +27,22 @@ int main(int argc, char** argv) {
     app.exit(e);
     return 2;
   }
-  dsa::gateway::config_result c = dsa::gateway::load_config(config_file);
-  if (!c.value) {
-    std::fprintf(stderr, "%s\n", c.error.c_str());
+  dsa::result<dsa::gateway::config> c = dsa::gateway::load_config(config_file);
+  if (!c) {
+    std::fprintf(stderr, "%s\n", c.error().c_str());
     return 1;
   }
   if (check) {
-    return dsa::gateway::check_config(*c.value);
+    return dsa::gateway::check_config(*c);
   }
   try {
-    std::string error;
-    auto s = dsa::gateway::server::create(*c.value, error);
+    auto s = dsa::gateway::server::create(*c);
     if (!s) {
-      dsa::gateway::log_event("error", "start_failed", {{"error", error}});
-      std::fprintf(stderr, "dsa-gateway: %s\n", error.c_str());
+      dsa::gateway::log_event("error", "start_failed", {{"error", s.error()}});
+      std::fprintf(stderr, "dsa-gateway: %s\n", s.error().c_str());
       return 1;
     }
-    return s->run();
+    return (*s)->run();
   } catch (const std::exception& e) {
     dsa::gateway::log_event("error", "fatal", {{"error", e.what()}});
     return 1;

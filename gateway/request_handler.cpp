@@ -61,7 +61,8 @@ request_state request_handler::begin(const peer_identity& peer,
 
 std::optional<outcome> request_handler::check_head(request_state& r, head_result parsed) const {
   if (!parsed.ok()) {
-    return refuse(r, "reject", reason::bad_request, std::move(parsed.error), true);
+    return refuse(r, audit::entry_decision::reject, reason::bad_request, std::move(parsed.error),
+                  true);
   }
   r.head = std::move(parsed.head);
   r.entry.method = r.head.method;
@@ -70,7 +71,7 @@ std::optional<outcome> request_handler::check_head(request_state& r, head_result
     // Refused before the body is read or anything is forwarded: an upstream that ignores a GET
     // body would read it as the next request (docs/threat-model.md). The body is unread, so the
     // connection cannot continue.
-    return refuse(r, "reject", reason::bad_request,
+    return refuse(r, audit::entry_decision::reject, reason::bad_request,
                   "a " + r.head.method +
                       " request must not carry a body; only POST, PUT and PATCH requests may",
                   true);
@@ -79,7 +80,7 @@ std::optional<outcome> request_handler::check_head(request_state& r, head_result
   if (!checked) {
     // The unchecked values are not recorded: the entry holds only what passed the rules. A body,
     // if any, is unread, so then the connection cannot continue.
-    return refuse(r, "reject", reason::bad_request, checked.error(),
+    return refuse(r, audit::entry_decision::reject, reason::bad_request, checked.error(),
                   r.head.has_body() || !r.head.keep_alive);
   }
   r.fields = std::move(checked.value());
@@ -95,7 +96,7 @@ std::variant<outcome, forward_plan> request_handler::decide(request_state& r) co
   // Canonical target (docs/design.md §5): what the policy matches is what the upstream receives.
   policy::target_result t = policy::canonicalize_target(r.head.target);
   if (!t.ok()) {
-    return refuse(r, "reject", reason::bad_request, t.error, close);
+    return refuse(r, audit::entry_decision::reject, reason::bad_request, t.error, close);
   }
   r.target = std::move(t.value);
   r.entry.path = r.target.path;
@@ -137,7 +138,7 @@ std::variant<outcome, forward_plan> request_handler::decide(request_state& r) co
     r.entry.endpoint = d.endpoint->id;
   }
   if (!d.allowed) {
-    return refuse(r, "deny", d.why, d.detail, close);
+    return refuse(r, audit::entry_decision::deny, d.why, d.detail, close);
   }
 
   // Forward (docs/design.md §4): the canonical request; client DSA-*, hop-by-hop and proxy-set
@@ -182,8 +183,8 @@ std::variant<outcome, forward_plan> request_handler::decide(request_state& r) co
     // For a method that changes state the intent is durable before the upstream sees the
     // request. Not counted: the final entry of this request counts it.
     audit::entry intent = r.entry;
-    intent.kind = "forwarding";
-    intent.decision = "allow";
+    intent.kind = audit::entry_kind::forwarding;
+    intent.decision = audit::entry_decision::allow;
     intent.status = 0;
     intent.counted = false;
     plan.intent = std::move(intent);
@@ -196,26 +197,28 @@ outcome request_handler::complete(request_state& r, upstream_response res) const
   r.entry.upstream_latency_us = res.latency_us;
   if (res.why != reason::allowed) {
     r.entry.details["error"] = res.error;
-    const std::string_view decision = res.why == reason::response_too_large ? "withheld" : "error";
+    const audit::entry_decision decision = res.why == reason::response_too_large
+                                               ? audit::entry_decision::withheld
+                                               : audit::entry_decision::error;
     return refuse(r, decision, res.why, upstream_detail(res.why), close);
   }
   r.entry.upstream_status = res.status;
   if (res.status < 200 || res.status > 299) {
-    return refuse(r, "error", reason::upstream_status,
+    return refuse(r, audit::entry_decision::error, reason::upstream_status,
                   "the upstream answered " + std::to_string(res.status), close, res.status);
   }
   if (res.status == 206 && !r.endpoint->response.ranges) {
     // Never asked for (Range is not forwarded here), and a slice cannot be checked against
     // withhold_if or allow_fields: withheld.
     r.entry.details["filter"] = "the upstream answered 206 Partial Content";
-    return refuse(r, "withheld", reason::response_not_filterable,
+    return refuse(r, audit::entry_decision::withheld, reason::response_not_filterable,
                   withheld_detail(reason::response_not_filterable), close);
   }
   outcome o;
   o.close = close;
   if (res.status == 204) {
     // No content: nothing to filter and nothing leaves but the status.
-    r.entry.decision = "allow";
+    r.entry.decision = audit::entry_decision::allow;
     r.entry.status = 204;
     r.entry.bytes = 0;
     r.entry.body_sha256 = common::sha256_hex("");
@@ -230,7 +233,7 @@ outcome request_handler::complete(request_state& r, upstream_response res) const
     r.entry.details["error"] = "the upstream body has " + std::to_string(res.body.size()) +
                                " bytes, over the endpoint's response.max_bytes of " +
                                std::to_string(*ep.response.max_bytes);
-    return refuse(r, "withheld", reason::response_too_large,
+    return refuse(r, audit::entry_decision::withheld, reason::response_too_large,
                   "the upstream response exceeds the agreement's limit for this endpoint", close);
   }
   policy::filter_result f = policy::filter_response(ep.response, res.body);
@@ -239,10 +242,10 @@ outcome request_handler::complete(request_state& r, upstream_response res) const
     // record is, say, restricted or carries a safeguarding marker would itself disclose it.
     r.entry.items = static_cast<std::int64_t>(f.items);
     r.entry.details["filter"] = f.detail;
-    return refuse(r, "withheld", f.why, withheld_detail(f.why), close);
+    return refuse(r, audit::entry_decision::withheld, f.why, withheld_detail(f.why), close);
   }
   o.body = f.changed ? std::move(f.body) : std::move(res.body);
-  r.entry.decision = "allow";
+  r.entry.decision = audit::entry_decision::allow;
   r.entry.status = res.status;
   r.entry.bytes = static_cast<std::int64_t>(o.body.size());
   r.entry.items = static_cast<std::int64_t>(f.items);
@@ -284,17 +287,17 @@ std::variant<outcome, stream_plan> request_handler::start_stream(
   r.entry.upstream_latency_us = res.latency_us;
   if (res.why != reason::allowed) {
     r.entry.details["error"] = res.error;
-    return refuse(r, "error", res.why, upstream_detail(res.why), close);
+    return refuse(r, audit::entry_decision::error, res.why, upstream_detail(res.why), close);
   }
   r.entry.upstream_status = res.status;
   if (res.status < 200 || res.status > 299) {
-    return refuse(r, "error", reason::upstream_status,
+    return refuse(r, audit::entry_decision::error, reason::upstream_status,
                   "the upstream answered " + std::to_string(res.status), close, res.status);
   }
   if (res.status == 206 && !ep.response.ranges) {
     // A slice nobody asked for (Range is not forwarded here): withheld, as on filtered endpoints.
     r.entry.details["filter"] = "the upstream answered 206 Partial Content";
-    return refuse(r, "withheld", reason::response_not_filterable,
+    return refuse(r, audit::entry_decision::withheld, reason::response_not_filterable,
                   withheld_detail(reason::response_not_filterable), close);
   }
   const std::uint64_t limit = ep.response.max_bytes.value_or(cfg_.limits.max_body_bytes);
@@ -302,7 +305,7 @@ std::variant<outcome, stream_plan> request_handler::start_stream(
     // Declared over the endpoint's limit: refused before a byte of it is read.
     r.entry.details["error"] = "the upstream declared " + std::to_string(*res.content_length) +
                                " bytes, over the endpoint's limit of " + std::to_string(limit);
-    return refuse(r, "withheld", reason::response_too_large,
+    return refuse(r, audit::entry_decision::withheld, reason::response_too_large,
                   "the upstream response exceeds the agreement's limit for this endpoint", close);
   }
   outcome head;
@@ -327,7 +330,7 @@ std::variant<outcome, stream_plan> request_handler::start_stream(
   }
   if (!res.body_follows) {
     // Nothing to relay (204, a HEAD answer, an empty body): one entry, as for a buffered answer.
-    r.entry.decision = "allow";
+    r.entry.decision = audit::entry_decision::allow;
     r.entry.status = res.status;
     r.entry.bytes = 0;
     r.entry.body_sha256 = common::sha256_hex("");
@@ -342,10 +345,10 @@ std::variant<outcome, stream_plan> request_handler::start_stream(
   plan.max_bytes = limit;
   // The started entry counts toward volume caps (the disclosure has begun); the entry that ends
   // it repeats the request's fields so a filter on either finds both, and does not count again.
-  r.entry.decision = "allow";
+  r.entry.decision = audit::entry_decision::allow;
   r.entry.status = res.status;
   plan.started = r.entry;
-  plan.started.kind = "disclosure_started";
+  plan.started.kind = audit::entry_kind::disclosure_started;
   if (!res.content_type.empty()) {
     plan.started.details["content_type"] = res.content_type;
   }
@@ -368,7 +371,8 @@ audit::entry request_handler::end_stream(const request_state& r, stream_end how,
                                          std::string detail) const {
   audit::entry e = r.entry;
   e.time_us = common::now_us();
-  e.kind = how == stream_end::completed ? "disclosure_completed" : "disclosure_interrupted";
+  e.kind = how == stream_end::completed ? audit::entry_kind::disclosure_completed
+                                        : audit::entry_kind::disclosure_interrupted;
   e.counted = false;
   e.bytes = static_cast<std::int64_t>(bytes);
   e.body_sha256 = std::move(sha256);
@@ -381,7 +385,7 @@ audit::entry request_handler::end_stream(const request_state& r, stream_end how,
   return e;
 }
 
-outcome request_handler::refuse(request_state& r, std::string_view decision, reason why,
+outcome request_handler::refuse(request_state& r, audit::entry_decision decision, reason why,
                                 std::string detail, bool close, int upstream_status) const {
   outcome o;
   o.status = upstream_status != 0 ? upstream_status : policy::http_status(why);
@@ -389,7 +393,7 @@ outcome request_handler::refuse(request_state& r, std::string_view decision, rea
   r.entry.decision = decision;
   r.entry.reason = policy::to_string(why);
   r.entry.status = o.status;
-  if (decision == "deny" || decision == "reject") {
+  if (decision == audit::entry_decision::deny || decision == audit::entry_decision::reject) {
     r.entry.counted = false;
   }
   if (!detail.empty()) {

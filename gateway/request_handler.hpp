@@ -137,7 +137,7 @@ class request_handler {
 
   // A refusal: the entry's decision, reason and status, and an RFC 9457 problem body.
   // `upstream_status` (non-zero) is relayed as the status instead of the reason's own.
-  [[nodiscard]] outcome refuse(request_state& r, std::string_view decision, policy::reason why,
+  [[nodiscard]] outcome refuse(request_state& r, audit::entry_decision decision, policy::reason why,
                                std::string detail, bool close, int upstream_status = 0) const;
 
   // The outcome for a request whose audit entry could not be committed: 503, nothing else.

@@ -115,15 +115,14 @@ net::awaitable<void> expiry_loop(server::impl& g) {
   }
 }
 
-std::unique_ptr<tcp::acceptor> bind(net::io_context& ioc, const host_port& at, std::string& error) {
+result<std::unique_ptr<tcp::acceptor>> bind(net::io_context& ioc, const host_port& at) {
   error_code ec;
   auto addr = net::ip::make_address(at.host, ec);
   if (ec) {
     tcp::resolver resolver(ioc);
     auto results = resolver.resolve(at.host, std::to_string(at.port), ec);
     if (ec || results.empty()) {
-      error = "cannot resolve " + at.text();
-      return nullptr;
+      return fail("cannot resolve " + at.text());
     }
     addr = results.begin()->endpoint().address();
   }
@@ -138,8 +137,7 @@ std::unique_ptr<tcp::acceptor> bind(net::io_context& ioc, const host_port& at, s
     a->listen(net::socket_base::max_listen_connections, ec);
   }
   if (ec) {
-    error = "cannot listen on " + at.text() + ": " + ec.message();
-    return nullptr;
+    return fail("cannot listen on " + at.text() + ": " + ec.message());
   }
   return a;
 }
@@ -158,7 +156,7 @@ std::string bound_text(const tcp::acceptor& a) {
 server::server(std::unique_ptr<impl> i) : impl_(std::move(i)) {}
 server::~server() = default;
 
-std::unique_ptr<server> server::create(const config& cfg, std::string& error) {
+result<std::unique_ptr<server>> server::create(const config& cfg) {
   auto g = std::make_unique<impl>();
   g->cfg = cfg;
 
@@ -168,20 +166,19 @@ std::unique_ptr<server> server::create(const config& cfg, std::string& error) {
               {{"message", d.format()}});
   }
   if (!loaded.ok()) {
-    error = "agreements in " + cfg.agreements_dir.string() + " have " +
-            std::to_string(loaded.error_count()) + " error(s)";
-    return nullptr;
+    return fail("agreements in " + cfg.agreements_dir.string() + " have " +
+                std::to_string(loaded.error_count()) + " error(s)");
   }
 
   audit::store_options so;
   so.db_path = cfg.audit.path;
   so.signing_key_path = cfg.audit.signing_key;
   so.origin = cfg.audit.origin;
-  g->store = audit::store::open(so, error);
-  if (!g->store) {
-    error = "audit store: " + error;
-    return nullptr;
+  auto opened = audit::store::open(so);
+  if (!opened) {
+    return fail("audit store: " + opened.error());
   }
+  g->store = std::move(opened).value();
 
   // docs/design.md §3: volume caps are rebuilt from the audit store, so a restart does not reset
   // them.
@@ -196,16 +193,15 @@ std::unique_ptr<server> server::create(const config& cfg, std::string& error) {
     }
   }
   std::size_t seeded = 0;
-  std::optional<std::vector<audit::counted_request>> counted(std::in_place);
+  std::vector<audit::counted_request> counted;
   if (longest.count() > 0) {
-    std::string seed_error;
-    counted = g->store->counted_since(common::now_us() - longest.count(), seed_error);
-    if (!counted) {
-      error = "audit store: " + seed_error;
-      return nullptr;
+    auto read = g->store->counted_since(common::now_us() - longest.count());
+    if (!read) {
+      return fail("audit store: " + read.error());
     }
+    counted = std::move(read).value();
   }
-  for (const auto& cr : *counted) {
+  for (const auto& cr : counted) {
     const policy::agreement* a = loaded.set->find(cr.agreement);
     if (a == nullptr) {
       continue;
@@ -219,13 +215,11 @@ std::unique_ptr<server> server::create(const config& cfg, std::string& error) {
     }
   }
 
-  std::string tls_error;
-  ssl_ctx_ptr server_ctx = make_server_context(cfg.tls, tls_error);
+  auto server_ctx = make_server_context(cfg.tls);
   if (!server_ctx) {
-    error = tls_error;
-    return nullptr;
+    return fail(server_ctx.error());
   }
-  g->server_tls.store(std::make_shared<net::ssl::context>(server_ctx.release()));
+  g->server_tls.store(std::make_shared<net::ssl::context>(server_ctx->release()));
   {
     tls_deadlines up;
     add_upstream_deadlines(cfg, up);
@@ -237,12 +231,11 @@ std::unique_ptr<server> server::create(const config& cfg, std::string& error) {
   }
   for (const auto& [name, up] : cfg.upstreams) {
     if (up.tls) {
-      ssl_ctx_ptr c = make_upstream_context(up, tls_error);
+      auto c = make_upstream_context(up);
       if (!c) {
-        error = tls_error;
-        return nullptr;
+        return fail(c.error());
       }
-      g->upstream_tls[name] = std::make_shared<net::ssl::context>(c.release());
+      g->upstream_tls[name] = std::make_shared<net::ssl::context>(c->release());
     }
   }
 
@@ -256,22 +249,25 @@ std::unique_ptr<server> server::create(const config& cfg, std::string& error) {
     }
     g->workers.push_back(std::move(w));
   }
-  g->acceptor = bind(g->workers.front()->ioc, cfg.listen, error);
-  if (!g->acceptor) {
-    return nullptr;
+  auto acceptor = bind(g->workers.front()->ioc, cfg.listen);
+  if (!acceptor) {
+    return fail(acceptor.error());
   }
-  g->admin = bind(g->workers.front()->ioc, cfg.admin_listen, error);
-  if (!g->admin) {
-    return nullptr;
+  g->acceptor = std::move(acceptor).value();
+  auto admin = bind(g->workers.front()->ioc, cfg.admin_listen);
+  if (!admin) {
+    return fail(admin.error());
   }
+  g->admin = std::move(admin).value();
 
   audit::entry start;
   start.time_us = common::now_us();
-  start.kind = "startup";
+  start.kind = audit::entry_kind::startup;
   start.details["listen"] = bound_text(*g->acceptor);
   start.details["seeded_counted_requests"] = seeded;
   g->audit_lifecycle(std::move(start));
-  g->audit_lifecycle(g->agreements_entry("agreements_loaded", loaded.set.get(), {}));
+  g->audit_lifecycle(
+      g->agreements_entry(audit::entry_kind::agreements_loaded, loaded.set.get(), {}));
   g->engine.store(std::make_shared<const policy::engine>(loaded.set, served_upstreams(cfg)));
   log_event("info", "started",
             {{"agreements", loaded.set->agreements.size()},
@@ -309,7 +305,7 @@ int server::run() {
   }
   audit::entry stop;
   stop.time_us = common::now_us();
-  stop.kind = "shutdown";
+  stop.kind = audit::entry_kind::shutdown;
   g.audit_lifecycle(std::move(stop));
   g.store->close();
   log_event("info", "stopped");

@@ -13,13 +13,14 @@
 #include <memory>
 #include <string>
 
+#include "common/result.hpp"
 #include "config.hpp"
 
 namespace dsa::gateway {
 
 class server {
  public:
-  [[nodiscard]] static std::unique_ptr<server> create(const config& cfg, std::string& error);
+  [[nodiscard]] static result<std::unique_ptr<server>> create(const config& cfg);
   ~server();
   server(const server&) = delete;
   server& operator=(const server&) = delete;

@@ -77,12 +77,13 @@ class session {
       log_event("info", "tls_handshake_refused", {{"reason", why}, {"error", hec.message()}});
       co_return;
     }
-    std::string error;
-    if (!extract_identity(stream_.native_handle(), peer_, error)) {
+    auto identity = extract_identity(stream_.native_handle());
+    if (!identity) {
       g_.stats.count_handshake_failure("no_identity");
-      log_event("error", "tls_identity_missing", {{"error", error}});
+      log_event("error", "tls_identity_missing", {{"error", identity.error()}});
       co_return;
     }
+    peer_ = std::move(identity).value();
     while (co_await serve_one()) {
     }
     if (abort_) {
@@ -170,7 +171,8 @@ class session {
             "the client certificate no longer verifies under the gateway's current trust "
             "anchors (" +
             rc.reason + ")";
-        outcome o = handler.refuse(r, "deny", reason::unknown_requester, std::move(detail), true);
+        outcome o = handler.refuse(r, audit::entry_decision::deny, reason::unknown_requester,
+                                   std::move(detail), true);
         co_await finish(r, std::move(o));
         co_return false;
       }
@@ -179,7 +181,8 @@ class session {
     if (hs == head_status::too_large) {
       std::string detail =
           "the request head exceeds " + std::to_string(lim.max_header_bytes) + " bytes";
-      outcome o = handler.refuse(r, "reject", reason::headers_too_large, std::move(detail), true);
+      outcome o = handler.refuse(r, audit::entry_decision::reject, reason::headers_too_large,
+                                 std::move(detail), true);
       co_await finish(r, std::move(o));
       co_return false;
     }
@@ -380,7 +383,7 @@ class session {
         why = reason::body_too_large;
         detail = "the request body exceeds " + std::to_string(lim.max_body_bytes) + " bytes";
       }
-      outcome o = handler.refuse(r, "reject", why, std::move(detail), true);
+      outcome o = handler.refuse(r, audit::entry_decision::reject, why, std::move(detail), true);
       co_await finish(r, std::move(o));
       co_return false;
     }
@@ -398,7 +401,8 @@ class session {
       if (bec == http::error::body_limit) {
         std::string detail =
             "the request body exceeds " + std::to_string(lim.max_body_bytes) + " bytes";
-        outcome o = handler.refuse(r, "reject", reason::body_too_large, std::move(detail), true);
+        outcome o = handler.refuse(r, audit::entry_decision::reject, reason::body_too_large,
+                                   std::move(detail), true);
         co_await finish(r, std::move(o));
         co_return false;
       }
@@ -408,7 +412,7 @@ class session {
         co_return false;
       }
       if (bec) {
-        outcome o = handler.refuse(r, "reject", reason::bad_request,
+        outcome o = handler.refuse(r, audit::entry_decision::reject, reason::bad_request,
                                    "malformed body: " + bec.message(), true);
         co_await finish(r, std::move(o));
         co_return false;
@@ -421,7 +425,8 @@ class session {
   // The response is released only after its audit entry is durable; if the commit fails the
   // client gets 503 audit_unavailable and nothing else (docs/design.md §6).
   net::awaitable<bool> finish(request_state& r, outcome o) {
-    const std::string decision = r.entry.decision;
+    const std::string decision(audit::to_string(r.entry.decision));
+    const bool allowed = r.entry.decision == audit::entry_decision::allow;
     const std::string reason_text = r.entry.reason.empty() ? "allowed" : r.entry.reason;
     const std::string party = r.entry.requester.party;
     const audit::commit_result cr =
@@ -430,7 +435,7 @@ class session {
       co_return co_await send_audit_unavailable(r, cr.error, o.close);
     }
     g_.stats.count_request(decision, reason_text, r.agreement_id, micros_since(r.started));
-    if (decision != "allow") {
+    if (!allowed) {
       log_event("info", "request_refused",
                 {{"request_id", r.request_id},
                  {"decision", decision},

@@ -90,11 +90,12 @@ void server::impl::audit_lifecycle(audit::entry e) {
   }
 }
 
-audit::entry server::impl::agreements_entry(std::string kind, const policy::agreement_set* set,
+audit::entry server::impl::agreements_entry(audit::entry_kind kind,
+                                            const policy::agreement_set* set,
                                             const std::vector<policy::diagnostic>& diags) {
   audit::entry e;
   e.time_us = common::now_us();
-  e.kind = std::move(kind);
+  e.kind = kind;
   json::array files;
   if (set != nullptr) {
     for (const auto& a : set->agreements) {
@@ -130,9 +131,9 @@ policy::load_result server::impl::load() const {
 // old one.
 void server::impl::reload() {
   auto r = load();
-  std::string tls_error;
-  ssl_ctx_ptr fresh_tls = make_server_context(cfg.tls, tls_error);
+  auto fresh_tls = make_server_context(cfg.tls);
   if (!fresh_tls) {
+    const std::string& tls_error = fresh_tls.error();
     log_event("error", "tls_reload_failed", {{"error", tls_error}});
     policy::diagnostic d;
     d.file = cfg.file.string();
@@ -148,12 +149,14 @@ void server::impl::reload() {
     }
     log_event("error", "agreements_rejected",
               {{"errors", r.error_count()}, {"kept", "previous set"}});
-    audit_lifecycle(agreements_entry("agreements_rejected", nullptr, r.diagnostics));
+    audit_lifecycle(
+        agreements_entry(audit::entry_kind::agreements_rejected, nullptr, r.diagnostics));
     return;
   }
-  audit_lifecycle(agreements_entry("agreements_loaded", r.set.get(), r.diagnostics));
+  audit_lifecycle(
+      agreements_entry(audit::entry_kind::agreements_loaded, r.set.get(), r.diagnostics));
   engine.store(std::make_shared<const policy::engine>(r.set, served_upstreams(cfg)));
-  server_tls.store(std::make_shared<net::ssl::context>(fresh_tls.release()));
+  server_tls.store(std::make_shared<net::ssl::context>(fresh_tls->release()));
   tls_generation.fetch_add(1);
   refresh_deadlines();
   log_event("info", "agreements_loaded", {{"agreements", r.set->agreements.size()}});

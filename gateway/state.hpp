@@ -120,7 +120,7 @@ struct server::impl {
 
   void audit_lifecycle(audit::entry e);
 
-  audit::entry agreements_entry(std::string kind, const policy::agreement_set* set,
+  audit::entry agreements_entry(audit::entry_kind kind, const policy::agreement_set* set,
                                 const std::vector<policy::diagnostic>& diags);
 
   policy::load_result load() const;

@@ -232,26 +232,24 @@ std::string verify_reason(int error) {
 }
 
 // Reads one anchor's files into its own store and checks that they make sense together (see
-// make_server_context in tls.hpp for the rules). False with `error` naming the anchor.
-bool load_anchor(const trust_anchor_config& ta, anchor_info& info, std::vector<X509*>& cas,
-                 std::string& error) {
+// make_server_context in tls.hpp for the rules). Fails naming the anchor; `info` and `cas` hold
+// what was read so far either way, for the caller to free.
+result<void> load_anchor(const trust_anchor_config& ta, anchor_info& info,
+                         std::vector<X509*>& cas) {
   const std::string where = "trust anchor '" + ta.name + "': ";
   cas = read_certificates(ta.ca_file.string());
   if (cas.empty()) {
-    error = where + "no certificate in ca_file " + ta.ca_file.string();
-    return false;
+    return fail(where + "no certificate in ca_file " + ta.ca_file.string());
   }
   info.name = ta.name;
   info.store = X509_STORE_new();
   if (info.store == nullptr) {
-    error = where + openssl_error();
-    return false;
+    return fail(where + openssl_error());
   }
   for (X509* ca : cas) {
     if (X509_check_ca(ca) < 1) {
-      error = where + "ca_file " + ta.ca_file.string() + " holds " + subject_of(ca) +
-              ", which is not a CA certificate (basicConstraints CA:TRUE)";
-      return false;
+      return fail(where + "ca_file " + ta.ca_file.string() + " holds " + subject_of(ca) +
+                  ", which is not a CA certificate (basicConstraints CA:TRUE)");
     }
     // No partial chains: the file must lead up to a self-signed root, so that the issuing CAs
     // themselves can be revocation-checked against their parent's CRL.
@@ -260,10 +258,9 @@ bool load_anchor(const trust_anchor_config& ta, anchor_info& info, std::vector<X
       issuer_here = issuer_here || (other != ca && X509_check_issued(other, ca) == X509_V_OK);
     }
     if (!issuer_here) {
-      error = where + "ca_file " + ta.ca_file.string() + ": the issuer of " + subject_of(ca) +
-              " (" + "'" + name_text(X509_get_issuer_name(ca)) +
-              "') is not in the file; it must hold the whole chain up to the self-signed root";
-      return false;
+      return fail(where + "ca_file " + ta.ca_file.string() + ": the issuer of " + subject_of(ca) +
+                  " (" + "'" + name_text(X509_get_issuer_name(ca)) +
+                  "') is not in the file; it must hold the whole chain up to the self-signed root");
     }
     X509_STORE_add_cert(info.store, ca);
   }
@@ -280,10 +277,10 @@ bool load_anchor(const trust_anchor_config& ta, anchor_info& info, std::vector<X
       std::fclose(f);
     }
     if (crls.empty()) {
-      error = where + "no CRL in crl_file " + ta.crl_file.string();
-      return false;
+      return fail(where + "no CRL in crl_file " + ta.crl_file.string());
     }
     bool ok = true;
+    std::string error;  // the first problem found
     std::vector<bool> covered(cas.size(), false);
     for (X509_CRL* crl : crls) {
       bool signed_by_ca = false;
@@ -318,7 +315,7 @@ bool load_anchor(const trust_anchor_config& ta, anchor_info& info, std::vector<X
       }
     }
     if (!ok) {
-      return false;
+      return fail(std::move(error));
     }
     ERR_clear_error();
     info.has_crl = true;
@@ -328,14 +325,14 @@ bool load_anchor(const trust_anchor_config& ta, anchor_info& info, std::vector<X
     X509_STORE_set_flags(info.store, flags);
   }
   X509_STORE_set_depth(info.store, 8);
-  return true;
+  return {};
 }
 
 // Builds the table for all anchors; a CA certificate in two anchors is refused unless both
 // anchors opt in with allow_shared_ca. Adds every CA's subject to `ca_names` (the
 // certificate_authorities a client is told about).
-std::unique_ptr<anchor_table> load_anchors(const std::vector<trust_anchor_config>& anchors,
-                                           STACK_OF(X509_NAME) * ca_names, std::string& error) {
+result<std::unique_ptr<anchor_table>> load_anchors(const std::vector<trust_anchor_config>& anchors,
+                                                   STACK_OF(X509_NAME) * ca_names) {
   auto table = std::make_unique<anchor_table>();
   table->anchors.reserve(anchors.size());
   std::vector<std::vector<X509*>> cas_by_anchor(anchors.size());
@@ -348,9 +345,9 @@ std::unique_ptr<anchor_table> load_anchors(const std::vector<trust_anchor_config
   };
   for (std::size_t i = 0; i < anchors.size(); ++i) {
     table->anchors.emplace_back();
-    if (!load_anchor(anchors[i], table->anchors.back(), cas_by_anchor[i], error)) {
+    if (auto loaded = load_anchor(anchors[i], table->anchors.back(), cas_by_anchor[i]); !loaded) {
       free_all();
-      return nullptr;
+      return fail(loaded.error());
     }
     for (std::size_t j = 0; j < i; ++j) {
       for (X509* mine : cas_by_anchor[i]) {
@@ -359,14 +356,15 @@ std::unique_ptr<anchor_table> load_anchors(const std::vector<trust_anchor_config
               (anchors[i].allow_shared_ca && anchors[j].allow_shared_ca)) {
             continue;
           }
-          error = "trust anchors '" + anchors[j].name + "' and '" + anchors[i].name +
-                  "' both hold CA " + subject_of(mine) + " (ca_file " +
-                  anchors[j].ca_file.string() + " and " + anchors[i].ca_file.string() +
-                  "); a certificate it issued could be attributed to either. If it is a common "
-                  "root above distinct issuing CAs, set allow_shared_ca: true on both anchors "
-                  "(docs/operations.md)";
+          std::string error =
+              "trust anchors '" + anchors[j].name + "' and '" + anchors[i].name +
+              "' both hold CA " + subject_of(mine) + " (ca_file " + anchors[j].ca_file.string() +
+              " and " + anchors[i].ca_file.string() +
+              "); a certificate it issued could be attributed to either. If it is a common "
+              "root above distinct issuing CAs, set allow_shared_ca: true on both anchors "
+              "(docs/operations.md)";
           free_all();
-          return nullptr;
+          return fail(std::move(error));
         }
       }
     }
@@ -395,11 +393,10 @@ std::int64_t asn1_to_unix(const ASN1_TIME* t) {
 
 }  // namespace
 
-ssl_ctx_ptr make_server_context(const tls_config& tls, std::string& error) {
+result<ssl_ctx_ptr> make_server_context(const tls_config& tls) {
   ssl_ctx_ptr ctx(SSL_CTX_new(TLS_server_method()));
   if (!ctx) {
-    error = openssl_error();
-    return nullptr;
+    return fail(openssl_error());
   }
   SSL_CTX_set_min_proto_version(ctx.get(), tls.min_tls13 ? TLS1_3_VERSION : TLS1_2_VERSION);
   SSL_CTX_set_options(
@@ -413,31 +410,28 @@ ssl_ctx_ptr make_server_context(const tls_config& tls, std::string& error) {
   SSL_CTX_set_num_tickets(ctx.get(), 0);
   SSL_CTX_set_options(ctx.get(), SSL_OP_NO_TICKET);
   if (SSL_CTX_use_certificate_chain_file(ctx.get(), tls.certificate.c_str()) != 1) {
-    error = "tls.certificate " + tls.certificate.string() + ": " + openssl_error();
-    return nullptr;
+    return fail("tls.certificate " + tls.certificate.string() + ": " + openssl_error());
   }
   if (SSL_CTX_use_PrivateKey_file(ctx.get(), tls.private_key.c_str(), SSL_FILETYPE_PEM) != 1 ||
       SSL_CTX_check_private_key(ctx.get()) != 1) {
-    error = "tls.private_key " + tls.private_key.string() + ": " + openssl_error();
-    return nullptr;
+    return fail("tls.private_key " + tls.private_key.string() + ": " + openssl_error());
   }
 
   if (SSL_CTX_set_cipher_list(ctx.get(), tls.ciphers.c_str()) != 1) {
-    error = "tls.ciphers '" + tls.ciphers + "': no cipher OpenSSL knows: " + openssl_error();
-    return nullptr;
+    return fail("tls.ciphers '" + tls.ciphers + "': no cipher OpenSSL knows: " + openssl_error());
   }
   if (SSL_CTX_set_ciphersuites(ctx.get(), tls.ciphersuites.c_str()) != 1) {
-    error = "tls.ciphersuites '" + tls.ciphersuites +
-            "': not a list of TLS 1.3 suite names OpenSSL knows: " + openssl_error();
-    return nullptr;
+    return fail("tls.ciphersuites '" + tls.ciphersuites +
+                "': not a list of TLS 1.3 suite names OpenSSL knows: " + openssl_error());
   }
 
   STACK_OF(X509_NAME)* ca_names = sk_X509_NAME_new_null();
-  std::unique_ptr<anchor_table> table = load_anchors(tls.trust_anchors, ca_names, error);
-  if (!table) {
+  auto loaded = load_anchors(tls.trust_anchors, ca_names);
+  if (!loaded) {
     sk_X509_NAME_pop_free(ca_names, X509_NAME_free);
-    return nullptr;
+    return fail(loaded.error());
   }
+  std::unique_ptr<anchor_table> table = std::move(loaded).value();
   SSL_CTX_set_client_CA_list(ctx.get(), ca_names);
   SSL_CTX_set_verify(ctx.get(), SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, nullptr);
   SSL_CTX_set_cert_verify_callback(ctx.get(), &verify_peer_chain, table.get());
@@ -446,16 +440,15 @@ ssl_ctx_ptr make_server_context(const tls_config& tls, std::string& error) {
   return ctx;
 }
 
-ssl_ctx_ptr make_upstream_context(const upstream_config& up, std::string& error) {
+result<ssl_ctx_ptr> make_upstream_context(const upstream_config& up) {
   ssl_ctx_ptr ctx(SSL_CTX_new(TLS_client_method()));
   if (!ctx) {
-    error = openssl_error();
-    return nullptr;
+    return fail(openssl_error());
   }
   SSL_CTX_set_min_proto_version(ctx.get(), TLS1_2_VERSION);
   if (SSL_CTX_load_verify_locations(ctx.get(), up.ca_file.c_str(), nullptr) != 1) {
-    error = "upstream '" + up.name + "' ca_file " + up.ca_file.string() + ": " + openssl_error();
-    return nullptr;
+    return fail("upstream '" + up.name + "' ca_file " + up.ca_file.string() + ": " +
+                openssl_error());
   }
   SSL_CTX_set_verify(ctx.get(), SSL_VERIFY_PEER, nullptr);
   if (!up.client_certificate.empty()) {
@@ -463,8 +456,7 @@ ssl_ctx_ptr make_upstream_context(const upstream_config& up, std::string& error)
         SSL_CTX_use_PrivateKey_file(ctx.get(), up.client_private_key.c_str(), SSL_FILETYPE_PEM) !=
             1 ||
         SSL_CTX_check_private_key(ctx.get()) != 1) {
-      error = "upstream '" + up.name + "' client certificate: " + openssl_error();
-      return nullptr;
+      return fail("upstream '" + up.name + "' client certificate: " + openssl_error());
     }
   }
   return ctx;
@@ -480,20 +472,18 @@ bool set_upstream_host(SSL* ssl, const std::string& host) {
   return SSL_set_tlsext_host_name(ssl, host.c_str()) == 1 && SSL_set1_host(ssl, host.c_str()) == 1;
 }
 
-bool extract_identity(SSL* ssl, peer_identity& out, std::string& error) {
+result<peer_identity> extract_identity(SSL* ssl) {
   X509* leaf = SSL_get0_peer_certificate(ssl);
   STACK_OF(X509)* chain = SSL_get0_verified_chain(ssl);
   if (leaf == nullptr || chain == nullptr || sk_X509_num(chain) == 0 ||
       SSL_get_verify_result(ssl) != X509_V_OK) {
-    error = "no verified client certificate";
-    return false;
+    return fail("no verified client certificate");
   }
   const auto* anchor = static_cast<const anchor_info*>(SSL_get_ex_data(ssl, peer_anchor_index()));
   if (anchor == nullptr) {
-    error = "the verified chain is attributed to no trust anchor";
-    return false;
+    return fail("the verified chain is attributed to no trust anchor");
   }
-  out = peer_identity{};
+  peer_identity out;
   out.id.trust_anchor = anchor->name;
 
   auto* sans =
@@ -527,7 +517,7 @@ bool extract_identity(SSL* ssl, peer_identity& out, std::string& error) {
     out.cert_sha256 = common::to_hex(std::span<const std::uint8_t>(md, md_len));
   }
   out.not_after_unix = asn1_to_unix(X509_get0_notAfter(leaf));
-  return true;
+  return out;
 }
 
 std::string handshake_failure_reason(SSL* ssl, int ssl_reason) {

@@ -25,6 +25,7 @@
 #include <string_view>
 #include <vector>
 
+#include "common/result.hpp"
 #include "config.hpp"
 #include "policy/engine.hpp"
 
@@ -43,26 +44,27 @@ struct peer_identity {
 };
 
 // Builds the listener's context from `tls` (certificate, key, minimum version, cipher lists,
-// anchors, CRLs). Returns null and sets `error` when a file cannot be read, the key does not
+// anchors, CRLs). Fails when a file cannot be read, the key does not
 // match, a cipher list matches nothing, or the anchors are inconsistent: a ca_file certificate
 // that is not a CA or whose issuer is not in the same file, a CA certificate in two anchors
 // (unless both set allow_shared_ca), a CRL whose issuer is not among the anchor's CAs, or —
 // when the anchor has a crl_file — a CA of the anchor without a CRL. Every message names the
 // anchor, the file and the certificate subject.
-[[nodiscard]] ssl_ctx_ptr make_server_context(const tls_config& tls, std::string& error);
+[[nodiscard]] result<ssl_ctx_ptr> make_server_context(const tls_config& tls);
 
 // Builds the client context for one https upstream: its CA verified, the optional client
 // certificate presented. Host name or IP checks are set per connection (set_upstream_host).
-[[nodiscard]] ssl_ctx_ptr make_upstream_context(const upstream_config& up, std::string& error);
+// Fails naming the upstream and the file.
+[[nodiscard]] result<ssl_ctx_ptr> make_upstream_context(const upstream_config& up);
 
 // Per connection to an upstream: SNI for names, and the certificate checked against the host
 // name or IP address of the upstream URL. False when OpenSSL refuses the parameters.
 [[nodiscard]] bool set_upstream_host(SSL* ssl, const std::string& host);
 
 // After a successful handshake on a server connection: the identity from the verified chain.
-// False (with `error`) when there is no verified peer certificate — which the server context
-// makes impossible, so false means a bug, and the caller refuses the connection.
-[[nodiscard]] bool extract_identity(SSL* ssl, peer_identity& out, std::string& error);
+// Fails when there is no verified peer certificate — which the server context makes impossible,
+// so a failure means a bug, and the caller refuses the connection.
+[[nodiscard]] result<peer_identity> extract_identity(SSL* ssl);
 
 // Why a server handshake failed, as a short metric label: no_certificate, expired,
 // not_yet_valid, revoked, untrusted, wrong_eku, crl_unavailable, ambiguous_anchor,

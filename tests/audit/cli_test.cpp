@@ -73,7 +73,7 @@ TEST_CASE("dsa audit on a database copied without its WAL says which file is mis
   temp_dir dir;
   auto opts = options_in(dir);
   std::string error;
-  auto s = store::open(opts, error);
+  auto s = take(store::open(opts), error);
   REQUIRE(s);
   for (std::uint64_t i = 0; i < 5; ++i) {
     REQUIRE(append_sync(*s, make_entry(i)).ok);
@@ -103,7 +103,7 @@ TEST_CASE("dsa audit checkpoint and consistency: growth, truncation, rewriting, 
   REQUIRE(run("export-key " + db + " > " + q(key)).status == 0);  // 2>&1 also lands in the file
   {
     std::string error;
-    std::ofstream(key) << reader::open(opts.db_path, error)->meta("public_key").value();
+    std::ofstream(key) << take(reader::open(opts.db_path), error)->meta("public_key").value();
   }
   auto exported = run("checkpoint " + db + " --key " + q(key) + " -o " + q(saved));
   INFO(exported.output);
@@ -113,7 +113,7 @@ TEST_CASE("dsa audit checkpoint and consistency: growth, truncation, rewriting, 
   SECTION("normal growth, with a proof checked offline") {
     {
       std::string error;
-      auto s = store::open(opts, error);
+      auto s = take(store::open(opts), error);
       REQUIRE(s);
       for (std::uint64_t i = 200; i < 260; ++i) {
         REQUIRE(append_sync(*s, make_entry(i)).ok);
@@ -175,7 +175,7 @@ TEST_CASE("dsa audit checkpoint and consistency: growth, truncation, rewriting, 
     }
     {
       std::string error;
-      auto s = store::open(opts, error);
+      auto s = take(store::open(opts), error);
       REQUIRE(s);
       for (std::uint64_t i = 5000; i < 5100; ++i) {
         REQUIRE(append_sync(*s, make_entry(i)).ok);

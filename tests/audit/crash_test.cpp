@@ -23,7 +23,7 @@ namespace {
 // `fd` (8-byte writes to a pipe are atomic). Never returns.
 [[noreturn]] void child_appender(const store_options& opts, int fd) {
   std::string error;
-  auto s = store::open(opts, error);
+  auto s = take(store::open(opts), error);
   if (!s) {
     ::_exit(3);
   }
@@ -101,15 +101,15 @@ TEST_CASE("SIGKILL at random moments loses no acknowledged entry", "[crash]") {
     total_acked += acked_count;
 
     std::string error;
-    auto r = reader::open(opts.db_path, error);
+    auto r = take(reader::open(opts.db_path), error);
     INFO(error);
     REQUIRE(r);
     // Rows are contiguous (verify checks it), so every seq below the count is present.
     CHECK(r->entry_count() >= acked_max);
     r.reset();
     auto v = verify_store(opts.db_path);
-    INFO((v.problems.empty() ? std::string() : v.problems.front().detail));
-    REQUIRE(v.intact());
+    INFO((v->problems.empty() ? std::string() : v->problems.front().detail));
+    REQUIRE(v->intact());
   }
   CHECK(total_acked > 0);
 }

@@ -1,6 +1,10 @@
 #include "audit/entry.hpp"
 
 #include <catch2/catch.hpp>
+#include <iterator>
+#include <string>
+#include <string_view>
+#include <utility>
 
 using namespace dsa::audit;
 
@@ -9,7 +13,7 @@ TEST_CASE("entries serialise in a fixed order and omit defaults", "[entry]") {
   e.seq = 7;
   e.time_us = 1750000000123456;
   e.request_id = "r1";
-  e.decision = "deny";
+  e.decision = entry_decision::deny;
   e.reason = "purpose_not_permitted";
   e.status = 403;
   e.requester.party = "northshire-police";
@@ -26,7 +30,7 @@ TEST_CASE("entries serialise in a fixed order and omit defaults", "[entry]") {
 
 TEST_CASE("lifecycle entries carry details and counted flags", "[entry]") {
   entry e;
-  e.kind = "agreements_loaded";
+  e.kind = entry_kind::agreements_loaded;
   e.time_us = 5;
   e.details["files"] = boost::json::array{boost::json::object{{"id", "asb"}, {"version", "1.0.0"}}};
   CHECK(
@@ -56,7 +60,7 @@ TEST_CASE("entries read back field for field", "[entry]") {
   e.seq = 99;
   e.time_us = 42;
   e.request_id = "id";
-  e.decision = "allow";
+  e.decision = entry_decision::allow;
   e.status = 200;
   e.requester = {"p", "CN=x", "ab", "ta"};
   e.agreement = "a";
@@ -92,4 +96,75 @@ TEST_CASE("the claimed seq is read from the fixed prefix", "[entry]") {
   CHECK_FALSE(claimed_seq(R"({"seq":-1,"x":1})"));
   CHECK_FALSE(claimed_seq(R"({"time_us":1,"seq":1})"));
   CHECK_FALSE(claimed_seq(R"({"seq":1)"));
+}
+
+TEST_CASE("every entry kind and decision round-trips through its stored spelling", "[entry]") {
+  // The spellings are part of the stored format (entry.hpp): each is checked here by value.
+  const std::pair<entry_kind, std::string_view> kinds[] = {
+      {entry_kind::request, "request"},
+      {entry_kind::forwarding, "forwarding"},
+      {entry_kind::startup, "startup"},
+      {entry_kind::agreements_loaded, "agreements_loaded"},
+      {entry_kind::agreements_rejected, "agreements_rejected"},
+      {entry_kind::shutdown, "shutdown"},
+      {entry_kind::disclosure_started, "disclosure_started"},
+      {entry_kind::disclosure_completed, "disclosure_completed"},
+      {entry_kind::disclosure_interrupted, "disclosure_interrupted"}};
+  for (const auto& [k, text] : kinds) {
+    CHECK(to_string(k) == text);
+    entry_kind back = entry_kind::unknown;
+    REQUIRE(from_string(text, back));
+    CHECK(back == k);
+    entry e;
+    e.kind = k;
+    const auto read = entry_from_json(to_json(e));
+    REQUIRE(read);
+    CHECK(read->kind == k);
+    CHECK(read->unknown_kind.empty());
+  }
+  // Every enumerator before `unknown` is listed above: a kind added to entry.hpp without a
+  // spelling here fails.
+  CHECK(static_cast<std::size_t>(entry_kind::unknown) == std::size(kinds));
+
+  const std::pair<entry_decision, std::string_view> decisions[] = {
+      {entry_decision::none, ""},         {entry_decision::allow, "allow"},
+      {entry_decision::deny, "deny"},     {entry_decision::withheld, "withheld"},
+      {entry_decision::reject, "reject"}, {entry_decision::error, "error"}};
+  for (const auto& [d, text] : decisions) {
+    CHECK(to_string(d) == text);
+    entry_decision back = entry_decision::unknown;
+    REQUIRE(from_string(text, back));
+    CHECK(back == d);
+    entry e;
+    e.decision = d;
+    const auto read = entry_from_json(to_json(e));
+    REQUIRE(read);
+    CHECK(read->decision == d);
+  }
+  CHECK(static_cast<std::size_t>(entry_decision::unknown) == std::size(decisions));
+
+  entry_kind k = entry_kind::shutdown;
+  CHECK_FALSE(from_string("Request", k));
+  CHECK_FALSE(from_string("", k));
+  CHECK_FALSE(from_string("unknown", k));
+  CHECK(k == entry_kind::shutdown);  // unchanged on failure
+  entry_decision d = entry_decision::deny;
+  CHECK_FALSE(from_string("allowed", d));
+  CHECK_FALSE(from_string("unknown", d));
+  CHECK(d == entry_decision::deny);
+}
+
+TEST_CASE("a kind or decision this build does not know reads back and serialises unchanged",
+          "[entry]") {
+  // As a newer gateway would write it.
+  const std::string text = R"({"seq":3,"time_us":9,"kind":"disclosure_paused","request_id":"r",)"
+                           R"("decision":"quarantined","reason":"x"})";
+  const auto e = entry_from_json(text);
+  REQUIRE(e);
+  CHECK(e->kind == entry_kind::unknown);
+  CHECK(e->unknown_kind == "disclosure_paused");
+  CHECK(kind_text(*e) == "disclosure_paused");
+  CHECK(e->decision == entry_decision::unknown);
+  CHECK(decision_text(*e) == "quarantined");
+  CHECK(to_json(*e) == text);
 }

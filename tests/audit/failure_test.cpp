@@ -99,14 +99,14 @@ TEST_CASE("a read-only store fails every append, then recovers when made writabl
     auto opts = options_in(dir);
     std::string error;
     {
-      auto s = store::open(opts, error);
+      auto s = take(store::open(opts), error);
       expect(s != nullptr, "create store");
       auto r = append_many(*s, 0, 5);
       expect(r.back().ok, "initial appends");
     }
     ::chmod(opts.db_path.c_str(), 0444);
     ::chmod(dir.path().c_str(), 0555);
-    auto s = store::open(opts, error);
+    auto s = take(store::open(opts), error);
     expect(s != nullptr, "open a write-protected store read-only");
     expect(!s->writable(), "write-protected store is not writable");
     expect(s->size() == 5, "write-protected store loads its entries");
@@ -121,7 +121,7 @@ TEST_CASE("a read-only store fails every append, then recovers when made writabl
     expect(s->writable(), "writable again");
     s->close();
     auto v = verify_store(opts.db_path);
-    expect(v.intact() && v.entries == 8, "verifies with exactly the acknowledged entries");
+    expect(v && v->intact() && v->entries == 8, "verifies with exactly the acknowledged entries");
   });
   INFO(outcome.message);
   CHECK(outcome.status == 0);
@@ -134,9 +134,9 @@ TEST_CASE("a store cannot be created in a read-only directory", "[failure]") {
     auto opts = options_in(dir);
     // The key exists; only the database cannot be created.
     std::string error;
-    expect(signing_key::load_or_create(opts.signing_key_path, error) != nullptr, "key");
+    expect(take(signing_key::load_or_create(opts.signing_key_path), error) != nullptr, "key");
     ::chmod(dir.path().c_str(), 0555);
-    auto s = store::open(opts, error);
+    auto s = take(store::open(opts), error);
     expect(s == nullptr, "open fails");
     expect(error.find("audit.db") != std::string::npos, "the error names the file");
     ::chmod(dir.path().c_str(), 0755);
@@ -153,7 +153,7 @@ void full_disk_scenario(const store_options& opts, const std::function<void()>& 
                         const std::function<void()>& free_space,
                         const std::function<void(bool, const char*)>& expect) {
   std::string error;
-  auto s = store::open(opts, error);
+  auto s = take(store::open(opts), error);
   expect(s != nullptr, "open store");
   std::set<std::uint64_t> acked;
   for (const auto& r : append_many(*s, 0, 50)) {
@@ -199,8 +199,8 @@ void full_disk_scenario(const store_options& opts, const std::function<void()>& 
   expect(s->writable(), "writable again");
   s->close();
   auto v = verify_store(opts.db_path);
-  expect(v.intact(), "verifies after recovery");
-  auto rd = reader::open(opts.db_path, error);
+  expect(v && v->intact(), "verifies after recovery");
+  auto rd = take(reader::open(opts.db_path), error);
   expect(rd != nullptr, "readable");
   const std::uint64_t count = rd->entry_count();
   for (std::uint64_t seq : acked) {

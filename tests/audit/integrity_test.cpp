@@ -21,17 +21,16 @@ namespace {
 
 std::vector<std::string> query_texts(const std::filesystem::path& db, const query_filter& f) {
   std::string error;
-  auto r = reader::open(db, error);
+  auto r = take(reader::open(db), error);
   INFO(error);
   REQUIRE(r);
   std::vector<std::string> out;
-  REQUIRE(r->query(
-      f,
-      [&](std::string_view t) {
-        out.emplace_back(t);
-        return true;
-      },
-      error));
+  REQUIRE(take(r->query(f,
+                        [&](std::string_view t) {
+                          out.emplace_back(t);
+                          return true;
+                        }),
+               error));
   return out;
 }
 
@@ -51,7 +50,7 @@ TEST_CASE("a column edited behind the triggers is tampering at its seq, naming t
           "[integrity]") {
   temp_dir dir;
   auto opts = make_store(dir);
-  REQUIRE(verify_store(opts.db_path).intact());
+  REQUIRE(verify_store(opts.db_path)->intact());
   raw_db db(opts.db_path);
   db.drop_triggers();
   struct edit {
@@ -80,7 +79,7 @@ TEST_CASE("a column edited behind the triggers is tampering at its seq, naming t
       CHECK(p.seq == std::optional<std::uint64_t>(17));
       CHECK(p.detail.find(e.column) != std::string::npos);
       CHECK(p.detail.find("from the hashed entry") != std::string::npos);
-      CHECK(v.problems.size() == 1);  // the entries, leaves and roots are untouched
+      CHECK(v->problems.size() == 1);  // the entries, leaves and roots are untouched
     }
   }
 }
@@ -93,7 +92,7 @@ TEST_CASE("query, stats and counted_since read the hashed entries, not edited co
   const std::int64_t start = dsa::common::now_us();
   std::size_t counted = 0;
   {
-    auto s = store::open(opts, error);
+    auto s = take(store::open(opts), error);
     REQUIRE(s);
     for (std::uint64_t i = 0; i < 40; ++i) {
       auto e = make_entry(i);
@@ -106,8 +105,8 @@ TEST_CASE("query, stats and counted_since read the hashed entries, not edited co
   police.requester = "northshire-police";
   const auto before = query_texts(opts.db_path, police);
   REQUIRE(before.size() == 20);
-  std::vector<group_count> stats_before;
-  REQUIRE(reader::open(opts.db_path, error)->stats("requester", stats_before, error));
+  const std::vector<group_count> stats_before =
+      take(take(reader::open(opts.db_path), error)->stats("requester"), error).value();
 
   {
     // What an operator resetting volume caps and hiding a partner's requests would do.
@@ -127,18 +126,18 @@ TEST_CASE("query, stats and counted_since read the hashed entries, not edited co
   query_filter since;
   since.since_us = start;
   CHECK(query_texts(opts.db_path, since).size() == 40);
-  std::vector<group_count> stats_after;
-  REQUIRE(reader::open(opts.db_path, error)->stats("requester", stats_after, error));
+  const std::vector<group_count> stats_after =
+      take(take(reader::open(opts.db_path), error)->stats("requester"), error).value();
   REQUIRE(stats_after.size() == stats_before.size());
   for (std::size_t i = 0; i < stats_after.size(); ++i) {
     CHECK(stats_after[i].key == stats_before[i].key);
     CHECK(stats_after[i].by_decision == stats_before[i].by_decision);
   }
 
-  auto s = store::open(opts, error);
+  auto s = take(store::open(opts), error);
   INFO(error);
   REQUIRE(s);
-  auto seeded = s->counted_since(start - 1'000'000, error);
+  auto seeded = take(s->counted_since(start - 1'000'000), error);
   INFO(error);
   REQUIRE(seeded);
   CHECK(seeded->size() == counted);
@@ -161,7 +160,7 @@ TEST_CASE(
   auto opts = options_in(dir);
   std::string error;
   {
-    auto s = store::open(opts, error);
+    auto s = take(store::open(opts), error);
     REQUIRE(s);
     for (std::uint64_t i = 0; i < 10; ++i) {
       auto e = make_entry(i);
@@ -173,7 +172,7 @@ TEST_CASE(
   const std::int64_t window = dsa::common::now_us();
   std::size_t counted_in_window = 0;
   {
-    auto s = store::open(opts, error);
+    auto s = take(store::open(opts), error);
     REQUIRE(s);
     for (std::uint64_t i = 10; i < 20; ++i) {
       auto e = make_entry(i);
@@ -189,17 +188,17 @@ TEST_CASE(
     REQUIRE(db.exec("UPDATE entries SET entry = replace(entry, ',\"counted\":true', '') "
                     "WHERE seq = 3") == SQLITE_OK);
   }
-  auto s = store::open(opts, error);
+  auto s = take(store::open(opts), error);
   INFO(error);
   REQUIRE(s);
   // The window starts after the first checkpoint's signed time: rows below its size are not read.
-  auto in_window = s->counted_since(window, error);
+  auto in_window = take(s->counted_since(window), error);
   INFO(error);
   REQUIRE(in_window);
   CHECK(in_window->size() == counted_in_window);
   // From the start of time every row is read, and the edited one is refused by seq.
   std::string full_error;
-  CHECK_FALSE(s->counted_since(0, full_error));
+  CHECK_FALSE(take(s->counted_since(0), full_error));
   CHECK(full_error.find("entry 3 does not match its hash") != std::string::npos);
 }
 
@@ -207,7 +206,7 @@ TEST_CASE("after close the database file alone holds the whole log", "[integrity
   temp_dir dir;
   auto opts = options_in(dir);
   std::string error;
-  auto s = store::open(opts, error);
+  auto s = take(store::open(opts), error);
   REQUIRE(s);
   for (std::uint64_t i = 0; i < 25; ++i) {
     REQUIRE(append_sync(*s, make_entry(i)).ok);
@@ -224,18 +223,18 @@ TEST_CASE("after close the database file alone holds the whole log", "[integrity
   temp_dir copy;
   copy_over(opts.db_path, copy / "audit.db");
   const auto v = verify_store(copy / "audit.db");
-  INFO(v.error);
-  CHECK(v.intact());
-  CHECK(v.entries == 25);
-  CHECK(v.covered == 25);
-  CHECK(v.format == std::string(detail::format_name));
+  INFO(v.error());
+  CHECK(v->intact());
+  CHECK(v->entries == 25);
+  CHECK(v->covered == 25);
+  CHECK(v->format == std::string(detail::format_name));
 }
 
 TEST_CASE("a database separated from its WAL is explained, naming the files", "[integrity][wal]") {
   temp_dir dir;
   auto opts = options_in(dir);
   std::string error;
-  auto s = store::open(opts, error);
+  auto s = take(store::open(opts), error);
   REQUIRE(s);
   for (std::uint64_t i = 0; i < 10; ++i) {
     REQUIRE(append_sync(*s, make_entry(i)).ok);
@@ -249,33 +248,33 @@ TEST_CASE("a database separated from its WAL is explained, naming the files", "[
   SECTION("the database copied alone from a running gateway") {
     copy_over(opts.db_path, db);
     auto v = verify_store(db);
-    CHECK_FALSE(v.completed);
-    CHECK(v.error.find("is not a DSA audit store") != std::string::npos);
-    CHECK(v.error.find("audit.db-wal") != std::string::npos);
-    CHECK(v.error.find("copy audit.db together with audit.db-wal") != std::string::npos);
+    CHECK_FALSE(v.has_value());
+    CHECK(v.error().find("is not a DSA audit store") != std::string::npos);
+    CHECK(v.error().find("audit.db-wal") != std::string::npos);
+    CHECK(v.error().find("copy audit.db together with audit.db-wal") != std::string::npos);
   }
   SECTION("the database and its -shm, but not the -wal") {
     copy_over(opts.db_path, db);
     copy_over(shm, with_suffix(db, "-shm"));
     auto v = verify_store(db);
-    CHECK_FALSE(v.completed);
-    CHECK(v.error.find("committed WAL frames") != std::string::npos);
-    CHECK(v.error.find((copy / "audit.db-wal").string() + " is missing") != std::string::npos);
+    CHECK_FALSE(v.has_value());
+    CHECK(v.error().find("committed WAL frames") != std::string::npos);
+    CHECK(v.error().find((copy / "audit.db-wal").string() + " is missing") != std::string::npos);
     // The writer refuses it too rather than start over from an older state.
     auto other = opts;
     other.db_path = db;
-    CHECK_FALSE(store::open(other, error));
+    CHECK_FALSE(take(store::open(other), error));
     CHECK(error.find("is missing") != std::string::npos);
   }
   SECTION("the -wal without its database") {
     copy_over(wal, with_suffix(db, "-wal"));
     auto v = verify_store(db);
-    CHECK_FALSE(v.completed);
-    CHECK(v.error.find("no such audit store") != std::string::npos);
-    CHECK(v.error.find("exists without the database it belongs to") != std::string::npos);
+    CHECK_FALSE(v.has_value());
+    CHECK(v.error().find("no such audit store") != std::string::npos);
+    CHECK(v.error().find("exists without the database it belongs to") != std::string::npos);
     auto other = opts;
     other.db_path = db;
-    CHECK_FALSE(store::open(other, error));
+    CHECK_FALSE(take(store::open(other), error));
     CHECK(error.find("refusing to create audit store") != std::string::npos);
     CHECK_FALSE(std::filesystem::exists(db));
   }
@@ -283,9 +282,9 @@ TEST_CASE("a database separated from its WAL is explained, naming the files", "[
     copy_over(opts.db_path, db);
     copy_over(wal, with_suffix(db, "-wal"));
     auto v = verify_store(db);
-    INFO(v.error);
-    CHECK(v.intact());
-    CHECK(v.entries == 10);
+    INFO(v.error());
+    CHECK(v->intact());
+    CHECK(v->entries == 10);
   }
 }
 
@@ -296,10 +295,10 @@ TEST_CASE("a dsa-audit/1 store (checkpoints without a signed time) is read, then
   std::string error;
   {
     // Rewrite it as the previous version left it: format /1, three-line notes, signed.
-    auto key = signing_key::load_or_create(opts.signing_key_path, error);
+    auto key = take(signing_key::load_or_create(opts.signing_key_path), error);
     REQUIRE(key);
-    std::vector<stored_checkpoint> rows;
-    REQUIRE(reader::open(opts.db_path, error)->checkpoints(rows, error));
+    const std::vector<stored_checkpoint> rows =
+        take(take(reader::open(opts.db_path), error)->checkpoints(), error).value();
     raw_db db(opts.db_path);
     db.drop_triggers();
     REQUIRE(db.exec("DROP TRIGGER meta_no_update") == SQLITE_OK);
@@ -323,25 +322,24 @@ TEST_CASE("a dsa-audit/1 store (checkpoints without a signed time) is read, then
                     "RAISE(ABORT, 'audit metadata is write-once'); END") == SQLITE_OK);
   }
   auto legacy = verify_store(opts.db_path);
-  INFO(legacy.error);
-  CHECK(legacy.intact());
-  CHECK(legacy.format == "dsa-audit/1");
+  INFO(legacy.error());
+  CHECK(legacy->intact());
+  CHECK(legacy->format == "dsa-audit/1");
 
   {
-    auto s = store::open(opts, error);
+    auto s = take(store::open(opts), error);
     INFO(error);
     REQUIRE(s);
     REQUIRE(append_sync(*s, make_entry(50)).ok);
   }
   auto upgraded = verify_store(opts.db_path);
-  CHECK(upgraded.intact());
-  CHECK(upgraded.format == std::string(detail::format_name));
-  CHECK(upgraded.entries == 51);
-  std::vector<stored_checkpoint> rows;
-  auto r = reader::open(opts.db_path, error);
+  CHECK(upgraded->intact());
+  CHECK(upgraded->format == std::string(detail::format_name));
+  CHECK(upgraded->entries == 51);
+  auto r = take(reader::open(opts.db_path), error);
   REQUIRE(r);
   CHECK(r->meta("upgraded_from") == std::optional<std::string>("dsa-audit/1"));
-  REQUIRE(r->checkpoints(rows, error));
+  const std::vector<stored_checkpoint> rows = take(r->checkpoints(), error).value();
   CHECK_FALSE(parse_checkpoint_note(rows.front().note)->time_us);
   CHECK(parse_checkpoint_note(rows.back().note)->time_us);
 }
@@ -352,7 +350,7 @@ TEST_CASE("verification finds problems across the batches it hashes in parallel"
   auto opts = options_in(dir);
   std::string error;
   {
-    auto s = store::open(opts, error);
+    auto s = take(store::open(opts), error);
     REQUIRE(s);
     std::atomic<std::uint64_t> failed{0};
     for (std::uint64_t i = 0; i < 5000; ++i) {
@@ -365,7 +363,7 @@ TEST_CASE("verification finds problems across the batches it hashes in parallel"
     s->close();  // drains the queue and writes the final checkpoint
     REQUIRE(failed.load() == 0);
   }
-  REQUIRE(verify_store(opts.db_path).intact());
+  REQUIRE(verify_store(opts.db_path)->intact());
   {
     raw_db db(opts.db_path);
     db.drop_triggers();
@@ -375,10 +373,10 @@ TEST_CASE("verification finds problems across the batches it hashes in parallel"
                     "WHERE seq = 4097") == SQLITE_OK);
   }
   const auto v = verify_store(opts.db_path);
-  REQUIRE(v.completed);
-  CHECK(v.entries == 5000);
+  REQUIRE(v.has_value());
+  CHECK(v->entries == 5000);
   std::vector<std::pair<std::uint64_t, problem_kind>> found;
-  for (const auto& p : v.problems) {
+  for (const auto& p : v->problems) {
     found.emplace_back(p.seq.value_or(UINT64_MAX), p.kind);
   }
   const std::vector<std::pair<std::uint64_t, problem_kind>> expected = {
@@ -387,4 +385,50 @@ TEST_CASE("verification finds problems across the batches it hashes in parallel"
       {4097, problem_kind::entry_changed},
       {4500, problem_kind::column_altered}};
   CHECK(found == expected);
+}
+
+TEST_CASE(
+    "entries of a kind or decision this build does not know are verified and reported as data",
+    "[integrity][entry]") {
+  temp_dir dir;
+  auto opts = options_in(dir);
+  std::string error;
+  {
+    auto s = take(store::open(opts), error);
+    INFO(error);
+    REQUIRE(s);
+    for (std::uint64_t i = 0; i < 6; ++i) {
+      entry e = make_entry(i);
+      if (i % 2 == 1) {
+        // What a newer gateway writes: a kind and a decision added after this build.
+        e.kind = entry_kind::unknown;
+        e.unknown_kind = "disclosure_paused";
+        e.decision = entry_decision::unknown;
+        e.unknown_decision = "quarantined";
+      }
+      REQUIRE(append_sync(*s, e).ok);
+    }
+  }
+  const auto v = completed(verify_store(opts.db_path));
+  CHECK(v.intact());
+  CHECK(v.entries == 6);
+
+  query_filter quarantined;
+  quarantined.decision = "quarantined";
+  const auto texts = query_texts(opts.db_path, quarantined);
+  REQUIRE(texts.size() == 3);
+  for (const auto& t : texts) {
+    CHECK(t.find(R"("kind":"disclosure_paused")") != std::string::npos);
+    const auto e = entry_from_json(t);
+    REQUIRE(e);
+    CHECK(kind_text(*e) == "disclosure_paused");
+    CHECK(to_json(*e) == t);  // read back, it serialises to the bytes that were hashed
+  }
+  auto r = take(reader::open(opts.db_path), error);
+  REQUIRE(r);
+  const auto groups = take(r->stats(""), error);
+  REQUIRE(groups);
+  REQUIRE(groups->size() == 1);
+  CHECK(groups->front().total == 6);
+  CHECK(groups->front().by_decision.at("quarantined") == 3);
 }

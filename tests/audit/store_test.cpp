@@ -19,7 +19,7 @@ TEST_CASE("appends are numbered from 0 and survive reopening", "[store]") {
   auto opts = options_in(dir);
   std::string error;
   {
-    auto s = store::open(opts, error);
+    auto s = take(store::open(opts), error);
     REQUIRE(s);
     CHECK(s->writable());
     CHECK(s->size() == 0);
@@ -35,7 +35,7 @@ TEST_CASE("appends are numbered from 0 and survive reopening", "[store]") {
   struct stat st {};
   REQUIRE(::stat(opts.signing_key_path.c_str(), &st) == 0);
   CHECK((st.st_mode & 0777) == 0600);
-  auto s = store::open(opts, error);
+  auto s = take(store::open(opts), error);
   INFO(error);
   REQUIRE(s);
   CHECK(s->size() == 10);
@@ -45,7 +45,7 @@ TEST_CASE("appends are numbered from 0 and survive reopening", "[store]") {
   s->close();
   s->close();  // idempotent
 
-  auto rd = reader::open(opts.db_path, error);
+  auto rd = take(reader::open(opts.db_path), error);
   REQUIRE(rd);
   CHECK(rd->entry_count() == 11);
   auto text = rd->entry_text(3);
@@ -54,16 +54,16 @@ TEST_CASE("appends are numbered from 0 and survive reopening", "[store]") {
   expected.seq = 3;
   CHECK(*text == to_json(expected));
   auto v = verify_store(opts.db_path);
-  CHECK(v.intact());
-  CHECK(v.entries == 11);
-  CHECK(v.covered == 11);  // the final checkpoint at close covers everything
-  CHECK(v.checkpoints >= 2);
+  CHECK(v->intact());
+  CHECK(v->entries == 11);
+  CHECK(v->covered == 11);  // the final checkpoint at close covers everything
+  CHECK(v->checkpoints >= 2);
 }
 
 TEST_CASE("append after close fails at once", "[store]") {
   temp_dir dir;
   std::string error;
-  auto s = store::open(options_in(dir), error);
+  auto s = take(store::open(options_in(dir)), error);
   REQUIRE(s);
   s->close();
   bool called = false;
@@ -80,7 +80,7 @@ TEST_CASE("checkpoints are written while entries arrive", "[store]") {
   auto opts = options_in(dir);
   opts.checkpoint_interval = std::chrono::milliseconds(40);
   std::string error;
-  auto s = store::open(opts, error);
+  auto s = take(store::open(opts), error);
   REQUIRE(s);
   for (int i = 0; i < 12; ++i) {
     REQUIRE(append_sync(*s, make_entry(static_cast<std::uint64_t>(i))).ok);
@@ -89,11 +89,11 @@ TEST_CASE("checkpoints are written while entries arrive", "[store]") {
   // Idle, with entries not yet covered: a checkpoint still follows within the interval.
   std::this_thread::sleep_for(std::chrono::milliseconds(150));
   auto before_close = verify_store(opts.db_path);
-  CHECK(before_close.intact());
-  CHECK(before_close.checkpoints >= 4);
-  CHECK(before_close.covered == 12);
+  CHECK(before_close->intact());
+  CHECK(before_close->checkpoints >= 4);
+  CHECK(before_close->covered == 12);
   s->close();
-  CHECK(verify_store(opts.db_path).checkpoints == before_close.checkpoints);
+  CHECK(verify_store(opts.db_path)->checkpoints == before_close->checkpoints);
 }
 
 TEST_CASE("triggers refuse UPDATE and DELETE", "[store]") {
@@ -101,7 +101,7 @@ TEST_CASE("triggers refuse UPDATE and DELETE", "[store]") {
   auto opts = options_in(dir);
   std::string error;
   {
-    auto s = store::open(opts, error);
+    auto s = take(store::open(opts), error);
     REQUIRE(s);
     REQUIRE(append_sync(*s, make_entry(0)).ok);
   }
@@ -112,7 +112,7 @@ TEST_CASE("triggers refuse UPDATE and DELETE", "[store]") {
   CHECK(db.exec("UPDATE checkpoints SET size = 0") != SQLITE_OK);
   CHECK(db.exec("DELETE FROM checkpoints") != SQLITE_OK);
   CHECK(db.exec("UPDATE meta SET value = 'x'") != SQLITE_OK);
-  CHECK(verify_store(opts.db_path).intact());
+  CHECK(verify_store(opts.db_path)->intact());
 }
 
 TEST_CASE("many threads appending: every callback once, seqs contiguous", "[store]") {
@@ -120,7 +120,7 @@ TEST_CASE("many threads appending: every callback once, seqs contiguous", "[stor
   std::string error;
   auto opts = options_in(dir);
   opts.max_batch = 256;
-  auto s = store::open(opts, error);
+  auto s = take(store::open(opts), error);
   REQUIRE(s);
   constexpr int threads = 8;
   constexpr int per_thread = 1500;
@@ -159,14 +159,14 @@ TEST_CASE("many threads appending: every callback once, seqs contiguous", "[stor
   }
   CHECK(s->stats().max_batch_size <= 256);
   auto v = verify_store(opts.db_path);
-  CHECK(v.intact());
-  CHECK(v.entries == threads * per_thread);
+  CHECK(v->intact());
+  CHECK(v->entries == threads * per_thread);
 }
 
 TEST_CASE("counted requests seed and answer volume caps", "[store]") {
   temp_dir dir;
   std::string error;
-  auto s = store::open(options_in(dir), error);
+  auto s = take(store::open(options_in(dir)), error);
   REQUIRE(s);
   for (std::uint64_t i = 0; i < 30; ++i) {
     REQUIRE(append_sync(*s, make_entry(i)).ok);
@@ -193,12 +193,12 @@ TEST_CASE("counted requests seed and answer volume caps", "[store]") {
       ++expected_user;
     }
   }
-  auto counted = s->counted_since(0, error);
+  auto counted = take(s->counted_since(0), error);
   INFO(error);
   REQUIRE(counted);
   const auto& all = *counted;
   CHECK(all.size() == expected_all);
-  auto since = s->counted_since(t0 + 10'000, error);
+  auto since = take(s->counted_since(t0 + 10'000), error);
   REQUIRE(since);
   CHECK(since->size() == expected_since);
   REQUIRE_FALSE(all.empty());
@@ -229,27 +229,27 @@ TEST_CASE("open refuses what is not its store", "[store]") {
   auto opts = options_in(dir);
   std::string error;
   {
-    auto s = store::open(opts, error);
+    auto s = take(store::open(opts), error);
     REQUIRE(s);
     REQUIRE(append_sync(*s, make_entry(0)).ok);
   }
   SECTION("another signing key") {
     auto other = opts;
     other.signing_key_path = dir / "other.key";
-    CHECK_FALSE(store::open(other, error));
+    CHECK_FALSE(take(store::open(other), error));
     CHECK(error.find("other.key") != std::string::npos);
   }
   SECTION("another origin") {
     auto other = opts;
     other.origin = "elsewhere";
-    CHECK_FALSE(store::open(other, error));
+    CHECK_FALSE(take(store::open(other), error));
     CHECK(error.find("origin") != std::string::npos);
   }
   SECTION("an SQLite file of another kind") {
     auto other = opts;
     other.db_path = dir / "other.db";
     raw_db(other.db_path).exec("CREATE TABLE t(x)");
-    CHECK_FALSE(store::open(other, error));
+    CHECK_FALSE(take(store::open(other), error));
     CHECK(error.find("other.db") != std::string::npos);
     CHECK(error.find("not a DSA audit store") != std::string::npos);
   }
@@ -257,27 +257,27 @@ TEST_CASE("open refuses what is not its store", "[store]") {
     auto other = opts;
     other.db_path = dir / "text.db";
     std::ofstream(other.db_path) << "this is not a database, just some text padding it out a bit\n";
-    CHECK_FALSE(store::open(other, error));
+    CHECK_FALSE(take(store::open(other), error));
     CHECK(error.find("text.db") != std::string::npos);
   }
   SECTION("a key file that is not a key") {
     auto other = opts;
     other.signing_key_path = dir / "junk.key";
     std::ofstream(other.signing_key_path) << "junk\n";
-    CHECK_FALSE(store::open(other, error));
+    CHECK_FALSE(take(store::open(other), error));
     CHECK(error.find("junk.key") != std::string::npos);
   }
   SECTION("a directory that does not exist") {
     auto other = opts;
     other.db_path = dir / "missing" / "audit.db";
-    CHECK_FALSE(store::open(other, error));
+    CHECK_FALSE(take(store::open(other), error));
     CHECK(error.find("missing") != std::string::npos);
   }
   SECTION("a tampered tree") {
     raw_db db(opts.db_path);
     db.drop_triggers();
     REQUIRE(db.exec("UPDATE entries SET leaf_hash = zeroblob(32) WHERE seq = 0") == SQLITE_OK);
-    CHECK_FALSE(store::open(opts, error));
+    CHECK_FALSE(take(store::open(opts), error));
     CHECK(error.find("checkpoint") != std::string::npos);
   }
 }

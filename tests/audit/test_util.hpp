@@ -13,17 +13,19 @@
 
 #include "audit/store.hpp"
 #include "audit/verify.hpp"
+#include "tests/common/take.hpp"
 #include "tests/common/temp_dir.hpp"
 
 namespace dsa::audit::test {
 
+using dsa::test::take;
 using dsa::test::temp_dir;
 
 inline entry make_entry(std::uint64_t i) {
   entry e;
   e.time_us = 1'750'000'000'000'000 + static_cast<std::int64_t>(i) * 1000;
   e.request_id = "req-" + std::to_string(i);
-  e.decision = i % 5 == 0 ? "deny" : "allow";
+  e.decision = i % 5 == 0 ? entry_decision::deny : entry_decision::allow;
   e.reason = i % 5 == 0 ? "purpose_not_permitted" : "";
   e.status = i % 5 == 0 ? 403 : 200;
   e.requester = {i % 2 == 0 ? "northshire-police" : "eastvale-council",
@@ -93,7 +95,7 @@ inline store_options make_store(const temp_dir& dir, std::uint64_t sessions = 5,
   auto opts = options_in(dir);
   std::string error;
   for (std::uint64_t session = 0; session < sessions; ++session) {
-    auto s = store::open(opts, error);
+    auto s = take(store::open(opts), error);
     INFO(error);
     REQUIRE(s);
     for (std::uint64_t i = 0; i < per_session; ++i) {
@@ -103,12 +105,19 @@ inline store_options make_store(const temp_dir& dir, std::uint64_t sessions = 5,
   return opts;
 }
 
+// The report of a verification that completed (the store and the key could be read).
+inline verify_result completed(result<verify_result> r) {
+  INFO(r.error());
+  REQUIRE(r);
+  return std::move(r).value();
+}
+
 // The first problem a completed verification reported (there must be one).
-inline problem first_problem(const verify_result& v) {
-  INFO(v.error);
-  REQUIRE(v.completed);
-  REQUIRE_FALSE(v.problems.empty());
-  return v.problems.front();
+inline problem first_problem(const result<verify_result>& r) {
+  INFO(r.error());
+  REQUIRE(r);
+  REQUIRE_FALSE(r->problems.empty());
+  return r->problems.front();
 }
 
 }  // namespace dsa::audit::test

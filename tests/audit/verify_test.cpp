@@ -25,11 +25,11 @@ TEST_CASE("an untouched store verifies", "[verify]") {
   verify_options vo;
   vo.reporter = [&](const problem& p) { reported.push_back(p); };
   auto v = verify_store(opts.db_path, vo);
-  CHECK(v.intact());
-  CHECK(v.entries == 50);
-  CHECK(v.checkpoints == 5);
-  CHECK(v.covered == 50);
-  CHECK(v.key_from_store);
+  CHECK(v->intact());
+  CHECK(v->entries == 50);
+  CHECK(v->checkpoints == 5);
+  CHECK(v->covered == 50);
+  CHECK(v->key_from_store);
   CHECK(reported.empty());
 }
 
@@ -47,7 +47,7 @@ TEST_CASE("tampering is caught at the right seq and kind", "[verify]") {
     CHECK(p.seq == std::optional<std::uint64_t>(17));
   }
   SECTION("edit an entry and its leaf hash together") {
-    auto text = reader::open(opts.db_path, db.last_error)->entry_text(17).value();
+    auto text = take(reader::open(opts.db_path), db.last_error)->entry_text(17).value();
     text.replace(text.find("\"GET\""), 5, "\"PUT\"");
     sqlite3_stmt* st = nullptr;
     sqlite3_prepare_v2(db.get(), "UPDATE entries SET entry = ?1, leaf_hash = ?2 WHERE seq = 17", -1,
@@ -139,31 +139,31 @@ TEST_CASE("verification uses the auditor's key", "[verify]") {
   auto opts = make_store(dir);
   temp_dir other;
   std::string error;
-  auto other_key = signing_key::load_or_create(other / "k.pem", error);
+  auto other_key = take(signing_key::load_or_create(other / "k.pem"), error);
   REQUIRE(other_key);
   verify_options vo;
   vo.public_key_pem = other_key->public_key_pem();
   auto v = verify_store(opts.db_path, vo);
-  REQUIRE(v.completed);
-  CHECK_FALSE(v.intact());
+  REQUIRE(v.has_value());
+  CHECK_FALSE(v->intact());
   bool key_mismatch = false;
   std::size_t bad = 0;
-  for (const auto& p : v.problems) {
+  for (const auto& p : v->problems) {
     key_mismatch = key_mismatch || p.kind == problem_kind::key_mismatch;
     bad += p.kind == problem_kind::bad_signature ? 1 : 0;
   }
   CHECK(key_mismatch);
   CHECK(bad == 5);
   // The right key passes.
-  vo.public_key_pem = reader::open(opts.db_path, error)->meta("public_key").value();
-  CHECK(verify_store(opts.db_path, vo).intact());
+  vo.public_key_pem = take(reader::open(opts.db_path), error)->meta("public_key").value();
+  CHECK(verify_store(opts.db_path, vo)->intact());
 }
 
 TEST_CASE("verify never creates a file", "[verify]") {
   temp_dir dir;
   auto v = verify_store(dir / "typo.db");
-  CHECK_FALSE(v.completed);
-  CHECK(v.error.find("no such audit store") != std::string::npos);
+  CHECK_FALSE(v.has_value());
+  CHECK(v.error().find("no such audit store") != std::string::npos);
   CHECK_FALSE(std::filesystem::exists(dir / "typo.db"));
 }
 
@@ -171,18 +171,19 @@ TEST_CASE("inclusion proofs round-trip and any changed byte fails", "[verify][pr
   temp_dir dir;
   auto opts = make_store(dir);
   std::string error;
-  auto key =
-      public_key::from_pem(reader::open(opts.db_path, error)->meta("public_key").value(), error);
+  auto key = take(
+      public_key::from_pem(take(reader::open(opts.db_path), error)->meta("public_key").value()),
+      error);
   REQUIRE(key);
   for (std::uint64_t seq : {0, 1, 17, 31, 48, 49}) {
     INFO("seq " << seq);
-    auto p = prove(opts.db_path, seq, error);
+    auto p = take(prove(opts.db_path, seq), error);
     REQUIRE(p);
     CHECK(p->size == 50);
     const std::string json = proof_to_json(*p);
-    auto parsed = proof_from_json(json, error);
+    auto parsed = take(proof_from_json(json), error);
     REQUIRE(parsed);
-    CHECK(verify_proof(*parsed, *key).ok);
+    CHECK(verify_proof(*parsed, *key).has_value());
     if (seq != 17) {
       continue;
     }
@@ -192,11 +193,11 @@ TEST_CASE("inclusion proofs round-trip and any changed byte fails", "[verify][pr
       }
       std::string bad = json;
       bad[i] = static_cast<char>(bad[i] ^ 0x01);
-      auto q = proof_from_json(bad, error);
+      auto q = take(proof_from_json(bad), error);
       INFO("byte " << i << ": " << json.substr(i, 20));
-      CHECK((!q || !verify_proof(*q, *key).ok));
+      CHECK((!q || !verify_proof(*q, *key).has_value()));
     }
   }
-  CHECK_FALSE(prove(opts.db_path, 50, error));
+  CHECK_FALSE(take(prove(opts.db_path, 50), error));
   CHECK(error.find("not covered") != std::string::npos);
 }

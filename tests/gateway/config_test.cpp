@@ -28,8 +28,8 @@ TEST_CASE("a minimal config gets the documented defaults and resolves paths agai
           "[gateway][config]") {
   temp_dir dir;
   auto r = load_config(dir.write("gw/gateway.yaml", minimal));
-  REQUIRE(r.error.empty());
-  const config& c = *r.value;
+  REQUIRE(r.error().empty());
+  const config& c = *r;
   CHECK(c.listen.text() == "127.0.0.1:0");
   CHECK(c.admin_listen.text() == "127.0.0.1:0");
   CHECK(c.threads == 1);
@@ -55,9 +55,9 @@ TEST_CASE("config errors name file:line:col", "[gateway][config]") {
     auto path = dir.write("gateway.yaml", text);
     auto r = load_config(path);
     INFO(text);
-    REQUIRE_FALSE(r.value);
-    CHECK_THAT(r.error, Catch::Matchers::StartsWith(path.string() + ":" + where + ": "));
-    CHECK_THAT(r.error, Catch::Matchers::Contains(what));
+    REQUIRE_FALSE(r.has_value());
+    CHECK_THAT(r.error(), Catch::Matchers::StartsWith(path.string() + ":" + where + ": "));
+    CHECK_THAT(r.error(), Catch::Matchers::Contains(what));
   };
   check(minimal + "colour: blue\n", "12:1", "unknown key 'colour'");
   check(std::string(minimal).replace(minimal.find("127.0.0.1:0"), 11, "localhost"), "1:9",

@@ -546,7 +546,7 @@ inline std::vector<audit::entry> audit_entries(const fs::path& db, const std::st
     std::string text(reinterpret_cast<const char*>(sqlite3_column_text(st, 0)),
                      static_cast<std::size_t>(sqlite3_column_bytes(st, 0)));
     auto e = audit::entry_from_json(text);
-    if (e && (kind.empty() || e->kind == kind)) {
+    if (e && (kind.empty() || audit::kind_text(*e) == kind)) {
       out.push_back(std::move(*e));
     }
   }

@@ -80,17 +80,17 @@ agreements_dir: agreements
 audit: {path: audit.db, signing_key: key.pem}
 )";
   auto r = dsa::gateway::load_config(dir.write("a.yaml", base));
-  REQUIRE(r.value);
-  CHECK(r.value->warnings.expiry_days == 30);
+  REQUIRE(r.has_value());
+  CHECK(r->warnings.expiry_days == 30);
   r = dsa::gateway::load_config(dir.write("b.yaml", base + "warnings: {expiry_days: 90}\n"));
-  REQUIRE(r.value);
-  CHECK(r.value->warnings.expiry_days == 90);
+  REQUIRE(r.has_value());
+  CHECK(r->warnings.expiry_days == 90);
   r = dsa::gateway::load_config(dir.write("c.yaml", base + "warnings: {expiry_days: -1}\n"));
-  CHECK_FALSE(r.value);
-  CHECK(r.error.find("warnings.expiry_days") != std::string::npos);
+  CHECK_FALSE(r.has_value());
+  CHECK(r.error().find("warnings.expiry_days") != std::string::npos);
   r = dsa::gateway::load_config(dir.write("d.yaml", base + "warnings: {days: 3}\n"));
-  CHECK_FALSE(r.value);
-  CHECK(r.error.find("unknown key 'days'") != std::string::npos);
+  CHECK_FALSE(r.has_value());
+  CHECK(r.error().find("unknown key 'days'") != std::string::npos);
 }
 
 TEST_CASE("an agreement due for review within the window is warned about at start and at reload",
@@ -261,6 +261,6 @@ TEST_CASE("HEAD responses carry no body and no Content-Length, and keep-alive fr
   const auto entries = audit_entries(w.gw->audit_db(), "request");
   REQUIRE(entries.size() == 4);
   CHECK(entries[0].method == "HEAD");
-  CHECK(entries[0].decision == "allow");
+  CHECK(dsa::audit::decision_text(entries[0]) == "allow");
   CHECK(entries[2].reason == "no_agreement");
 }

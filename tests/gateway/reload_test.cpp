@@ -70,7 +70,7 @@ TEST_CASE("SIGHUP under load: no failed request, decisions follow the reloaded a
   int switches = 0;
   std::size_t not_allowed = 0;
   for (std::size_t i = 0; i < entries.size(); ++i) {
-    not_allowed += entries[i].decision == "allow" ? 0 : 1;
+    not_allowed += dsa::audit::decision_text(entries[i]) == "allow" ? 0 : 1;
     ++by_version[entries[i].agreement_version];
     if (i > 0 && entries[i].agreement_version != entries[i - 1].agreement_version) {
       ++switches;

@@ -171,7 +171,7 @@ TEST_CASE("handler: an allowed request is forwarded canonical, then filtered and
       r, answer(200, R"({"id":"C-0001","status":"open","informant":"Jane","notes":[1]})"));
   CHECK(o.status == 200);
   CHECK(o.body == R"({"id":"C-0001","status":"open"})");
-  CHECK(r.entry.decision == "allow");
+  CHECK(dsa::audit::decision_text(r.entry) == "allow");
   CHECK(r.entry.counted);
   CHECK(r.entry.fields_removed == 2);
   CHECK(r.entry.bytes == static_cast<std::int64_t>(o.body.size()));
@@ -218,7 +218,7 @@ TEST_CASE("handler: refusals before forwarding name their reason, status and ent
     CHECK(o.status == c.status);
     CHECK(reason_of(o) == c.reason);
     CHECK(o.close == c.close);
-    CHECK(r.entry.decision == c.decision);
+    CHECK(dsa::audit::decision_text(r.entry) == c.decision);
     CHECK(r.entry.reason == c.reason);
     CHECK(r.entry.status == c.status);
     CHECK_FALSE(r.entry.counted);
@@ -252,7 +252,7 @@ TEST_CASE("handler: a state-changing request has its intent audited before forwa
   REQUIRE(std::holds_alternative<forward_plan>(step));
   const forward_plan& plan = std::get<forward_plan>(step);
   REQUIRE(plan.intent);
-  CHECK(plan.intent->kind == "forwarding");
+  CHECK(dsa::audit::kind_text(*plan.intent) == "forwarding");
   CHECK_FALSE(plan.intent->counted);
   CHECK_FALSE(plan.idempotent);
   CHECK(plan.head.find("Content-Length: 2\r\n") != std::string::npos);
@@ -296,7 +296,7 @@ TEST_CASE("handler: what the upstream answers decides what leaves", "[gateway][h
     REQUIRE(std::holds_alternative<forward_plan>(step));
     outcome o = f.handler.complete(r, c.res);
     CHECK(o.status == c.status);
-    CHECK(r.entry.decision == c.decision);
+    CHECK(dsa::audit::decision_text(r.entry) == c.decision);
     CHECK(r.entry.reason == c.reason);
     CHECK(r.entry.counted);  // the policy allowed it: it counts toward caps whatever followed
     CHECK(o.body.empty() == c.body_empty);
@@ -330,7 +330,7 @@ TEST_CASE("handler: Range reaches a streamed endpoint only when its agreement al
   REQUIRE(std::holds_alternative<outcome>(refused));
   CHECK(std::get<outcome>(refused).status == 502);
   CHECK(reason_of(std::get<outcome>(refused)) == "response_not_filterable");
-  CHECK(r2.entry.decision == "withheld");
+  CHECK(dsa::audit::decision_text(r2.entry) == "withheld");
 }
 
 TEST_CASE("handler: a streamed answer is started with a counted entry and ended with what left",
@@ -349,8 +349,8 @@ TEST_CASE("handler: a streamed answer is started with a counted entry and ended 
   CHECK(sp.head.status == 206);
   CHECK(sp.length == std::optional<std::uint64_t>(100));
   CHECK(sp.max_bytes == 1000);
-  CHECK(sp.started.kind == "disclosure_started");
-  CHECK(sp.started.decision == "allow");
+  CHECK(dsa::audit::kind_text(sp.started) == "disclosure_started");
+  CHECK(dsa::audit::decision_text(sp.started) == "allow");
   CHECK(sp.started.counted);
   CHECK(sp.started.details.at("content_range") == "bytes 0-99/5000");
   CHECK(sp.started.details.at("range") == "bytes=0-99");
@@ -362,14 +362,14 @@ TEST_CASE("handler: a streamed answer is started with a counted entry and ended 
   CHECK(has_range);
 
   const auto done = f.handler.end_stream(r, stream_end::completed, 100, "ab", "");
-  CHECK(done.kind == "disclosure_completed");
+  CHECK(dsa::audit::kind_text(done) == "disclosure_completed");
   CHECK_FALSE(done.counted);
   CHECK(done.bytes == 100);
   CHECK(done.body_sha256 == "ab");
   CHECK(done.request_id == sp.started.request_id);
   CHECK(done.requester.party == sp.started.requester.party);
   const auto cut = f.handler.end_stream(r, stream_end::client_closed, 40, "cd", "reset");
-  CHECK(cut.kind == "disclosure_interrupted");
+  CHECK(dsa::audit::kind_text(cut) == "disclosure_interrupted");
   CHECK(cut.details.at("cause") == "client_closed");
   CHECK(cut.details.at("error") == "reset");
 
@@ -382,7 +382,7 @@ TEST_CASE("handler: a streamed answer is started with a counted entry and ended 
   auto refused = f.handler.start_stream(r2, big);
   REQUIRE(std::holds_alternative<outcome>(refused));
   CHECK(reason_of(std::get<outcome>(refused)) == "response_too_large");
-  CHECK(r2.entry.decision == "withheld");
+  CHECK(dsa::audit::decision_text(r2.entry) == "withheld");
   CHECK(r2.entry.counted);  // the policy allowed it: it counts toward caps, as every withheld one
 }
 

@@ -248,12 +248,12 @@ TEST_CASE("1 GiB streams through with bounded memory, and the audit holds its ex
 
   const auto e = wait_entries(w, request_id_of(r), 2);
   REQUIRE(e.size() == 2);
-  CHECK(e[0].kind == "disclosure_started");
+  CHECK(dsa::audit::kind_text(e[0]) == "disclosure_started");
   CHECK(e[0].counted);
   CHECK(e[0].status == 200);
   CHECK(e[0].details.at("declared_length").as_int64() == static_cast<std::int64_t>(size));
   CHECK(e[0].details.at("content_type") == "video/mp4");
-  CHECK(e[1].kind == "disclosure_completed");
+  CHECK(dsa::audit::kind_text(e[1]) == "disclosure_completed");
   CHECK_FALSE(e[1].counted);
   CHECK(e[1].bytes == static_cast<std::int64_t>(size));
   CHECK(e[1].body_sha256 == r.sha256);
@@ -293,9 +293,9 @@ TEST_CASE("a chunked upstream body is relayed chunked and ends cleanly", "[gatew
   CHECK(r.sha256 == prefix_sha256(size));
   const auto e = wait_entries(w, request_id_of(r), 2);
   REQUIRE(e.size() == 2);
-  CHECK(e[0].kind == "disclosure_started");
+  CHECK(dsa::audit::kind_text(e[0]) == "disclosure_started");
   CHECK_FALSE(e[0].details.contains("declared_length"));
-  CHECK(e[1].kind == "disclosure_completed");
+  CHECK(dsa::audit::kind_text(e[1]) == "disclosure_completed");
   CHECK(e[1].body_sha256 == r.sha256);
   // The connection is still good for the next request.
   REQUIRE(police.send(get("/clips/again")));
@@ -325,17 +325,18 @@ TEST_CASE("a client that goes away mid-stream leaves an interrupted entry with w
   REQUIRE(w.up.wait_for("upstream cut off", 10s));
   const auto e = wait_entries(w, request_id, 2);
   REQUIRE(e.size() == 2);
-  CHECK(e[0].kind == "disclosure_started");
-  CHECK(e[1].kind == "disclosure_interrupted");
+  CHECK(dsa::audit::kind_text(e[0]) == "disclosure_started");
+  CHECK(dsa::audit::kind_text(e[1]) == "disclosure_interrupted");
   CHECK(e[1].details.at("cause") == "client_closed");
   CHECK(e[1].bytes >= (4 << 20));
   CHECK(e[1].bytes < static_cast<std::int64_t>(size));
   CHECK(e[1].body_sha256 == prefix_sha256(static_cast<std::uint64_t>(e[1].bytes)));
 }
 
-TEST_CASE("an upstream that resets mid-stream gives the client a truncated transfer, never a "
-          "clean end, and an interrupted entry",
-          "[gateway][streaming]") {
+TEST_CASE(
+    "an upstream that resets mid-stream gives the client a truncated transfer, never a "
+    "clean end, and an interrupted entry",
+    "[gateway][streaming]") {
   constexpr std::uint64_t declared = 8ull << 20;
   constexpr std::uint64_t sent = 3ull << 20;
   hostile_rig w([&](upstream_connection& c) {
@@ -365,16 +366,17 @@ TEST_CASE("an upstream that resets mid-stream gives the client a truncated trans
     CHECK(r.bytes <= sent);
     const auto e = wait_entries(w, request_id_of(r), 2);
     REQUIRE(e.size() == 2);
-    CHECK(e[1].kind == "disclosure_interrupted");
+    CHECK(dsa::audit::kind_text(e[1]) == "disclosure_interrupted");
     CHECK(e[1].details.at("cause") == "upstream_failed");
     CHECK(e[1].bytes == static_cast<std::int64_t>(r.bytes));
     CHECK(e[1].body_sha256 == r.sha256);
   }
 }
 
-TEST_CASE("response.max_bytes: a declared length over it is refused unread, a body that grows "
-          "past it is cut there",
-          "[gateway][streaming]") {
+TEST_CASE(
+    "response.max_bytes: a declared length over it is refused unread, a body that grows "
+    "past it is cut there",
+    "[gateway][streaming]") {
   hostile_rig w([&](upstream_connection& c) {
     while (auto req = c.read_request()) {
       if (req->find("/capped/declared") != std::string::npos) {
@@ -401,7 +403,7 @@ TEST_CASE("response.max_bytes: a declared length over it is refused unread, a bo
   CHECK(json::parse(refused->body).at("reason") == "response_too_large");
   const auto withheld = audit_entries(w.gw->audit_db(), "request");
   REQUIRE_FALSE(withheld.empty());
-  CHECK(withheld.back().decision == "withheld");
+  CHECK(dsa::audit::decision_text(withheld.back()) == "withheld");
 
   tls_client other(w.gw->port(), "northshire-police");
   REQUIRE(other.send(get("/capped/grows")));
@@ -412,7 +414,7 @@ TEST_CASE("response.max_bytes: a declared length over it is refused unread, a bo
   CHECK(r.sha256 == prefix_sha256(100000));
   const auto e = wait_entries(w, request_id_of(r), 2);
   REQUIRE(e.size() == 2);
-  CHECK(e[1].kind == "disclosure_interrupted");
+  CHECK(dsa::audit::kind_text(e[1]) == "disclosure_interrupted");
   CHECK(e[1].details.at("cause") == "over_max_bytes");
   CHECK(e[1].bytes == 100000);
 }
@@ -421,9 +423,10 @@ TEST_CASE("a range request on an endpoint that allows ranges is forwarded and it
           "[gateway][streaming]") {
   hostile_rig w([&](upstream_connection& c) {
     while (auto req = c.read_request()) {
-      c.write("HTTP/1.1 206 Partial Content\r\nContent-Type: video/mp4\r\n"
-              "Content-Range: bytes 1000-1999/1048576\r\nContent-Length: 1000\r\n\r\n" +
-              block().substr(1000, 1000));
+      c.write(
+          "HTTP/1.1 206 Partial Content\r\nContent-Type: video/mp4\r\n"
+          "Content-Range: bytes 1000-1999/1048576\r\nContent-Length: 1000\r\n\r\n" +
+          block().substr(1000, 1000));
     }
   });
   tls_client police(w.gw->port(), "northshire-police");
@@ -441,7 +444,7 @@ TEST_CASE("a range request on an endpoint that allows ranges is forwarded and it
   CHECK(e[0].status == 206);
   CHECK(e[0].details.at("range") == "bytes=1000-1999");
   CHECK(e[0].details.at("content_range") == "bytes 1000-1999/1048576");
-  CHECK(e[1].kind == "disclosure_completed");
+  CHECK(dsa::audit::kind_text(e[1]) == "disclosure_completed");
   CHECK(e[1].bytes == 1000);
 }
 
@@ -465,6 +468,6 @@ TEST_CASE("kill -9 mid-stream leaves the started entry: no byte left unlogged",
   CHECK(w.gw->stop(SIGKILL) == 128 + SIGKILL);
   const auto e = entries_of(w, request_id_of(r));
   REQUIRE(e.size() == 1);
-  CHECK(e[0].kind == "disclosure_started");
+  CHECK(dsa::audit::kind_text(e[0]) == "disclosure_started");
   CHECK(e[0].counted);
 }

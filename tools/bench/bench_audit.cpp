@@ -54,7 +54,7 @@ audit::entry realistic_entry(std::mt19937_64& rng, std::uint64_t n) {
   e.time_us = common::now_us();
   e.request_id = "01J" + std::to_string(1'000'000'000 + n) + "-" + std::to_string(rng() % 100000);
   const bool deny = rng() % 10 == 0;
-  e.decision = deny ? "deny" : "allow";
+  e.decision = deny ? audit::entry_decision::deny : audit::entry_decision::allow;
   e.reason = deny ? "purpose_not_permitted" : "";
   e.status = deny ? 403 : 200;
   const char* party = parties[rng() % 4];
@@ -101,12 +101,12 @@ int run(const audit_args& a) {
   options.db_path = a.db;
   options.signing_key_path = a.key.empty() ? a.db + ".key" : a.key;
   options.max_batch = a.max_batch;
-  std::string error;
-  auto store = audit::store::open(options, error);
-  if (!store) {
-    std::cerr << "dsa-bench audit: " << error << "\n";
+  auto opened = audit::store::open(options);
+  if (!opened) {
+    std::cerr << "dsa-bench audit: " << opened.error() << "\n";
     return 2;
   }
+  const std::unique_ptr<audit::store> store = std::move(opened).value();
   const std::uint64_t existing = store->size();
   std::printf(
       "audit store %s: %llu existing entries; appending %llu with %u threads, %zu in "
@@ -196,12 +196,13 @@ int run(const audit_args& a) {
   audit::verify_options vo;
   vo.public_key_pem = store->public_key_pem();
   const auto v0 = clock_type::now();
-  auto result = audit::verify_store(a.db, vo);
+  auto verified = audit::verify_store(a.db, vo);
   const double verify_seconds = std::chrono::duration<double>(clock_type::now() - v0).count();
-  if (!result.completed) {
-    std::cerr << "dsa-bench audit: verify: " << result.error << "\n";
+  if (!verified) {
+    std::cerr << "dsa-bench audit: verify: " << verified.error() << "\n";
     return 2;
   }
+  const audit::verify_result& result = *verified;
   std::printf("verify entries/s       %.0f  (%llu entries, %llu checkpoints, %.2f s, %s)\n",
               static_cast<double>(result.entries) / verify_seconds,
               static_cast<unsigned long long>(result.entries),
