@@ -2,7 +2,9 @@
 # Installs the Debian 12 packages DSA Gateway needs to build, test and run its demo.
 # clang-16 and libclang-rt-16-dev build the libFuzzer targets (fuzz/); llvm provides the
 # llvm-symbolizer that turns sanitizer reports into file:line stacks; clang-format checks the
-# source layout (tools/check-format.sh).
+# source layout (tools/check-format.sh). nginx-light is the other side of `dsa-bench http
+# --compare-nginx`; linux-perf (user-space only, no kernel module) profiles the gateway under load
+# (docs/performance.md).
 # Idempotent: packages already present are left alone. Works as root (CI) or through sudo.
 set -euo pipefail
 
@@ -14,6 +16,7 @@ packages=(
   python3-yaml python3-jsonschema
   testssl.sh
   clang-16 libclang-rt-16-dev llvm clang-format
+  nginx-light linux-perf
 )
 
 missing=()

@@ -1,7 +1,8 @@
 #pragma once
 
-// The one temporary-directory helper of every test folder: a fresh directory (mkdtemp, so two
-// test processes never share one) removed with everything in it at scope exit.
+// The one temporary-directory helper of every test folder and of `dsa-bench`: a fresh directory
+// (mkdtemp, so two processes never share one) removed with everything in it at scope exit unless
+// keep() was called.
 
 #include <stdlib.h>
 
@@ -27,6 +28,9 @@ class temp_dir {
     path_ = pattern;
   }
   ~temp_dir() {
+    if (keep_) {
+      return;
+    }
     // A test may have taken the owner's permissions away (to make the store unwritable, say).
     std::error_code ec;
     std::filesystem::permissions(path_, std::filesystem::perms::owner_all,
@@ -37,6 +41,8 @@ class temp_dir {
   temp_dir& operator=(const temp_dir&) = delete;
 
   const std::filesystem::path& path() const { return path_; }
+  // Leaves the directory and its content in place at scope exit (`dsa-bench http --keep`).
+  void keep() { keep_ = true; }
   std::filesystem::path operator/(const std::string& name) const { return path_ / name; }
 
   // Writes `text` to `name` (a relative path, whose parent directories are created) and returns
@@ -50,6 +56,7 @@ class temp_dir {
 
  private:
   std::filesystem::path path_;
+  bool keep_ = false;
 };
 
 }  // namespace dsa::test

@@ -16,7 +16,6 @@
 #include <poll.h>
 #include <signal.h>
 #include <sqlite3.h>
-#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -39,6 +38,9 @@
 #include <vector>
 
 #include "audit/entry.hpp"
+#include "tests/common/dev_pki.hpp"
+#include "tests/common/loopback.hpp"
+#include "tests/common/process.hpp"
 #include "tests/common/temp_dir.hpp"
 
 namespace dsa::gateway::testing {
@@ -46,155 +48,25 @@ namespace dsa::gateway::testing {
 namespace fs = std::filesystem;
 using namespace std::chrono_literals;
 
+using dsa::test::process;
 using dsa::test::temp_dir;
 
 // The dev PKI, made once per test binary by the project's own script.
 inline const fs::path& pki() {
   static temp_dir dir;
-  static bool made = [] {
-    const std::string cmd = "bash '" + std::string(DSA_SOURCE_DIR) + "/certs/make-dev-pki.sh' '" +
-                            (dir.path() / "pki").string() + "' > '" +
-                            (dir.path() / "pki.log").string() + "' 2>&1";
-    if (std::system(cmd.c_str()) != 0) {
-      throw std::runtime_error("make-dev-pki.sh failed; see " + (dir.path() / "pki.log").string());
-    }
-    return true;
-  }();
-  (void)made;
-  static fs::path p = dir.path() / "pki";
+  static const fs::path p = dsa::test::make_dev_pki(DSA_SOURCE_DIR, dir.path());
   return p;
 }
 
-inline std::string read_file(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
-// A child process with stdout on a pipe (read line by line) and stderr in a file.
-class process {
- public:
-  process(const std::vector<std::string>& argv, const fs::path& stderr_file) {
-    int out[2];
-    if (pipe(out) != 0) {
-      throw std::runtime_error("pipe failed");
-    }
-    pid_ = fork();
-    if (pid_ == 0) {
-      // If the test binary dies without running destructors (a crash, a signal), the children
-      // go with it instead of lingering on their ports.
-      prctl(PR_SET_PDEATHSIG, SIGKILL);
-      dup2(out[1], 1);
-      int err = open(stderr_file.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
-      if (err >= 0) {
-        dup2(err, 2);
-      }
-      close(out[0]);
-      close(out[1]);
-      std::vector<char*> args;
-      for (const auto& a : argv) {
-        args.push_back(const_cast<char*>(a.c_str()));
-      }
-      args.push_back(nullptr);
-      execvp(args[0], args.data());
-      _exit(127);
-    }
-    close(out[1]);
-    out_ = out[0];
-  }
-  ~process() {
-    stop(SIGKILL, 5s);
-    if (out_ >= 0) {
-      close(out_);
-    }
-  }
-  process(const process&) = delete;
-  process& operator=(const process&) = delete;
-
-  pid_t pid() const { return pid_; }
-
-  // True while the child runs; false once it has exited (its status is then kept for stop()).
-  bool running() {
-    if (pid_ <= 0) {
-      return false;
-    }
-    int st = 0;
-    if (waitpid(pid_, &st, WNOHANG) == pid_) {
-      pid_ = -1;
-      status_ = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-      return false;
-    }
-    return true;
-  }
-
-  // The next stdout line, or nullopt at EOF or after `timeout`.
-  std::optional<std::string> read_line(std::chrono::milliseconds timeout) {
-    const auto deadline = std::chrono::steady_clock::now() + timeout;
-    for (;;) {
-      auto nl = buf_.find('\n');
-      if (nl != std::string::npos) {
-        std::string line = buf_.substr(0, nl);
-        buf_.erase(0, nl + 1);
-        return line;
-      }
-      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-          deadline - std::chrono::steady_clock::now());
-      if (left.count() <= 0) {
-        return std::nullopt;
-      }
-      pollfd p{out_, POLLIN, 0};
-      if (poll(&p, 1, static_cast<int>(left.count())) <= 0) {
-        return std::nullopt;
-      }
-      char tmp[4096];
-      ssize_t n = read(out_, tmp, sizeof tmp);
-      if (n <= 0) {
-        return std::nullopt;
-      }
-      buf_.append(tmp, static_cast<std::size_t>(n));
-    }
-  }
-
-  // Sends `sig` and waits up to `timeout` for the exit; SIGKILL after that. Returns the exit
-  // status (or 128+signal), -1 if it was already reaped.
-  int stop(int sig, std::chrono::milliseconds timeout) {
-    if (pid_ <= 0) {
-      return status_;
-    }
-    kill(pid_, sig);
-    const auto deadline = std::chrono::steady_clock::now() + timeout;
-    int st = 0;
-    for (;;) {
-      pid_t r = waitpid(pid_, &st, WNOHANG);
-      if (r == pid_) {
-        break;
-      }
-      if (std::chrono::steady_clock::now() >= deadline) {
-        kill(pid_, SIGKILL);
-        waitpid(pid_, &st, 0);
-        break;
-      }
-      std::this_thread::sleep_for(10ms);
-    }
-    pid_ = -1;
-    status_ = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-    return status_;
-  }
-
- private:
-  pid_t pid_ = -1;
-  int out_ = -1;
-  std::string buf_;
-  int status_ = -1;
-};
+inline std::string read_file(const fs::path& p) { return dsa::test::read_text(p); }
 
 // tools/sample_upstream.py with fixtures written by the test, recording what it receives.
 class upstream {
  public:
   upstream(const temp_dir& dir, const std::string& name, const std::string& routes_json,
            const std::map<std::string, std::string>& fixtures, std::vector<std::string> extra = {})
-      : record_(dir.path() / (name + "-record.jsonl")) {
+      : record_(dir.path() / (name + "-record.jsonl")),
+        stderr_(dir.path() / (name + "-stderr.log")) {
     dir.write(name + "-fixtures/routes.json", routes_json);
     for (const auto& [file, text] : fixtures) {
       dir.write(name + "-fixtures/" + file, text);
@@ -205,7 +77,7 @@ class upstream {
         "--fixtures", (dir.path() / (name + "-fixtures")).string(),
         "--record",   record_.string()};
     argv.insert(argv.end(), extra.begin(), extra.end());
-    proc_ = std::make_unique<process>(argv, dir.path() / (name + "-stderr.log"));
+    proc_ = std::make_unique<process>(argv, stderr_);
     auto line = proc_->read_line(10s);
     const std::string prefix = "sample-upstream listening on 127.0.0.1:";
     if (!line || line->rfind(prefix, 0) != 0) {
@@ -217,12 +89,15 @@ class upstream {
     // A sample upstream that died during the test would turn every later request into a 502
     // that some tests could mistake for a refusal: it must still be running at the end.
     if (proc_ && std::uncaught_exceptions() == 0) {
-      CHECK(proc_->running());
+      const bool still_running = proc_->running();
+      INFO("sample upstream " << proc_->describe_exit() << "; stderr:\n" << read_file(stderr_));
+      CHECK(still_running);
     }
   }
   upstream(const upstream&) = delete;
   upstream& operator=(const upstream&) = delete;
   int port() const { return port_; }
+  pid_t pid() const { return proc_->pid(); }
 
   // The exact bytes of every request received so far.
   std::vector<std::string> received() const {
@@ -252,7 +127,7 @@ class upstream {
   }
 
  private:
-  fs::path record_;
+  fs::path record_, stderr_;
   std::unique_ptr<process> proc_;
   int port_ = 0;
 };
@@ -284,8 +159,8 @@ class gateway {
     if (proc_ && !stopped_ && std::uncaught_exceptions() == 0) {
       const bool was_running = proc_->running();
       const int status = proc_->stop(SIGTERM, 15s);
-      INFO("gateway exit status " << status << "; stderr:\n"
-                                  << read_file(dir_.path() / "gateway-stderr.log"));
+      INFO("gateway " << proc_->describe_exit() << "; stderr:\n"
+                      << read_file(dir_.path() / "gateway-stderr.log"));
       CHECK(was_running);
       CHECK(status == 0);
     }
@@ -317,21 +192,9 @@ class gateway {
   bool stopped_ = false;
 };
 
-inline int connect_tcp(int port) {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_port = htons(static_cast<std::uint16_t>(port));
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
-    close(fd);
-    return -1;
-  }
-  timeval tv{5, 0};  // no read in a test waits longer than this
-  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-  setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
-  return fd;
-}
+// A loopback TCP connection with a 5 s read and write timeout (no read in a test waits longer),
+// or -1.
+inline int connect_tcp(int port) { return dsa::test::connect_loopback(port); }
 
 struct response {
   int status = 0;
@@ -511,24 +374,8 @@ class tls_client {
 
 // A plain HTTP GET to the admin listener: (status, body).
 inline std::pair<int, std::string> admin_get(int port, const std::string& path) {
-  int fd = connect_tcp(port);
-  if (fd < 0) {
-    return {0, {}};
-  }
-  const std::string req = "GET " + path + " HTTP/1.1\r\nHost: admin\r\nConnection: close\r\n\r\n";
-  ::send(fd, req.data(), req.size(), MSG_NOSIGNAL);
-  std::string all;
-  char tmp[8192];
-  ssize_t n;
-  while ((n = ::recv(fd, tmp, sizeof tmp, 0)) > 0) {
-    all.append(tmp, static_cast<std::size_t>(n));
-  }
-  close(fd);
-  if (all.size() < 12) {
-    return {0, {}};
-  }
-  auto end = all.find("\r\n\r\n");
-  return {std::stoi(all.substr(9, 3)), end == std::string::npos ? "" : all.substr(end + 4)};
+  dsa::test::http_reply r = dsa::test::loopback_get(port, path);
+  return {r.status, std::move(r.body)};
 }
 
 // The audit entries as stored (read-only, while the gateway may still be writing).
@@ -591,17 +438,6 @@ inline std::string cert_sha256(const std::string& name) {
   return out;
 }
 
-// A loopback port nothing listens on (bound, then closed).
-inline int unused_port() {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
-  socklen_t len = sizeof a;
-  getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
-  close(fd);
-  return ntohs(a.sin_port);
-}
+using dsa::test::unused_port;
 
 }  // namespace dsa::gateway::testing

@@ -1,0 +1,37 @@
+#pragma once
+
+// The load generator of `dsa-bench http`: mTLS HTTP/1.1 over keep-alive connections (wrk and
+// h2load cannot present client certificates). Closed loop (each connection sends its next request
+// as soon as the previous answer is in) or open loop at a fixed rate, where latency is measured
+// from the moment a request was due, so a stalled server cannot hide its queueing (no
+// coordinated omission). Every latency is kept and sorted at the end, so the percentiles are
+// exact, not bucketed.
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace dsa::bench {
+
+struct load_options {
+  std::string url, cert, key, ca, method = "GET";
+  std::vector<std::string> headers;
+  int connections = 16;
+  double duration_s = 10;
+  double rate = 0;  // requests per second over all connections; 0 = closed loop
+  int threads = 1;
+  bool json = false;  // one JSON object on stdout instead of the text report
+};
+
+// What one run measured, for callers that compare runs (--compare-nginx) or read the latency bar.
+struct http_summary {
+  std::uint64_t requests = 0, ok = 0, errors = 0;
+  double seconds = 0, p50_ms = 0, p99_ms = 0;
+};
+
+// Runs the load described by `o` against o.url and prints its report (text, or JSON with
+// o.json). Returns 0 when it ran (whatever the statuses), 2 on a usage or certificate error.
+// Fills `summary` when given.
+int run_http(const load_options& o, http_summary* summary = nullptr);
+
+}  // namespace dsa::bench
