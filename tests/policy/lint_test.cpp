@@ -89,7 +89,8 @@ TEST_CASE("lint: an endpoint no permission names and a purpose nothing names") {
 }
 
 TEST_CASE("lint: a placeholder without a pattern and an empty allow_fields") {
-  std::string text = replace(without_research(), "    path_params: {case_id: \"ASB-[0-9]{4}-[0-9]{6}\"}\n", "");
+  std::string text =
+      replace(without_research(), "    path_params: {case_id: \"ASB-[0-9]{4}-[0-9]{6}\"}\n", "");
   text = replace(text, "response: {allow_fields: [/case_id, /status]}",
                  "response: {allow_fields: []}");
   load_result r = lint_texts({{"a.yaml", text}});
@@ -120,8 +121,9 @@ TEST_CASE("lint: the same resource with different response rules in two agreemen
 }
 
 TEST_CASE("lint: did you mean, for an unknown key and a dangling reference") {
-  std::string text = replace(base_agreement, "    upstream: council-asb\n    method: GET\n    path: /asb/v1/summary",
-                             "    upstrem: council-asb\n    method: GET\n    path: /asb/v1/summary");
+  std::string text = replace(
+      base_agreement, "    upstream: council-asb\n    method: GET\n    path: /asb/v1/summary",
+      "    upstrem: council-asb\n    method: GET\n    path: /asb/v1/summary");
   text = replace(text, "    purposes: [asb-case-management]\n    lawful_basis",
                  "    purposes: [asb-case-managment]\n    lawful_basis");
   load_result r = lint_texts({{"a.yaml", text}});
@@ -147,10 +149,15 @@ TEST_CASE("lint: YAML mistakes are named at the line that has them") {
     CHECK_THAT(d.message, Catch::Contains("YAML indents with spaces only"));
   }
   SECTION("a key indented to no level above it") {
-    std::string text = replace(base_agreement, "    role: controller\n    identities: [{trust_anchor: partner-ca, uri_san: \"spiffe://police",
-                               "   role: controller\n    identities: [{trust_anchor: partner-ca, uri_san: \"spiffe://police");
+    std::string text = replace(base_agreement,
+                               "    role: controller\n    identities: [{trust_anchor: partner-ca, "
+                               "uri_san: \"spiffe://police",
+                               "   role: controller\n    identities: [{trust_anchor: partner-ca, "
+                               "uri_san: \"spiffe://police");
     load_result r = lint_texts({{"a.yaml", text}});
-    diagnostic d = one_at(r, "yaml-indentation", text, "role: controller\n    identities: [{trust_anchor: partner-ca, uri_san: \"spiffe://police");
+    diagnostic d = one_at(
+        r, "yaml-indentation", text,
+        "role: controller\n    identities: [{trust_anchor: partner-ca, uri_san: \"spiffe://police");
     CHECK_THAT(d.message, Catch::Contains("indented 3 spaces"));
   }
   SECTION("a key indented under one that already has a value") {
@@ -161,8 +168,8 @@ TEST_CASE("lint: YAML mistakes are named at the line that has them") {
     CHECK_THAT(d.message, Catch::Contains("already has a value"));
   }
   SECTION("an unquoted ': ' inside a value") {
-    std::string text = replace(base_agreement, "title: Test ASB case sharing\n",
-                               "title: ASB: case sharing\n");
+    std::string text =
+        replace(base_agreement, "title: Test ASB case sharing\n", "title: ASB: case sharing\n");
     load_result r = lint_texts({{"a.yaml", text}});
     std::vector<diagnostic> found = with_code(r, "yaml-syntax");
     REQUIRE(found.size() == 1);
@@ -170,7 +177,8 @@ TEST_CASE("lint: YAML mistakes are named at the line that has them") {
     CHECK_THAT(found[0].message, Catch::Contains("must be in quotes"));
   }
   SECTION("a '[' list left open") {
-    std::string text = replace(base_agreement, "endpoints: [asb-summary]", "endpoints: [asb-summary");
+    std::string text =
+        replace(base_agreement, "endpoints: [asb-summary]", "endpoints: [asb-summary");
     load_result r = lint_texts({{"a.yaml", text}});
     diagnostic d = one_at(r, "yaml-syntax", text, "[asb-summary\n");
     CHECK_THAT(d.message, Catch::Contains("never closed with ']'"));
@@ -183,7 +191,8 @@ TEST_CASE("lint: a regular-expression error in plain words at the column of the 
   std::string text = replace(base_agreement, "acting_user: \"[A-Z]{2}[0-9]{4}\"",
                              "acting_user: \"[A-Z]{2}[0-9]{4}\\\\q\"");
   load_result r = lint_texts({{"a.yaml", text}});
-  // "\\q" in the double-quoted YAML is the pattern's "\q": the 13th character of "[A-Z]{2}[0-9]{4}\q".
+  // "\\q" in the double-quoted YAML is the pattern's "\q": the 13th character of
+  // "[A-Z]{2}[0-9]{4}\q".
   diagnostic d = one_at(r, "bad-regex", text, "\\\\q\"");
   CHECK_THAT(d.message, Catch::Contains("'\\q' is not an ECMAScript escape"));
   CHECK_THAT(d.message, Catch::Contains("at character 17 of the pattern"));

@@ -1,5 +1,7 @@
 // Shared by the IG officer's commands; see policy_cli.hpp.
 
+#include "tools/dsa/policy_cli.hpp"
+
 #include <algorithm>
 #include <chrono>
 #include <iostream>
@@ -7,7 +9,7 @@
 
 #include "policy/canonical_path.hpp"
 #include "policy/request_fields.hpp"
-#include "tools/dsa/policy_cli.hpp"
+#include "policy/text.hpp"
 
 namespace dsa::cli {
 
@@ -31,6 +33,14 @@ std::string lower(std::string_view s) {
   return out;
 }
 
+namespace {
+
+bool party_is_known(const policy::agreement_set& set, std::string_view party) {
+  return std::any_of(set.agreements.begin(), set.agreements.end(),
+                     [&](const auto& a) { return a->find_party(party) != nullptr; });
+}
+
+}  // namespace
 
 evaluation evaluate(const policy::engine& engine, const described_request& r, time_point now,
                     policy::volume_counter& counter, bool trace) {
@@ -68,6 +78,12 @@ evaluation evaluate(const policy::engine& engine, const described_request& r, ti
   view.agreement = header(f.agreement);
   if (r.has_identity) {
     out.decision = engine.decide(r.identity, view, counter, trace);
+  } else if (!party_is_known(engine.agreements(), r.requester)) {
+    // The gateway answers unknown_requester for a certificate no agreement names; a party id no
+    // agreement declares is the same case (docs/agreements.md, "Explaining a decision").
+    out.decision.why = policy::reason::unknown_requester;
+    out.decision.detail =
+        "party '" + policy::escape_text(r.requester) + "' is not named by any loaded agreement";
   } else {
     out.decision = engine.decide_for(r.requester, view, counter, trace);
   }
