@@ -43,5 +43,4 @@ inline std::size_t count_lines_with(const std::string& text, const std::string& 
   return n;
 }
 
-
 }  // namespace dsa::policy::testing

@@ -100,7 +100,8 @@ TEST_CASE("dsa test: --coverage and --min-coverage") {
   golden_dir g(allowed_case);
   run_result r = run("test --coverage " + g.path());
   CHECK(r.status == 0);
-  CHECK_THAT(r.output, Catch::Contains("test-asb  permission police-read-case: allow yes, deny NO"));
+  CHECK_THAT(r.output,
+             Catch::Contains("test-asb  permission police-read-case: allow yes, deny NO"));
   CHECK_THAT(r.output, Catch::Contains("test-asb  permission police-summary: allow NO, deny NO"));
   CHECK_THAT(r.output, Catch::Contains("test-asb  prohibition no-research: allow yes, deny NO"));
   CHECK_THAT(r.output, Catch::Contains("coverage: 2 of 6 (33.3%)"));
@@ -132,8 +133,8 @@ TEST_CASE("dsa explain: a party no agreement names is unknown_requester, as at t
   temp_dir dir;
   dir.write("a.yaml", base_agreement);
   dir.write("r.json", R"({"requester": "nobody", "method": "GET", "target": "/asb/v1/summary"})");
-  run_result r = run("explain --agreements " + dir.path().string() + " " +
-                     (dir.path() / "r.json").string());
+  run_result r =
+      run("explain --agreements " + dir.path().string() + " " + (dir.path() / "r.json").string());
   CHECK(r.status == 1);
   CHECK_THAT(r.output, Catch::Contains("\"reason\":\"unknown_requester\""));
   CHECK_THAT(r.output, Catch::Contains("party 'nobody' is not named by any loaded agreement"));
