@@ -139,3 +139,38 @@ TEST_CASE("dsa explain: a party no agreement names is unknown_requester, as at t
   CHECK_THAT(r.output, Catch::Contains("\"reason\":\"unknown_requester\""));
   CHECK_THAT(r.output, Catch::Contains("party 'nobody' is not named by any loaded agreement"));
 }
+
+TEST_CASE(
+    "dsa explain: an allow shows the lawful basis, gateway, released fields, windows and caps") {
+  temp_dir dir;
+  dir.write("a.yaml", base_agreement);
+  dir.write("r.json", R"({"requester": "police", "method": "GET",
+    "target": "/asb/v1/cases/ASB-2026-000123",
+    "headers": {"DSA-Purpose": "asb-case-management", "DSA-Case-Ref": "ASB-2026-000123",
+                "DSA-Acting-User": "PC1234"}})");
+  const std::string args = "explain --time 2026-11-24T10:30:00Z --agreements " +
+                           dir.path().string() + " " + (dir.path() / "r.json").string();
+  run_result r = run(args);
+  CHECK(r.status == 0);
+  const std::string basis =
+      R"x("lawful_basis":[{"id":"public-task","cite":"UK GDPR Art 6(1)(e)"}])x";
+  CHECK_THAT(r.output, Catch::Contains(basis));
+  CHECK_THAT(r.output, Catch::Contains(R"("legal_gateway":[{"id":"cda-s115","cite":"Crime and )"
+                                       R"(Disorder Act 1998 s.115"}])"));
+  CHECK_THAT(r.output, Catch::Contains(R"("allow_fields":["/case_id","/status"])"));
+  CHECK_THAT(r.output, Catch::Contains(R"("local_time":"Tue 2026-11-24 10:30")"));
+  CHECK_THAT(r.output, Catch::Contains(R"({"scope":"case_ref","key":"ASB-2026-000123","window":)"
+                                       R"("P1D","max":3,"count":1})"));
+  run_result text = run(args + " --format text");
+  CHECK_THAT(text.output, Catch::Contains("lawful basis:  public-task (UK GDPR Art 6(1)(e))"));
+  CHECK_THAT(text.output, Catch::Contains("released:      /case_id, /status"));
+  CHECK_THAT(text.output,
+             Catch::Contains("volume cap:    1 of 3 per case_ref 'ASB-2026-000123' in P1D"));
+
+  // A deny carries no grant.
+  dir.write("d.json", R"({"requester": "police", "method": "GET", "target": "/asb/v1/summary"})");
+  run_result deny =
+      run("explain --agreements " + dir.path().string() + " " + (dir.path() / "d.json").string());
+  CHECK(deny.status == 1);
+  CHECK_THAT(deny.output, !Catch::Contains("\"grant\""));
+}
