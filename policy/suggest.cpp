@@ -38,8 +38,7 @@ bool starts_with(std::string_view s, std::string_view prefix) {
 
 std::optional<std::string> did_you_mean(std::string_view word,
                                         const std::vector<std::string>& candidates) {
-  if (word.empty() ||
-      std::find(candidates.begin(), candidates.end(), word) != candidates.end()) {
+  if (word.empty() || std::find(candidates.begin(), candidates.end(), word) != candidates.end()) {
     return std::nullopt;
   }
   // One edit in a word of three letters or fewer is already a different word half the time.

@@ -13,9 +13,9 @@ namespace dsa::policy {
 
 // The candidate nearest to `word` by edit distance (insertions, deletions, substitutions and
 // swaps of two neighbours each count 1), when it is near enough to be a typo: 1 edit for words
-// of up to three letters, else 2 edits or a third of the word's length for longer words, or a candidate that starts with `word` or
-// that `word` starts with (a shortened or extended id). Ties go to the earlier candidate.
-// nullopt when nothing is that close or `word` is itself a candidate.
+// of up to three letters, else 2 edits or a third of the word's length for longer words, or a
+// candidate that starts with `word` or that `word` starts with (a shortened or extended id). Ties
+// go to the earlier candidate. nullopt when nothing is that close or `word` is itself a candidate.
 [[nodiscard]] std::optional<std::string> did_you_mean(std::string_view word,
                                                       const std::vector<std::string>& candidates);
 

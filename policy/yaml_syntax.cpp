@@ -129,10 +129,10 @@ syntax_error explain_syntax_error(std::string_view text, int line, int column,
   }
   // A second ": " on a line that is a key already: the value needs quotes.
   std::size_t colon = here.text.find(": ");
-  if (colon != std::string_view::npos && here.text.find(": ", colon + 2) != std::string_view::npos &&
+  if (colon != std::string_view::npos &&
+      here.text.find(": ", colon + 2) != std::string_view::npos &&
       column > static_cast<int>(colon + 1)) {
-    return {line, column,
-            said + ": a value that contains ': ' must be in quotes (\"like: this\")",
+    return {line, column, said + ": a value that contains ': ' must be in quotes (\"like: this\")",
             "yaml-syntax"};
   }
   // The indentation levels still open above the fault: each line less indented than every line
@@ -172,15 +172,17 @@ syntax_error explain_syntax_error(std::string_view text, int line, int column,
   if (!levels.empty() && std::find(levels.begin(), levels.end(), here.indent) == levels.end()) {
     return {line, indent_column,
             said + ": this line is indented " + std::to_string(here.indent) +
-                (here.indent == 1 ? " space" : " spaces") + ", which lines up with nothing above it (the open levels are " +
+                (here.indent == 1 ? " space" : " spaces") +
+                ", which lines up with nothing above it (the open levels are " +
                 levels_text(levels) + " spaces)",
             "yaml-indentation"};
   }
   if (!is_item(here) &&
       std::find(item_levels.begin(), item_levels.end(), here.indent) != item_levels.end()) {
     return {line, indent_column,
-            said + ": this line lines up with the '-' of the list item above; indent it further "
-                   "to continue that item, or start it with '- ' for a new item",
+            said +
+                ": this line lines up with the '-' of the list item above; indent it further "
+                "to continue that item, or start it with '- ' for a new item",
             "yaml-indentation"};
   }
   return out;
