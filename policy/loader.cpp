@@ -92,7 +92,7 @@ load_result load_agreements(const std::vector<fs::path>& paths, const load_optio
 
   auto set = std::make_shared<agreement_set>();
   yaml::regex_cache regex_cache;
-  cross_file_checker cross_file;
+  cross_file_checker cross_file(options.lint_warnings);
 
   // Parsing and compiling each file is independent of the others and is most of the start-up
   // time with many agreements, so files are read on every core; the cross-file rules then run
@@ -114,6 +114,7 @@ load_result load_agreements(const std::vector<fs::path>& paths, const load_optio
       return;
     }
     yaml::reader r(file, out.diags, cache);
+    r.set_source(text);
     // Every text taken from an agreement (status reasons, prohibition reasons, patterns) can end
     // up in a refusal's JSON, so the file must be UTF-8 (docs/agreements.md, "Text in refusals").
     if (std::size_t bad = first_invalid_utf8(text); bad != std::string_view::npos) {
@@ -135,7 +136,9 @@ load_result load_agreements(const std::vector<fs::path>& paths, const load_optio
     try {
       out.root = YAML::Load(text);
     } catch (const YAML::Exception& e) {
-      r.error_at(e.mark.line + 1, e.mark.column + 1, "not valid YAML: " + e.msg, "yaml-syntax");
+      yaml::syntax_error why =
+          yaml::explain_syntax_error(text, e.mark.line + 1, e.mark.column + 1, e.msg);
+      r.error_at(why.line, why.column, std::move(why.message), std::move(why.code));
       return;
     } catch (const std::exception& e) {
       r.error_at(0, 0, std::string("not valid YAML: ") + e.what(), "yaml-syntax");

@@ -20,14 +20,18 @@
 
 namespace dsa::policy {
 
-// Empty when `text` is in the dialect; otherwise why not (e.g. "'(?s)' is a Perl inline modifier
-// …"), naming the construct and its 0-based byte offset. Syntax errors the dialect check does not
-// cover (an unbalanced ')') are reported by compile_pattern from Boost's own message.
-[[nodiscard]] std::string check_pattern_dialect(std::string_view text);
+// Empty when `text` is in the dialect; otherwise why not, in words (e.g. "'(?s)' is a Perl inline
+// modifier …"), naming the construct; its 0-based byte offset goes to `*offset` when given.
+// Syntax errors the dialect check does not cover (an unbalanced ')') are reported by
+// compile_pattern.
+[[nodiscard]] std::string check_pattern_dialect(std::string_view text,
+                                                std::size_t* offset = nullptr);
 
 // Checks the dialect and compiles `text` so that: '.' never matches a line terminator (LF, CR,
 // FF); '^' and '$' match only at the ends of the value; \d \w \s and their negations are ASCII
-// classes whatever the process locale. Throws nothing; the error names what is wrong.
-[[nodiscard]] result<pattern> compile_pattern(std::string_view text);
+// classes whatever the process locale. Throws nothing; the error says what is wrong in plain words
+// and the 0-based byte offset of the fault goes to `*fault_offset` when given.
+[[nodiscard]] result<pattern> compile_pattern(std::string_view text,
+                                              std::size_t* fault_offset = nullptr);
 
 }  // namespace dsa::policy

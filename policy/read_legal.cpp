@@ -5,13 +5,25 @@
 #include <string>
 
 #include "policy/sections.hpp"
+#include "policy/suggest.hpp"
 
 namespace dsa::policy::sections {
 
 void check_ref(reader& r, const YAML::Node& at, const std::string& path, const std::string& value,
                const std::set<std::string>& ids, std::string_view what) {
   if (!value.empty() && !ids.count(value)) {
-    r.error(at, path + ": '" + value + "' is not a " + std::string(what) + " of this agreement",
+    std::vector<std::string> declared(ids.begin(), ids.end());
+    std::string hint = did_you_mean_suffix(value, declared);
+    // With no likely typo, the ids there are to choose from (agreements declare a handful).
+    if (hint.empty() && !declared.empty() && declared.size() <= 8) {
+      hint = " (declared: ";
+      for (std::size_t i = 0; i < declared.size(); ++i) {
+        hint += (i == 0 ? "" : ", ") + declared[i];
+      }
+      hint += ")";
+    }
+    r.error(at,
+            path + ": '" + value + "' is not a " + std::string(what) + " of this agreement" + hint,
             "dangling-reference");
   }
 }

@@ -4,6 +4,7 @@
 
 #include <date/tz.h>
 
+#include <algorithm>
 #include <chrono>
 #include <string_view>
 
@@ -12,6 +13,133 @@
 namespace dsa::policy {
 
 using namespace std::chrono;
+
+namespace {
+
+// The node of the list element under `list` whose `id` is `id` (positions for warnings are found
+// by id: the loader may have dropped or reordered elements it could not read).
+YAML::Node element_with_id(const YAML::Node& root, const char* list, const std::string& id) {
+  YAML::Node seq = root[list];
+  for (std::size_t i = 0; seq.IsSequence() && i < seq.size(); ++i) {
+    if (seq[i].IsMap() && seq[i]["id"].IsScalar() && seq[i]["id"].Scalar() == id) {
+      return seq[i];
+    }
+  }
+  return root;
+}
+
+bool contains(const std::vector<std::string>& v, const std::string& x) {
+  return std::find(v.begin(), v.end(), x) != v.end();
+}
+
+// Warnings about what the file declares but nothing uses, or uses so that it can never work
+// (docs/agreements.md, "Warnings"): each is a silent mistake, not a refusal at load.
+void lint_references(yaml::reader& r, const YAML::Node& root, const agreement& a) {
+  for (const endpoint& e : a.endpoints) {
+    YAML::Node node = element_with_id(root, "endpoints", e.id);
+    bool used = std::any_of(a.permissions.begin(), a.permissions.end(),
+                            [&](const permission& p) { return contains(p.endpoints, e.id); });
+    if (!used) {
+      r.warning(node["id"],
+                "endpoint '" + e.id +
+                    "' is not named by any permission, so no request can reach it (name it in a "
+                    "permission or remove it)",
+                "unused-endpoint");
+    }
+    for (const path_param& pp : e.path_params) {
+      if (!pp.re) {
+        r.warning(node["path"],
+                  "endpoint '" + e.id + "': the placeholder {" + pp.name +
+                      "} has no pattern in path_params, so any value of that path segment is "
+                      "accepted",
+                  "unpatterned-placeholder");
+      }
+    }
+    if (e.response.has_allow_fields && e.response.allow_fields.empty()) {
+      r.warning(node["response"]["allow_fields"],
+                "endpoint '" + e.id +
+                    "': allow_fields is empty, so nothing of any response is released (an empty "
+                    "JSON value leaves); list the fields to release",
+                "empty-allow-fields");
+    }
+  }
+  for (const purpose& u : a.purposes) {
+    bool used = std::any_of(a.permissions.begin(), a.permissions.end(),
+                            [&](const permission& p) { return contains(p.purposes, u.id); }) ||
+                std::any_of(a.prohibitions.begin(), a.prohibitions.end(),
+                            [&](const prohibition& p) { return contains(p.purposes, u.id); });
+    if (!used) {
+      r.warning(element_with_id(root, "purposes", u.id)["id"],
+                "purpose '" + u.id + "' is not named by any permission or prohibition",
+                "unused-purpose");
+    }
+  }
+  // A prohibition always wins (docs/design.md §4.3), so a permitted purpose it matches on every
+  // endpoint of the permission can never be used: the permission says yes and means no.
+  for (const permission& p : a.permissions) {
+    YAML::Node pnode = element_with_id(root, "permissions", p.id);
+    for (std::size_t ui = 0; ui < p.purposes.size(); ++ui) {
+      const std::string& u = p.purposes[ui];
+      std::string blocked_by;
+      bool every_endpoint = !p.endpoints.empty();
+      for (const std::string& e : p.endpoints) {
+        auto it =
+            std::find_if(a.prohibitions.begin(), a.prohibitions.end(), [&](const prohibition& x) {
+              return (x.assignee == "any" || x.assignee == p.assignee) &&
+                     contains(x.endpoints, e) && (x.purposes.empty() || contains(x.purposes, u));
+            });
+        if (it == a.prohibitions.end()) {
+          every_endpoint = false;
+          break;
+        }
+        blocked_by = it->id;
+      }
+      if (every_endpoint) {
+        YAML::Node list = pnode["purposes"];
+        YAML::Node at = list.IsSequence() && ui < list.size() ? list[ui] : pnode;
+        r.warning(at,
+                  "permission '" + p.id + "' permits purpose '" + u + "', but prohibition '" +
+                      blocked_by +
+                      "' refuses it on every endpoint of the permission (a prohibition always "
+                      "wins); remove the purpose or narrow the prohibition",
+                  "prohibited-purpose");
+      }
+    }
+  }
+}
+
+// The response rules as one comparable text (docs/agreements.md, "Warnings": two endpoints for
+// the same upstream resource should release the same fields).
+std::string response_signature(const endpoint& e) {
+  const response_rules& rr = e.response;
+  std::string s = e.has_response ? "r" : "-";
+  s += rr.has_allow_fields ? "a" : "-";
+  for (const json_pointer& p : rr.allow_fields) {
+    s += '\x1f' + p.text;
+  }
+  if (rr.max_items) {
+    s += "\x1em" + rr.max_items->pointer.text + '=' + std::to_string(rr.max_items->max);
+  }
+  for (const withhold_rule& w : rr.withhold_if) {
+    s += "\x1ew" + w.pointer.text + '=' + w.equals_json;
+  }
+  for (const auto& [name, value] : rr.add_headers) {
+    s += "\x1eh" + name + '=' + value;
+  }
+  return s;
+}
+
+// "GET council-asb /asb/v1/cases/{}": placeholders are compared by position, not by name.
+std::string resource_key(const endpoint& e) {
+  std::string key = e.method + ' ' + e.upstream + ' ';
+  for (const path_segment& seg : e.segments) {
+    key += '/';
+    key += seg.param >= 0 ? "{}" : seg.literal;
+  }
+  return key;
+}
+
+}  // namespace
 
 void lint_agreement(yaml::reader& r, const YAML::Node& root, const agreement& a,
                     const load_options& options) {
@@ -46,6 +174,7 @@ void lint_agreement(yaml::reader& r, const YAML::Node& root, const agreement& a,
     r.warning(root["validity"], "validity: this agreement ended on " + a.valid_until_text,
               "agreement-ended");
   }
+  lint_references(r, root, a);
 }
 
 bool cross_file_checker::check(yaml::reader& r, YAML::Node root, const agreement& a) {
@@ -79,6 +208,23 @@ bool cross_file_checker::check(yaml::reader& r, YAML::Node root, const agreement
                     "; one certificate identity cannot map to two parties",
                 "identity-conflict");
         cross_ok = false;
+      }
+    }
+  }
+  if (lint_warnings_) {
+    for (const endpoint& e : a.endpoints) {
+      std::string sig = response_signature(e);
+      auto [it, inserted] =
+          resources_.emplace(resource_key(e), resource{a.id, e.id, r.file(), sig});
+      if (!inserted && it->second.signature != sig) {
+        r.warning(element_with_id(root, "endpoints", e.id)["id"],
+                  "endpoint '" + e.id + "' (" + e.method + ' ' + e.path + " on upstream '" +
+                      e.upstream + "') has different response rules from endpoint '" +
+                      it->second.endpoint + "' of agreement '" + it->second.agreement + "' in " +
+                      it->second.file +
+                      ", which calls the same resource: which fields leave then depends on which "
+                      "permission matched",
+                  "conflicting-response-rules");
       }
     }
   }

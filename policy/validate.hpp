@@ -4,7 +4,9 @@
 // the policy library.
 //
 // - lint_agreement: the `dsa lint` warnings about one whole file (governance sections the ICO
-//   data sharing code recommends, review dates, an ended validity); never errors.
+//   data sharing code recommends, review dates, an ended validity, endpoints and purposes nothing
+//   uses, placeholders without a pattern, an empty allow_fields, a permitted purpose a prohibition
+//   always refuses); never errors.
 // - cross_file_checker: the rules that span the files loaded together (docs/agreements.md §3.3
 //   and docs/design.md §3): one agreement per id, one organisation per party id, one party per
 //   certificate identity.
@@ -26,6 +28,10 @@ void lint_agreement(yaml::reader& r, const YAML::Node& root, const agreement& a,
 // Fed the agreements in file order, so that a conflict is reported at the later file.
 class cross_file_checker {
  public:
+  // With `lint_warnings`, also warns when two endpoints call the same upstream resource (method,
+  // upstream and path shape) with different response rules, in one file or across files.
+  explicit cross_file_checker(bool lint_warnings = false) : lint_warnings_(lint_warnings) {}
+
   // Checks `a` (read from `root` in `r.file()`) against every agreement checked before it and
   // records it. False when it conflicts: the errors name both files.
   bool check(yaml::reader& r, YAML::Node root, const agreement& a);
@@ -35,6 +41,11 @@ class cross_file_checker {
   std::map<std::string, std::string> agreement_files_;                      // id → file
   std::map<std::string, std::pair<std::string, std::string>>
       identity_owner_;  // key → (party, file)
+  struct resource {
+    std::string agreement, endpoint, file, signature;
+  };
+  bool lint_warnings_ = false;
+  std::map<std::string, resource> resources_;  // "METHOD upstream /path/{}" → first declaration
 };
 
 }  // namespace dsa::policy

@@ -125,4 +125,16 @@ void memory_volume_counter::record(const agreement& /*a*/, const permission& per
   }
 }
 
+std::uint64_t memory_volume_counter::count(const permission& perm, const volume_cap& cap,
+                                           const cap_keys& keys, time_point now) {
+  shard& s = shard_for(perm.counter_key);
+  std::lock_guard lock(s.mutex);
+  auto it = s.times.find(scope_key(perm, cap.scope, scope_value(keys, cap.scope)));
+  if (it == s.times.end()) {
+    return 0;
+  }
+  auto from = std::lower_bound(it->second.begin(), it->second.end(), now - cap.window);
+  return static_cast<std::uint64_t>(it->second.end() - from);
+}
+
 }  // namespace dsa::policy

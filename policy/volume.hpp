@@ -51,6 +51,11 @@ class memory_volume_counter final : public volume_counter {
   void record(const agreement& a, const permission& perm, const cap_keys& keys,
               time_point when) override;
 
+  // The requests `cap` of `perm` counts for `keys` at `now` (those in [now − window, now] and
+  // any later), as try_acquire counts them: what `dsa explain` shows beside each cap.
+  std::uint64_t count(const permission& perm, const volume_cap& cap, const cap_keys& keys,
+                      time_point now);
+
  private:
   static constexpr std::size_t shard_count = 16;
   struct shard {

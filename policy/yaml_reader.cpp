@@ -9,6 +9,7 @@
 #include <system_error>
 
 #include "policy/pattern.hpp"
+#include "policy/suggest.hpp"
 #include "policy/text.hpp"
 #include "policy/time.hpp"
 
@@ -157,8 +158,13 @@ bool reader::mapping(const field& f, std::initializer_list<std::string_view> req
           expected += k;
         }
       }
+      std::vector<std::string> known_keys;
+      for (auto list : {required, optional}) {
+        known_keys.insert(known_keys.end(), list.begin(), list.end());
+      }
       error(key,
-            join(f.path, name) + ": unknown key '" + name + "' (expected one of: " + expected + ")",
+            join(f.path, name) + ": unknown key '" + name + "'" +
+                did_you_mean_suffix(name, known_keys) + " (expected one of: " + expected + ")",
             "unknown-key");
     }
   }
@@ -268,12 +274,16 @@ std::optional<pattern> reader::regex(const field& f) {
   if (auto it = regex_cache_->find(*s); it != regex_cache_->end()) {
     return it->second;
   }
-  result<pattern> p = compile_pattern(*s);
+  std::size_t fault = 0;
+  result<pattern> p = compile_pattern(*s, &fault);
   if (!p) {
-    error(f.node,
-          f.path + ": invalid regular expression '" + escape_text(*s) + "': " + p.error() +
-              " (patterns are the ECMAScript subset described in docs/agreements.md)",
-          "bad-regex");
+    int line = f.node.Mark().line + 1;
+    error_at(line, column_of(f.node, fault),
+             f.path + ": invalid regular expression '" + escape_text(*s) + "': " + p.error() +
+                 " (at character " + std::to_string(fault + 1) +
+                 " of the pattern; patterns are the ECMAScript subset described in "
+                 "docs/agreements.md)",
+             "bad-regex");
     return std::nullopt;
   }
   regex_cache_->emplace(*s, p.value());
@@ -294,6 +304,51 @@ std::optional<time_point> reader::instant(const field& f) {
           "bad-date");
   }
   return t;
+}
+
+int reader::column_of(const YAML::Node& at, std::size_t offset) const {
+  const YAML::Mark m = at.Mark();
+  if (m.line < 0) {
+    return 0;
+  }
+  const int start = m.column + 1;
+  if (source_.empty()) {
+    return start;
+  }
+  std::size_t pos = 0;
+  for (int l = 0; l < m.line && pos != std::string_view::npos; ++l) {
+    pos = source_.find('\n', pos);
+    pos = pos == std::string_view::npos ? pos : pos + 1;
+  }
+  if (pos == std::string_view::npos) {
+    return start;
+  }
+  std::size_t end = source_.find('\n', pos);
+  std::string_view line = source_.substr(pos, end == std::string_view::npos ? end : end - pos);
+  std::size_t i = static_cast<std::size_t>(m.column);
+  if (i >= line.size()) {
+    return start;
+  }
+  const char quote = line[i];
+  if (quote != '"' && quote != '\'') {
+    return i + offset < line.size() ? static_cast<int>(i + offset + 1) : start;
+  }
+  // Walk the quoted text, counting the bytes each written form stands for.
+  ++i;
+  for (std::size_t decoded = 0; i < line.size() && line[i] != quote; ++decoded) {
+    if (decoded == offset) {
+      return static_cast<int>(i + 1);
+    }
+    if (quote == '"' && line[i] == '\\' && i + 1 < line.size()) {
+      const char e = line[i + 1];
+      i += e == 'x' ? 4 : e == 'u' ? 6 : e == 'U' ? 10 : 2;
+    } else if (quote == '\'' && line[i] == '\'' && i + 1 < line.size() && line[i + 1] == '\'') {
+      i += 2;
+    } else {
+      ++i;
+    }
+  }
+  return start;
 }
 
 void reader::add(const YAML::Node& at, severity level, std::string message, std::string code) {

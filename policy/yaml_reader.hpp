@@ -49,6 +49,19 @@ struct field {
   std::string path;
 };
 
+// A YAML syntax error as the loader reports it: where the mistake most likely is (which may be
+// before the parser's position) and what it is in words — a tab used to indent, a line indented
+// to no open level, a line indented under a key that already has a value, an unquoted ': ', an
+// unclosed '[' or '{' — with the parser's own words kept in brackets (yaml_syntax.cpp).
+struct syntax_error {
+  int line = 0, column = 0;  // 1-based
+  std::string message;
+  std::string code;  // yaml-syntax, yaml-tab or yaml-indentation
+};
+// `line` and `column` (1-based) and `parser_message` are yaml-cpp's; `text` is the whole file.
+syntax_error explain_syntax_error(std::string_view text, int line, int column,
+                                  const std::string& parser_message);
+
 // Patterns already compiled, by source text (agreements repeat the same patterns).
 using regex_cache = std::map<std::string, pattern, std::less<>>;
 
@@ -60,6 +73,9 @@ class reader {
       : file_(std::move(file)), out_(out), regex_cache_(&cache) {}
 
   const std::string& file() const { return file_; }
+  // The file's text, which must outlive the reader: lets a regex error point at the column of
+  // the fault inside a quoted pattern. Without it the error points at the pattern's start.
+  void set_source(std::string_view text) { source_ = text; }
   int errors() const { return errors_; }
 
   void error(const YAML::Node& at, std::string message, std::string code);
@@ -112,7 +128,13 @@ class reader {
  private:
   void add(const YAML::Node& at, severity level, std::string message, std::string code);
 
+  // The 1-based column of byte `offset` of the scalar at `at`, counting the quotes and escapes
+  // the file wrote; the scalar's own column when the source is not known or the scalar spans
+  // lines.
+  int column_of(const YAML::Node& at, std::size_t offset) const;
+
   std::string file_;
+  std::string_view source_;
   std::vector<diagnostic>& out_;
   regex_cache* regex_cache_;
   int errors_ = 0;

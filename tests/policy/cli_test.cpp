@@ -1,50 +1,15 @@
 // The `dsa` commands IG officers use, run as real processes on real files.
 
-#include <sys/wait.h>
-
 #include <array>
 #include <catch2/catch.hpp>
 #include <cstdio>
 #include <sstream>
 
+#include "cli_util.hpp"
 #include "policy/text.hpp"
 #include "policy_fixture.hpp"
 
 using namespace dsa::policy::testing;
-
-namespace {
-
-struct run_result {
-  int status = -1;
-  std::string output;  // stdout and stderr
-};
-
-run_result run(const std::string& args) {
-  std::string cmd = std::string(DSA_BINARY_DIR) + "/tools/dsa " + args + " 2>&1";
-  run_result r;
-  FILE* p = popen(cmd.c_str(), "r");
-  REQUIRE(p != nullptr);
-  std::array<char, 4096> buf{};
-  std::size_t n = 0;
-  while ((n = fread(buf.data(), 1, buf.size(), p)) > 0) {
-    r.output.append(buf.data(), n);
-  }
-  int raw = pclose(p);
-  r.status = WIFEXITED(raw) ? WEXITSTATUS(raw) : -1;
-  return r;
-}
-
-std::size_t count_lines_with(const std::string& text, const std::string& needle) {
-  std::istringstream in(text);
-  std::string line;
-  std::size_t n = 0;
-  while (std::getline(in, line)) {
-    n += line.find(needle) != std::string::npos ? 1 : 0;
-  }
-  return n;
-}
-
-}  // namespace
 
 TEST_CASE("dsa lint: a clean agreement exits 0, three mistakes give three errors and exit 1") {
   temp_dir dir;

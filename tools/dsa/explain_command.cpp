@@ -1,0 +1,265 @@
+// `dsa explain` (docs/design.md §8): one request decided against the agreements, and why.
+
+#include <date/tz.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+
+#include "policy/request_fields.hpp"
+#include "tools/dsa/policy_cli.hpp"
+
+namespace dsa::cli {
+
+namespace fs = std::filesystem;
+namespace json = boost::json;
+using policy::time_point;
+
+namespace {
+
+struct explain_args {
+  std::string agreements, time, format = "json", request;
+};
+
+const char* const day_names[] = {"mon", "tue", "wed", "thu", "fri", "sat", "sun"};
+
+// What an allow grants and under which terms (docs/agreements.md, "Explaining a decision"): the
+// lawful bases and legal gateways the permission relies on, what of the response will leave, and
+// the time windows and volume caps that applied, each cap with its count including this request.
+json::object grant_json(const policy::decision& d, const described_request& r, time_point now,
+                        policy::memory_volume_counter& counter) {
+  const policy::agreement& a = *d.agreement;
+  const policy::permission& p = *d.permission;
+  const policy::endpoint& e = *d.endpoint;
+  auto citations = [](const std::vector<std::string>& ids,
+                      const std::vector<policy::citation>& declared) {
+    json::array out;
+    for (const std::string& id : ids) {
+      auto it = std::find_if(declared.begin(), declared.end(),
+                             [&](const policy::citation& c) { return c.id == id; });
+      out.push_back(json::object{{"id", id}, {"cite", it == declared.end() ? "" : it->cite}});
+    }
+    return out;
+  };
+  json::object g;
+  g["lawful_basis"] = citations(p.lawful_basis, a.lawful_bases);
+  g["legal_gateway"] = citations(p.legal_gateway, a.legal_gateways);
+  json::object released;
+  const policy::response_rules& rr = e.response;
+  if (!rr.filters()) {
+    released["whole_body"] = true;  // no response rules: the upstream body leaves as it is
+  } else {
+    released["whole_body"] = false;
+    json::array fields;
+    for (const policy::json_pointer& f : rr.allow_fields) {
+      fields.emplace_back(f.text);
+    }
+    if (rr.has_allow_fields) {
+      released["allow_fields"] = std::move(fields);
+    }
+    if (rr.max_items) {
+      released["max_items"] =
+          json::object{{"pointer", rr.max_items->pointer.text}, {"max", rr.max_items->max}};
+    }
+    json::array withhold;
+    for (const policy::withhold_rule& w : rr.withhold_if) {
+      withhold.push_back(json::object{{"pointer", w.pointer.text}, {"equals", w.equals_json}});
+    }
+    released["withhold_if"] = std::move(withhold);
+  }
+  json::array categories;
+  for (const std::string& c : e.data_categories) {
+    categories.emplace_back(c);
+  }
+  released["data_categories"] = std::move(categories);
+  g["released"] = std::move(released);
+  if (p.windows) {
+    json::array allow;
+    for (const policy::time_window& w : p.windows->allow) {
+      json::array days;
+      for (int i = 0; i < 7; ++i) {
+        if ((w.days & (1u << i)) != 0) {
+          days.emplace_back(day_names[i]);
+        }
+      }
+      char from[24], to[24];  // "HH:MM"; room for any int the compiler cannot rule out
+      std::snprintf(from, sizeof from, "%02d:%02d", w.from_minute / 60, w.from_minute % 60);
+      std::snprintf(to, sizeof to, "%02d:%02d", w.to_minute / 60, w.to_minute % 60);
+      allow.push_back(json::object{{"days", std::move(days)}, {"from", from}, {"to", to}});
+    }
+    std::string local;
+    if (p.windows->zone != nullptr) {
+      auto zoned = date::make_zoned(p.windows->zone, std::chrono::floor<std::chrono::seconds>(now));
+      local = date::format("%a %Y-%m-%d %H:%M", zoned.get_local_time());
+    }
+    g["time_windows"] = json::object{
+        {"timezone", p.windows->timezone}, {"local_time", local}, {"allow", std::move(allow)}};
+  }
+  json::array caps;
+  std::string case_ref, acting_user;
+  if (auto f = policy::read_client_fields(r.headers)) {
+    case_ref = f.value().case_ref.value_or("");
+    acting_user = f.value().acting_user.value_or("");
+  }
+  const policy::cap_keys keys{d.requester, case_ref, acting_user};
+  for (const policy::volume_cap& c : p.volume_caps) {
+    std::string_view key = c.scope == policy::cap_scope::assignee   ? keys.assignee
+                           : c.scope == policy::cap_scope::case_ref ? keys.case_ref
+                                                                    : keys.acting_user;
+    caps.push_back(json::object{{"scope", policy::to_string(c.scope)},
+                                {"key", key},
+                                {"window", c.window_text},
+                                {"max", c.max},
+                                {"count", counter.count(p, c, keys, now)}});
+  }
+  g["volume_caps"] = std::move(caps);
+  return g;
+}
+
+void print_grant(const json::object& g) {
+  auto cites = [](const json::value& list) {
+    std::string out;
+    for (const json::value& c : list.as_array()) {
+      out += out.empty() ? "" : "; ";
+      out +=
+          std::string(c.at("id").as_string()) + " (" + std::string(c.at("cite").as_string()) + ")";
+    }
+    return out;
+  };
+  std::cout << "  lawful basis:  " << cites(g.at("lawful_basis")) << '\n';
+  std::cout << "  legal gateway: " << cites(g.at("legal_gateway")) << '\n';
+  const json::object& rel = g.at("released").as_object();
+  if (rel.at("whole_body").as_bool()) {
+    std::cout << "  released:      the whole upstream body (no response rules)\n";
+  } else if (const json::value* fields = rel.if_contains("allow_fields")) {
+    std::string list;
+    for (const json::value& f : fields->as_array()) {
+      list += (list.empty() ? "" : ", ") + std::string(f.as_string());
+    }
+    std::cout << "  released:      " << (list.empty() ? "nothing (allow_fields is empty)" : list)
+              << '\n';
+  } else {
+    std::cout << "  released:      the whole body, subject to the rules below\n";
+  }
+  if (const json::value* m = rel.if_contains("max_items")) {
+    std::cout << "  max items:     " << json::serialize(*m) << '\n';
+  }
+  for (const json::value& w : rel.at("withhold_if").as_array()) {
+    std::cout << "  withheld if:   " << json::serialize(w) << '\n';
+  }
+  if (const json::value* tw = g.if_contains("time_windows")) {
+    std::cout << "  time windows:  " << json::serialize(tw->at("allow")) << " in "
+              << std::string(tw->at("timezone").as_string()) << " (now "
+              << std::string(tw->at("local_time").as_string()) << ")\n";
+  }
+  for (const json::value& c : g.at("volume_caps").as_array()) {
+    std::cout << "  volume cap:    " << c.at("count").as_uint64() << " of "
+              << c.at("max").as_uint64() << " per " << std::string(c.at("scope").as_string())
+              << " '" << std::string(c.at("key").as_string()) << "' in "
+              << std::string(c.at("window").as_string()) << " (counting this request)\n";
+  }
+}
+
+void print_text(const evaluation& e, const described_request& r) {
+  const policy::decision& d = e.decision;
+  std::cout << (d.allowed ? "ALLOW" : "DENY") << "  " << d.status() << "  "
+            << (d.allowed ? "" : std::string(policy::to_string(d.why))) << '\n';
+  std::cout << "  request:    " << r.method << ' ' << r.target << '\n';
+  std::cout << "  requester:  " << (d.requester.empty() ? "(not identified)" : d.requester) << '\n';
+  if (d.agreement != nullptr) {
+    std::cout << "  agreement:  " << d.agreement->id << " v" << d.agreement->version << " — "
+              << d.agreement->title << '\n';
+    std::cout << "  permission: " << d.permission->id << "   endpoint: " << d.endpoint->id << '\n';
+  }
+  if (!d.detail.empty()) {
+    std::cout << "  why:        " << d.detail << '\n';
+  }
+  if (!d.trace.empty()) {
+    std::cout << "  candidates tried, in (agreement, permission) order:\n";
+    for (const policy::trace_step& s : d.trace) {
+      std::cout << "    " << s.agreement << " / " << s.permission << " / " << s.endpoint << ": "
+                << policy::to_string(s.result);
+      if (!s.detail.empty()) {
+        std::cout << " — " << s.detail;
+      }
+      std::cout << '\n';
+    }
+  }
+}
+
+int run_explain(const explain_args& args) {
+  time_point now = now_utc();
+  if (!args.time.empty()) {
+    auto t = policy::parse_instant(args.time);
+    if (!t) {
+      std::cerr << "dsa explain: --time '" << args.time
+                << "' is not an RFC 3339 instant (e.g. 2026-11-24T10:30:00Z)\n";
+      return 2;
+    }
+    now = *t;
+  }
+  std::string text;
+  if (args.request == "-") {
+    text = read_stream(std::cin);
+  } else {
+    std::ifstream in(args.request, std::ios::binary);
+    if (!in) {
+      std::cerr << "dsa explain: cannot read " << args.request << '\n';
+      return 2;
+    }
+    text = read_stream(in);
+  }
+  described_request req;
+  std::string error;
+  if (!read_request_json(text, req, error)) {
+    std::cerr << "dsa explain: " << args.request << ": " << error << '\n';
+    return 2;
+  }
+  policy::load_options opts;
+  opts.now = now;
+  policy::load_result loaded = policy::load_agreements({args.agreements}, opts);
+  if (!loaded.ok()) {
+    print_diagnostics(loaded);
+    std::cerr << "dsa explain: the agreements in " << args.agreements << " do not load\n";
+    return 2;
+  }
+  policy::engine engine(loaded.set);
+  policy::memory_volume_counter counter;
+  evaluation e = evaluate(engine, req, now, counter, true);
+  json::object out = decision_json(e);
+  if (e.decision.allowed) {
+    out["grant"] = grant_json(e.decision, req, now, counter);
+  }
+  if (args.format == "text") {
+    print_text(e, req);
+    if (e.decision.allowed) {
+      print_grant(out["grant"].as_object());
+    }
+  } else {
+    std::cout << json::serialize(out) << '\n';
+  }
+  return e.decision.allowed ? 0 : 1;
+}
+
+}  // namespace
+
+void add_explain_command(CLI::App& app, int& status) {
+  auto args = std::make_shared<explain_args>();
+  CLI::App* cmd = app.add_subcommand(
+      "explain",
+      "Decide one request against the agreements and show why. REQUEST is JSON: "
+      "{\"identity\": {\"trust_anchor\", \"subject\", \"uri_san\": [], \"dns_san\": [], "
+      "\"spki_sha256\"} or \"requester\": PARTY, \"method\", \"target\", \"headers\": {}}. "
+      "Exit 0 allow, 1 deny, 2 usage or invalid input.");
+  cmd->add_option("--agreements", args->agreements, "Directory of agreement files")->required();
+  cmd->add_option("--time", args->time, "Decide as at this RFC 3339 instant (default: now)");
+  cmd->add_option("--format", args->format, "json (default) or text")
+      ->check(CLI::IsMember({"json", "text"}));
+  cmd->add_option("request", args->request, "Request JSON file, or - for standard input")
+      ->required();
+  cmd->callback([args, &status] { status = run_explain(*args); });
+}
+
+}  // namespace dsa::cli
