@@ -33,7 +33,7 @@ MAX_HEAD = 64 * 1024
 MAX_BODY = 64 * 1024 * 1024
 IDLE_TIMEOUT = 60.0
 REASONS = {
-    200: "OK", 201: "Created", 202: "Accepted", 204: "No Content", 400: "Bad Request", 401: "Unauthorized",
+    200: "OK", 201: "Created", 202: "Accepted", 204: "No Content", 206: "Partial Content", 400: "Bad Request", 401: "Unauthorized",
     403: "Forbidden", 404: "Not Found", 405: "Method Not Allowed", 408: "Request Timeout", 409: "Conflict",
     413: "Content Too Large", 418: "I'm a teapot", 422: "Unprocessable Content", 429: "Too Many Requests",
     431: "Request Header Fields Too Large", 500: "Internal Server Error", 501: "Not Implemented",
@@ -229,6 +229,19 @@ def response_bytes(status, content_type, body, keep_alive, head_only, extra=None
     return out if head_only else out + body
 
 
+def byte_range(spec, payload):
+    """One `bytes=A-B` or `bytes=A-` range of a binary fixture (video players seek with these):
+    206 with Content-Range, or the whole 200 for anything else, as RFC 9110 allows."""
+    m = re.fullmatch(r"bytes=([0-9]+)-([0-9]*)", spec.strip())
+    if not m or int(m.group(1)) >= len(payload):
+        return 200, payload, None
+    first = int(m.group(1))
+    last = min(int(m.group(2)) if m.group(2) else len(payload) - 1, len(payload) - 1)
+    if last < first:
+        return 200, payload, None
+    return 206, payload[first:last + 1], {"Content-Range": f"bytes {first}-{last}/{len(payload)}"}
+
+
 def json_body(obj):
     return (json.dumps(obj, indent=2) + "\n").encode("utf-8")
 
@@ -311,9 +324,13 @@ class Server:
                 self.recorder.record(bytes(conn.raw), peer, method, target)
                 keep_alive = self.keep_alive(version, headers)
                 status, ctype, payload = self.answer(method, target, body)
+                extra = None
+                ranges = [v for k, v in headers if k == "range"]
+                if status == 200 and ctype != "application/json" and len(ranges) == 1:
+                    status, payload, extra = byte_range(ranges[0], payload)
                 if self.args.delay_ms:
                     time.sleep(self.args.delay_ms / 1000.0)
-                conn.sendall(response_bytes(status, ctype, payload, keep_alive, method == "HEAD"))
+                conn.sendall(response_bytes(status, ctype, payload, keep_alive, method == "HEAD", extra))
                 log(f"{peer} {method} {target} -> {status} ({len(payload)} bytes)")
                 if not keep_alive:
                     return
