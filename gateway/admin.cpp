@@ -53,8 +53,15 @@ net::awaitable<void> admin_session(server::impl& g, tcp::socket socket) {
     res.body() = "ok\n";
   } else if (target == "/readyz") {
     json::array why;
-    if (!g.engine.load()) {
+    if (const auto eng = g.engine.load(); !eng) {
       why.push_back("agreements not loaded");
+    } else {
+      // Loaded but serving nothing (no agreement, or no endpoint on this config's upstreams):
+      // every request would be refused no_agreement, so not ready (docs/operations.md §7).
+      for (auto& problem :
+           serving_problems(summarize_serving(eng->agreements(), served_upstreams(g.cfg)))) {
+        why.push_back(json::string(std::move(problem)));
+      }
     }
     if (!g.store->writable()) {
       why.push_back("audit store not writable");

@@ -91,6 +91,14 @@ void metrics::count_expiry_warning(std::string_view what) {
   ++expiry_warnings_[std::string(what)];
 }
 
+void metrics::count_reload(bool accepted, std::int64_t unix_seconds) {
+  (accepted ? reloads_accepted_ : reloads_rejected_).fetch_add(1, std::memory_order_relaxed);
+  last_reload_unix_.store(unix_seconds, std::memory_order_relaxed);
+  if (accepted) {
+    last_accepted_reload_unix_.store(unix_seconds, std::memory_order_relaxed);
+  }
+}
+
 void metrics::count_handshake_failure(std::string_view reason) {
   std::lock_guard lock(mu_);
   ++handshake_failures_[std::string(reason)];
@@ -145,6 +153,20 @@ std::string metrics::render(std::string_view extra) const {
       "limits.max_connections was reached.\n# TYPE dsa_rejected_connections_total counter\n");
   out.append("dsa_rejected_connections_total " + std::to_string(rejected_connections_.load()) +
              "\n");
+  out.append(
+      "# HELP dsa_reloads_total SIGHUP reloads, by result: accepted (the new set is in force) or "
+      "rejected (the previous set kept).\n# TYPE dsa_reloads_total counter\n");
+  out.append("dsa_reloads_total{result=\"accepted\"} " + std::to_string(reloads_accepted_.load()) +
+             "\n");
+  out.append("dsa_reloads_total{result=\"rejected\"} " + std::to_string(reloads_rejected_.load()) +
+             "\n");
+  out.append(
+      "# HELP dsa_last_reload_timestamp_seconds Unix time of the last reload, by result "
+      "(0: none since start).\n# TYPE dsa_last_reload_timestamp_seconds gauge\n");
+  out.append("dsa_last_reload_timestamp_seconds{result=\"any\"} " +
+             std::to_string(last_reload_unix_.load()) + "\n");
+  out.append("dsa_last_reload_timestamp_seconds{result=\"accepted\"} " +
+             std::to_string(last_accepted_reload_unix_.load()) + "\n");
   out.append(extra);
   return out;
 }

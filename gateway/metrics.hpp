@@ -59,6 +59,8 @@ class metrics {
   std::int64_t open_connections() const {
     return open_connections_.load(std::memory_order_relaxed);
   }
+  // A SIGHUP reload finished: accepted (the new set is in force) or rejected (the old one kept).
+  void count_reload(bool accepted, std::int64_t unix_seconds);
   void count_rejected_connection() {
     rejected_connections_.fetch_add(1, std::memory_order_relaxed);
   }
@@ -75,6 +77,8 @@ class metrics {
   std::map<std::string, std::unique_ptr<latency_histogram>> upstream_latency_;
   std::atomic<std::int64_t> open_connections_{0};
   std::atomic<std::uint64_t> rejected_connections_{0};
+  std::atomic<std::uint64_t> reloads_accepted_{0}, reloads_rejected_{0};
+  std::atomic<std::int64_t> last_reload_unix_{0}, last_accepted_reload_unix_{0};
 };
 
 // One JSON line on stderr: {"time":"…","level":…,"event":…, …fields}. Never pass case

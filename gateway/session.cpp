@@ -284,7 +284,11 @@ class session {
     }
     g_.stats.count_request(decision, reason_text, r.agreement_id, micros_since(r.started));
     if (decision != "allow") {
-      log_event("info", "request_refused",
+      // An upstream that fails is the operator's to fix; a refused caller is the caller's.
+      const bool upstream_fault = reason_text == "upstream_unavailable" ||
+                                  reason_text == "upstream_timeout" ||
+                                  (reason_text == "upstream_status" && o.status >= 500);
+      log_event(upstream_fault ? "warn" : "info", "request_refused",
                 {{"request_id", r.request_id},
                  {"decision", decision},
                  {"reason", reason_text},

@@ -13,14 +13,6 @@ namespace dsa::gateway {
 
 namespace json = boost::json;
 
-std::set<std::string> served_upstreams(const config& cfg) {
-  std::set<std::string> names;
-  for (const auto& [name, upstream] : cfg.upstreams) {
-    names.insert(name);
-  }
-  return names;
-}
-
 std::int64_t micros_since(std::chrono::steady_clock::time_point t) {
   return std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - t)
       .count();
@@ -149,6 +141,7 @@ void server::impl::reload() {
     log_event("error", "agreements_rejected",
               {{"errors", r.error_count()}, {"kept", "previous set"}});
     audit_lifecycle(agreements_entry("agreements_rejected", nullptr, r.diagnostics));
+    stats.count_reload(false, common::now_us() / 1000000);
     return;
   }
   audit_lifecycle(agreements_entry("agreements_loaded", r.set.get(), r.diagnostics));
@@ -156,6 +149,7 @@ void server::impl::reload() {
   server_tls.store(std::make_shared<net::ssl::context>(fresh_tls.release()));
   tls_generation.fetch_add(1);
   refresh_deadlines();
+  stats.count_reload(true, common::now_us() / 1000000);
   log_event("info", "agreements_loaded", {{"agreements", r.set->agreements.size()}});
 }
 

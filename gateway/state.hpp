@@ -38,6 +38,7 @@
 #include "policy/engine.hpp"
 #include "policy/loader.hpp"
 #include "policy/volume.hpp"
+#include "readiness.hpp"
 #include "server.hpp"
 #include "tls.hpp"
 #include "upstream.hpp"
@@ -52,9 +53,6 @@ using tcp = net::ip::tcp;
 
 // A request id: 128 bits from OpenSSL's CSPRNG as 32 lowercase hex digits.
 [[nodiscard]] std::string random_request_id();
-
-// The upstream names this gateway's config serves: only their endpoints are decided here.
-[[nodiscard]] std::set<std::string> served_upstreams(const config& cfg);
 
 // Logs an exception that escaped a coroutine (co_spawn's completion handler); nothing throws out
 // of a session by design, so this is a last resort.
