@@ -94,6 +94,7 @@ net::awaitable<void> admin_session(server::impl& g, tcp::socket socket) {
     std::string extra =
         render_audit_metrics(g.store->stats(), g.store->writable(), g.store->size());
     extra += render_agreement_metrics(eng->agreements().agreements.size());
+    extra += render_process_metrics();
     render_expiry_gauges(extra, eng->agreements(), *g.deadlines.load(), common::now_us() / 1000000);
     res.set(http::field::content_type, "text/plain; version=0.0.4");
     res.body() = g.stats.render(extra);

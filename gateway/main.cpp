@@ -3,6 +3,7 @@
 #include <cstdio>
 #include <exception>
 
+#include "common/version.hpp"
 #include "config.hpp"
 #include "metrics.hpp"
 #include "server.hpp"
@@ -19,9 +20,12 @@ int main(int argc, char** argv) {
       "drains in-flight requests, writes the final audit checkpoint and exits 0.\nExit status: "
       "0 clean stop or --check passed, 1 invalid config/agreements or start failure, 2 usage.\n"
       "Docs: docs/operations.md, docs/gateway.md.");
+  app.set_version_flag("--version", std::string("dsa-gateway ") + dsa::common::version());
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForVersion& e) {
     return app.exit(e);
   } catch (const CLI::ParseError& e) {
     app.exit(e);

@@ -1,10 +1,19 @@
 #include "metrics.hpp"
 
+#include <openssl/crypto.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
 #include <boost/json/serialize.hpp>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <vector>
 
 #include "audit/store.hpp"
+#include "common/version.hpp"
 
 namespace dsa::gateway {
 
@@ -67,22 +76,45 @@ void latency_histogram::render(std::string& out, std::string_view name,
 }
 
 void metrics::count_request(std::string_view decision, std::string_view reason,
-                            std::string_view agreement, std::int64_t latency_us) {
+                            std::string_view agreement, std::string_view requester,
+                            std::int64_t latency_us) {
   {
     std::lock_guard lock(mu_);
-    ++requests_[{std::string(decision), std::string(reason), std::string(agreement)}];
+    std::string who(requester);
+    if (!requesters_.contains(who)) {
+      if (requesters_.size() < max_requester_labels) {
+        requesters_.insert(who);
+      } else {
+        who = "other";
+      }
+    }
+    ++requests_[{std::string(decision), std::string(reason), std::string(agreement),
+                 std::move(who)}];
   }
   latency_.observe(latency_us);
 }
 
 void metrics::add_upstream(const std::string& name) {
-  upstream_latency_.try_emplace(name, std::make_unique<latency_histogram>());
+  upstreams_.try_emplace(name, std::make_unique<upstream_stats>());
 }
 
 void metrics::observe_upstream(const std::string& name, std::int64_t latency_us) {
-  auto it = upstream_latency_.find(name);
-  if (it != upstream_latency_.end()) {
-    it->second->observe(latency_us);
+  auto it = upstreams_.find(name);
+  if (it != upstreams_.end()) {
+    it->second->latency.observe(latency_us);
+  }
+}
+
+void metrics::mark_upstream(const std::string& name, bool answered) {
+  auto it = upstreams_.find(name);
+  if (it == upstreams_.end()) {
+    return;
+  }
+  it->second->up.store(answered ? 1 : 0, std::memory_order_relaxed);
+  if (!answered) {
+    const auto now = std::chrono::system_clock::now().time_since_epoch();
+    it->second->last_failure_unix.store(
+        std::chrono::duration_cast<std::chrono::seconds>(now).count(), std::memory_order_relaxed);
   }
 }
 
@@ -107,15 +139,17 @@ void metrics::count_handshake_failure(std::string_view reason) {
 std::string metrics::render(std::string_view extra) const {
   std::string out;
   out.append(
-      "# HELP dsa_requests_total HTTP requests answered, by decision, reason and agreement.\n"
+      "# HELP dsa_requests_total HTTP requests answered, by decision, reason, agreement and "
+      "requester.\n"
       "# TYPE dsa_requests_total counter\n");
   {
     std::lock_guard lock(mu_);
     for (const auto& [key, n] : requests_) {
-      const auto& [decision, reason, agreement] = key;
+      const auto& [decision, reason, agreement, requester] = key;
       out.append("dsa_requests_total{decision=\"" + prometheus_escape(decision) + "\",reason=\"" +
                  prometheus_escape(reason) + "\",agreement=\"" + prometheus_escape(agreement) +
-                 "\"} " + std::to_string(n) + "\n");
+                 "\",requester=\"" + prometheus_escape(requester) + "\"} " + std::to_string(n) +
+                 "\n");
     }
     out.append(
         "# HELP dsa_tls_handshake_failures_total Refused TLS handshakes, by reason.\n"
@@ -141,8 +175,26 @@ std::string metrics::render(std::string_view extra) const {
       "# HELP dsa_upstream_duration_seconds Time from the first byte sent to an upstream to "
       "the end of its response (or the failure), by upstream.\n"
       "# TYPE dsa_upstream_duration_seconds histogram\n");
-  for (const auto& [name, h] : upstream_latency_) {
-    h->render(out, "dsa_upstream_duration_seconds", "upstream=\"" + prometheus_escape(name) + "\"");
+  for (const auto& [name, u] : upstreams_) {
+    u->latency.render(out, "dsa_upstream_duration_seconds",
+                      "upstream=\"" + prometheus_escape(name) + "\"");
+  }
+  out.append(
+      "# HELP dsa_upstream_up 0 when the last exchange with the upstream failed (no connection, "
+      "timeout, broken response), 1 when it was answered or none has been tried.\n"
+      "# TYPE dsa_upstream_up gauge\n");
+  for (const auto& [name, u] : upstreams_) {
+    out.append("dsa_upstream_up{upstream=\"" + prometheus_escape(name) + "\"} " +
+               std::to_string(u->up.load(std::memory_order_relaxed)) + "\n");
+  }
+  out.append(
+      "# HELP dsa_upstream_last_failure_timestamp_seconds Unix time of the last failed exchange "
+      "with the upstream (0: none since start).\n"
+      "# TYPE dsa_upstream_last_failure_timestamp_seconds gauge\n");
+  for (const auto& [name, u] : upstreams_) {
+    out.append("dsa_upstream_last_failure_timestamp_seconds{upstream=\"" + prometheus_escape(name) +
+               "\"} " + std::to_string(u->last_failure_unix.load(std::memory_order_relaxed)) +
+               "\n");
   }
   out.append(
       "# HELP dsa_open_connections Client connections open now.\n"
@@ -237,6 +289,120 @@ std::string render_audit_metrics(const audit::store_stats& s, bool writable,
       "dsa_audit_max_batch_size " +
       std::to_string(s.max_batch_size) + "\n";
   return extra;
+}
+
+namespace {
+
+// The fields of /proc/self/stat after the command name (which may hold spaces and parentheses,
+// so the split starts after its last ')'); field 3 of proc(5) is element 0.
+std::vector<std::string> proc_stat_fields() {
+  std::FILE* f = std::fopen("/proc/self/stat", "re");
+  if (f == nullptr) {
+    return {};
+  }
+  char buf[1024];
+  const std::size_t n = std::fread(buf, 1, sizeof buf - 1, f);
+  std::fclose(f);
+  const std::string_view text(buf, n);
+  const auto close = text.rfind(')');
+  std::vector<std::string> fields;
+  if (close == std::string_view::npos) {
+    return fields;
+  }
+  std::string field;
+  for (char c : text.substr(close + 1)) {
+    if (c == ' ' || c == '\n') {
+      if (!field.empty()) {
+        fields.push_back(std::move(field));
+        field.clear();
+      }
+    } else {
+      field.push_back(c);
+    }
+  }
+  return fields;
+}
+
+// The system boot time (btime in /proc/stat), in Unix seconds; 0 when unreadable.
+std::int64_t boot_time() {
+  std::FILE* f = std::fopen("/proc/stat", "re");
+  if (f == nullptr) {
+    return 0;
+  }
+  char line[512];
+  std::int64_t btime = 0;
+  while (std::fgets(line, sizeof line, f) != nullptr) {
+    if (std::strncmp(line, "btime ", 6) == 0) {
+      btime = std::strtoll(line + 6, nullptr, 10);
+      break;
+    }
+  }
+  std::fclose(f);
+  return btime;
+}
+
+std::size_t open_fds() {
+  std::size_t n = 0;
+  std::error_code ec;
+  for (std::filesystem::directory_iterator it("/proc/self/fd", ec), end; !ec && it != end;
+       it.increment(ec)) {
+    ++n;
+  }
+  return n > 0 ? n - 1 : 0;  // the iterator's own descriptor
+}
+
+std::string number_text(double v) {
+  char text[64];
+  std::snprintf(text, sizeof text, "%.17g", v);
+  return text;
+}
+
+}  // namespace
+
+std::string render_process_metrics() {
+  std::string out;
+  out +=
+      "# HELP dsa_build_info The running build: project version and the OpenSSL library in "
+      "use.\n# TYPE dsa_build_info gauge\n";
+  out += "dsa_build_info{version=\"" + prometheus_escape(common::version()) + "\",openssl=\"" +
+         prometheus_escape(OpenSSL_version(OPENSSL_VERSION)) + "\"} 1\n";
+  const std::vector<std::string> f = proc_stat_fields();
+  // proc(5): utime 14, stime 15, starttime 22, vsize 23, rss 24 (1-based, so index n − 3 here).
+  if (f.size() > 21) {
+    const double ticks = static_cast<double>(sysconf(_SC_CLK_TCK));
+    const double cpu = (std::stod(f[11]) + std::stod(f[12])) / ticks;
+    const double start = static_cast<double>(boot_time()) + std::stod(f[19]) / ticks;
+    const double vsize = std::stod(f[20]);
+    const double rss = std::stod(f[21]) * static_cast<double>(sysconf(_SC_PAGESIZE));
+    out +=
+        "# HELP process_cpu_seconds_total User and system CPU time of every thread of the "
+        "process.\n# TYPE process_cpu_seconds_total counter\nprocess_cpu_seconds_total " +
+        number_text(cpu) + "\n";
+    out +=
+        "# HELP process_resident_memory_bytes Resident memory.\n"
+        "# TYPE process_resident_memory_bytes gauge\nprocess_resident_memory_bytes " +
+        number_text(rss) + "\n";
+    out +=
+        "# HELP process_virtual_memory_bytes Virtual memory.\n"
+        "# TYPE process_virtual_memory_bytes gauge\nprocess_virtual_memory_bytes " +
+        number_text(vsize) + "\n";
+    out +=
+        "# HELP process_start_time_seconds Start time of the process since the Unix epoch.\n"
+        "# TYPE process_start_time_seconds gauge\nprocess_start_time_seconds " +
+        number_text(start) + "\n";
+  }
+  out +=
+      "# HELP process_open_fds Open file descriptors.\n"
+      "# TYPE process_open_fds gauge\nprocess_open_fds " +
+      std::to_string(open_fds()) + "\n";
+  rlimit lim{};
+  if (getrlimit(RLIMIT_NOFILE, &lim) == 0) {
+    out +=
+        "# HELP process_max_fds The limit on open file descriptors (RLIMIT_NOFILE).\n"
+        "# TYPE process_max_fds gauge\nprocess_max_fds " +
+        std::to_string(lim.rlim_cur) + "\n";
+  }
+  return out;
 }
 
 std::string render_agreement_metrics(std::size_t loaded) {

@@ -14,6 +14,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <string>
 #include <string_view>
 #include <tuple>
@@ -43,8 +44,12 @@ class latency_histogram {
 
 class metrics {
  public:
+  // `requester` is the party id (empty when unknown): party ids come from the loaded agreements,
+  // so the label is bounded by them, and by max_requester_labels besides (later ones share
+  // requester="other").
   void count_request(std::string_view decision, std::string_view reason, std::string_view agreement,
-                     std::int64_t latency_us);
+                     std::string_view requester, std::int64_t latency_us);
+  static constexpr std::size_t max_requester_labels = 256;
   void count_handshake_failure(std::string_view reason);
   // Registers an upstream's latency histogram. Call for every upstream before the first
   // observe_upstream; the set is fixed afterwards, so observing takes no lock.
@@ -52,6 +57,9 @@ class metrics {
   // Time from the first byte written to the upstream to the end of its response, for every
   // exchange that got a response or failed (timeouts included). Unknown names are ignored.
   void observe_upstream(const std::string& name, std::int64_t latency_us);
+  // Passive health: whether the last exchange with `name` got a response (any status) or failed
+  // to connect, timed out or broke off. Unknown names are ignored.
+  void mark_upstream(const std::string& name, bool answered);
   // One `expiry_warning` log line was written about `what` (validity.until, review.due, ...).
   void count_expiry_warning(std::string_view what);
   void connection_opened() { open_connections_.fetch_add(1, std::memory_order_relaxed); }
@@ -70,11 +78,17 @@ class metrics {
 
  private:
   mutable std::mutex mu_;
-  std::map<std::tuple<std::string, std::string, std::string>, std::uint64_t> requests_;
+  std::map<std::tuple<std::string, std::string, std::string, std::string>, std::uint64_t> requests_;
+  std::set<std::string> requesters_;  // the requester label values in use
   std::map<std::string, std::uint64_t> handshake_failures_;
   std::map<std::string, std::uint64_t> expiry_warnings_;
   latency_histogram latency_;
-  std::map<std::string, std::unique_ptr<latency_histogram>> upstream_latency_;
+  struct upstream_stats {
+    latency_histogram latency;
+    std::atomic<int> up{1};  // until an exchange says otherwise
+    std::atomic<std::int64_t> last_failure_unix{0};
+  };
+  std::map<std::string, std::unique_ptr<upstream_stats>> upstreams_;
   std::atomic<std::int64_t> open_connections_{0};
   std::atomic<std::uint64_t> rejected_connections_{0};
   std::atomic<std::uint64_t> reloads_accepted_{0}, reloads_rejected_{0};
@@ -91,6 +105,11 @@ std::string render_audit_metrics(const audit::store_stats& s, bool writable, std
 
 // The dsa_agreements_loaded gauge.
 std::string render_agreement_metrics(std::size_t loaded);
+
+// dsa_build_info (version, OpenSSL) and the process_* families Prometheus client libraries
+// export (CPU seconds, resident and virtual memory, open and maximum file descriptors, start
+// time), read from /proc/self.
+std::string render_process_metrics();
 
 // Prometheus label-value escaping.
 std::string prometheus_escape(std::string_view s);

@@ -210,6 +210,8 @@ class session {
     if (res.latency_us > 0) {  // 0: nothing was sent (no connection), so no upstream time
       g_.stats.observe_upstream(plan.upstream, res.latency_us);
     }
+    g_.stats.mark_upstream(plan.upstream, res.why != reason::upstream_unavailable &&
+                                              res.why != reason::upstream_timeout);
     outcome o = handler.complete(r, std::move(res));
     co_return co_await finish(r, std::move(o));
   }
@@ -282,7 +284,7 @@ class session {
     if (!cr.ok) {
       co_return co_await send_audit_unavailable(r, cr.error, o.close);
     }
-    g_.stats.count_request(decision, reason_text, r.agreement_id, micros_since(r.started));
+    g_.stats.count_request(decision, reason_text, r.agreement_id, party, micros_since(r.started));
     if (decision != "allow") {
       // An upstream that fails is the operator's to fix; a refused caller is the caller's.
       const bool upstream_fault = reason_text == "upstream_unavailable" ||
@@ -301,7 +303,8 @@ class session {
   net::awaitable<bool> send_audit_unavailable(request_state& r, const std::string& error,
                                               bool close = false) {
     log_event("error", "audit_commit_failed", {{"request_id", r.request_id}, {"error", error}});
-    g_.stats.count_request("error", "audit_unavailable", r.agreement_id, micros_since(r.started));
+    g_.stats.count_request("error", "audit_unavailable", r.agreement_id, r.who.party,
+                           micros_since(r.started));
     outcome o = request_handler::audit_unavailable(r, close || !r.head.keep_alive);
     co_return co_await write_response(r, std::move(o));
   }

@@ -679,9 +679,8 @@ TEST_CASE("admin endpoints report health, readiness, agreements and metrics",
   CHECK(list[0].at("version") == "1.0.0");
   auto [ms, mb] = admin_get(w.gw->admin_port(), "/metrics");
   CHECK(ms == 200);
-  CHECK(mb.find(
-            "dsa_requests_total{decision=\"allow\",reason=\"allowed\",agreement=\"test-gw\"} 1") !=
-        std::string::npos);
+  CHECK(mb.find("dsa_requests_total{decision=\"allow\",reason=\"allowed\",agreement=\"test-gw\","
+                "requester=\"police\"} 1") != std::string::npos);
   CHECK(mb.find("dsa_audit_writable 1") != std::string::npos);
   CHECK(mb.find("dsa_request_duration_seconds_count 1") != std::string::npos);
   CHECK(admin_get(w.gw->admin_port(), "/nope").first == 404);
