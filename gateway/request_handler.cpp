@@ -135,7 +135,18 @@ std::variant<outcome, forward_plan> request_handler::decide(request_state& r) co
     r.entry.endpoint = d.endpoint->id;
   }
   if (!d.allowed) {
-    return refuse(r, "deny", d.why, d.detail, close);
+    outcome o = refuse(r, "deny", d.why, d.detail, close);
+    if (d.why == reason::volume_cap_exceeded && d.permission != nullptr) {
+      // Whole seconds until the counter would grant this request again, rounded up so that a
+      // client waiting exactly that long is not refused; none when a cap of max 0 is full
+      // (docs/operations.md, section 10).
+      const policy::cap_keys keys{r.who.party, r.entry.case_ref, r.entry.acting_user};
+      if (const auto wait = counter_.until_free(*d.agreement, *d.permission, keys, now)) {
+        const auto seconds = std::chrono::ceil<std::chrono::seconds>(*wait).count();
+        o.fields.emplace_back("Retry-After", std::to_string(std::max<std::int64_t>(1, seconds)));
+      }
+    }
+    return o;
   }
 
   // Forward (docs/design.md §4): the canonical request; client DSA-*, hop-by-hop and proxy-set
