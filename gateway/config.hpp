@@ -78,6 +78,19 @@ struct warnings_config {
   int expiry_days = 30;
 };
 
+// The access log (docs/operations.md, section 8): one JSON line per answered request.
+struct access_log_config {
+  bool enabled = false;
+  std::filesystem::path path;  // required when enabled
+};
+
+// The diagnostic log on stderr: lines less severe than `level` are not written.
+enum class log_level { info, warn, error };
+
+struct log_config {
+  log_level level = log_level::info;
+};
+
 struct config {
   std::filesystem::path file;  // the config file itself
   host_port listen;
@@ -89,6 +102,8 @@ struct config {
   audit_config audit;
   limits_config limits;
   warnings_config warnings;
+  access_log_config access_log;
+  log_config log;
 };
 
 struct config_result {

@@ -223,7 +223,30 @@ std::string metrics::render(std::string_view extra) const {
   return out;
 }
 
+namespace {
+
+std::atomic<int> log_threshold{static_cast<int>(log_level::info)};
+
+int level_rank(std::string_view level) {
+  if (level == "error") {
+    return static_cast<int>(log_level::error);
+  }
+  if (level == "warn") {
+    return static_cast<int>(log_level::warn);
+  }
+  return static_cast<int>(log_level::info);
+}
+
+}  // namespace
+
+void set_log_level(log_level level) {
+  log_threshold.store(static_cast<int>(level), std::memory_order_relaxed);
+}
+
 void log_event(std::string_view level, std::string_view event, boost::json::object fields) {
+  if (level_rank(level) < log_threshold.load(std::memory_order_relaxed)) {
+    return;
+  }
   using namespace std::chrono;
   const auto now = time_point_cast<microseconds>(system_clock::now());
   const std::time_t secs = system_clock::to_time_t(now);

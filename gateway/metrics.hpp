@@ -19,6 +19,8 @@
 #include <string_view>
 #include <tuple>
 
+#include "config.hpp"
+
 namespace dsa::audit {
 struct store_stats;
 }
@@ -96,8 +98,12 @@ class metrics {
 };
 
 // One JSON line on stderr: {"time":"…","level":…,"event":…, …fields}. Never pass case
-// references, acting users or bodies in `fields`: logs leave the audit boundary.
+// references, acting users or bodies in `fields`: logs leave the audit boundary. Lines less
+// severe than the threshold (set_log_level, log.level in the config) are not written.
 void log_event(std::string_view level, std::string_view event, boost::json::object fields = {});
+
+// The least severe level log_event writes (default info); any thread, any time (a reload).
+void set_log_level(log_level level);
 
 // The audit store's gauges and counters (writable, entries, commit latency, batches) as
 // Prometheus text with HELP and TYPE lines.

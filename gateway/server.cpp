@@ -161,6 +161,10 @@ server::~server() = default;
 std::unique_ptr<server> server::create(const config& cfg, std::string& error) {
   auto g = std::make_unique<impl>();
   g->cfg = cfg;
+  set_log_level(cfg.log.level);
+  if (cfg.access_log.enabled && !g->access.open(cfg.access_log.path, error)) {
+    return nullptr;
+  }
 
   policy::load_result loaded = g->load();
   for (const auto& d : loaded.diagnostics) {

@@ -44,6 +44,13 @@ class session {
         stream_(std::move(socket), *tls_) {
     g_.stats.connection_opened();
     registration_ = w_.sessions.insert(w_.sessions.end(), this);
+    if (g_.access.enabled()) {
+      error_code ec;
+      const tcp::endpoint peer = stream_.next_layer().socket().remote_endpoint(ec);
+      if (!ec) {
+        client_ = host_port{peer.address().to_string(), peer.port()}.text();
+      }
+    }
   }
   ~session() {
     w_.sessions.erase(registration_);
@@ -279,10 +286,11 @@ class session {
     const std::string decision = r.entry.decision;
     const std::string reason_text = r.entry.reason.empty() ? "allowed" : r.entry.reason;
     const std::string party = r.entry.requester.party;
+    std::optional<access_record> access = access_record_of(r);
     const audit::commit_result cr =
         co_await async_commit(*g_.store, std::move(r.entry), net::use_awaitable);
     if (!cr.ok) {
-      co_return co_await send_audit_unavailable(r, cr.error, o.close);
+      co_return co_await send_audit_unavailable(r, cr.error, o.close, std::move(access));
     }
     g_.stats.count_request(decision, reason_text, r.agreement_id, party, micros_since(r.started));
     if (decision != "allow") {
@@ -297,19 +305,58 @@ class session {
                  {"status", o.status},
                  {"requester", party}});
     }
-    co_return co_await write_response(r, std::move(o));
+    if (access) {
+      access->reason = reason_text;
+    }
+    co_return co_await write_response(r, std::move(o), std::move(access));
+  }
+
+  // The access-log line's fields known before the response (nullopt when the log is off); taken
+  // from the entry before it is moved into the commit.
+  std::optional<access_record> access_record_of(const request_state& r) const {
+    if (!g_.access.enabled()) {
+      return std::nullopt;
+    }
+    access_record a;
+    a.time_us = r.time_us;
+    a.client = client_;
+    a.request_id = r.request_id;
+    a.requester = r.entry.requester.party;
+    a.method = r.entry.method;
+    a.path = r.entry.path;
+    a.endpoint = r.entry.endpoint;
+    // A matched endpoint is logged by its template (/asb/v1/cases/{case_id}): the identifiers
+    // in a path are for the audit store only (docs/operations.md, section 8).
+    if (!a.endpoint.empty() && r.engine) {
+      if (const policy::agreement* ag = r.engine->agreements().find(r.entry.agreement)) {
+        if (const policy::endpoint* ep = ag->find_endpoint(a.endpoint)) {
+          a.path = ep->path;
+        }
+      }
+    }
+    a.case_ref = r.entry.case_ref;
+    a.acting_user = r.entry.acting_user;
+    return a;
   }
 
   net::awaitable<bool> send_audit_unavailable(request_state& r, const std::string& error,
-                                              bool close = false) {
+                                              bool close = false,
+                                              std::optional<access_record> access = {}) {
     log_event("error", "audit_commit_failed", {{"request_id", r.request_id}, {"error", error}});
     g_.stats.count_request("error", "audit_unavailable", r.agreement_id, r.who.party,
                            micros_since(r.started));
     outcome o = request_handler::audit_unavailable(r, close || !r.head.keep_alive);
-    co_return co_await write_response(r, std::move(o));
+    if (!access) {
+      access = access_record_of(r);  // the intent's commit failed: the entry is still here
+    }
+    if (access) {
+      access->reason = "audit_unavailable";
+    }
+    co_return co_await write_response(r, std::move(o), std::move(access));
   }
 
-  net::awaitable<bool> write_response(const request_state& r, outcome o) {
+  net::awaitable<bool> write_response(const request_state& r, outcome o,
+                                      std::optional<access_record> access = {}) {
     // A drain that began while this request was in flight closes the connection after it.
     const bool close = o.close || g_.draining.load();
     const int status = o.status;
@@ -335,6 +382,12 @@ class session {
     }
     stream_.next_layer().expires_after(g_.cfg.limits.header_read_timeout);
     auto [ec, n] = co_await net::async_write(stream_, net::buffer(out), use_tuple);
+    if (access) {
+      access->status = status;
+      access->bytes = no_body || ec ? 0 : static_cast<std::int64_t>(body.size());
+      access->duration_us = micros_since(r.started);
+      g_.access.write(*access);
+    }
     co_return !ec && !close;
   }
 
@@ -347,6 +400,7 @@ class session {
   peer_identity peer_;
   bool idle_ = false;
   std::list<session*>::iterator registration_;
+  std::string client_;  // address:port of the peer, for the access log
 };
 
 net::awaitable<void> run_session(server::impl& g, worker& w, tcp::socket socket) {

@@ -149,6 +149,13 @@ void server::impl::reload() {
   server_tls.store(std::make_shared<net::ssl::context>(fresh_tls.release()));
   tls_generation.fetch_add(1);
   refresh_deadlines();
+  if (cfg.access_log.enabled) {
+    // Reopened on every accepted reload, so that logrotate's `postrotate` can be a reload.
+    std::string error;
+    if (!access.open(cfg.access_log.path, error)) {
+      log_event("error", "access_log_reopen_failed", {{"error", error}, {"kept", "old file"}});
+    }
+  }
   stats.count_reload(true, common::now_us() / 1000000);
   log_event("info", "agreements_loaded", {{"agreements", r.set->agreements.size()}});
 }

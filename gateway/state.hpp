@@ -30,6 +30,7 @@
 #include <thread>
 #include <vector>
 
+#include "access_log.hpp"
 #include "audit/store.hpp"
 #include "common/clock.hpp"
 #include "config.hpp"
@@ -94,6 +95,7 @@ struct server::impl {
   policy::memory_volume_counter counter;
   std::unique_ptr<audit::store> store;
   metrics stats;
+  access_log access;  // open when access_log.enabled (docs/operations.md, section 8)
   // Swapped whole on SIGHUP (new CRLs); a session keeps the context it started with.
   std::atomic<std::shared_ptr<net::ssl::context>> server_tls;
   // Bumped after each successful reload has stored its server_tls: a session whose number is
