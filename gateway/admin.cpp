@@ -59,7 +59,7 @@ net::awaitable<void> admin_session(server::impl& g, tcp::socket socket) {
       // Loaded but serving nothing (no agreement, or no endpoint on this config's upstreams):
       // every request would be refused no_agreement, so not ready (docs/operations.md §7).
       for (auto& problem :
-           serving_problems(summarize_serving(eng->agreements(), served_upstreams(g.cfg)))) {
+           serving_problems(summarize_serving(eng->agreements(), served_upstreams(*g.current())))) {
         why.push_back(json::string(std::move(problem)));
       }
     }

@@ -57,6 +57,7 @@ struct upstream_config {
   std::chrono::milliseconds connect_timeout{2000};
   std::chrono::milliseconds response_timeout{30000};
   std::size_t max_connections = 64;
+  bool operator==(const upstream_config&) const = default;  // a reload keeps an unchanged pool
 };
 
 struct audit_config {

@@ -95,10 +95,12 @@ void metrics::count_request(std::string_view decision, std::string_view reason,
 }
 
 void metrics::add_upstream(const std::string& name) {
+  std::unique_lock lock(upstreams_mu_);
   upstreams_.try_emplace(name, std::make_unique<upstream_stats>());
 }
 
 void metrics::observe_upstream(const std::string& name, std::int64_t latency_us) {
+  std::shared_lock lock(upstreams_mu_);
   auto it = upstreams_.find(name);
   if (it != upstreams_.end()) {
     it->second->latency.observe(latency_us);
@@ -106,6 +108,7 @@ void metrics::observe_upstream(const std::string& name, std::int64_t latency_us)
 }
 
 void metrics::mark_upstream(const std::string& name, bool answered) {
+  std::shared_lock lock(upstreams_mu_);
   auto it = upstreams_.find(name);
   if (it == upstreams_.end()) {
     return;
@@ -175,6 +178,7 @@ std::string metrics::render(std::string_view extra) const {
       "# HELP dsa_upstream_duration_seconds Time from the first byte sent to an upstream to "
       "the end of its response (or the failure), by upstream.\n"
       "# TYPE dsa_upstream_duration_seconds histogram\n");
+  std::shared_lock upstreams_lock(upstreams_mu_);
   for (const auto& [name, u] : upstreams_) {
     u->latency.render(out, "dsa_upstream_duration_seconds",
                       "upstream=\"" + prometheus_escape(name) + "\"");
@@ -196,6 +200,7 @@ std::string metrics::render(std::string_view extra) const {
                "\"} " + std::to_string(u->last_failure_unix.load(std::memory_order_relaxed)) +
                "\n");
   }
+  upstreams_lock.unlock();
   out.append(
       "# HELP dsa_open_connections Client connections open now.\n"
       "# TYPE dsa_open_connections gauge\n");
@@ -219,6 +224,11 @@ std::string metrics::render(std::string_view extra) const {
              std::to_string(last_reload_unix_.load()) + "\n");
   out.append("dsa_last_reload_timestamp_seconds{result=\"accepted\"} " +
              std::to_string(last_accepted_reload_unix_.load()) + "\n");
+  out.append(
+      "# HELP dsa_config_restart_required Keys of the config file that differ from the running "
+      "ones and take effect only after a restart (listen addresses, threads, audit), as of the "
+      "last accepted reload.\n# TYPE dsa_config_restart_required gauge\n");
+  out.append("dsa_config_restart_required " + std::to_string(restart_required_.load()) + "\n");
   out.append(extra);
   return out;
 }

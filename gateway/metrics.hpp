@@ -15,6 +15,7 @@
 #include <memory>
 #include <mutex>
 #include <set>
+#include <shared_mutex>
 #include <string>
 #include <string_view>
 #include <tuple>
@@ -53,8 +54,9 @@ class metrics {
                      std::string_view requester, std::int64_t latency_us);
   static constexpr std::size_t max_requester_labels = 256;
   void count_handshake_failure(std::string_view reason);
-  // Registers an upstream's latency histogram. Call for every upstream before the first
-  // observe_upstream; the set is fixed afterwards, so observing takes no lock.
+  // Registers an upstream's latency histogram and health gauge (again for a name known already
+  // is a no-op). Start-up and every accepted reload call it; a name a reload removed keeps its
+  // series.
   void add_upstream(const std::string& name);
   // Time from the first byte written to the upstream to the end of its response, for every
   // exchange that got a response or failed (timeouts included). Unknown names are ignored.
@@ -68,6 +70,10 @@ class metrics {
   void connection_closed() { open_connections_.fetch_sub(1, std::memory_order_relaxed); }
   std::int64_t open_connections() const {
     return open_connections_.load(std::memory_order_relaxed);
+  }
+  // How many keys of the config file on disk differ from the running ones and wait for a restart.
+  void set_restart_required(std::size_t keys) {
+    restart_required_.store(static_cast<std::int64_t>(keys), std::memory_order_relaxed);
   }
   // A SIGHUP reload finished: accepted (the new set is in force) or rejected (the old one kept).
   void count_reload(bool accepted, std::int64_t unix_seconds);
@@ -90,7 +96,9 @@ class metrics {
     std::atomic<int> up{1};  // until an exchange says otherwise
     std::atomic<std::int64_t> last_failure_unix{0};
   };
+  mutable std::shared_mutex upstreams_mu_;  // shared to observe and render, unique to add
   std::map<std::string, std::unique_ptr<upstream_stats>> upstreams_;
+  std::atomic<std::int64_t> restart_required_{0};
   std::atomic<std::int64_t> open_connections_{0};
   std::atomic<std::uint64_t> rejected_connections_{0};
   std::atomic<std::uint64_t> reloads_accepted_{0}, reloads_rejected_{0};

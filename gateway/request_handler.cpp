@@ -152,7 +152,13 @@ std::variant<outcome, forward_plan> request_handler::decide(request_state& r) co
   // Forward (docs/design.md §4): the canonical request; client DSA-*, hop-by-hop and proxy-set
   // fields removed; the gateway's own DSA-* set, each value exactly the one the entry records.
   const policy::endpoint& ep = *d.endpoint;
-  const upstream_config& up = cfg_.upstreams.at(ep.upstream);
+  const auto configured = cfg_.upstreams.find(ep.upstream);
+  if (configured == cfg_.upstreams.end()) {
+    // Decided under a set a reload installed a moment after this request took its config.
+    return refuse(r, "error", reason::upstream_unavailable,
+                  "the upstream is not configured at this gateway", close);
+  }
+  const upstream_config& up = configured->second;
   r.endpoint = &ep;
   r.filtered = ep.response.filters();
   r.agreement_label = policy::agreement_label(d);

@@ -41,7 +41,8 @@ class session {
         w_(w),
         tls_generation_(g.tls_generation.load()),  // before tls_: the context is never older
         tls_(g.server_tls.load()),
-        stream_(std::move(socket), *tls_) {
+        stream_(std::move(socket), *tls_),
+        cfg_(g.current()) {
     g_.stats.connection_opened();
     registration_ = w_.sessions.insert(w_.sessions.end(), this);
     if (g_.access.enabled()) {
@@ -67,7 +68,7 @@ class session {
   }
 
   net::awaitable<void> run() {
-    const auto& lim = g_.cfg.limits;
+    const auto& lim = cfg_->limits;
     stream_.next_layer().expires_after(lim.header_read_timeout);
     auto [hec] = co_await stream_.async_handshake(net::ssl::stream_base::server, use_tuple);
     if (hec) {
@@ -103,7 +104,7 @@ class session {
   // Reads raw bytes until the end of the header block (docs/design.md §5: header bytes limit,
   // header-read timeout; idle timeout before the first byte of a keep-alive request).
   net::awaitable<head_status> read_head(std::size_t& head_len, std::string& error) {
-    const auto& lim = g_.cfg.limits;
+    const auto& lim = cfg_->limits;
     bool started = buffer_.size() > 0;
     if (g_.draining.load() && !started) {
       co_return head_status::closed;
@@ -144,14 +145,17 @@ class session {
 
   // One request; false when the connection must close afterwards.
   net::awaitable<bool> serve_one() {
-    const auto& lim = g_.cfg.limits;
+    const auto& lim = cfg_->limits;
     std::size_t head_len = 0;
     std::string error;
     const head_status hs = co_await read_head(head_len, error);
     if (hs == head_status::closed) {
       co_return false;
     }
-    request_handler handler(g_.cfg, g_.counter);
+    // Each request runs under the config in force when its head arrived (taken just before
+    // the agreement set, which a reload stores just after it).
+    cfg_ = g_.current();
+    request_handler handler(*cfg_, g_.counter);
     request_state r = handler.begin(peer_, g_.engine.load(), random_request_id(), common::now_us());
     if (const std::uint64_t gen = g_.tls_generation.load(); gen != tls_generation_) {
       // A reload since this connection's handshake may have revoked its certificate or changed
@@ -211,9 +215,15 @@ class session {
         co_return co_await send_audit_unavailable(r, cr.error);
       }
     }
-    upstream_pool& pool = *w_.pools.at(plan.upstream);
-    upstream_response res =
-        co_await pool.exchange(plan.head, r.body, plan.head_method, plan.idempotent);
+    // Held for the exchange: a reload may replace this worker's pools meanwhile.
+    const std::shared_ptr<upstream_pool> pool = pool_for(plan.upstream);
+    upstream_response res;
+    if (pool) {
+      res = co_await pool->exchange(plan.head, r.body, plan.head_method, plan.idempotent);
+    } else {
+      res.why = reason::upstream_unavailable;
+      res.error = "the upstream was removed by a reload";
+    }
     if (res.latency_us > 0) {  // 0: nothing was sent (no connection), so no upstream time
       g_.stats.observe_upstream(plan.upstream, res.latency_us);
     }
@@ -223,11 +233,17 @@ class session {
     co_return co_await finish(r, std::move(o));
   }
 
+  // The pool of upstream `name` in this worker; null when a reload removed it.
+  std::shared_ptr<upstream_pool> pool_for(const std::string& name) const {
+    auto it = w_.pools.find(name);
+    return it == w_.pools.end() ? nullptr : it->second;
+  }
+
   // Beast reads the body (Content-Length or chunked) of the head checked above into r.body.
   // False when the connection must close (the refusal, if any, has been sent).
   net::awaitable<bool> read_body(const request_handler& handler, request_state& r,
                                  std::string_view block, std::size_t head_len) {
-    const auto& lim = g_.cfg.limits;
+    const auto& lim = cfg_->limits;
     http::request_parser<http::string_body> parser;
     parser.header_limit(static_cast<std::uint32_t>(lim.max_header_bytes));
     parser.body_limit(lim.max_body_bytes);
@@ -380,7 +396,7 @@ class session {
       // otherwise write one TLS record per buffer.
       out.append(body);
     }
-    stream_.next_layer().expires_after(g_.cfg.limits.header_read_timeout);
+    stream_.next_layer().expires_after(cfg_->limits.header_read_timeout);
     auto [ec, n] = co_await net::async_write(stream_, net::buffer(out), use_tuple);
     if (access) {
       access->status = status;
@@ -396,6 +412,7 @@ class session {
   std::uint64_t tls_generation_;            // the trust state this connection was checked under
   std::shared_ptr<net::ssl::context> tls_;  // outlives stream_, which points into it
   beast::ssl_stream<beast::tcp_stream> stream_;
+  std::shared_ptr<const config> cfg_;  // the config of the request being served
   beast::flat_buffer buffer_;
   peer_identity peer_;
   bool idle_ = false;

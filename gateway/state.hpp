@@ -85,12 +85,18 @@ struct worker {
   std::list<session*> sessions;  // touched only on this worker's thread
   net::io_context ioc{1};
   net::executor_work_guard<net::io_context::executor_type> work{ioc.get_executor()};
-  std::map<std::string, std::unique_ptr<upstream_pool>> pools;
+  // Replaced on this thread when a reload changes an upstream; a request holds its pool.
+  std::map<std::string, std::shared_ptr<upstream_pool>> pools;
   std::thread thread;
 };
 
 struct server::impl {
+  // The config the process started with: the keys only a restart changes (listen addresses,
+  // threads, the audit store) are read from it. Everything a reload may change is read from
+  // current() (docs/operations.md, section 6).
   config cfg;
+  std::atomic<std::shared_ptr<const config>> live;
+  std::shared_ptr<const config> current() const { return live.load(); }
   std::atomic<std::shared_ptr<const policy::engine>> engine;
   policy::memory_volume_counter counter;
   std::unique_ptr<audit::store> store;
@@ -123,14 +129,19 @@ struct server::impl {
   audit::entry agreements_entry(std::string kind, const policy::agreement_set* set,
                                 const std::vector<policy::diagnostic>& diags);
 
-  policy::load_result load() const;
+  policy::load_result load(const config& c) const;
 
-  // SIGHUP: agreements and the TLS context (CRLs, CA files) all-or-nothing; a bad set keeps the
-  // old one.
+  // SIGHUP: gateway.yaml, the agreements and the TLS contexts all-or-nothing; a bad file or set
+  // keeps the old one. Keys that need a restart are reported (log line and metric).
   void reload();
 
-  // Re-reads the deadlines of the files the current server context was built from.
-  void refresh_deadlines();
+  // Re-reads the deadlines of the files the server context of `c` was built from.
+  void refresh_deadlines(const config& c);
+
+  // Builds the worker's pools for `next`, keeping the pool of an upstream whose settings (and
+  // the body limit) are those of `prev`. Runs on the worker's thread.
+  static void rebuild_pools(worker& w, const config& next, const config* prev,
+                            const std::map<std::string, std::shared_ptr<net::ssl::context>>& tls);
 
   // Logs an expiry_warning for everything inside the warning window, against
   // the agreement set and TLS files in force now. `when`: start, reload or daily.
