@@ -71,6 +71,13 @@ net::awaitable<void> admin_session(server::impl& g, tcp::socket socket) {
     if (not_after != 0 && not_after <= common::now_us() / 1000000) {
       why.push_back("gateway certificate expired");
     }
+    // A CRL past its nextUpdate refuses every client of its anchor (crl_unavailable).
+    for (const auto& crl : g.deadlines.load()->crls) {
+      if (crl.at_unix != 0 && crl.at_unix <= common::now_us() / 1000000) {
+        why.push_back(json::string("CRL of trust anchor " + crl.label +
+                                   " is past its nextUpdate (its clients are refused)"));
+      }
+    }
     if (g.draining.load()) {
       why.push_back("shutting down");
     }

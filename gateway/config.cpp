@@ -217,7 +217,10 @@ class parser {
     std::set<std::string> names;
     for (const auto& a : anchors) {
       expect_map(a, "a trust anchor");
-      only_keys(a, {"name", "ca_file", "crl_file", "allow_shared_ca"}, "a trust anchor");
+      only_keys(
+          a,
+          {"name", "ca_file", "crl_file", "allow_shared_ca", "crl_url", "crl_refresh_interval_s"},
+          "a trust anchor");
       if (!a["name"] || !a["ca_file"]) {
         fail(a, "a trust anchor needs 'name' and 'ca_file'");
       }
@@ -236,6 +239,25 @@ class parser {
           fail(a["allow_shared_ca"], "allow_shared_ca must be true or false, got '" + v + "'");
         }
         ta.allow_shared_ca = v == "true";
+      }
+      if (a["crl_url"]) {
+        ta.crl_url = scalar(a["crl_url"], "crl_url");
+        if (!ta.crl_url.starts_with("http://") || ta.crl_url.size() <= 7) {
+          fail(a["crl_url"],
+               "crl_url must be an http:// URL (a CRL is signed; its transport "
+               "need not be), got '" +
+                   ta.crl_url + "'");
+        }
+        if (ta.crl_file.empty()) {
+          fail(a["crl_url"], "crl_url needs crl_file: the fetched CRL is kept there");
+        }
+      }
+      if (a["crl_refresh_interval_s"]) {
+        if (!a["crl_url"]) {
+          fail(a["crl_refresh_interval_s"], "crl_refresh_interval_s needs crl_url");
+        }
+        ta.crl_refresh = std::chrono::seconds(
+            number(a["crl_refresh_interval_s"], "crl_refresh_interval_s", 1, 7 * 86400));
       }
       t.trust_anchors.push_back(std::move(ta));
     }

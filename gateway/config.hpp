@@ -27,6 +27,12 @@ struct trust_anchor_config {
   // A CA certificate in this anchor's ca_file may also be in another anchor's (a common root
   // above distinct issuing CAs). Both anchors must say so; see docs/operations.md.
   bool allow_shared_ca = false;
+  // Where the anchor's CRLs are published (http:// only: a CRL is signed, so the transport need
+  // not be trusted). The gateway fetches it every crl_refresh, verifies it against the anchor's
+  // CAs, keeps it in crl_file (which must then be writable) and serves new handshakes with it
+  // (docs/operations.md, section 5). Empty: crl_file is only read at start and reload.
+  std::string crl_url;
+  std::chrono::seconds crl_refresh{3600};
 };
 
 // Mozilla "intermediate" for TLS 1.2, ECDHE only: AEAD suites (AES-GCM, ChaCha20-Poly1305).

@@ -126,6 +126,15 @@ void metrics::count_expiry_warning(std::string_view what) {
   ++expiry_warnings_[std::string(what)];
 }
 
+void metrics::count_crl_fetch(const std::string& anchor, std::string_view result,
+                              std::int64_t unix_s) {
+  std::lock_guard lock(mu_);
+  ++crl_fetches_[{anchor, std::string(result)}];
+  if (result == "ok") {
+    crl_last_ok_[anchor] = unix_s;
+  }
+}
+
 void metrics::count_reload(bool accepted, std::int64_t unix_seconds) {
   (accepted ? reloads_accepted_ : reloads_rejected_).fetch_add(1, std::memory_order_relaxed);
   last_reload_unix_.store(unix_seconds, std::memory_order_relaxed);
@@ -168,6 +177,22 @@ std::string metrics::render(std::string_view extra) const {
     for (const auto& [what, n] : expiry_warnings_) {
       out.append("dsa_expiry_warnings_total{what=\"" + prometheus_escape(what) + "\"} " +
                  std::to_string(n) + "\n");
+    }
+    out.append(
+        "# HELP dsa_crl_fetches_total CRL fetches from crl_url, by trust anchor and result: ok "
+        "(in use now), failed (nothing fetched), rejected (fetched but refused).\n"
+        "# TYPE dsa_crl_fetches_total counter\n");
+    for (const auto& [key, n] : crl_fetches_) {
+      out.append("dsa_crl_fetches_total{trust_anchor=\"" + prometheus_escape(key.first) +
+                 "\",result=\"" + prometheus_escape(key.second) + "\"} " + std::to_string(n) +
+                 "\n");
+    }
+    out.append(
+        "# HELP dsa_crl_last_refresh_timestamp_seconds Unix time of the last CRL fetched and put "
+        "in use, by trust anchor.\n# TYPE dsa_crl_last_refresh_timestamp_seconds gauge\n");
+    for (const auto& [anchor, t] : crl_last_ok_) {
+      out.append("dsa_crl_last_refresh_timestamp_seconds{trust_anchor=\"" +
+                 prometheus_escape(anchor) + "\"} " + std::to_string(t) + "\n");
     }
   }
   out.append(

@@ -70,6 +70,9 @@ net::awaitable<void> signal_loop(server::impl& g, net::signal_set& signals) {
     log_event("info", "draining", {{"signal", sig}});
     g.draining.store(true);
     g.expiry_timer->cancel();
+    for (auto& t : g.crl_timers) {
+      t->cancel();
+    }
     error_code cec;
     g.acceptor->close(cec);
     for (auto& w : g.workers) {
@@ -296,6 +299,12 @@ int server::run() {
   net::co_spawn(main_ioc, admin_loop(g), &log_exception);
   net::co_spawn(main_ioc, signal_loop(g, signals), &log_exception);
   net::co_spawn(main_ioc, expiry_loop(g), &log_exception);
+  for (const auto& ta : g.cfg.tls.trust_anchors) {
+    if (!ta.crl_url.empty()) {
+      g.crl_timers.push_back(std::make_unique<net::steady_timer>(main_ioc));
+      net::co_spawn(main_ioc, crl_refresh_loop(g, ta.name, *g.crl_timers.back()), &log_exception);
+    }
+  }
 
   std::printf("listening https=%s admin=%s\n", bound_text(*g.acceptor).c_str(),
               bound_text(*g.admin).c_str());

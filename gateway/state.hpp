@@ -12,6 +12,7 @@
 
 #include <atomic>
 #include <boost/asio/async_result.hpp>
+#include <boost/asio/awaitable.hpp>
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -118,6 +119,8 @@ struct server::impl {
   std::vector<tls_deadline> upstream_deadlines;
   // The daily expiry check; declared after `workers` so it is destroyed before its io_context.
   std::unique_ptr<net::steady_timer> expiry_timer;
+  // One per trust anchor with a crl_url at start (crl_refresh.hpp); cancelled by the drain.
+  std::vector<std::unique_ptr<net::steady_timer>> crl_timers;
   // The drain's deadline, on the first worker's context; cancelled when the last session ends.
   std::unique_ptr<net::steady_timer> drain_timer;
   std::size_t next_worker = 0;
@@ -152,5 +155,10 @@ struct server::impl {
   // A session ended (any thread): during a drain, the last one wakes the drain.
   void session_ended();
 };
+
+// Fetches the CRL of trust anchor `anchor` now and every crl_refresh_interval_s until the drain
+// cancels `timer` or a reload removes the anchor's crl_url (gateway/crl_refresh.hpp).
+net::awaitable<void> crl_refresh_loop(server::impl& g, std::string anchor,
+                                      net::steady_timer& timer);
 
 }  // namespace dsa::gateway

@@ -89,6 +89,8 @@ struct rig_options {
   std::string upstream_name = "council-asb";
   bool with_agreement = true;  // false: an empty agreements directory
   std::string extra_yaml;      // appended to gateway.yaml
+  std::string crl_file;        // the anchor's crl_file; empty: the dev PKI's crl.pem
+  std::string anchor_extra;    // more keys of the trust anchor's mapping (", key: value")
 };
 
 struct rig {
@@ -111,8 +113,9 @@ struct rig {
         "listen: 127.0.0.1:0\nadmin_listen: 127.0.0.1:0\ntls:\n  certificate: " +
         (o.certificate.empty() ? p + "/gateway.pem" : o.certificate) +
         "\n  private_key: " + (o.private_key.empty() ? p + "/gateway.key" : o.private_key) +
-        "\n  trust_anchors:\n    - {name: partner-ca, ca_file: " + p + "/ca.pem, crl_file: " + p +
-        "/crl.pem}\nagreements_dir: agreements\nupstreams:\n  " + o.upstream_name +
+        "\n  trust_anchors:\n    - {name: partner-ca, ca_file: " + p +
+        "/ca.pem, crl_file: " + (o.crl_file.empty() ? p + "/crl.pem" : o.crl_file) +
+        o.anchor_extra + "}\nagreements_dir: agreements\nupstreams:\n  " + o.upstream_name +
         ":\n    url: \"https://127.0.0.1:" + std::to_string(up->port()) + "\"\n    ca_file: " + p +
         "/upstream-ca.pem\n    connect_timeout_ms: 1000\n"
         "    response_timeout_ms: 5000\n"
