@@ -40,6 +40,23 @@ install(FILES ${PROJECT_SOURCE_DIR}/README.md ${PROJECT_SOURCE_DIR}/docs/operati
         DESTINATION ${DSA_PKG_DOCDIR})
 install(FILES ${PROJECT_SOURCE_DIR}/certs/README.md DESTINATION ${DSA_PKG_DOCDIR}
         RENAME dev-pki.md)
+# Debian policy files (lintian-clean): the copyright file, the changelog and the manual pages
+# compressed with gzip -9n (no timestamp), and the override for the 0750 state directory.
+set(dsa_gz ${PROJECT_BINARY_DIR}/packaging-gz)
+file(MAKE_DIRECTORY ${dsa_gz})
+foreach(dsa_src changelog man/dsa-gateway.8 man/dsa.1 man/dsa-bench.1)
+  get_filename_component(dsa_name ${dsa_src} NAME)
+  execute_process(COMMAND gzip -9nc ${PROJECT_SOURCE_DIR}/packaging/${dsa_src}
+                  OUTPUT_FILE ${dsa_gz}/${dsa_name}.gz COMMAND_ERROR_IS_FATAL ANY)
+  set_property(DIRECTORY APPEND PROPERTY CMAKE_CONFIGURE_DEPENDS
+               ${PROJECT_SOURCE_DIR}/packaging/${dsa_src})
+endforeach()
+install(FILES ${PROJECT_SOURCE_DIR}/packaging/copyright ${dsa_gz}/changelog.gz
+        DESTINATION ${DSA_PKG_DOCDIR})
+install(FILES ${dsa_gz}/dsa-gateway.8.gz DESTINATION ${CMAKE_INSTALL_MANDIR}/man8)
+install(FILES ${dsa_gz}/dsa.1.gz ${dsa_gz}/dsa-bench.1.gz DESTINATION ${CMAKE_INSTALL_MANDIR}/man1)
+install(FILES ${PROJECT_SOURCE_DIR}/packaging/lintian-overrides
+        DESTINATION ${CMAKE_INSTALL_DATAROOTDIR}/lintian/overrides RENAME ${DSA_PKG_NAME})
 
 # --- Trying it out: dev PKI and the sample upstream ------------------------------------------
 install(PROGRAMS ${PROJECT_SOURCE_DIR}/certs/make-dev-pki.sh
@@ -142,15 +159,21 @@ set(CPACK_GENERATOR DEB)
 set(CPACK_PACKAGE_NAME ${DSA_PKG_NAME})
 set(CPACK_PACKAGE_VERSION ${PROJECT_VERSION})
 set(CPACK_PACKAGE_VENDOR "DSA Gateway project")
-set(CPACK_PACKAGE_CONTACT "DSA Gateway maintainers <dsa-gateway-maintainers@example.org>")
+# One maintainer everywhere: the control file, packaging/changelog and packaging/copyright
+# (the packaging test checks they agree).
+set(DSA_PKG_MAINTAINER "DSA Gateway maintainers <dsa-gateway-maintainers@example.org>")
+set(CPACK_PACKAGE_CONTACT "${DSA_PKG_MAINTAINER}")
+set(CPACK_DEBIAN_PACKAGE_MAINTAINER "${DSA_PKG_MAINTAINER}")
 set(CPACK_PACKAGE_DESCRIPTION_SUMMARY
     "mTLS reverse proxy enforcing machine-readable data sharing agreements")
+# Extended description lines stay under 80 columns (lintian).
 set(CPACK_PACKAGE_DESCRIPTION
-    "DSA Gateway runs at an agency's network edge. Partner agencies' systems call it with
-client certificates; it checks every request against Data Sharing Agreements written in
-YAML, forwards what an agreement permits to the agency's own system, strips each response
-to what the agreement lets leave, and records every decision in an append-only,
-tamper-evident audit store before a byte is released. Includes the dsa tool (lint, explain,
+    "DSA Gateway runs at an agency's network edge. Partner agencies' systems
+call it with client certificates; it checks every request against Data
+Sharing Agreements written in YAML, passes what an agreement permits on to
+the agency's own system, strips each response to what the agreement lets
+leave, and records every decision in an append-only, tamper-evident audit
+store before a byte is released. Includes the dsa tool (lint, explain,
 test, render, audit) and dsa-bench.")
 set(CPACK_PACKAGING_INSTALL_PREFIX /usr)
 set(CPACK_STRIP_FILES ON)

@@ -53,8 +53,15 @@ net::awaitable<void> admin_session(server::impl& g, tcp::socket socket) {
     res.body() = "ok\n";
   } else if (target == "/readyz") {
     json::array why;
-    if (!g.engine.load()) {
+    if (const auto eng = g.engine.load(); !eng) {
       why.push_back("agreements not loaded");
+    } else {
+      // Loaded but serving nothing (no agreement, or no endpoint on this config's upstreams):
+      // every request would be refused no_agreement, so not ready (docs/operations.md §7).
+      for (auto& problem :
+           serving_problems(summarize_serving(eng->agreements(), served_upstreams(*g.current())))) {
+        why.push_back(json::string(std::move(problem)));
+      }
     }
     if (!g.store->writable()) {
       why.push_back("audit store not writable");
@@ -63,6 +70,13 @@ net::awaitable<void> admin_session(server::impl& g, tcp::socket socket) {
     const std::int64_t not_after = g.deadlines.load()->server_not_after;
     if (not_after != 0 && not_after <= common::now_us() / 1000000) {
       why.push_back("gateway certificate expired");
+    }
+    // A CRL past its nextUpdate refuses every client of its anchor (crl_unavailable).
+    for (const auto& crl : g.deadlines.load()->crls) {
+      if (crl.at_unix != 0 && crl.at_unix <= common::now_us() / 1000000) {
+        why.push_back(json::string("CRL of trust anchor " + crl.label +
+                                   " is past its nextUpdate (its clients are refused)"));
+      }
     }
     if (g.draining.load()) {
       why.push_back("shutting down");
@@ -87,6 +101,7 @@ net::awaitable<void> admin_session(server::impl& g, tcp::socket socket) {
     std::string extra =
         render_audit_metrics(g.store->stats(), g.store->writable(), g.store->size());
     extra += render_agreement_metrics(eng->agreements().agreements.size());
+    extra += render_process_metrics();
     render_expiry_gauges(extra, eng->agreements(), *g.deadlines.load(), common::now_us() / 1000000);
     res.set(http::field::content_type, "text/plain; version=0.0.4");
     res.body() = g.stats.render(extra);

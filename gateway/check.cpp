@@ -5,6 +5,7 @@
 #include "common/clock.hpp"
 #include "expiry.hpp"
 #include "policy/loader.hpp"
+#include "readiness.hpp"
 #include "server.hpp"
 #include "tls.hpp"
 
@@ -67,6 +68,21 @@ int check_config(const config& cfg) {
       std::printf("%s: warning: %s %s %s (%lld days) [expiry-warning]\n", cfg.file.string().c_str(),
                   w.subject.c_str(), w.what.c_str(), format_unix(w.at_unix).c_str(),
                   static_cast<long long>(w.days_left));
+    }
+    // A config that serves nothing would start and report ready while refusing every request
+    // (docs/operations.md, section 3).
+    const serving_summary serving = summarize_serving(*r.set, served_upstreams(cfg));
+    for (const auto& u : serving.unused) {
+      const std::string hint =
+          u.suggestion.empty() ? std::string() : "; did you mean '" + u.suggestion + "'?";
+      std::printf(
+          "%s: warning: upstream '%s' is used by no endpoint of any agreement%s "
+          "[unused-upstream]\n",
+          cfg.file.string().c_str(), u.name.c_str(), hint.c_str());
+    }
+    for (const auto& problem : serving_problems(serving)) {
+      std::printf("%s: error: %s [nothing-served]\n", cfg.file.string().c_str(), problem.c_str());
+      ++errors;
     }
     for (const auto& a : r.set->agreements) {
       std::printf("agreement %s@%s (%s) %s\n", a->id.c_str(), a->version.c_str(),

@@ -92,7 +92,7 @@ class parser {
     expect_map(root, "the gateway config");
     only_keys(root,
               {"listen", "admin_listen", "threads", "tls", "agreements_dir", "upstreams", "audit",
-               "limits", "warnings"},
+               "limits", "warnings", "access_log", "log"},
               "the gateway config");
     if (!root["listen"]) {
       fail(root, "missing required key 'listen'");
@@ -130,10 +130,49 @@ class parser {
             static_cast<int>(number(w["expiry_days"], "warnings.expiry_days", 0, 3650));
       }
     }
+    if (root["access_log"]) {
+      const YAML::Node n = root["access_log"];
+      expect_map(n, "access_log");
+      only_keys(n, {"enabled", "path"}, "access_log");
+      if (n["enabled"]) {
+        c.access_log.enabled = boolean(n["enabled"], "access_log.enabled");
+      }
+      if (n["path"]) {
+        c.access_log.path = path(n["path"], "access_log.path");
+      }
+      if (c.access_log.enabled && c.access_log.path.empty()) {
+        fail(n, "access_log.enabled is true but access_log.path is missing");
+      }
+    }
+    if (root["log"]) {
+      const YAML::Node n = root["log"];
+      expect_map(n, "log");
+      only_keys(n, {"level"}, "log");
+      if (n["level"]) {
+        const std::string v = scalar(n["level"], "log.level");
+        if (v == "info") {
+          c.log.level = log_level::info;
+        } else if (v == "warn") {
+          c.log.level = log_level::warn;
+        } else if (v == "error") {
+          c.log.level = log_level::error;
+        } else {
+          fail(n["level"], "log.level must be info, warn or error, got '" + v + "'");
+        }
+      }
+    }
     return c;
   }
 
  private:
+  bool boolean(const YAML::Node& n, const std::string& what) const {
+    const std::string v = scalar(n, what);
+    if (v != "true" && v != "false") {
+      fail(n, what + " must be true or false, got '" + v + "'");
+    }
+    return v == "true";
+  }
+
   void parse_tls(const YAML::Node& n, tls_config& t, const YAML::Node& root) {
     if (!n) {
       fail(root, "missing required key 'tls'");
@@ -178,7 +217,10 @@ class parser {
     std::set<std::string> names;
     for (const auto& a : anchors) {
       expect_map(a, "a trust anchor");
-      only_keys(a, {"name", "ca_file", "crl_file", "allow_shared_ca"}, "a trust anchor");
+      only_keys(
+          a,
+          {"name", "ca_file", "crl_file", "allow_shared_ca", "crl_url", "crl_refresh_interval_s"},
+          "a trust anchor");
       if (!a["name"] || !a["ca_file"]) {
         fail(a, "a trust anchor needs 'name' and 'ca_file'");
       }
@@ -197,6 +239,25 @@ class parser {
           fail(a["allow_shared_ca"], "allow_shared_ca must be true or false, got '" + v + "'");
         }
         ta.allow_shared_ca = v == "true";
+      }
+      if (a["crl_url"]) {
+        ta.crl_url = scalar(a["crl_url"], "crl_url");
+        if (!ta.crl_url.starts_with("http://") || ta.crl_url.size() <= 7) {
+          fail(a["crl_url"],
+               "crl_url must be an http:// URL (a CRL is signed; its transport "
+               "need not be), got '" +
+                   ta.crl_url + "'");
+        }
+        if (ta.crl_file.empty()) {
+          fail(a["crl_url"], "crl_url needs crl_file: the fetched CRL is kept there");
+        }
+      }
+      if (a["crl_refresh_interval_s"]) {
+        if (!a["crl_url"]) {
+          fail(a["crl_refresh_interval_s"], "crl_refresh_interval_s needs crl_url");
+        }
+        ta.crl_refresh = std::chrono::seconds(
+            number(a["crl_refresh_interval_s"], "crl_refresh_interval_s", 1, 7 * 86400));
       }
       t.trust_anchors.push_back(std::move(ta));
     }

@@ -29,6 +29,12 @@ struct trust_anchor_config {
   // A CA certificate in this anchor's ca_file may also be in another anchor's (a common root
   // above distinct issuing CAs). Both anchors must say so; see docs/operations.md.
   bool allow_shared_ca = false;
+  // Where the anchor's CRLs are published (http:// only: a CRL is signed, so the transport need
+  // not be trusted). The gateway fetches it every crl_refresh, verifies it against the anchor's
+  // CAs, keeps it in crl_file (which must then be writable) and serves new handshakes with it
+  // (docs/operations.md, section 5). Empty: crl_file is only read at start and reload.
+  std::string crl_url;
+  std::chrono::seconds crl_refresh{3600};
 };
 
 // Mozilla "intermediate" for TLS 1.2, ECDHE only: AEAD suites (AES-GCM, ChaCha20-Poly1305).
@@ -59,6 +65,7 @@ struct upstream_config {
   std::chrono::milliseconds connect_timeout{2000};
   std::chrono::milliseconds response_timeout{30000};
   std::size_t max_connections = 64;
+  bool operator==(const upstream_config&) const = default;  // a reload keeps an unchanged pool
 };
 
 struct audit_config {
@@ -80,6 +87,19 @@ struct warnings_config {
   int expiry_days = 30;
 };
 
+// The access log (docs/operations.md, section 8): one JSON line per answered request.
+struct access_log_config {
+  bool enabled = false;
+  std::filesystem::path path;  // required when enabled
+};
+
+// The diagnostic log on stderr: lines less severe than `level` are not written.
+enum class log_level { info, warn, error };
+
+struct log_config {
+  log_level level = log_level::info;
+};
+
 struct config {
   std::filesystem::path file;  // the config file itself
   host_port listen;
@@ -91,6 +111,8 @@ struct config {
   audit_config audit;
   limits_config limits;
   warnings_config warnings;
+  access_log_config access_log;
+  log_config log;
 };
 
 // Reads and validates `file`. Never throws. The error is "file:line:col: message".

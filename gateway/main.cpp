@@ -3,6 +3,7 @@
 #include <cstdio>
 #include <exception>
 
+#include "common/version.hpp"
 #include "config.hpp"
 #include "metrics.hpp"
 #include "server.hpp"
@@ -15,13 +16,17 @@ int main(int argc, char** argv) {
   app.add_flag("--check", check, "validate the config and the agreements, then exit");
   app.footer(
       "On start it prints 'listening https=HOST:PORT admin=HOST:PORT' on stdout and logs JSON "
-      "lines on stderr.\nSIGHUP reloads agreements and CRLs all-or-nothing; SIGTERM or SIGINT "
+      "lines on stderr.\nSIGHUP reloads the config, agreements and CRLs all-or-nothing; SIGTERM or "
+      "SIGINT "
       "drains in-flight requests, writes the final audit checkpoint and exits 0.\nExit status: "
       "0 clean stop or --check passed, 1 invalid config/agreements or start failure, 2 usage.\n"
       "Docs: docs/operations.md, docs/gateway.md.");
+  app.set_version_flag("--version", std::string("dsa-gateway ") + dsa::common::version());
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForVersion& e) {
     return app.exit(e);
   } catch (const CLI::ParseError& e) {
     app.exit(e);

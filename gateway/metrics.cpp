@@ -1,10 +1,19 @@
 #include "metrics.hpp"
 
+#include <openssl/crypto.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
 #include <boost/json/serialize.hpp>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <vector>
 
 #include "audit/store.hpp"
+#include "common/version.hpp"
 
 namespace dsa::gateway {
 
@@ -67,28 +76,71 @@ void latency_histogram::render(std::string& out, std::string_view name,
 }
 
 void metrics::count_request(std::string_view decision, std::string_view reason,
-                            std::string_view agreement, std::int64_t latency_us) {
+                            std::string_view agreement, std::string_view requester,
+                            std::int64_t latency_us) {
   {
     std::lock_guard lock(mu_);
-    ++requests_[{std::string(decision), std::string(reason), std::string(agreement)}];
+    std::string who(requester);
+    if (!requesters_.contains(who)) {
+      if (requesters_.size() < max_requester_labels) {
+        requesters_.insert(who);
+      } else {
+        who = "other";
+      }
+    }
+    ++requests_[{std::string(decision), std::string(reason), std::string(agreement),
+                 std::move(who)}];
   }
   latency_.observe(latency_us);
 }
 
 void metrics::add_upstream(const std::string& name) {
-  upstream_latency_.try_emplace(name, std::make_unique<latency_histogram>());
+  std::unique_lock lock(upstreams_mu_);
+  upstreams_.try_emplace(name, std::make_unique<upstream_stats>());
 }
 
 void metrics::observe_upstream(const std::string& name, std::int64_t latency_us) {
-  auto it = upstream_latency_.find(name);
-  if (it != upstream_latency_.end()) {
-    it->second->observe(latency_us);
+  std::shared_lock lock(upstreams_mu_);
+  auto it = upstreams_.find(name);
+  if (it != upstreams_.end()) {
+    it->second->latency.observe(latency_us);
+  }
+}
+
+void metrics::mark_upstream(const std::string& name, bool answered) {
+  std::shared_lock lock(upstreams_mu_);
+  auto it = upstreams_.find(name);
+  if (it == upstreams_.end()) {
+    return;
+  }
+  it->second->up.store(answered ? 1 : 0, std::memory_order_relaxed);
+  if (!answered) {
+    const auto now = std::chrono::system_clock::now().time_since_epoch();
+    it->second->last_failure_unix.store(
+        std::chrono::duration_cast<std::chrono::seconds>(now).count(), std::memory_order_relaxed);
   }
 }
 
 void metrics::count_expiry_warning(std::string_view what) {
   std::lock_guard lock(mu_);
   ++expiry_warnings_[std::string(what)];
+}
+
+void metrics::count_crl_fetch(const std::string& anchor, std::string_view result,
+                              std::int64_t unix_s) {
+  std::lock_guard lock(mu_);
+  ++crl_fetches_[{anchor, std::string(result)}];
+  if (result == "ok") {
+    crl_last_ok_[anchor] = unix_s;
+  }
+}
+
+void metrics::count_reload(bool accepted, std::int64_t unix_seconds) {
+  (accepted ? reloads_accepted_ : reloads_rejected_).fetch_add(1, std::memory_order_relaxed);
+  last_reload_unix_.store(unix_seconds, std::memory_order_relaxed);
+  if (accepted) {
+    last_accepted_reload_unix_.store(unix_seconds, std::memory_order_relaxed);
+  }
 }
 
 void metrics::count_handshake_failure(std::string_view reason) {
@@ -99,15 +151,17 @@ void metrics::count_handshake_failure(std::string_view reason) {
 std::string metrics::render(std::string_view extra) const {
   std::string out;
   out.append(
-      "# HELP dsa_requests_total HTTP requests answered, by decision, reason and agreement.\n"
+      "# HELP dsa_requests_total HTTP requests answered, by decision, reason, agreement and "
+      "requester.\n"
       "# TYPE dsa_requests_total counter\n");
   {
     std::lock_guard lock(mu_);
     for (const auto& [key, n] : requests_) {
-      const auto& [decision, reason, agreement] = key;
+      const auto& [decision, reason, agreement, requester] = key;
       out.append("dsa_requests_total{decision=\"" + prometheus_escape(decision) + "\",reason=\"" +
                  prometheus_escape(reason) + "\",agreement=\"" + prometheus_escape(agreement) +
-                 "\"} " + std::to_string(n) + "\n");
+                 "\",requester=\"" + prometheus_escape(requester) + "\"} " + std::to_string(n) +
+                 "\n");
     }
     out.append(
         "# HELP dsa_tls_handshake_failures_total Refused TLS handshakes, by reason.\n"
@@ -124,6 +178,22 @@ std::string metrics::render(std::string_view extra) const {
       out.append("dsa_expiry_warnings_total{what=\"" + prometheus_escape(what) + "\"} " +
                  std::to_string(n) + "\n");
     }
+    out.append(
+        "# HELP dsa_crl_fetches_total CRL fetches from crl_url, by trust anchor and result: ok "
+        "(in use now), failed (nothing fetched), rejected (fetched but refused).\n"
+        "# TYPE dsa_crl_fetches_total counter\n");
+    for (const auto& [key, n] : crl_fetches_) {
+      out.append("dsa_crl_fetches_total{trust_anchor=\"" + prometheus_escape(key.first) +
+                 "\",result=\"" + prometheus_escape(key.second) + "\"} " + std::to_string(n) +
+                 "\n");
+    }
+    out.append(
+        "# HELP dsa_crl_last_refresh_timestamp_seconds Unix time of the last CRL fetched and put "
+        "in use, by trust anchor.\n# TYPE dsa_crl_last_refresh_timestamp_seconds gauge\n");
+    for (const auto& [anchor, t] : crl_last_ok_) {
+      out.append("dsa_crl_last_refresh_timestamp_seconds{trust_anchor=\"" +
+                 prometheus_escape(anchor) + "\"} " + std::to_string(t) + "\n");
+    }
   }
   out.append(
       "# HELP dsa_request_duration_seconds Time from the end of the request head to the "
@@ -133,9 +203,29 @@ std::string metrics::render(std::string_view extra) const {
       "# HELP dsa_upstream_duration_seconds Time from the first byte sent to an upstream to "
       "the end of its response (or the failure), by upstream.\n"
       "# TYPE dsa_upstream_duration_seconds histogram\n");
-  for (const auto& [name, h] : upstream_latency_) {
-    h->render(out, "dsa_upstream_duration_seconds", "upstream=\"" + prometheus_escape(name) + "\"");
+  std::shared_lock upstreams_lock(upstreams_mu_);
+  for (const auto& [name, u] : upstreams_) {
+    u->latency.render(out, "dsa_upstream_duration_seconds",
+                      "upstream=\"" + prometheus_escape(name) + "\"");
   }
+  out.append(
+      "# HELP dsa_upstream_up 0 when the last exchange with the upstream failed (no connection, "
+      "timeout, broken response), 1 when it was answered or none has been tried.\n"
+      "# TYPE dsa_upstream_up gauge\n");
+  for (const auto& [name, u] : upstreams_) {
+    out.append("dsa_upstream_up{upstream=\"" + prometheus_escape(name) + "\"} " +
+               std::to_string(u->up.load(std::memory_order_relaxed)) + "\n");
+  }
+  out.append(
+      "# HELP dsa_upstream_last_failure_timestamp_seconds Unix time of the last failed exchange "
+      "with the upstream (0: none since start).\n"
+      "# TYPE dsa_upstream_last_failure_timestamp_seconds gauge\n");
+  for (const auto& [name, u] : upstreams_) {
+    out.append("dsa_upstream_last_failure_timestamp_seconds{upstream=\"" + prometheus_escape(name) +
+               "\"} " + std::to_string(u->last_failure_unix.load(std::memory_order_relaxed)) +
+               "\n");
+  }
+  upstreams_lock.unlock();
   out.append(
       "# HELP dsa_open_connections Client connections open now.\n"
       "# TYPE dsa_open_connections gauge\n");
@@ -145,11 +235,53 @@ std::string metrics::render(std::string_view extra) const {
       "limits.max_connections was reached.\n# TYPE dsa_rejected_connections_total counter\n");
   out.append("dsa_rejected_connections_total " + std::to_string(rejected_connections_.load()) +
              "\n");
+  out.append(
+      "# HELP dsa_reloads_total SIGHUP reloads, by result: accepted (the new set is in force) or "
+      "rejected (the previous set kept).\n# TYPE dsa_reloads_total counter\n");
+  out.append("dsa_reloads_total{result=\"accepted\"} " + std::to_string(reloads_accepted_.load()) +
+             "\n");
+  out.append("dsa_reloads_total{result=\"rejected\"} " + std::to_string(reloads_rejected_.load()) +
+             "\n");
+  out.append(
+      "# HELP dsa_last_reload_timestamp_seconds Unix time of the last reload, by result "
+      "(0: none since start).\n# TYPE dsa_last_reload_timestamp_seconds gauge\n");
+  out.append("dsa_last_reload_timestamp_seconds{result=\"any\"} " +
+             std::to_string(last_reload_unix_.load()) + "\n");
+  out.append("dsa_last_reload_timestamp_seconds{result=\"accepted\"} " +
+             std::to_string(last_accepted_reload_unix_.load()) + "\n");
+  out.append(
+      "# HELP dsa_config_restart_required Keys of the config file that differ from the running "
+      "ones and take effect only after a restart (listen addresses, threads, audit), as of the "
+      "last accepted reload.\n# TYPE dsa_config_restart_required gauge\n");
+  out.append("dsa_config_restart_required " + std::to_string(restart_required_.load()) + "\n");
   out.append(extra);
   return out;
 }
 
+namespace {
+
+std::atomic<int> log_threshold{static_cast<int>(log_level::info)};
+
+int level_rank(std::string_view level) {
+  if (level == "error") {
+    return static_cast<int>(log_level::error);
+  }
+  if (level == "warn") {
+    return static_cast<int>(log_level::warn);
+  }
+  return static_cast<int>(log_level::info);
+}
+
+}  // namespace
+
+void set_log_level(log_level level) {
+  log_threshold.store(static_cast<int>(level), std::memory_order_relaxed);
+}
+
 void log_event(std::string_view level, std::string_view event, boost::json::object fields) {
+  if (level_rank(level) < log_threshold.load(std::memory_order_relaxed)) {
+    return;
+  }
   using namespace std::chrono;
   const auto now = time_point_cast<microseconds>(system_clock::now());
   const std::time_t secs = system_clock::to_time_t(now);
@@ -215,6 +347,120 @@ std::string render_audit_metrics(const audit::store_stats& s, bool writable,
       "dsa_audit_max_batch_size " +
       std::to_string(s.max_batch_size) + "\n";
   return extra;
+}
+
+namespace {
+
+// The fields of /proc/self/stat after the command name (which may hold spaces and parentheses,
+// so the split starts after its last ')'); field 3 of proc(5) is element 0.
+std::vector<std::string> proc_stat_fields() {
+  std::FILE* f = std::fopen("/proc/self/stat", "re");
+  if (f == nullptr) {
+    return {};
+  }
+  char buf[1024];
+  const std::size_t n = std::fread(buf, 1, sizeof buf - 1, f);
+  std::fclose(f);
+  const std::string_view text(buf, n);
+  const auto close = text.rfind(')');
+  std::vector<std::string> fields;
+  if (close == std::string_view::npos) {
+    return fields;
+  }
+  std::string field;
+  for (char c : text.substr(close + 1)) {
+    if (c == ' ' || c == '\n') {
+      if (!field.empty()) {
+        fields.push_back(std::move(field));
+        field.clear();
+      }
+    } else {
+      field.push_back(c);
+    }
+  }
+  return fields;
+}
+
+// The system boot time (btime in /proc/stat), in Unix seconds; 0 when unreadable.
+std::int64_t boot_time() {
+  std::FILE* f = std::fopen("/proc/stat", "re");
+  if (f == nullptr) {
+    return 0;
+  }
+  char line[512];
+  std::int64_t btime = 0;
+  while (std::fgets(line, sizeof line, f) != nullptr) {
+    if (std::strncmp(line, "btime ", 6) == 0) {
+      btime = std::strtoll(line + 6, nullptr, 10);
+      break;
+    }
+  }
+  std::fclose(f);
+  return btime;
+}
+
+std::size_t open_fds() {
+  std::size_t n = 0;
+  std::error_code ec;
+  for (std::filesystem::directory_iterator it("/proc/self/fd", ec), end; !ec && it != end;
+       it.increment(ec)) {
+    ++n;
+  }
+  return n > 0 ? n - 1 : 0;  // the iterator's own descriptor
+}
+
+std::string number_text(double v) {
+  char text[64];
+  std::snprintf(text, sizeof text, "%.17g", v);
+  return text;
+}
+
+}  // namespace
+
+std::string render_process_metrics() {
+  std::string out;
+  out +=
+      "# HELP dsa_build_info The running build: project version and the OpenSSL library in "
+      "use.\n# TYPE dsa_build_info gauge\n";
+  out += "dsa_build_info{version=\"" + prometheus_escape(common::version()) + "\",openssl=\"" +
+         prometheus_escape(OpenSSL_version(OPENSSL_VERSION)) + "\"} 1\n";
+  const std::vector<std::string> f = proc_stat_fields();
+  // proc(5): utime 14, stime 15, starttime 22, vsize 23, rss 24 (1-based, so index n − 3 here).
+  if (f.size() > 21) {
+    const double ticks = static_cast<double>(sysconf(_SC_CLK_TCK));
+    const double cpu = (std::stod(f[11]) + std::stod(f[12])) / ticks;
+    const double start = static_cast<double>(boot_time()) + std::stod(f[19]) / ticks;
+    const double vsize = std::stod(f[20]);
+    const double rss = std::stod(f[21]) * static_cast<double>(sysconf(_SC_PAGESIZE));
+    out +=
+        "# HELP process_cpu_seconds_total User and system CPU time of every thread of the "
+        "process.\n# TYPE process_cpu_seconds_total counter\nprocess_cpu_seconds_total " +
+        number_text(cpu) + "\n";
+    out +=
+        "# HELP process_resident_memory_bytes Resident memory.\n"
+        "# TYPE process_resident_memory_bytes gauge\nprocess_resident_memory_bytes " +
+        number_text(rss) + "\n";
+    out +=
+        "# HELP process_virtual_memory_bytes Virtual memory.\n"
+        "# TYPE process_virtual_memory_bytes gauge\nprocess_virtual_memory_bytes " +
+        number_text(vsize) + "\n";
+    out +=
+        "# HELP process_start_time_seconds Start time of the process since the Unix epoch.\n"
+        "# TYPE process_start_time_seconds gauge\nprocess_start_time_seconds " +
+        number_text(start) + "\n";
+  }
+  out +=
+      "# HELP process_open_fds Open file descriptors.\n"
+      "# TYPE process_open_fds gauge\nprocess_open_fds " +
+      std::to_string(open_fds()) + "\n";
+  rlimit lim{};
+  if (getrlimit(RLIMIT_NOFILE, &lim) == 0) {
+    out +=
+        "# HELP process_max_fds The limit on open file descriptors (RLIMIT_NOFILE).\n"
+        "# TYPE process_max_fds gauge\nprocess_max_fds " +
+        std::to_string(lim.rlim_cur) + "\n";
+  }
+  return out;
 }
 
 std::string render_agreement_metrics(std::size_t loaded) {

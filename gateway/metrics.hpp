@@ -14,9 +14,13 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <set>
+#include <shared_mutex>
 #include <string>
 #include <string_view>
 #include <tuple>
+
+#include "config.hpp"
 
 namespace dsa::audit {
 struct store_stats;
@@ -43,15 +47,23 @@ class latency_histogram {
 
 class metrics {
  public:
+  // `requester` is the party id (empty when unknown): party ids come from the loaded agreements,
+  // so the label is bounded by them, and by max_requester_labels besides (later ones share
+  // requester="other").
   void count_request(std::string_view decision, std::string_view reason, std::string_view agreement,
-                     std::int64_t latency_us);
+                     std::string_view requester, std::int64_t latency_us);
+  static constexpr std::size_t max_requester_labels = 256;
   void count_handshake_failure(std::string_view reason);
-  // Registers an upstream's latency histogram. Call for every upstream before the first
-  // observe_upstream; the set is fixed afterwards, so observing takes no lock.
+  // Registers an upstream's latency histogram and health gauge (again for a name known already
+  // is a no-op). Start-up and every accepted reload call it; a name a reload removed keeps its
+  // series.
   void add_upstream(const std::string& name);
   // Time from the first byte written to the upstream to the end of its response, for every
   // exchange that got a response or failed (timeouts included). Unknown names are ignored.
   void observe_upstream(const std::string& name, std::int64_t latency_us);
+  // Passive health: whether the last exchange with `name` got a response (any status) or failed
+  // to connect, timed out or broke off. Unknown names are ignored.
+  void mark_upstream(const std::string& name, bool answered);
   // One `expiry_warning` log line was written about `what` (validity.until, review.due, ...).
   void count_expiry_warning(std::string_view what);
   void connection_opened() { open_connections_.fetch_add(1, std::memory_order_relaxed); }
@@ -59,6 +71,14 @@ class metrics {
   std::int64_t open_connections() const {
     return open_connections_.load(std::memory_order_relaxed);
   }
+  // How many keys of the config file on disk differ from the running ones and wait for a restart.
+  void set_restart_required(std::size_t keys) {
+    restart_required_.store(static_cast<std::int64_t>(keys), std::memory_order_relaxed);
+  }
+  // A CRL fetch for `anchor` ended: ok, failed (nothing fetched) or rejected (fetched, refused).
+  void count_crl_fetch(const std::string& anchor, std::string_view result, std::int64_t unix_s);
+  // A SIGHUP reload finished: accepted (the new set is in force) or rejected (the old one kept).
+  void count_reload(bool accepted, std::int64_t unix_seconds);
   void count_rejected_connection() {
     rejected_connections_.fetch_add(1, std::memory_order_relaxed);
   }
@@ -68,18 +88,34 @@ class metrics {
 
  private:
   mutable std::mutex mu_;
-  std::map<std::tuple<std::string, std::string, std::string>, std::uint64_t> requests_;
+  std::map<std::tuple<std::string, std::string, std::string, std::string>, std::uint64_t> requests_;
+  std::set<std::string> requesters_;  // the requester label values in use
   std::map<std::string, std::uint64_t> handshake_failures_;
   std::map<std::string, std::uint64_t> expiry_warnings_;
+  std::map<std::pair<std::string, std::string>, std::uint64_t> crl_fetches_;
+  std::map<std::string, std::int64_t> crl_last_ok_;
   latency_histogram latency_;
-  std::map<std::string, std::unique_ptr<latency_histogram>> upstream_latency_;
+  struct upstream_stats {
+    latency_histogram latency;
+    std::atomic<int> up{1};  // until an exchange says otherwise
+    std::atomic<std::int64_t> last_failure_unix{0};
+  };
+  mutable std::shared_mutex upstreams_mu_;  // shared to observe and render, unique to add
+  std::map<std::string, std::unique_ptr<upstream_stats>> upstreams_;
+  std::atomic<std::int64_t> restart_required_{0};
   std::atomic<std::int64_t> open_connections_{0};
   std::atomic<std::uint64_t> rejected_connections_{0};
+  std::atomic<std::uint64_t> reloads_accepted_{0}, reloads_rejected_{0};
+  std::atomic<std::int64_t> last_reload_unix_{0}, last_accepted_reload_unix_{0};
 };
 
 // One JSON line on stderr: {"time":"…","level":…,"event":…, …fields}. Never pass case
-// references, acting users or bodies in `fields`: logs leave the audit boundary.
+// references, acting users or bodies in `fields`: logs leave the audit boundary. Lines less
+// severe than the threshold (set_log_level, log.level in the config) are not written.
 void log_event(std::string_view level, std::string_view event, boost::json::object fields = {});
+
+// The least severe level log_event writes (default info); any thread, any time (a reload).
+void set_log_level(log_level level);
 
 // The audit store's gauges and counters (writable, entries, commit latency, batches) as
 // Prometheus text with HELP and TYPE lines.
@@ -87,6 +123,11 @@ std::string render_audit_metrics(const audit::store_stats& s, bool writable, std
 
 // The dsa_agreements_loaded gauge.
 std::string render_agreement_metrics(std::size_t loaded);
+
+// dsa_build_info (version, OpenSSL) and the process_* families Prometheus client libraries
+// export (CPU seconds, resident and virtual memory, open and maximum file descriptors, start
+// time), read from /proc/self.
+std::string render_process_metrics();
 
 // Prometheus label-value escaping.
 std::string prometheus_escape(std::string_view s);

@@ -138,13 +138,30 @@ std::variant<outcome, forward_plan> request_handler::decide(request_state& r) co
     r.entry.endpoint = d.endpoint->id;
   }
   if (!d.allowed) {
-    return refuse(r, audit::entry_decision::deny, d.why, d.detail, close);
+    outcome o = refuse(r, audit::entry_decision::deny, d.why, d.detail, close);
+    if (d.why == reason::volume_cap_exceeded && d.permission != nullptr) {
+      // Whole seconds until the counter would grant this request again, rounded up so that a
+      // client waiting exactly that long is not refused; none when a cap of max 0 is full
+      // (docs/operations.md, section 10).
+      const policy::cap_keys keys{r.who.party, r.entry.case_ref, r.entry.acting_user};
+      if (const auto wait = counter_.until_free(*d.agreement, *d.permission, keys, now)) {
+        const auto seconds = std::chrono::ceil<std::chrono::seconds>(*wait).count();
+        o.fields.emplace_back("Retry-After", std::to_string(std::max<std::int64_t>(1, seconds)));
+      }
+    }
+    return o;
   }
 
   // Forward (docs/design.md §4): the canonical request; client DSA-*, hop-by-hop and proxy-set
   // fields removed; the gateway's own DSA-* set, each value exactly the one the entry records.
   const policy::endpoint& ep = *d.endpoint;
-  const upstream_config& up = cfg_.upstreams.at(ep.upstream);
+  const auto configured = cfg_.upstreams.find(ep.upstream);
+  if (configured == cfg_.upstreams.end()) {
+    // Decided under a set a reload installed a moment after this request took its config.
+    return refuse(r, audit::entry_decision::error, reason::upstream_unavailable,
+                  "the upstream is not configured at this gateway", close);
+  }
+  const upstream_config& up = configured->second;
   r.endpoint = &ep;
   r.filtered = ep.response.filters();
   r.streamed = ep.response.streamed();

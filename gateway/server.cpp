@@ -40,7 +40,8 @@ net::awaitable<void> accept_loop(server::impl& g) {
       co_await t.async_wait(use_tuple);
       continue;
     }
-    if (g.stats.open_connections() >= static_cast<std::int64_t>(g.cfg.limits.max_connections)) {
+    const auto max_connections = g.current()->limits.max_connections;
+    if (g.stats.open_connections() >= static_cast<std::int64_t>(max_connections)) {
       g.stats.count_rejected_connection();
       error_code cec;
       socket.close(cec);
@@ -69,6 +70,9 @@ net::awaitable<void> signal_loop(server::impl& g, net::signal_set& signals) {
     log_event("info", "draining", {{"signal", sig}});
     g.draining.store(true);
     g.expiry_timer->cancel();
+    for (auto& t : g.crl_timers) {
+      t->cancel();
+    }
     error_code cec;
     g.acceptor->close(cec);
     for (auto& w : g.workers) {
@@ -77,7 +81,7 @@ net::awaitable<void> signal_loop(server::impl& g, net::signal_set& signals) {
     // Wait for the last session to end (it cancels the drain timer; see
     // server::impl::session_ended) or for the drain timeout. The count is checked and the wait
     // begun without yielding, and the cancel is posted to this thread, so no wake-up is lost.
-    g.drain_timer->expires_after(g.cfg.limits.drain_timeout);
+    g.drain_timer->expires_after(g.current()->limits.drain_timeout);
     while (g.stats.open_connections() > 0) {
       auto [tec] = co_await g.drain_timer->async_wait(use_tuple);
       if (!tec) {
@@ -159,8 +163,15 @@ server::~server() = default;
 result<std::unique_ptr<server>> server::create(const config& cfg) {
   auto g = std::make_unique<impl>();
   g->cfg = cfg;
+  g->live.store(std::make_shared<const config>(cfg));
+  set_log_level(cfg.log.level);
+  if (cfg.access_log.enabled) {
+    if (auto opened = g->access.open(cfg.access_log.path); !opened) {
+      return fail(opened.error());
+    }
+  }
 
-  policy::load_result loaded = g->load();
+  policy::load_result loaded = g->load(cfg);
   for (const auto& d : loaded.diagnostics) {
     log_event(d.level == policy::severity::error ? "error" : "warn", "agreement_diagnostic",
               {{"message", d.format()}});
@@ -225,7 +236,7 @@ result<std::unique_ptr<server>> server::create(const config& cfg) {
     add_upstream_deadlines(cfg, up);
     g->upstream_deadlines = std::move(up.certificates);
   }
-  g->refresh_deadlines();
+  g->refresh_deadlines(cfg);
   for (const auto& [name, up] : cfg.upstreams) {
     g->stats.add_upstream(name);
   }
@@ -241,12 +252,7 @@ result<std::unique_ptr<server>> server::create(const config& cfg) {
 
   for (int i = 0; i < cfg.threads; ++i) {
     auto w = std::make_unique<worker>();
-    for (const auto& [name, up] : cfg.upstreams) {
-      auto it = g->upstream_tls.find(name);
-      w->pools[name] = std::make_unique<upstream_pool>(
-          w->ioc, up, it == g->upstream_tls.end() ? nullptr : it->second,
-          cfg.limits.max_body_bytes);
-    }
+    impl::rebuild_pools(*w, cfg, nullptr, g->upstream_tls);
     g->workers.push_back(std::move(w));
   }
   auto acceptor = bind(g->workers.front()->ioc, cfg.listen);
@@ -291,6 +297,12 @@ int server::run() {
   net::co_spawn(main_ioc, admin_loop(g), &log_exception);
   net::co_spawn(main_ioc, signal_loop(g, signals), &log_exception);
   net::co_spawn(main_ioc, expiry_loop(g), &log_exception);
+  for (const auto& ta : g.cfg.tls.trust_anchors) {
+    if (!ta.crl_url.empty()) {
+      g.crl_timers.push_back(std::make_unique<net::steady_timer>(main_ioc));
+      net::co_spawn(main_ioc, crl_refresh_loop(g, ta.name, *g.crl_timers.back()), &log_exception);
+    }
+  }
 
   std::printf("listening https=%s admin=%s\n", bound_text(*g.acceptor).c_str(),
               bound_text(*g.admin).c_str());

@@ -45,9 +45,17 @@ class session {
         w_(w),
         tls_generation_(g.tls_generation.load()),  // before tls_: the context is never older
         tls_(g.server_tls.load()),
-        stream_(std::move(socket), *tls_) {
+        stream_(std::move(socket), *tls_),
+        cfg_(g.current()) {
     g_.stats.connection_opened();
     registration_ = w_.sessions.insert(w_.sessions.end(), this);
+    if (g_.access.enabled()) {
+      error_code ec;
+      const tcp::endpoint peer = stream_.next_layer().socket().remote_endpoint(ec);
+      if (!ec) {
+        client_ = host_port{peer.address().to_string(), peer.port()}.text();
+      }
+    }
   }
   ~session() {
     w_.sessions.erase(registration_);
@@ -64,7 +72,7 @@ class session {
   }
 
   net::awaitable<void> run() {
-    const auto& lim = g_.cfg.limits;
+    const auto& lim = cfg_->limits;
     stream_.next_layer().expires_after(lim.header_read_timeout);
     auto [hec] = co_await stream_.async_handshake(net::ssl::stream_base::server, use_tuple);
     if (hec) {
@@ -107,7 +115,7 @@ class session {
   // Reads raw bytes until the end of the header block (docs/design.md §5: header bytes limit,
   // header-read timeout; idle timeout before the first byte of a keep-alive request).
   net::awaitable<head_status> read_head(std::size_t& head_len, std::string& error) {
-    const auto& lim = g_.cfg.limits;
+    const auto& lim = cfg_->limits;
     bool started = buffer_.size() > 0;
     if (g_.draining.load() && !started) {
       co_return head_status::closed;
@@ -148,14 +156,17 @@ class session {
 
   // One request; false when the connection must close afterwards.
   net::awaitable<bool> serve_one() {
-    const auto& lim = g_.cfg.limits;
+    const auto& lim = cfg_->limits;
     std::size_t head_len = 0;
     std::string error;
     const head_status hs = co_await read_head(head_len, error);
     if (hs == head_status::closed) {
       co_return false;
     }
-    request_handler handler(g_.cfg, g_.counter);
+    // Each request runs under the config in force when its head arrived (taken just before
+    // the agreement set, which a reload stores just after it).
+    cfg_ = g_.current();
+    request_handler handler(*cfg_, g_.counter);
     request_state r = handler.begin(peer_, g_.engine.load(), random_request_id(), common::now_us());
     if (const std::uint64_t gen = g_.tls_generation.load(); gen != tls_generation_) {
       // A reload since this connection's handshake may have revoked its certificate or changed
@@ -217,15 +228,23 @@ class session {
         co_return co_await send_audit_unavailable(r, cr.error);
       }
     }
-    upstream_pool& pool = *w_.pools.at(plan.upstream);
-    if (r.streamed) {
-      co_return co_await relay(handler, r, plan, pool);
+    // Held for the exchange: a reload may replace this worker's pools meanwhile.
+    const std::shared_ptr<upstream_pool> pool = pool_for(plan.upstream);
+    if (pool && r.streamed) {
+      co_return co_await relay(handler, r, plan, *pool);
     }
-    upstream_response res =
-        co_await pool.exchange(plan.head, r.body, plan.head_method, plan.idempotent);
+    upstream_response res;
+    if (pool) {
+      res = co_await pool->exchange(plan.head, r.body, plan.head_method, plan.idempotent);
+    } else {
+      res.why = reason::upstream_unavailable;
+      res.error = "the upstream was removed by a reload";
+    }
     if (res.latency_us > 0) {  // 0: nothing was sent (no connection), so no upstream time
       g_.stats.observe_upstream(plan.upstream, res.latency_us);
     }
+    g_.stats.mark_upstream(plan.upstream, res.why != reason::upstream_unavailable &&
+                                              res.why != reason::upstream_timeout);
     outcome o = handler.complete(r, std::move(res));
     co_return co_await finish(r, std::move(o));
   }
@@ -243,17 +262,20 @@ class session {
     if (res.latency_us > 0) {
       g_.stats.observe_upstream(plan.upstream, res.latency_us);
     }
+    g_.stats.mark_upstream(plan.upstream, res.why != reason::upstream_unavailable &&
+                                              res.why != reason::upstream_timeout);
     auto step = handler.start_stream(r, res);
     if (auto* whole = std::get_if<outcome>(&step)) {
       body.reset();  // a body refused unread: its connection is closed, never reused
       co_return co_await finish(r, std::move(*whole));
     }
     stream_plan& sp = std::get<stream_plan>(step);
+    std::optional<access_record> access = access_record_of(r);
     const audit::commit_result started =
         co_await async_commit(*g_.store, std::move(sp.started), net::use_awaitable);
     if (!started.ok) {
       body.reset();
-      co_return co_await send_audit_unavailable(r, started.error, true);
+      co_return co_await send_audit_unavailable(r, started.error, true, std::move(access));
     }
 
     const bool chunked = !sp.length;
@@ -272,7 +294,7 @@ class session {
     std::uint64_t sent = 0;
     stream_end how = stream_end::completed;
     std::string detail;
-    stream_.next_layer().expires_after(g_.cfg.limits.header_read_timeout);
+    stream_.next_layer().expires_after(cfg_->limits.header_read_timeout);
     auto [hec, hn] = co_await net::async_write(stream_, net::buffer(head), use_tuple);
     if (hec) {
       how = stream_end::client_closed;
@@ -304,7 +326,7 @@ class session {
           data[n + 1] = '\n';
           total = n + static_cast<std::size_t>(len) + 2;
         }
-        stream_.next_layer().expires_after(g_.cfg.limits.header_read_timeout);
+        stream_.next_layer().expires_after(cfg_->limits.header_read_timeout);
         auto [wec, wn] = co_await net::async_write(stream_, net::buffer(start, total), use_tuple);
         // The body bytes among those written: exactly what left, even when the write failed.
         const std::size_t framing = static_cast<std::size_t>(data - start);
@@ -329,7 +351,7 @@ class session {
     }
     if (how == stream_end::completed && chunked) {
       static constexpr std::string_view last = "0\r\n\r\n";
-      stream_.next_layer().expires_after(g_.cfg.limits.header_read_timeout);
+      stream_.next_layer().expires_after(cfg_->limits.header_read_timeout);
       auto [lec, ln] = co_await net::async_write(stream_, net::buffer(last), use_tuple);
       if (lec) {
         how = stream_end::client_closed;
@@ -342,7 +364,15 @@ class session {
     audit::entry end = handler.end_stream(r, how, sent, std::move(digest), detail);
     const audit::commit_result ended =
         co_await async_commit(*g_.store, std::move(end), net::use_awaitable);
-    g_.stats.count_request("allow", "allowed", r.agreement_id, micros_since(r.started));
+    g_.stats.count_request("allow", "allowed", r.agreement_id, r.who.party,
+                           micros_since(r.started));
+    if (access) {
+      access->reason = how == stream_end::completed ? "allowed" : std::string(to_string(how));
+      access->status = sp.head.status;
+      access->bytes = static_cast<std::int64_t>(sent);
+      access->duration_us = micros_since(r.started);
+      g_.access.write(*access);
+    }
     if (!ended.ok) {
       // The bytes have left and the started entry stands; the connection closes so nothing more
       // leaves unrecorded.
@@ -364,11 +394,17 @@ class session {
     co_return !close;
   }
 
+  // The pool of upstream `name` in this worker; null when a reload removed it.
+  std::shared_ptr<upstream_pool> pool_for(const std::string& name) const {
+    auto it = w_.pools.find(name);
+    return it == w_.pools.end() ? nullptr : it->second;
+  }
+
   // Beast reads the body (Content-Length or chunked) of the head checked above into r.body.
   // False when the connection must close (the refusal, if any, has been sent).
   net::awaitable<bool> read_body(const request_handler& handler, request_state& r,
                                  std::string_view block, std::size_t head_len) {
-    const auto& lim = g_.cfg.limits;
+    const auto& lim = cfg_->limits;
     http::request_parser<http::string_body> parser;
     parser.header_limit(static_cast<std::uint32_t>(lim.max_header_bytes));
     parser.body_limit(lim.max_body_bytes);
@@ -429,32 +465,77 @@ class session {
     const bool allowed = r.entry.decision == audit::entry_decision::allow;
     const std::string reason_text = r.entry.reason.empty() ? "allowed" : r.entry.reason;
     const std::string party = r.entry.requester.party;
+    std::optional<access_record> access = access_record_of(r);
     const audit::commit_result cr =
         co_await async_commit(*g_.store, std::move(r.entry), net::use_awaitable);
     if (!cr.ok) {
-      co_return co_await send_audit_unavailable(r, cr.error, o.close);
+      co_return co_await send_audit_unavailable(r, cr.error, o.close, std::move(access));
     }
-    g_.stats.count_request(decision, reason_text, r.agreement_id, micros_since(r.started));
+    g_.stats.count_request(decision, reason_text, r.agreement_id, party, micros_since(r.started));
     if (!allowed) {
-      log_event("info", "request_refused",
+      // An upstream that fails is the operator's to fix; a refused caller is the caller's.
+      const bool upstream_fault = reason_text == "upstream_unavailable" ||
+                                  reason_text == "upstream_timeout" ||
+                                  (reason_text == "upstream_status" && o.status >= 500);
+      log_event(upstream_fault ? "warn" : "info", "request_refused",
                 {{"request_id", r.request_id},
                  {"decision", decision},
                  {"reason", reason_text},
                  {"status", o.status},
                  {"requester", party}});
     }
-    co_return co_await write_response(r, std::move(o));
+    if (access) {
+      access->reason = reason_text;
+    }
+    co_return co_await write_response(r, std::move(o), std::move(access));
+  }
+
+  // The access-log line's fields known before the response (nullopt when the log is off); taken
+  // from the entry before it is moved into the commit.
+  std::optional<access_record> access_record_of(const request_state& r) const {
+    if (!g_.access.enabled()) {
+      return std::nullopt;
+    }
+    access_record a;
+    a.time_us = r.time_us;
+    a.client = client_;
+    a.request_id = r.request_id;
+    a.requester = r.entry.requester.party;
+    a.method = r.entry.method;
+    a.path = r.entry.path;
+    a.endpoint = r.entry.endpoint;
+    // A matched endpoint is logged by its template (/asb/v1/cases/{case_id}): the identifiers
+    // in a path are for the audit store only (docs/operations.md, section 8).
+    if (!a.endpoint.empty() && r.engine) {
+      if (const policy::agreement* ag = r.engine->agreements().find(r.entry.agreement)) {
+        if (const policy::endpoint* ep = ag->find_endpoint(a.endpoint)) {
+          a.path = ep->path;
+        }
+      }
+    }
+    a.case_ref = r.entry.case_ref;
+    a.acting_user = r.entry.acting_user;
+    return a;
   }
 
   net::awaitable<bool> send_audit_unavailable(request_state& r, const std::string& error,
-                                              bool close = false) {
+                                              bool close = false,
+                                              std::optional<access_record> access = {}) {
     log_event("error", "audit_commit_failed", {{"request_id", r.request_id}, {"error", error}});
-    g_.stats.count_request("error", "audit_unavailable", r.agreement_id, micros_since(r.started));
+    g_.stats.count_request("error", "audit_unavailable", r.agreement_id, r.who.party,
+                           micros_since(r.started));
     outcome o = request_handler::audit_unavailable(r, close || !r.head.keep_alive);
-    co_return co_await write_response(r, std::move(o));
+    if (!access) {
+      access = access_record_of(r);  // the intent's commit failed: the entry is still here
+    }
+    if (access) {
+      access->reason = "audit_unavailable";
+    }
+    co_return co_await write_response(r, std::move(o), std::move(access));
   }
 
-  net::awaitable<bool> write_response(const request_state& r, outcome o) {
+  net::awaitable<bool> write_response(const request_state& r, outcome o,
+                                      std::optional<access_record> access = {}) {
     // A drain that began while this request was in flight closes the connection after it.
     const bool close = o.close || g_.draining.load();
     const int status = o.status;
@@ -478,8 +559,14 @@ class session {
       // otherwise write one TLS record per buffer.
       out.append(body);
     }
-    stream_.next_layer().expires_after(g_.cfg.limits.header_read_timeout);
+    stream_.next_layer().expires_after(cfg_->limits.header_read_timeout);
     auto [ec, n] = co_await net::async_write(stream_, net::buffer(out), use_tuple);
+    if (access) {
+      access->status = status;
+      access->bytes = no_body || ec ? 0 : static_cast<std::int64_t>(body.size());
+      access->duration_us = micros_since(r.started);
+      g_.access.write(*access);
+    }
     co_return !ec && !close;
   }
 
@@ -488,11 +575,13 @@ class session {
   std::uint64_t tls_generation_;            // the trust state this connection was checked under
   std::shared_ptr<net::ssl::context> tls_;  // outlives stream_, which points into it
   beast::ssl_stream<beast::tcp_stream> stream_;
+  std::shared_ptr<const config> cfg_;  // the config of the request being served
   beast::flat_buffer buffer_;
   peer_identity peer_;
   bool idle_ = false;
   bool abort_ = false;  // a streamed relay was cut: close without a clean TLS end
   std::list<session*>::iterator registration_;
+  std::string client_;  // address:port of the peer, for the access log
 };
 
 net::awaitable<void> run_session(server::impl& g, worker& w, tcp::socket socket) {

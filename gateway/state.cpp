@@ -3,6 +3,7 @@
 #include <openssl/crypto.h>
 #include <openssl/rand.h>
 
+#include <algorithm>
 #include <boost/json.hpp>
 #include <cstring>
 #include <future>
@@ -12,14 +13,6 @@
 namespace dsa::gateway {
 
 namespace json = boost::json;
-
-std::set<std::string> served_upstreams(const config& cfg) {
-  std::set<std::string> names;
-  for (const auto& [name, upstream] : cfg.upstreams) {
-    names.insert(name);
-  }
-  return names;
-}
 
 std::int64_t micros_since(std::chrono::steady_clock::time_point t) {
   return std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - t)
@@ -116,55 +109,185 @@ audit::entry server::impl::agreements_entry(audit::entry_kind kind,
   return e;
 }
 
-policy::load_result server::impl::load() const {
+policy::load_result server::impl::load(const config& c) const {
   policy::load_options opts;
   std::set<std::string> anchors;
-  for (const auto& ta : cfg.tls.trust_anchors) {
+  for (const auto& ta : c.tls.trust_anchors) {
     anchors.insert(ta.name);
   }
   opts.trust_anchors = std::move(anchors);
   opts.now = policy::time_point(std::chrono::microseconds(common::now_us()));
-  return policy::load_agreements({cfg.agreements_dir}, opts);
+  return policy::load_agreements({c.agreements_dir}, opts);
 }
 
-// SIGHUP: agreements and the TLS context (CRLs, CA files) all-or-nothing; a bad set keeps the
-// old one.
-void server::impl::reload() {
-  auto r = load();
-  auto fresh_tls = make_server_context(cfg.tls);
-  if (!fresh_tls) {
-    const std::string& tls_error = fresh_tls.error();
-    log_event("error", "tls_reload_failed", {{"error", tls_error}});
-    policy::diagnostic d;
-    d.file = cfg.file.string();
-    d.message = "TLS reload failed: " + tls_error;
-    d.code = "tls-reload";
-    r.diagnostics.push_back(std::move(d));
+namespace {
+
+// The keys of `next` a running process cannot take up: they were bound or opened at start.
+std::vector<std::string> restart_only_changes(const config& running, const config& next) {
+  std::vector<std::string> keys;
+  if (running.listen.text() != next.listen.text()) {
+    keys.emplace_back("listen");
   }
-  if (!r.ok() || !fresh_tls) {
-    for (const auto& d : r.diagnostics) {
+  if (running.admin_listen.text() != next.admin_listen.text()) {
+    keys.emplace_back("admin_listen");
+  }
+  if (running.threads != next.threads) {
+    keys.emplace_back("threads");
+  }
+  if (running.audit.path != next.audit.path) {
+    keys.emplace_back("audit.path");
+  }
+  if (running.audit.signing_key != next.audit.signing_key) {
+    keys.emplace_back("audit.signing_key");
+  }
+  if (running.audit.origin != next.audit.origin) {
+    keys.emplace_back("audit.origin");
+  }
+  return keys;
+}
+
+policy::diagnostic config_diagnostic(const config& c, std::string message, std::string code) {
+  policy::diagnostic d;
+  d.file = c.file.string();
+  d.message = std::move(message);
+  d.code = std::move(code);
+  return d;
+}
+
+}  // namespace
+
+void server::impl::rebuild_pools(
+    worker& w, const config& next, const config* prev,
+    const std::map<std::string, std::shared_ptr<net::ssl::context>>& tls) {
+  std::map<std::string, std::shared_ptr<upstream_pool>> pools;
+  for (const auto& [name, up] : next.upstreams) {
+    if (prev != nullptr && prev->limits.max_body_bytes == next.limits.max_body_bytes) {
+      auto before = prev->upstreams.find(name);
+      auto pool = w.pools.find(name);
+      if (before != prev->upstreams.end() && before->second == up && pool != w.pools.end()) {
+        pools.emplace(name, pool->second);  // unchanged: its idle connections stay
+        continue;
+      }
+    }
+    auto ctx = tls.find(name);
+    pools.emplace(
+        name, std::make_shared<upstream_pool>(w.ioc, up, ctx == tls.end() ? nullptr : ctx->second,
+                                              next.limits.max_body_bytes));
+  }
+  // A request in flight holds its pool; a replaced pool's idle connections close with it.
+  w.pools = std::move(pools);
+}
+
+// SIGHUP: gateway.yaml, the agreements and the TLS contexts all-or-nothing. Every step that can
+// fail runs first, into locals; only when all have succeeded is anything swapped in.
+void server::impl::reload() {
+  const std::shared_ptr<const config> prev = current();
+  result<config> read = load_config(cfg.file);
+  std::vector<policy::diagnostic> problems;
+  policy::load_result r;
+  ssl_ctx_ptr fresh_tls;
+  std::map<std::string, std::shared_ptr<net::ssl::context>> fresh_upstream_tls;
+  if (!read) {
+    problems.push_back(
+        config_diagnostic(*prev, "gateway config: " + read.error(), "config-reload"));
+  } else {
+    const config& next = read.value();
+    r = load(next);
+    problems = r.diagnostics;
+    if (auto made = make_server_context(next.tls)) {
+      fresh_tls = std::move(made).value();
+    } else {
+      const std::string& tls_error = made.error();
+      log_event("error", "tls_reload_failed", {{"error", tls_error}});
+      problems.push_back(config_diagnostic(next, "TLS reload failed: " + tls_error, "tls-reload"));
+    }
+    for (const auto& [name, up] : next.upstreams) {
+      if (!up.tls) {
+        continue;
+      }
+      auto before = prev->upstreams.find(name);
+      auto ctx = upstream_tls.find(name);
+      if (before != prev->upstreams.end() && before->second == up && ctx != upstream_tls.end()) {
+        fresh_upstream_tls.emplace(name, ctx->second);
+      } else if (auto c = make_upstream_context(up)) {
+        fresh_upstream_tls.emplace(name, std::make_shared<net::ssl::context>(c.value().release()));
+      } else {
+        problems.push_back(config_diagnostic(next, c.error(), "tls-reload"));
+      }
+    }
+  }
+  const auto rejected = [&](const policy::diagnostic& d) {
+    return d.level == policy::severity::error;
+  };
+  const bool ok = read.has_value() && r.ok() && fresh_tls &&
+                  std::none_of(problems.begin(), problems.end(), rejected);
+  // Opening the access log swaps it in, so it is the last fallible step.
+  bool access_ok = false;
+  if (ok) {
+    const config& next = read.value();
+    const std::filesystem::path path =
+        next.access_log.enabled ? next.access_log.path : std::filesystem::path();
+    if (auto opened = access.open(path)) {
+      access_ok = true;
+    } else {
+      problems.push_back(config_diagnostic(next, opened.error(), "access-log"));
+    }
+  }
+  if (!ok || !access_ok) {
+    for (const auto& d : problems) {
       if (d.level == policy::severity::error) {
         log_event("error", "agreement_diagnostic", {{"message", d.format()}});
       }
     }
     log_event("error", "agreements_rejected",
-              {{"errors", r.error_count()}, {"kept", "previous set"}});
-    audit_lifecycle(
-        agreements_entry(audit::entry_kind::agreements_rejected, nullptr, r.diagnostics));
+              {{"errors", std::count_if(problems.begin(), problems.end(), rejected)},
+               {"kept", "previous config and set"}});
+    audit_lifecycle(agreements_entry(audit::entry_kind::agreements_rejected, nullptr, problems));
+    stats.count_reload(false, common::now_us() / 1000000);
     return;
   }
+
+  auto next = std::make_shared<const config>(std::move(read).value());
+  const std::vector<std::string> pending = restart_only_changes(cfg, *next);
   audit_lifecycle(
       agreements_entry(audit::entry_kind::agreements_loaded, r.set.get(), r.diagnostics));
-  engine.store(std::make_shared<const policy::engine>(r.set, served_upstreams(cfg)));
-  server_tls.store(std::make_shared<net::ssl::context>(fresh_tls->release()));
+  for (const auto& [name, up] : next->upstreams) {
+    stats.add_upstream(name);
+  }
+  upstream_tls = std::move(fresh_upstream_tls);
+  for (auto& w : workers) {
+    net::post(w->ioc, [wp = w.get(), next, prev, tls = upstream_tls] {
+      rebuild_pools(*wp, *next, prev.get(), tls);
+    });
+  }
+  set_log_level(next->log.level);
+  live.store(next);
+  engine.store(std::make_shared<const policy::engine>(r.set, served_upstreams(*next)));
+  server_tls.store(std::make_shared<net::ssl::context>(fresh_tls.release()));
   tls_generation.fetch_add(1);
-  refresh_deadlines();
+  {
+    tls_deadlines up;
+    add_upstream_deadlines(*next, up);
+    upstream_deadlines = std::move(up.certificates);
+  }
+  refresh_deadlines(*next);
+  stats.set_restart_required(pending.size());
+  if (!pending.empty()) {
+    json::array keys;
+    for (const auto& k : pending) {
+      keys.push_back(json::string(k));
+    }
+    log_event("warn", "reload_restart_required",
+              {{"keys", std::move(keys)},
+               {"detail", "these keys keep their start-up values until a restart"}});
+  }
+  stats.count_reload(true, common::now_us() / 1000000);
   log_event("info", "agreements_loaded", {{"agreements", r.set->agreements.size()}});
 }
 
-// Re-reads the deadlines of the files the current server context was built from.
-void server::impl::refresh_deadlines() {
-  auto d = std::make_shared<tls_deadlines>(read_server_deadlines(cfg.tls));
+// Re-reads the deadlines of the files the server context of `c` was built from.
+void server::impl::refresh_deadlines(const config& c) {
+  auto d = std::make_shared<tls_deadlines>(read_server_deadlines(c.tls));
   d->certificates.insert(d->certificates.end(), upstream_deadlines.begin(),
                          upstream_deadlines.end());
   deadlines.store(std::move(d));
@@ -179,7 +302,8 @@ void server::impl::check_expiry(std::string_view when) {
     return;
   }
   const std::int64_t now = common::now_us() / 1000000;
-  for (const auto& w : expiry_warnings(eng->agreements(), *d, now, cfg.warnings.expiry_days)) {
+  const int window = current()->warnings.expiry_days;
+  for (const auto& w : expiry_warnings(eng->agreements(), *d, now, window)) {
     stats.count_expiry_warning(w.what);
     log_event("warn", "expiry_warning",
               {{"check", when},
@@ -187,7 +311,7 @@ void server::impl::check_expiry(std::string_view when) {
                {"what", w.what},
                {"at", format_unix(w.at_unix)},
                {"days_left", w.days_left},
-               {"window_days", cfg.warnings.expiry_days}});
+               {"window_days", window}});
   }
 }
 

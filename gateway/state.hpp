@@ -12,6 +12,7 @@
 
 #include <atomic>
 #include <boost/asio/async_result.hpp>
+#include <boost/asio/awaitable.hpp>
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -30,6 +31,7 @@
 #include <thread>
 #include <vector>
 
+#include "access_log.hpp"
 #include "audit/store.hpp"
 #include "common/clock.hpp"
 #include "config.hpp"
@@ -38,6 +40,7 @@
 #include "policy/engine.hpp"
 #include "policy/loader.hpp"
 #include "policy/volume.hpp"
+#include "readiness.hpp"
 #include "server.hpp"
 #include "tls.hpp"
 #include "upstream.hpp"
@@ -52,9 +55,6 @@ using tcp = net::ip::tcp;
 
 // A request id: 128 bits from OpenSSL's CSPRNG as 32 lowercase hex digits.
 [[nodiscard]] std::string random_request_id();
-
-// The upstream names this gateway's config serves: only their endpoints are decided here.
-[[nodiscard]] std::set<std::string> served_upstreams(const config& cfg);
 
 // Logs an exception that escaped a coroutine (co_spawn's completion handler); nothing throws out
 // of a session by design, so this is a last resort.
@@ -86,16 +86,23 @@ struct worker {
   std::list<session*> sessions;  // touched only on this worker's thread
   net::io_context ioc{1};
   net::executor_work_guard<net::io_context::executor_type> work{ioc.get_executor()};
-  std::map<std::string, std::unique_ptr<upstream_pool>> pools;
+  // Replaced on this thread when a reload changes an upstream; a request holds its pool.
+  std::map<std::string, std::shared_ptr<upstream_pool>> pools;
   std::thread thread;
 };
 
 struct server::impl {
+  // The config the process started with: the keys only a restart changes (listen addresses,
+  // threads, the audit store) are read from it. Everything a reload may change is read from
+  // current() (docs/operations.md, section 6).
   config cfg;
+  std::atomic<std::shared_ptr<const config>> live;
+  std::shared_ptr<const config> current() const { return live.load(); }
   std::atomic<std::shared_ptr<const policy::engine>> engine;
   policy::memory_volume_counter counter;
   std::unique_ptr<audit::store> store;
   metrics stats;
+  access_log access;  // open when access_log.enabled (docs/operations.md, section 8)
   // Swapped whole on SIGHUP (new CRLs); a session keeps the context it started with.
   std::atomic<std::shared_ptr<net::ssl::context>> server_tls;
   // Bumped after each successful reload has stored its server_tls: a session whose number is
@@ -112,6 +119,8 @@ struct server::impl {
   std::vector<tls_deadline> upstream_deadlines;
   // The daily expiry check; declared after `workers` so it is destroyed before its io_context.
   std::unique_ptr<net::steady_timer> expiry_timer;
+  // One per trust anchor with a crl_url at start (crl_refresh.hpp); cancelled by the drain.
+  std::vector<std::unique_ptr<net::steady_timer>> crl_timers;
   // The drain's deadline, on the first worker's context; cancelled when the last session ends.
   std::unique_ptr<net::steady_timer> drain_timer;
   std::size_t next_worker = 0;
@@ -123,14 +132,19 @@ struct server::impl {
   audit::entry agreements_entry(audit::entry_kind kind, const policy::agreement_set* set,
                                 const std::vector<policy::diagnostic>& diags);
 
-  policy::load_result load() const;
+  policy::load_result load(const config& c) const;
 
-  // SIGHUP: agreements and the TLS context (CRLs, CA files) all-or-nothing; a bad set keeps the
-  // old one.
+  // SIGHUP: gateway.yaml, the agreements and the TLS contexts all-or-nothing; a bad file or set
+  // keeps the old one. Keys that need a restart are reported (log line and metric).
   void reload();
 
-  // Re-reads the deadlines of the files the current server context was built from.
-  void refresh_deadlines();
+  // Re-reads the deadlines of the files the server context of `c` was built from.
+  void refresh_deadlines(const config& c);
+
+  // Builds the worker's pools for `next`, keeping the pool of an upstream whose settings (and
+  // the body limit) are those of `prev`. Runs on the worker's thread.
+  static void rebuild_pools(worker& w, const config& next, const config* prev,
+                            const std::map<std::string, std::shared_ptr<net::ssl::context>>& tls);
 
   // Logs an expiry_warning for everything inside the warning window, against
   // the agreement set and TLS files in force now. `when`: start, reload or daily.
@@ -141,5 +155,10 @@ struct server::impl {
   // A session ended (any thread): during a drain, the last one wakes the drain.
   void session_ended();
 };
+
+// Fetches the CRL of trust anchor `anchor` now and every crl_refresh_interval_s until the drain
+// cancels `timer` or a reload removes the anchor's crl_url (gateway/crl_refresh.hpp).
+net::awaitable<void> crl_refresh_loop(server::impl& g, std::string anchor,
+                                      net::steady_timer& timer);
 
 }  // namespace dsa::gateway

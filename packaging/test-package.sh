@@ -12,8 +12,10 @@
 #     <root>/etc/dsa-gateway/tls-dev/, the packaged config rewritten to the extracted paths;
 #     the packaged dsa-gateway --check must pass (exit 0, expected lines), and fail (exit 1)
 #     while the certificates are missing; the packaged `dsa lint` must pass on the packaged
-#     agreements; the unit must pass `systemd-analyze verify` when that tool is present.
-# Needs dpkg-deb and dpkg-shlibdeps (dpkg-dev), file, openssl. Works as root or not; no
+#     agreements; the unit must pass `systemd-analyze verify` when that tool is present;
+#  5. copyright, changelog (by the Maintainer) and manual pages present, and lintian reports no
+#     error and no warning.
+# Needs dpkg-deb and dpkg-shlibdeps (dpkg-dev), file, openssl, lintian. Works as root or not; no
 # fakeroot needed (CPack writes root-owned archives itself).
 # shellcheck disable=SC2016  # the bash -c snippets take their arguments as $1, $2 on purpose
 set -euo pipefail
@@ -127,6 +129,7 @@ rewrite() { # tls-dir-replacement
   sed -e "s#\([ :]\)/etc/dsa-gateway/tls/#\1$1/#g" \
       -e "s#\([ :]\)/etc/dsa-gateway#\1$root/etc/dsa-gateway#g" \
       -e "s#\([ :]\)/var/lib/dsa-gateway#\1$root/var/lib/dsa-gateway#g" \
+      -e "s#\([ :]\)/var/log/dsa-gateway#\1$root/var/log/dsa-gateway#g" \
       "$root/etc/dsa-gateway/gateway.yaml"
 }
 rewrite "$pki" >"$tmp/gateway.yaml"
@@ -187,6 +190,35 @@ if command -v systemd-analyze >/dev/null 2>&1; then
   fi
 else
   echo "  skip systemd-analyze verify (systemd-analyze not installed)"
+fi
+
+# 5. Debian policy: copyright, changelog by the control file's maintainer, manual pages, and
+#    lintian with no error and no warning (informational tags are allowed).
+contents="$(dpkg-deb -c "$deb")"
+for f in ./usr/share/doc/dsa-gateway/copyright ./usr/share/doc/dsa-gateway/changelog.gz \
+         ./usr/share/man/man8/dsa-gateway.8.gz ./usr/share/man/man1/dsa.1.gz \
+         ./usr/share/man/man1/dsa-bench.1.gz ./usr/share/lintian/overrides/dsa-gateway; do
+  expect "contains $f" bash -c 'grep -q " $1\$" <<<"$2"' _ "$f" "$contents"
+done
+mkdir -p "$tmp/policy"
+dpkg-deb -x "$deb" "$tmp/policy"
+maintainer="$(field Maintainer)"
+expect "Maintainer is a name and an address ($maintainer)" \
+  bash -c '[[ "$1" =~ ^[^\<]+\ \<[^@\>]+@[^\>]+\>$ ]]' _ "$maintainer"
+expect "changelog: version $version, signed by the Maintainer" \
+  bash -c 'zcat "$1" | head -1 | grep -q "^dsa-gateway ($2) " &&
+           zcat "$1" | grep -q "^ -- $3  "' _ "$tmp/policy/usr/share/doc/dsa-gateway/changelog.gz" \
+  "$version" "$maintainer"
+expect "copyright: machine-readable, Upstream-Contact is the Maintainer" \
+  bash -c 'head -1 "$1" | grep -q "^Format: https://www.debian.org/doc/packaging-manuals/copyright-format/1.0/" &&
+           grep -qF "Upstream-Contact: $2" "$1"' _ "$tmp/policy/usr/share/doc/dsa-gateway/copyright" "$maintainer"
+if command -v lintian >/dev/null 2>&1; then
+  rc=0
+  lintian --fail-on error,warning --tag-display-limit 0 "$deb" >"$tmp/lintian.out" 2>&1 || rc=$?
+  grep -v 'running with root privileges' "$tmp/lintian.out" | sed 's/^/    /' || true
+  expect "lintian: no error and no warning (exit $rc)" test "$rc" -eq 0
+else
+  fail "lintian is not installed (tools/install-deps.sh installs it)"
 fi
 
 if [ "$fails" -ne 0 ]; then

@@ -424,6 +424,7 @@ decision engine::decide_for(std::string_view party, const request_view& req,
   const segments segs = split_path(req.path);
   int best = -1;
   const candidate* best_candidate = nullptr;
+  const candidate* elsewhere = nullptr;  // a match whose endpoint another gateway serves
   std::size_t best_cap = 0;
   for (const candidate& c : it->second) {
     if (req.agreement && c.agreement->id != *req.agreement) {
@@ -437,6 +438,11 @@ decision engine::decide_for(std::string_view party, const request_view& req,
       continue;
     }
     if (!not_served_.empty() && not_served_.count(c.endpoint) != 0) {
+      // The requester's own agreement names it, so saying where it is served discloses nothing
+      // of another party's agreements (docs/operations.md, section 10).
+      if (elsewhere == nullptr) {
+        elsewhere = &c;
+      }
       continue;
     }
     std::size_t cap = 0;
@@ -462,6 +468,12 @@ decision engine::decide_for(std::string_view party, const request_view& req,
       d.permission = c.permission;
       d.endpoint = c.endpoint;
     }
+  }
+  if (best < 0 && elsewhere != nullptr) {
+    d.detail = "endpoint " + elsewhere->endpoint->id + " of agreement " + elsewhere->agreement->id +
+               " is served at the gateway of its provider (" + elsewhere->endpoint->provider +
+               "), not here";
+    return d;
   }
   if (best < 0) {
     return none();

@@ -106,6 +106,39 @@ bool memory_volume_counter::try_acquire(const agreement& /*a*/, const permission
   return true;
 }
 
+std::optional<std::chrono::microseconds> memory_volume_counter::until_free(const agreement& /*a*/,
+                                                                           const permission& perm,
+                                                                           const cap_keys& keys,
+                                                                           time_point now) {
+  std::chrono::microseconds wait{0};
+  if (perm.volume_caps.empty()) {
+    return wait;
+  }
+  shard& s = shard_for(perm.counter_key);
+  std::lock_guard lock(s.mutex);
+  for (const volume_cap& cap : perm.volume_caps) {
+    if (cap.max == 0) {
+      return std::nullopt;
+    }
+    auto it = s.times.find(scope_key(perm, cap.scope, scope_value(keys, cap.scope)));
+    if (it == s.times.end()) {
+      continue;
+    }
+    // The same count as try_acquire: times in [now − window, …). With n counted and room for
+    // max, the (n − max + 1)-th oldest must leave; a time t is counted while now' − window <= t,
+    // so it leaves one microsecond after t + window.
+    auto from = std::lower_bound(it->second.begin(), it->second.end(), now - cap.window);
+    const auto counted = static_cast<std::uint64_t>(it->second.end() - from);
+    if (counted < cap.max) {
+      continue;
+    }
+    const time_point leaves = *(from + static_cast<std::ptrdiff_t>(counted - cap.max)) +
+                              cap.window + std::chrono::microseconds(1);
+    wait = std::max(wait, std::chrono::duration_cast<std::chrono::microseconds>(leaves - now));
+  }
+  return wait;
+}
+
 void memory_volume_counter::record(const agreement& /*a*/, const permission& perm,
                                    const cap_keys& keys, time_point when) {
   if (perm.volume_caps.empty()) {

@@ -8,9 +8,11 @@
 // today and share them between instances later.
 
 #include <array>
+#include <chrono>
 #include <cstddef>
 #include <deque>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -36,6 +38,15 @@ class volume_counter {
   virtual bool try_acquire(const agreement& a, const permission& perm, const cap_keys& keys,
                            time_point now, std::size_t& exceeded) = 0;
 
+  // After try_acquire refused: how long from `now` until every cap of `perm` that is full for
+  // `keys` has a free slot again, which is when the oldest request that must leave its window
+  // leaves it (the Retry-After of a 429). nullopt when a cap with `max: 0` is full (it never
+  // frees); zero when no cap is full.
+  virtual std::optional<std::chrono::microseconds> until_free(const agreement& a,
+                                                              const permission& perm,
+                                                              const cap_keys& keys,
+                                                              time_point now) = 0;
+
   // Records a request allowed in the past (seeding from the audit store at start).
   virtual void record(const agreement& a, const permission& perm, const cap_keys& keys,
                       time_point when) = 0;
@@ -50,6 +61,9 @@ class memory_volume_counter final : public volume_counter {
                    std::size_t& exceeded) override;
   void record(const agreement& a, const permission& perm, const cap_keys& keys,
               time_point when) override;
+  std::optional<std::chrono::microseconds> until_free(const agreement& a, const permission& perm,
+                                                      const cap_keys& keys,
+                                                      time_point now) override;
 
   // The requests `cap` of `perm` counts for `keys` at `now` (those in [now − window, now] and
   // any later), as try_acquire counts them: what `dsa explain` shows beside each cap.

@@ -4,7 +4,7 @@
 # llvm-symbolizer that turns sanitizer reports into file:line stacks; clang-format checks the
 # source layout (tools/check-format.sh). nginx-light is the other side of `dsa-bench http
 # --compare-nginx`; linux-perf (user-space only, no kernel module) profiles the gateway under load
-# (docs/performance.md).
+# (docs/performance.md); lintian checks the .deb (packaging/test-package.sh).
 # Idempotent: packages already present are left alone. Works as root (CI) or through sudo.
 set -euo pipefail
 
@@ -12,7 +12,7 @@ packages=(
   build-essential cmake ccache pkg-config git
   libboost1.81-dev libssl-dev openssl libyaml-cpp-dev libsqlite3-dev sqlite3
   catch2 libcli11-dev libhowardhinnant-date-dev tzdata
-  libboost-json1.81-dev curl python3 dpkg-dev file
+  libboost-json1.81-dev curl python3 dpkg-dev file lintian
   python3-yaml python3-jsonschema
   testssl.sh
   clang-16 libclang-rt-16-dev llvm clang-format

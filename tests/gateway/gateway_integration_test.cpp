@@ -652,11 +652,20 @@ TEST_CASE("volume caps survive a gateway restart", "[gateway][integration]") {
   REQUIRE(third);
   CHECK(third->status == 429);
   CHECK(problem_reason(*third) == "volume_cap_exceeded");
+  // Retry-After: when the first of the two counted requests leaves the one-day window.
+  REQUIRE(third->has_header("Retry-After"));
+  const long wait = std::stol(third->header("Retry-After"));
+  CHECK(wait > 86400 - 60);
+  CHECK(wait <= 86400);
   CHECK(w.gw->stop() == 0);
   w.gw->start();
   auto after = one_shot(w.gw->port(), req);
   REQUIRE(after);
   CHECK(after->status == 429);
+  // The counts seeded from the audit store give the same answer after a restart.
+  REQUIRE(after->has_header("Retry-After"));
+  CHECK(std::stol(after->header("Retry-After")) <= wait);
+  CHECK(std::stol(after->header("Retry-After")) > 86400 - 120);
   CHECK(w.forwarded() == 2);
   // Start-up and shutdown are audited as lifecycle entries.
   CHECK(audit_entries(w.gw->audit_db(), "shutdown").size() == 1);
@@ -679,9 +688,8 @@ TEST_CASE("admin endpoints report health, readiness, agreements and metrics",
   CHECK(list[0].at("version") == "1.0.0");
   auto [ms, mb] = admin_get(w.gw->admin_port(), "/metrics");
   CHECK(ms == 200);
-  CHECK(mb.find(
-            "dsa_requests_total{decision=\"allow\",reason=\"allowed\",agreement=\"test-gw\"} 1") !=
-        std::string::npos);
+  CHECK(mb.find("dsa_requests_total{decision=\"allow\",reason=\"allowed\",agreement=\"test-gw\","
+                "requester=\"police\"} 1") != std::string::npos);
   CHECK(mb.find("dsa_audit_writable 1") != std::string::npos);
   CHECK(mb.find("dsa_request_duration_seconds_count 1") != std::string::npos);
   CHECK(admin_get(w.gw->admin_port(), "/nope").first == 404);

@@ -85,6 +85,12 @@ struct rig_options {
   std::vector<std::string> upstream_args;
   // The served certificate and key; empty: the dev PKI's gateway.pem/.key.
   std::string certificate, private_key;
+  // The name the config gives the sample upstream (the agreement's endpoints use council-asb).
+  std::string upstream_name = "council-asb";
+  bool with_agreement = true;  // false: an empty agreements directory
+  std::string extra_yaml;      // appended to gateway.yaml
+  std::string crl_file;        // the anchor's crl_file; empty: the dev PKI's crl.pem
+  std::string anchor_extra;    // more keys of the trust anchor's mapping (", key: value")
 };
 
 struct rig {
@@ -93,7 +99,11 @@ struct rig {
   std::unique_ptr<gateway> gw;
 
   explicit rig(const rig_options& o = {}) {
-    dir.write("agreements/test-gw.yaml", agreement("1.0.0", o.review_due));
+    if (o.with_agreement) {
+      dir.write("agreements/test-gw.yaml", agreement("1.0.0", o.review_due));
+    } else {
+      fs::create_directories(dir.path() / "agreements");
+    }
     std::vector<std::string> args{"--tls-cert", (pki() / "upstream.pem").string(), "--tls-key",
                                   (pki() / "upstream.key").string()};
     args.insert(args.end(), o.upstream_args.begin(), o.upstream_args.end());
@@ -103,10 +113,10 @@ struct rig {
         "listen: 127.0.0.1:0\nadmin_listen: 127.0.0.1:0\ntls:\n  certificate: " +
         (o.certificate.empty() ? p + "/gateway.pem" : o.certificate) +
         "\n  private_key: " + (o.private_key.empty() ? p + "/gateway.key" : o.private_key) +
-        "\n  trust_anchors:\n    - {name: partner-ca, ca_file: " + p + "/ca.pem, crl_file: " + p +
-        "/crl.pem}\nagreements_dir: agreements\nupstreams:\n  council-asb:\n"
-        "    url: \"https://127.0.0.1:" +
-        std::to_string(up->port()) + "\"\n    ca_file: " + p +
+        "\n  trust_anchors:\n    - {name: partner-ca, ca_file: " + p +
+        "/ca.pem, crl_file: " + (o.crl_file.empty() ? p + "/crl.pem" : o.crl_file) +
+        o.anchor_extra + "}\nagreements_dir: agreements\nupstreams:\n  " + o.upstream_name +
+        ":\n    url: \"https://127.0.0.1:" + std::to_string(up->port()) + "\"\n    ca_file: " + p +
         "/upstream-ca.pem\n    connect_timeout_ms: 1000\n"
         "    response_timeout_ms: 5000\n"
         "audit: {path: audit.db, signing_key: audit-key.pem}\n"
@@ -114,8 +124,11 @@ struct rig {
     if (o.expiry_days >= 0) {
       yaml += "warnings: {expiry_days: " + std::to_string(o.expiry_days) + "}\n";
     }
+    yaml += o.extra_yaml;
     gw = std::make_unique<gateway>(dir, yaml);
   }
+
+  fs::path config_file() const { return dir.path() / "gateway.yaml"; }
 
   std::string stderr_log() const { return read_file(dir.path() / "gateway-stderr.log"); }
 

@@ -60,3 +60,48 @@ TEST_CASE("two caps on one scope share one count, and the first cap reached is r
   // An hour later the assignee cap has room again.
   CHECK(counter.try_acquire(a, p, {"police", "C3", ""}, at("2026-11-24T11:00:02Z"), exceeded));
 }
+
+TEST_CASE("until_free is the wait after which the refused request would be granted") {
+  std::string text =
+      replace(base_agreement, "volume_caps: [{scope: case_ref, window: P1D, max: 3}]",
+              "volume_caps: [{scope: case_ref, window: P1D, max: 3}, {scope: assignee, window: "
+              "PT1H, max: 2}]");
+  load_result r = load_texts({{"a.yaml", text}});
+  REQUIRE(r.ok());
+  const agreement& a = *r.set->agreements[0];
+  const permission& p = a.permissions[0];
+  memory_volume_counter counter;
+  std::size_t exceeded = 99;
+  const cap_keys c3{"police", "C3", ""};
+  CHECK(counter.until_free(a, p, c3, at("2026-11-24T10:00:00Z")) == std::chrono::microseconds(0));
+  REQUIRE(counter.try_acquire(a, p, {"police", "C1", ""}, at("2026-11-24T10:00:00Z"), exceeded));
+  REQUIRE(counter.try_acquire(a, p, {"police", "C2", ""}, at("2026-11-24T10:00:01Z"), exceeded));
+  const time_point now = at("2026-11-24T10:00:02Z");
+  REQUIRE_FALSE(counter.try_acquire(a, p, c3, now, exceeded));
+  // The request at 10:00:00 leaves the one-hour window one microsecond after 11:00:00.
+  const auto wait = counter.until_free(a, p, c3, now);
+  REQUIRE(wait);
+  CHECK(*wait == std::chrono::seconds(3598) + std::chrono::microseconds(1));
+  CHECK_FALSE(counter.try_acquire(a, p, c3, now + *wait - std::chrono::microseconds(1), exceeded));
+  CHECK(counter.try_acquire(a, p, c3, now + *wait, exceeded));
+
+  // Case C1 (3 a day) is full after two more: its wait runs to the first C1 request plus a day.
+  const time_point later = at("2026-11-24T12:00:00Z");
+  REQUIRE(counter.try_acquire(a, p, {"police", "C1", ""}, later, exceeded));
+  REQUIRE(
+      counter.try_acquire(a, p, {"police", "C1", ""}, later + std::chrono::seconds(1), exceeded));
+  const time_point then = later + std::chrono::seconds(2);
+  REQUIRE_FALSE(counter.try_acquire(a, p, {"police", "C1", ""}, then, exceeded));
+  CHECK(counter.until_free(a, p, {"police", "C1", ""}, then) ==
+        at("2026-11-25T10:00:00Z") + std::chrono::microseconds(1) - then);
+}
+
+TEST_CASE("a cap of max 0 never frees") {
+  std::string text = replace(base_agreement, "max: 3}", "max: 0}");
+  load_result r = load_texts({{"a.yaml", text}});
+  REQUIRE(r.ok());
+  const agreement& a = *r.set->agreements[0];
+  memory_volume_counter counter;
+  CHECK_FALSE(
+      counter.until_free(a, a.permissions[0], {"police", "C1", ""}, at("2026-11-24T10:00:00Z")));
+}

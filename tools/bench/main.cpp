@@ -1,5 +1,6 @@
 // `dsa-bench`: reproducible benchmarks of the policy engine, the audit store and the proxy.
 #include "bench.hpp"
+#include "common/version.hpp"
 
 int main(int argc, char** argv) {
   CLI::App app{
@@ -9,9 +10,12 @@ int main(int argc, char** argv) {
   dsa::bench::add_policy_bench(app, status);
   dsa::bench::add_audit_bench(app, status);
   dsa::bench::add_http_bench(app, status);
+  app.set_version_flag("--version", std::string("dsa-bench ") + dsa::common::version());
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForVersion& e) {
     return app.exit(e);
   } catch (const CLI::ParseError& e) {
     app.exit(e);

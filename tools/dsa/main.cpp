@@ -3,6 +3,7 @@
 #include <iostream>
 
 #include "commands.hpp"
+#include "common/version.hpp"
 
 int main(int argc, char** argv) {
   CLI::App app{
@@ -14,9 +15,12 @@ int main(int argc, char** argv) {
   int status = 0;
   dsa::cli::add_policy_commands(app, status);
   dsa::cli::add_audit_commands(app, status);
+  app.set_version_flag("--version", std::string("dsa ") + dsa::common::version());
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForVersion& e) {
     return app.exit(e);
   } catch (const CLI::CallForAllHelp& e) {
     return app.exit(e);
