@@ -111,32 +111,40 @@ class session {
 
  private:
   enum class head_status { ok, closed, too_large, malformed };
+  // How reading a head ended: `length` of the header block in buffer_ when ok, the framing
+  // error when malformed.
+  struct head_read {
+    head_status status = head_status::closed;
+    std::size_t length = 0;
+    std::string error;
+  };
 
   // Reads raw bytes until the end of the header block (docs/design.md §5: header bytes limit,
   // header-read timeout; idle timeout before the first byte of a keep-alive request).
-  net::awaitable<head_status> read_head(std::size_t& head_len, std::string& error) {
+  net::awaitable<head_read> read_head() {
     const auto& lim = cfg_->limits;
+    head_read out;
     bool started = buffer_.size() > 0;
     if (g_.draining.load() && !started) {
-      co_return head_status::closed;
+      co_return out;
     }
     stream_.next_layer().expires_after(started ? lim.header_read_timeout : lim.idle_timeout);
     for (;;) {
       std::string_view data(static_cast<const char*>(buffer_.data().data()), buffer_.size());
       head_scan scan = find_head_end(data);
       if (!scan.error.empty()) {
-        error = scan.error;
-        co_return head_status::malformed;
+        out.status = head_status::malformed;
+        out.error = scan.error;
+        co_return out;
       }
       if (scan.end > 0) {
-        if (scan.end > lim.max_header_bytes) {
-          co_return head_status::too_large;
-        }
-        head_len = scan.end;
-        co_return head_status::ok;
+        out.status = scan.end > lim.max_header_bytes ? head_status::too_large : head_status::ok;
+        out.length = scan.end;
+        co_return out;
       }
       if (buffer_.size() >= lim.max_header_bytes) {
-        co_return head_status::too_large;
+        out.status = head_status::too_large;
+        co_return out;
       }
       idle_ = !started;
       auto [ec, n] = co_await stream_.async_read_some(
@@ -144,7 +152,7 @@ class session {
           use_tuple);
       idle_ = false;
       if (ec) {
-        co_return head_status::closed;  // timeout, EOF, reset or drain: nothing to answer
+        co_return out;  // closed: timeout, EOF, reset or drain, nothing to answer
       }
       buffer_.commit(n);
       if (!started) {
@@ -157,9 +165,9 @@ class session {
   // One request; false when the connection must close afterwards.
   net::awaitable<bool> serve_one() {
     const auto& lim = cfg_->limits;
-    std::size_t head_len = 0;
-    std::string error;
-    const head_status hs = co_await read_head(head_len, error);
+    const head_read got = co_await read_head();
+    const head_status hs = got.status;
+    const std::size_t head_len = got.length;
     if (hs == head_status::closed) {
       co_return false;
     }
@@ -200,7 +208,7 @@ class session {
     std::string_view block(static_cast<const char*>(buffer_.data().data()), head_len);
     head_result parsed;
     if (hs == head_status::malformed) {
-      parsed.error = error;
+      parsed.error = got.error;
     } else {
       parsed = parse_request_head(block);
     }

@@ -119,34 +119,27 @@ net::awaitable<bool> upstream_pool::wait_for_slot() {
   co_return true;
 }
 
-net::awaitable<std::unique_ptr<upstream_pool::connection>> upstream_pool::connect(
-    std::string& error, bool& timed_out) {
+net::awaitable<result<std::unique_ptr<upstream_pool::connection>>> upstream_pool::connect() {
   auto c = std::make_unique<connection>(ioc_, tls_.get());
   tcp::resolver resolver(ioc_);
   auto [rec, results] = co_await resolver.async_resolve(cfg_.host, std::to_string(cfg_.port),
                                                         tcp::resolver::numeric_service, use_tuple);
   if (rec) {
-    error = "resolve " + cfg_.host + ": " + rec.message();
-    co_return nullptr;
+    co_return fail("resolve " + cfg_.host + ": " + rec.message());
   }
   c->tcp().expires_after(cfg_.connect_timeout);
   auto [cec, ep] = co_await c->tcp().async_connect(results, use_tuple);
   if (cec) {
-    timed_out = cec == beast::error::timeout;
-    error = "connect " + cfg_.authority + ": " + cec.message();
-    co_return nullptr;
+    co_return fail("connect " + cfg_.authority + ": " + cec.message());
   }
   c->tcp().socket().set_option(tcp::no_delay(true));
   if (c->tls) {
     if (!set_upstream_host(c->tls->native_handle(), cfg_.host)) {
-      error = "cannot set the upstream host name for verification";
-      co_return nullptr;
+      co_return fail("cannot set the upstream host name for verification");
     }
     auto [hec] = co_await c->tls->async_handshake(net::ssl::stream_base::client, use_tuple);
     if (hec) {
-      timed_out = hec == beast::error::timeout;
-      error = "TLS handshake with " + cfg_.authority + ": " + hec.message();
-      co_return nullptr;
+      co_return fail("TLS handshake with " + cfg_.authority + ": " + hec.message());
     }
   }
   co_return c;
@@ -204,14 +197,15 @@ net::awaitable<upstream_response> upstream_pool::start(const std::string& head,
       reused = true;
     } else {
       ++open_;
-      bool timed_out = false;
-      c = co_await connect(out.error, timed_out);
-      if (!c) {
+      result<std::unique_ptr<connection>> made = co_await connect();
+      if (!made) {
         release(nullptr, false);
         // docs/design.md §4: a connect failure or connect timeout is upstream_unavailable (502).
         out.why = policy::reason::upstream_unavailable;
+        out.error = made.error();
         co_return out;
       }
+      c = std::move(made).value();
     }
 
     const auto started = std::chrono::steady_clock::now();

@@ -19,6 +19,7 @@
 #include <string>
 #include <vector>
 
+#include "common/result.hpp"
 #include "config.hpp"
 #include "policy/reason.hpp"
 #include "upstream_response.hpp"
@@ -66,7 +67,9 @@ class upstream_pool {
   boost::asio::awaitable<upstream_response> start(const std::string& head, const std::string& body,
                                                   bool head_method, bool idempotent,
                                                   head_state& st);
-  boost::asio::awaitable<std::unique_ptr<connection>> connect(std::string& error, bool& timed_out);
+  // A new connection, TLS handshake done: the error says which step failed (resolve, connect,
+  // handshake), for the audit's details.
+  boost::asio::awaitable<result<std::unique_ptr<connection>>> connect();
   boost::asio::awaitable<bool> wait_for_slot();
   void release(std::unique_ptr<connection> c, bool reusable);
   static bool quiet(connection& c);

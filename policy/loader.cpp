@@ -24,6 +24,7 @@
 #include <thread>
 
 #include "common/hex.hpp"
+#include "common/result.hpp"
 #include "policy/engine.hpp"
 #include "policy/sections.hpp"
 #include "policy/text.hpp"
@@ -42,11 +43,10 @@ std::size_t load_result::error_count() const {
 
 namespace {
 
-std::string read_file(const fs::path& p, std::string& error) {
+result<std::string> read_file(const fs::path& p) {
   std::ifstream in(p, std::ios::binary);
   if (!in) {
-    error = std::error_code(errno, std::generic_category()).message();
-    return {};
+    return fail(std::error_code(errno, std::generic_category()).message());
   }
   std::ostringstream ss;
   ss << in.rdbuf();
@@ -107,12 +107,12 @@ load_result load_agreements(const std::vector<fs::path>& paths, const load_optio
   auto parse_one = [&](std::size_t i, yaml::regex_cache& cache) {
     const std::string& file = result.files[i];
     parsed_file& out = parsed[i];
-    std::string io_error;
-    std::string text = read_file(file, io_error);
-    if (!io_error.empty()) {
-      out.diags.push_back({file, 0, 0, severity::error, "cannot read file: " + io_error, "io"});
+    auto read = read_file(file);
+    if (!read) {
+      out.diags.push_back({file, 0, 0, severity::error, "cannot read file: " + read.error(), "io"});
       return;
     }
+    const std::string text = std::move(read).value();
     yaml::reader r(file, out.diags, cache);
     r.set_source(text);
     // Every text taken from an agreement (status reasons, prohibition reasons, patterns) can end

@@ -211,12 +211,12 @@ int run_explain(const explain_args& args) {
     }
     text = read_stream(in);
   }
-  described_request req;
-  std::string error;
-  if (!read_request_json(text, req, error)) {
-    std::cerr << "dsa explain: " << args.request << ": " << error << '\n';
+  result<described_request> read = read_request_json(text);
+  if (!read) {
+    std::cerr << "dsa explain: " << args.request << ": " << read.error() << '\n';
     return 2;
   }
+  described_request req = std::move(read).value();
   policy::load_options opts;
   opts.now = now;
   policy::load_result loaded = policy::load_agreements({args.agreements}, opts);

@@ -14,6 +14,7 @@
 #include <utility>
 #include <vector>
 
+#include "common/result.hpp"
 #include "policy/engine.hpp"
 #include "policy/loader.hpp"
 
@@ -54,7 +55,7 @@ boost::json::object decision_json(const evaluation& e);
 
 // Reads the `dsa explain` request JSON (docs/design.md §8) from its text into `out`; false with
 // `error` set on invalid input (not JSON, a wrong type, an unknown key, a duplicate key).
-bool read_request_json(std::string_view text, described_request& out, std::string& error);
+[[nodiscard]] result<described_request> read_request_json(std::string_view text);
 
 void add_lint_command(CLI::App& app, int& status);
 void add_explain_command(CLI::App& app, int& status);

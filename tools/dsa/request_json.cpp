@@ -15,55 +15,54 @@ namespace json = boost::json;
 
 namespace {
 
-// Parses the explain request JSON; false with `error` set on invalid input.
-bool parse_request_json(const json::value& v, described_request& out, std::string& error) {
+// Parses the explain request JSON; an error names what is invalid.
+result<described_request> parse_request_json(const json::value& v) {
+  described_request out;
   if (!v.is_object()) {
-    error = "the request must be a JSON object";
-    return false;
+    return fail("the request must be a JSON object");
   }
   const json::object& o = v.as_object();
   for (const auto& kv : o) {
     static const std::array<std::string_view, 5> known{"identity", "requester", "method", "target",
                                                        "headers"};
     if (std::find(known.begin(), known.end(), kv.key()) == known.end()) {
-      error = "unknown key '" + std::string(kv.key()) +
-              "' (expected identity or requester, method, target, headers)";
-      return false;
+      return fail("unknown key '" + std::string(kv.key()) +
+                  "' (expected identity or requester, method, target, headers)");
     }
   }
   auto str = [&](const json::object& obj, std::string_view key, std::string& dst,
-                 bool required) -> bool {
+                 bool required) -> result<void> {
     const json::value* x = obj.if_contains(key);
     if (x == nullptr) {
       if (required) {
-        error = "'" + std::string(key) + "' is required";
+        return fail("'" + std::string(key) + "' is required");
       }
-      return !required;
+      return {};
     }
     if (!x->is_string()) {
-      error = "'" + std::string(key) + "' must be a string";
-      return false;
+      return fail("'" + std::string(key) + "' must be a string");
     }
     dst = std::string(x->as_string());
-    return true;
+    return {};
   };
-  if (!str(o, "method", out.method, true) || !str(o, "target", out.target, true)) {
-    return false;
+  if (auto r = str(o, "method", out.method, true); !r) {
+    return fail(r.error());
+  }
+  if (auto r = str(o, "target", out.target, true); !r) {
+    return fail(r.error());
   }
   const json::value* id = o.if_contains("identity");
   const json::value* who = o.if_contains("requester");
   if ((id == nullptr) == (who == nullptr)) {
-    error = "exactly one of 'identity' or 'requester' is required";
-    return false;
+    return fail("exactly one of 'identity' or 'requester' is required");
   }
   if (who != nullptr) {
-    if (!str(o, "requester", out.requester, true)) {
-      return false;
+    if (auto r = str(o, "requester", out.requester, true); !r) {
+      return fail(r.error());
     }
   } else {
     if (!id->is_object()) {
-      error = "'identity' must be an object";
-      return false;
+      return fail("'identity' must be an object");
     }
     out.has_identity = true;
     const json::object& io = id->as_object();
@@ -71,21 +70,18 @@ bool parse_request_json(const json::value& v, described_request& out, std::strin
       std::string_view k = kv.key();
       if (k == "uri_san" || k == "dns_san") {
         if (!kv.value().is_array()) {
-          error = "identity." + std::string(k) + " must be a list of strings";
-          return false;
+          return fail("identity." + std::string(k) + " must be a list of strings");
         }
         for (const json::value& s : kv.value().as_array()) {
           if (!s.is_string()) {
-            error = "identity." + std::string(k) + " must be a list of strings";
-            return false;
+            return fail("identity." + std::string(k) + " must be a list of strings");
           }
           (k == "uri_san" ? out.identity.uri_sans : out.identity.dns_sans)
               .emplace_back(s.as_string());
         }
       } else if (k == "trust_anchor" || k == "subject" || k == "spki_sha256") {
         if (!kv.value().is_string()) {
-          error = "identity." + std::string(k) + " must be a string";
-          return false;
+          return fail("identity." + std::string(k) + " must be a string");
         }
         std::string value(kv.value().as_string());
         if (k == "trust_anchor") {
@@ -96,26 +92,23 @@ bool parse_request_json(const json::value& v, described_request& out, std::strin
           out.identity.spki_sha256 = lower(value);
         }
       } else {
-        error = "unknown identity key '" + std::string(k) +
-                "' (expected trust_anchor, subject, uri_san, dns_san, spki_sha256)";
-        return false;
+        return fail("unknown identity key '" + std::string(k) +
+                    "' (expected trust_anchor, subject, uri_san, dns_san, spki_sha256)");
       }
     }
   }
   if (const json::value* h = o.if_contains("headers")) {
     if (!h->is_object()) {
-      error = "'headers' must be an object of name to string";
-      return false;
+      return fail("'headers' must be an object of name to string");
     }
     for (const auto& kv : h->as_object()) {
       if (!kv.value().is_string()) {
-        error = "header '" + std::string(kv.key()) + "' must be a string";
-        return false;
+        return fail("header '" + std::string(kv.key()) + "' must be a string");
       }
       out.headers.emplace_back(std::string(kv.key()), std::string(kv.value().as_string()));
     }
   }
-  return true;
+  return out;
 }
 
 // Boost.JSON keeps only the last of two equal keys, so a request JSON with "DSA-Purpose" twice
@@ -207,38 +200,41 @@ class written_keys_handler {
   std::string text_;
 };
 
-// Fills `out` from the request text (already known to parse). False with `error` set on a
+// The headers as written in the request text (already known to parse); an error on a
 // duplicate key outside "headers".
-bool read_written_headers(std::string_view text, written_headers& out, std::string& error) {
+result<written_headers> read_written_headers(std::string_view text) {
+  written_headers out;
   json::basic_parser<written_keys_handler> p(json::parse_options{}, out);
   json::error_code ec;
   p.write_some(false, text.data(), text.size(), ec);
   if (ec) {
-    error = "not valid JSON: " + ec.message();
-    return false;
+    return fail("not valid JSON: " + ec.message());
   }
   if (!out.duplicate.empty()) {
-    error = "duplicate key '" + policy::escape_text(out.duplicate) + "'";
-    return false;
+    return fail("duplicate key '" + policy::escape_text(out.duplicate) + "'");
   }
-  return true;
+  return out;
 }
 
 }  // namespace
 
-bool read_request_json(std::string_view text, described_request& out, std::string& error) {
+result<described_request> read_request_json(std::string_view text) {
   boost::system::error_code ec;
   json::value v = json::parse(text, ec);
   if (ec) {
-    error = "not valid JSON: " + ec.message();
-    return false;
+    return fail("not valid JSON: " + ec.message());
   }
-  written_headers written;
-  if (!parse_request_json(v, out, error) || !read_written_headers(text, written, error)) {
-    return false;
+  result<described_request> out = parse_request_json(v);
+  if (!out) {
+    return out;
   }
-  out.headers = std::move(written.headers);  // every member as written, duplicates included
-  return true;
+  result<written_headers> written = read_written_headers(text);
+  if (!written) {
+    return fail(written.error());
+  }
+  // every member as written, duplicates included
+  out.value().headers = std::move(written.value().headers);
+  return out;
 }
 
 }  // namespace dsa::cli

@@ -39,31 +39,28 @@ std::string coverage_key(const std::string& agreement, std::string_view kind,
   return agreement + '\x1f' + std::string(kind) + '\x1f' + id;
 }
 
-// Reads a request mapping of a golden case into `out`; false with `error` set.
-bool read_case_request(const YAML::Node& n, described_request& out, std::string& error) {
+// Reads a request mapping of a golden case; an error names the key at fault.
+result<described_request> read_case_request(const YAML::Node& n) {
+  described_request out;
   if (!n.IsMap()) {
-    error = "request: expected a mapping";
-    return false;
+    return fail("request: expected a mapping");
   }
   for (auto it = n.begin(); it != n.end(); ++it) {
     std::string k = it->first.as<std::string>("");
     if (k != "requester" && k != "identity" && k != "method" && k != "target" && k != "headers") {
-      error = "request: unknown key '" + k + "'";
-      return false;
+      return fail("request: unknown key '" + k + "'");
     }
   }
   out.method = n["method"].as<std::string>("");
   out.target = n["target"].as<std::string>("");
   if (out.method.empty() || out.target.empty()) {
-    error = "request: method and target are required";
-    return false;
+    return fail("request: method and target are required");
   }
   if (n["identity"].IsDefined()) {
     out.has_identity = true;
     YAML::Node id = n["identity"];
     if (!id.IsMap()) {
-      error = "request.identity: expected a mapping";
-      return false;
+      return fail("request.identity: expected a mapping");
     }
     out.identity.trust_anchor = id["trust_anchor"].as<std::string>("");
     out.identity.subject = id["subject"].as<std::string>("");
@@ -85,19 +82,17 @@ bool read_case_request(const YAML::Node& n, described_request& out, std::string&
   } else {
     out.requester = n["requester"].as<std::string>("");
     if (out.requester.empty()) {
-      error = "request: one of requester or identity is required";
-      return false;
+      return fail("request: one of requester or identity is required");
     }
   }
   YAML::Node headers = n["headers"];
   if (headers.IsDefined() && !headers.IsMap()) {
-    error = "request.headers: expected a mapping of header name to value";
-    return false;
+    return fail("request.headers: expected a mapping of header name to value");
   }
   for (auto it = headers.begin(); headers.IsDefined() && it != headers.end(); ++it) {
     out.headers.emplace_back(it->first.as<std::string>(""), it->second.as<std::string>(""));
   }
-  return true;
+  return out;
 }
 
 // The ids a case may name, across every agreement its file loads.
@@ -307,15 +302,17 @@ void run_test_file(const fs::path& file, test_run& run) {
         invalid(line, name, "no valid time (set `time:` on the file or the case)");
         continue;
       }
-      described_request req;
-      std::string error;
-      if (!c["request"].IsDefined() || !read_case_request(c["request"], req, error)) {
-        if (error.empty()) {
-          error = "request: a mapping with requester or identity, method and target is required";
-        }
-        invalid(line, name, error);
+      if (!c["request"].IsDefined()) {
+        invalid(line, name,
+                "request: a mapping with requester or identity, method and target is required");
         continue;
       }
+      result<described_request> read = read_case_request(c["request"]);
+      if (!read) {
+        invalid(line, name, read.error());
+        continue;
+      }
+      described_request req = std::move(read).value();
       YAML::Node expect = c["expect"];
       if (!expect.IsDefined() || !expect.IsMap()) {
         invalid(line, name, "expect: a mapping with decision (and reason for a deny) is required");
