@@ -128,10 +128,10 @@ TEST_CASE("verify names an end without its start, a second end and an end that d
   entry other_requester = ended(w, 10, 100, clip_sha);
   other_requester.requester.party = "eastvale-council";
   entry orphan = ended(started(8, "req-nobody", "clip-q"), 8, 10, clip_sha);
-  log.push_back(w);                               // 7
-  log.push_back(orphan);                          // 8: no started entry has its request id
-  log.push_back(ended(x, 9, 5, partial_sha));     // 9: clip-x already ended at seq 3
-  log.push_back(other_requester);                 // 10: clip-w's end names another requester
+  log.push_back(w);                            // 7
+  log.push_back(orphan);                       // 8: no started entry has its request id
+  log.push_back(ended(x, 9, 5, partial_sha));  // 9: clip-x already ended at seq 3
+  log.push_back(other_requester);              // 10: clip-w's end names another requester
   append_all(opts, log);
 
   const verify_result v = completed(verify_store(opts.db_path));
@@ -201,8 +201,7 @@ TEST_CASE("query shows a streamed disclosure as one row with its outcome, bytes 
   INFO(filtered.output);
   REQUIRE(filtered.status == 0);
   CHECK(count_of(filtered.output, "\r\n") == 3);  // header and two disclosures
-  CHECK(filtered.output.find(",outcome,declared_length,end_seq,end_time\r\n") !=
-        std::string::npos);
+  CHECK(filtered.output.find(",outcome,declared_length,end_seq,end_time\r\n") != std::string::npos);
   CHECK(filtered.output.find(",2147483648,,," + clip_sha + ",true,completed,2147483648,3,") !=
         std::string::npos);
   CHECK(filtered.output.find(",65536,,," + partial_sha + ",true,interrupted:client_closed,") !=
