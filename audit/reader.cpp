@@ -2,11 +2,13 @@
 
 #include <sqlite3.h>
 
+#include <boost/json/value.hpp>
 #include <chrono>
 #include <cstdio>
 #include <cstring>
 #include <fstream>
 #include <system_error>
+#include <unordered_map>
 
 #include "audit/entry.hpp"
 #include "audit/schema.hpp"
@@ -264,13 +266,43 @@ result<std::vector<group_count>> reader::stats(std::string_view by) const {
     return fail("cannot read audit store " + path_.string() + ": " + db_error(db_));
   }
   std::map<std::string, group_count> groups;
+  // request id → the group of a streamed disclosure begun and not yet ended. Its end entry
+  // carries the same fields, but not always the same day, so it is joined by request id.
+  std::unordered_map<std::string, std::string> open_streams;
+  const std::string_view started = to_string(entry_kind::disclosure_started);
+  const std::string_view completed = to_string(entry_kind::disclosure_completed);
+  const std::string_view interrupted = to_string(entry_kind::disclosure_interrupted);
   entry_columns c;
   std::string key;
   int rc = SQLITE_ROW;
   while ((rc = s.step()) == SQLITE_ROW) {
-    if (!derive_columns(column_view(s.get(), 1), c)) {
+    const std::string_view text = column_view(s.get(), 1);
+    if (!derive_columns(text, c)) {
       return fail("entry " + std::to_string(sqlite3_column_int64(s.get(), 0)) +
                   " is not a well-formed entry; run `dsa audit verify`");
+    }
+    if (c.kind == completed || c.kind == interrupted) {
+      // Not a request of its own: the outcome of the disclosure its started entry counted.
+      const bool done = c.kind == completed;
+      std::optional<entry> e = entry_from_json(text);
+      if (!e) {
+        continue;
+      }
+      auto it = open_streams.find(e->request_id);
+      if (it == open_streams.end()) {
+        continue;  // an end without its start: `dsa audit verify` reports it
+      }
+      group_count& g = groups[it->second];
+      --g.open;
+      if (done) {
+        ++g.completed;
+      } else {
+        const boost::json::value* cause = e->details.if_contains("cause");
+        ++g.interrupted[cause != nullptr && cause->is_string() ? std::string(cause->get_string())
+                                                               : std::string("unknown")];
+      }
+      open_streams.erase(it);
+      continue;
     }
     if (by == "agreement") {
       key = c.agreement;
@@ -295,6 +327,13 @@ result<std::vector<group_count>> reader::stats(std::string_view by) const {
     ++it->second.total;
     // Lifecycle events have no decision; they are counted under their kind.
     ++it->second.by_decision[std::string(c.decision.empty() ? c.kind : c.decision)];
+    if (c.kind == started) {
+      if (std::optional<entry> e = entry_from_json(text)) {
+        ++it->second.streamed;
+        ++it->second.open;
+        open_streams[e->request_id] = key;
+      }
+    }
   }
   if (rc != SQLITE_DONE) {
     return fail("cannot read audit store " + path_.string() + ": " + db_error(db_));

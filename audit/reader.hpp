@@ -39,10 +39,17 @@ struct query_filter {
   std::uint64_t limit = 0;               // 0: no limit
 };
 
+// A streamed disclosure (a disclosure_started entry and the entry that ends it, joined by request
+// id) counts once, as its started entry: the end entries are not counted in total or by_decision,
+// and the started entry's group holds the disclosure's outcome.
 struct group_count {
   std::string key;
   std::uint64_t total = 0;
   std::map<std::string, std::uint64_t> by_decision;  // decision, or the kind for lifecycle events
+  std::uint64_t streamed = 0;   // streamed disclosures begun (disclosure_started entries)
+  std::uint64_t completed = 0;  // … ended by disclosure_completed
+  std::map<std::string, std::uint64_t> interrupted;  // … by disclosure_interrupted, by cause
+  std::uint64_t open = 0;                            // … not ended (a crash or a stop mid-stream)
 };
 
 struct stored_checkpoint {
@@ -78,7 +85,8 @@ class reader {
   [[nodiscard]] result<void> query(const query_filter& f,
                                    const std::function<bool(std::string_view)>& row) const;
   // Entry counts grouped by `by` (agreement | requester | reason | day (UTC) | "" for one total
-  // group), each split by decision, all derived from the entry texts; groups in key order.
+  // group), each split by decision, all derived from the entry texts; groups in key order. A
+  // streamed disclosure counts once, in the group of its started entry (group_count).
   [[nodiscard]] result<std::vector<group_count>> stats(std::string_view by) const;
   [[nodiscard]] std::optional<std::string> meta(std::string_view key) const;
   [[nodiscard]] result<std::vector<stored_checkpoint>> checkpoints() const;

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <cstring>
+#include <map>
+#include <unordered_map>
 #include <unordered_set>
 
 #include "audit/checkpoint.hpp"
@@ -35,6 +37,8 @@ std::string_view to_string(problem_kind k) {
       return "key mismatch";
     case problem_kind::column_altered:
       return "column altered";
+    case problem_kind::disclosure_unpaired:
+      return "unpaired disclosure end";
   }
   return "unknown";
 }
@@ -108,6 +112,114 @@ std::string column_differences(const stored_row& row, const entry_columns& c) {
   return (names.size() == 1 ? "column " + list + " differs" : "columns " + list + " differ") +
          " from the hashed entry" + first;
 }
+
+// The request fields a streamed disclosure's end entry repeats from its started entry
+// (gateway/request_handler.cpp, end_stream copies them): the names of those that differ.
+std::string request_field_differences(const entry& start, const entry& end) {
+  std::vector<std::string> names;
+  auto same = [&](const char* name, const auto& a, const auto& b) {
+    if (!(a == b)) {
+      names.emplace_back(name);
+    }
+  };
+  same("requester", start.requester.party, end.requester.party);
+  same("subject", start.requester.subject, end.requester.subject);
+  same("cert_sha256", start.requester.cert_sha256, end.requester.cert_sha256);
+  same("trust_anchor", start.requester.trust_anchor, end.requester.trust_anchor);
+  same("agreement", start.agreement, end.agreement);
+  same("agreement_version", start.agreement_version, end.agreement_version);
+  same("permission", start.permission, end.permission);
+  same("endpoint", start.endpoint, end.endpoint);
+  same("purpose", start.purpose, end.purpose);
+  same("case_ref", start.case_ref, end.case_ref);
+  same("acting_user", start.acting_user, end.acting_user);
+  same("method", start.method, end.method);
+  same("path", start.path, end.path);
+  same("query", start.query, end.query);
+  same("decision", decision_text(start), decision_text(end));
+  same("status", start.status, end.status);
+  std::string list;
+  for (std::size_t i = 0; i < names.size(); ++i) {
+    list += (i == 0 ? "" : ", ") + names[i];
+  }
+  return list;
+}
+
+// Pairs each streamed disclosure's end entry with its started entry, in seq order
+// (docs/auditing.md, "Streamed disclosures").
+class disclosure_pairing {
+ public:
+  // `text` matched its leaf hash and its kind is `kind`.
+  void add(std::uint64_t seq, std::string_view kind, std::string_view text,
+           std::vector<problem>& problems) {
+    const bool started = kind == to_string(entry_kind::disclosure_started);
+    if (!started && kind != to_string(entry_kind::disclosure_completed) &&
+        kind != to_string(entry_kind::disclosure_interrupted)) {
+      return;
+    }
+    std::optional<entry> e = entry_from_json(text);
+    if (!e) {
+      return;  // derive_columns read it, so this does not happen; nothing to pair
+    }
+    const std::string id = e->request_id;
+    if (started) {
+      // A request id seen again (ids are per request, so only on a store that mixes logs):
+      // the earlier start stays open unless an end came for it.
+      if (auto it = open_.find(id); it != open_.end()) {
+        unended_.emplace(it->second.seq, id);
+        open_.erase(it);
+      }
+      open_.emplace(id, pending{seq, std::move(*e)});
+      return;
+    }
+    const std::string what =
+        "entry " + std::to_string(seq) + " (" + std::string(kind) + ", request_id \"" + id + "\")";
+    auto it = open_.find(id);
+    if (it == open_.end()) {
+      auto done = ended_.find(id);
+      problems.push_back(
+          {problem_kind::disclosure_unpaired, seq, std::nullopt,
+           done == ended_.end()
+               ? what + " ends a streamed disclosure that no earlier disclosure_started entry "
+                        "began"
+               : what + " is a second end of the disclosure started at seq " +
+                     std::to_string(done->second.first) + ", which entry " +
+                     std::to_string(done->second.second) + " already ended"});
+      return;
+    }
+    if (std::string diff = request_field_differences(it->second.start, *e); !diff.empty()) {
+      problems.push_back({problem_kind::disclosure_unpaired, seq, std::nullopt,
+                          what + " differs from the disclosure_started entry " +
+                              std::to_string(it->second.seq) + " in " + diff});
+    }
+    ended_[id] = {it->second.seq, seq};
+    open_.erase(it);
+  }
+
+  // The started entries nobody ended, in seq order.
+  [[nodiscard]] std::vector<open_disclosure> still_open() const {
+    std::map<std::uint64_t, std::string> all = unended_;
+    for (const auto& [id, p] : open_) {
+      all.emplace(p.seq, id);
+    }
+    std::vector<open_disclosure> out;
+    out.reserve(all.size());
+    for (const auto& [seq, id] : all) {
+      out.push_back({seq, id});
+    }
+    return out;
+  }
+
+ private:
+  struct pending {
+    std::uint64_t seq;
+    entry start;
+  };
+  std::unordered_map<std::string, pending> open_;
+  // request id → (started seq, end seq) of disclosures already ended.
+  std::unordered_map<std::string, std::pair<std::uint64_t, std::uint64_t>> ended_;
+  std::map<std::uint64_t, std::string> unended_;  // open starts whose request id came again
+};
 
 }  // namespace
 
@@ -227,6 +339,7 @@ result<verify_result> verify_reader(const reader& rd, const verify_options& opti
   };
   compare_checkpoints();
   entry_columns derived;
+  disclosure_pairing disclosures;
   auto read = r->for_each_row([&](const stored_row& row) {
     const std::uint64_t seq = row.seq;
     const std::string_view text = row.text;
@@ -260,8 +373,11 @@ result<verify_result> verify_reader(const reader& rd, const verify_options& opti
                                 "entry " + std::to_string(seq) +
                                     " is not a well-formed entry (its indexed values cannot "
                                     "be derived from it)"});
-    } else if (std::string diff = column_differences(row, derived); !diff.empty()) {
-      entry_problems.push_back({problem_kind::column_altered, seq, std::nullopt, diff});
+    } else {
+      if (std::string diff = column_differences(row, derived); !diff.empty()) {
+        entry_problems.push_back({problem_kind::column_altered, seq, std::nullopt, diff});
+      }
+      disclosures.add(seq, derived.kind, text, entry_problems);
     }
     tree.append(leaf);
     ++position;
@@ -273,6 +389,7 @@ result<verify_result> verify_reader(const reader& rd, const verify_options& opti
   }
   out.entries = tree.size();
   out.root = tree.root();
+  out.open_disclosures = disclosures.still_open();
   for (; next < trusted.size(); ++next) {
     entry_problems.push_back({problem_kind::log_truncated, tree.size(), trusted[next].id,
                               "the log holds " + std::to_string(tree.size()) +
@@ -304,7 +421,9 @@ result<verify_result> verify_reader(const reader& rd, const verify_options& opti
                                     std::to_string(m.claimed) + counts});
     }
   }
-  // A root mismatch explained by a precise finding inside its range adds nothing.
+  // A root mismatch explained by a precise finding inside its range adds nothing. An unpaired
+  // disclosure end does not explain one: the texts hash as stored, the root says they were
+  // rewritten.
   // At one seq, a finding about the row's place in the log says more than one about its columns.
   std::stable_sort(entry_problems.begin(), entry_problems.end(),
                    [](const problem& a, const problem& b) {
@@ -323,7 +442,8 @@ result<verify_result> verify_reader(const reader& rd, const verify_options& opti
       }
       bool explained =
           std::any_of(entry_problems.begin(), entry_problems.end(), [&](const problem& q) {
-            return q.kind != problem_kind::root_mismatch && *q.seq >= *p.seq && *q.seq < end;
+            return q.kind != problem_kind::root_mismatch &&
+                   q.kind != problem_kind::disclosure_unpaired && *q.seq >= *p.seq && *q.seq < end;
           });
       if (explained) {
         continue;

@@ -1,44 +1,16 @@
 // The auditor's `dsa audit` commands run as real processes on real stores: tampering with the
 // indexed columns, a WAL separated from its database, and saved checkpoints against truncation.
-#include <sys/wait.h>
-
 #include <array>
 #include <catch2/catch.hpp>
 #include <cstdio>
 #include <fstream>
 
 #include "audit/reader.hpp"
+#include "cli_util.hpp"
 #include "test_util.hpp"
 
 using namespace dsa::audit;
 using namespace dsa::audit::test;
-
-namespace {
-
-struct run_result {
-  int status = -1;
-  std::string output;  // stdout and stderr
-};
-
-run_result run(const std::string& args) {
-  const std::string cmd =
-      "timeout 60 " + std::string(DSA_BINARY_DIR) + "/tools/dsa audit " + args + " 2>&1";
-  run_result r;
-  FILE* p = popen(cmd.c_str(), "r");
-  REQUIRE(p != nullptr);
-  std::array<char, 4096> buf{};
-  std::size_t n = 0;
-  while ((n = fread(buf.data(), 1, buf.size(), p)) > 0) {
-    r.output.append(buf.data(), n);
-  }
-  const int raw = pclose(p);
-  r.status = WIFEXITED(raw) ? WEXITSTATUS(raw) : -1;
-  return r;
-}
-
-std::string q(const std::filesystem::path& p) { return "'" + p.string() + "'"; }
-
-}  // namespace
 
 TEST_CASE(
     "dsa audit verify names the seq and column of an edited column, and query and stats refuse",

@@ -1,6 +1,7 @@
 // `dsa audit query` and `dsa audit stats`: report on a store after verifying it, from the entry
 // texts only (audit/store.hpp, "READING").
 #include <algorithm>
+#include <boost/json/value.hpp>
 #include <iostream>
 #include <map>
 #include <optional>
@@ -20,6 +21,73 @@ struct query_args {
   std::optional<std::string> agreement, requester, purpose, case_ref, acting_user, decision, reason;
   std::uint64_t limit = 0;
 };
+
+// The entry that ended a streamed disclosure, joined into its started entry's row.
+struct disclosure_end {
+  std::uint64_t seq = 0;
+  std::int64_t time_us = 0;
+  std::string outcome;  // completed | interrupted:<cause>
+  std::int64_t bytes = 0;
+  std::string body_sha256;
+};
+
+bool is_end(audit::entry_kind k) {
+  return k == audit::entry_kind::disclosure_completed ||
+         k == audit::entry_kind::disclosure_interrupted;
+}
+
+// Each streamed disclosure's end entry by the seq of the started entry it ends, paired in seq
+// order by request id as `dsa audit verify` pairs them (docs/auditing.md, "Streamed
+// disclosures"). `f` is the query's filter without its end time or limit: the end entry repeats
+// the request's fields and is never earlier than its start.
+result<std::map<std::uint64_t, disclosure_end>> disclosure_ends(const audit::reader& r,
+                                                                audit::query_filter f) {
+  f.until_us.reset();
+  f.limit = 0;
+  std::map<std::uint64_t, disclosure_end> ends;
+  std::map<std::string, std::uint64_t> open;  // request id → seq of its started entry
+  audit::entry_columns c;
+  const std::string_view started = audit::to_string(audit::entry_kind::disclosure_started);
+  const std::string_view completed = audit::to_string(audit::entry_kind::disclosure_completed);
+  const std::string_view interrupted = audit::to_string(audit::entry_kind::disclosure_interrupted);
+  auto read = r.query(f, [&](std::string_view text) {
+    if (!audit::derive_columns(text, c) ||
+        (c.kind != started && c.kind != completed && c.kind != interrupted)) {
+      return true;
+    }
+    auto e = audit::entry_from_json(text);
+    if (!e) {
+      return true;
+    }
+    if (e->kind == audit::entry_kind::disclosure_started) {
+      open[e->request_id] = e->seq;
+      return true;
+    }
+    auto it = open.find(e->request_id);
+    if (it == open.end()) {
+      return true;
+    }
+    disclosure_end end;
+    end.seq = e->seq;
+    end.time_us = e->time_us;
+    end.outcome = "completed";
+    if (e->kind == audit::entry_kind::disclosure_interrupted) {
+      const boost::json::value* cause = e->details.if_contains("cause");
+      end.outcome = "interrupted:" + (cause != nullptr && cause->is_string()
+                                          ? std::string(cause->get_string())
+                                          : std::string("unknown"));
+    }
+    end.bytes = e->bytes;
+    end.body_sha256 = e->body_sha256;
+    ends.emplace(it->second, std::move(end));
+    open.erase(it);
+    return true;
+  });
+  if (!read) {
+    return fail(read.error());
+  }
+  return ends;
+}
 
 int run_query(const query_args& a) {
   audit::query_filter f;
@@ -46,10 +114,26 @@ int run_query(const query_args& a) {
   if (!r) {
     return status;
   }
+  // Table and CSV show a streamed disclosure as one row: its started entry with the outcome,
+  // bytes and body SHA-256 of the entry that ended it. JSON Lines stays entry by entry, as hashed.
+  std::map<std::uint64_t, disclosure_end> ends;
+  if (a.format != "json") {
+    auto found = disclosure_ends(*r, f);
+    if (!found) {
+      std::cerr << "dsa audit query: " << found.error() << "\n";
+      return 2;
+    }
+    ends = std::move(found).value();
+  }
+  const std::uint64_t limit = f.limit;
+  if (a.format != "json") {
+    f.limit = 0;  // counted here in rows, not in entries
+  }
+  std::uint64_t emitted = 0, streamed = 0;
   std::vector<std::vector<std::string>> rows;
   static const std::vector<std::string> table_head = {
-      "SEQ",       "TIME (UTC)", "DECISION", "REASON",  "REQUESTER",
-      "AGREEMENT", "PURPOSE",    "CASE REF", "REQUEST", "STATUS"};
+      "SEQ",      "TIME (UTC)", "DECISION", "REASON",  "REQUESTER", "AGREEMENT",   "PURPOSE",
+      "CASE REF", "REQUEST",    "STATUS",   "OUTCOME", "BYTES",     "BODY SHA-256"};
   static const std::vector<std::string> csv_head = {"seq",
                                                     "time",
                                                     "kind",
@@ -77,7 +161,11 @@ int run_query(const query_args& a) {
                                                     "items",
                                                     "fields_removed",
                                                     "body_sha256",
-                                                    "counted"};
+                                                    "counted",
+                                                    "outcome",
+                                                    "declared_length",
+                                                    "end_seq",
+                                                    "end_time"};
   if (a.format == "csv") {
     std::string line;
     for (std::size_t i = 0; i < csv_head.size(); ++i) {
@@ -95,7 +183,26 @@ int run_query(const query_args& a) {
       std::cerr << "dsa audit query: an entry is not valid JSON; run `dsa audit verify`\n";
       return true;
     }
+    if (is_end(e->kind)) {
+      return true;  // shown in its started entry's row
+    }
     auto num = [](std::int64_t v) { return v == 0 ? std::string() : std::to_string(v); };
+    // A streamed disclosure: the end's outcome, bytes and hash; open when nothing ended it.
+    std::string outcome, declared;
+    const disclosure_end* end = nullptr;
+    if (e->kind == audit::entry_kind::disclosure_started) {
+      ++streamed;
+      auto it = ends.find(e->seq);
+      end = it == ends.end() ? nullptr : &it->second;
+      outcome = end != nullptr ? end->outcome : "open";
+      if (const boost::json::value* d = e->details.if_contains("declared_length");
+          d != nullptr && d->is_int64()) {
+        declared = std::to_string(d->get_int64());
+      }
+      e->bytes = end != nullptr ? end->bytes : 0;
+      e->body_sha256 = end != nullptr ? end->body_sha256 : std::string();
+    }
+    const bool last = limit > 0 && ++emitted >= limit;
     if (a.format == "csv") {
       const std::vector<std::string> fields = {
           std::to_string(e->seq),
@@ -125,13 +232,17 @@ int run_query(const query_args& a) {
           num(e->items),
           num(e->fields_removed),
           e->body_sha256,
-          e->counted ? "true" : "false"};
+          e->counted ? "true" : "false",
+          outcome,
+          declared,
+          end != nullptr ? std::to_string(end->seq) : std::string(),
+          end != nullptr ? format_time(end->time_us) : std::string()};
       std::string line;
       for (std::size_t i = 0; i < fields.size(); ++i) {
         line += (i ? "," : "") + csv_field(fields[i]);
       }
       std::cout << line << "\r\n";
-      return true;
+      return !last;
     }
     std::string agreement = e->agreement;
     if (!e->agreement_version.empty()) {
@@ -141,12 +252,17 @@ int run_query(const query_args& a) {
     if (!e->query.empty()) {
       request += "?" + e->query;
     }
+    std::string bytes = num(e->bytes);
+    if (outcome == "open" && !declared.empty()) {
+      bytes = "? (declared " + declared + ")";
+    }
+    const bool decided =
+        e->kind == audit::entry_kind::request || e->kind == audit::entry_kind::disclosure_started;
     rows.push_back({std::to_string(e->seq), format_time(e->time_us),
-                    std::string(e->kind == audit::entry_kind::request ? audit::decision_text(*e)
-                                                                      : audit::kind_text(*e)),
+                    std::string(decided ? audit::decision_text(*e) : audit::kind_text(*e)),
                     e->reason, e->requester.party, agreement, e->purpose, e->case_ref, request,
-                    num(e->status)});
-    return true;
+                    num(e->status), outcome, bytes, e->body_sha256});
+    return !last;
   });
   if (!queried) {
     std::cerr << "dsa audit query: " << queried.error() << "\n";
@@ -174,9 +290,32 @@ int run_query(const query_args& a) {
     for (const auto& row : rows) {
       print(row);
     }
-    std::cout << rows.size() << (rows.size() == 1 ? " entry\n" : " entries\n");
+    std::cout << rows.size() << (rows.size() == 1 ? " entry" : " entries");
+    if (streamed > 0) {
+      std::cout << " (" << streamed << " streamed disclosure" << (streamed == 1 ? "" : "s")
+                << ", each one row: its started entry with the outcome of the entry that ended "
+                   "it)";
+    }
+    std::cout << "\n";
   }
   return 0;
+}
+
+// "client_closed 1, over_max_bytes 2"
+std::string by_cause(const std::map<std::string, std::uint64_t>& interrupted) {
+  std::string out;
+  for (const auto& [cause, n] : interrupted) {
+    out += (out.empty() ? "" : ", ") + cause + " " + std::to_string(n);
+  }
+  return out;
+}
+
+std::uint64_t total_of(const std::map<std::string, std::uint64_t>& counts) {
+  std::uint64_t n = 0;
+  for (const auto& [key, count] : counts) {
+    n += count;
+  }
+  return n;
 }
 
 int run_stats(const std::string& db, const std::string& by, const std::string& key_path) {
@@ -225,8 +364,26 @@ int run_stats(const std::string& db, const std::string& by, const std::string& k
                 << "to           " << format_time(*last_time) << "\n";
     }
     if (!groups.empty()) {
-      for (const auto& [d, n] : groups.front().by_decision) {
+      const audit::group_count& g = groups.front();
+      for (const auto& [d, n] : g.by_decision) {
         std::cout << "  " << d << std::string(d.size() < 19 ? 19 - d.size() : 1, ' ') << n << "\n";
+      }
+      if (g.streamed > 0) {
+        const std::uint64_t interrupted = total_of(g.interrupted);
+        std::cout << "streamed     " << g.streamed
+                  << " disclosures, each counted once above (its end entry is not a request)\n"
+                  << "  completed          " << g.completed << "\n"
+                  << "  interrupted        " << interrupted;
+        if (interrupted > 0) {
+          std::cout << " (" << by_cause(g.interrupted) << ")";
+        }
+        std::cout << "\n"
+                  << "  open               " << g.open;
+        if (g.open > 0) {
+          std::cout << " (a crash or a stop mid-stream; the bytes sent are unknown beyond the "
+                       "declared length; `dsa audit verify --verbose` lists them)";
+        }
+        std::cout << "\n";
       }
     }
     std::cout << "checkpoints  " << checkpoints.size();
@@ -246,6 +403,13 @@ int run_stats(const std::string& db, const std::string& by, const std::string& k
   std::vector<std::string> head = {by == "day" ? "DAY (UTC)" : by, "total"};
   head.insert(head.end(), decisions.begin(), decisions.end());
   head.push_back("other");
+  // Streamed disclosures' outcomes, when the log holds any (docs/auditing.md).
+  const bool any_streamed = std::any_of(groups.begin(), groups.end(),
+                                        [](const audit::group_count& g) { return g.streamed > 0; });
+  if (any_streamed) {
+    head.insert(head.end(), {"streamed", "completed", "interrupted", "open"});
+  }
+  std::map<std::string, std::uint64_t> causes;
   std::vector<std::vector<std::string>> rows;
   for (const auto& g : groups) {
     std::vector<std::string> row = {g.key.empty() ? "(none)" : g.key, std::to_string(g.total)};
@@ -257,6 +421,14 @@ int run_stats(const std::string& db, const std::string& by, const std::string& k
       row.push_back(std::to_string(n));
     }
     row.push_back(std::to_string(g.total - known));  // lifecycle events
+    if (any_streamed) {
+      for (std::uint64_t n : {g.streamed, g.completed, total_of(g.interrupted), g.open}) {
+        row.push_back(std::to_string(n));
+      }
+      for (const auto& [cause, n] : g.interrupted) {
+        causes[cause] += n;
+      }
+    }
     rows.push_back(std::move(row));
   }
   std::vector<std::size_t> width(head.size());
@@ -283,6 +455,13 @@ int run_stats(const std::string& db, const std::string& by, const std::string& k
   print(head);
   for (const auto& row : rows) {
     print(row);
+  }
+  if (any_streamed) {
+    std::cout << "streamed disclosures count once (their end entries are not requests)";
+    if (!causes.empty()) {
+      std::cout << "; interrupted by cause: " << by_cause(causes);
+    }
+    std::cout << "\n";
   }
   return 0;
 }
@@ -311,11 +490,14 @@ void add_audit_query_commands(CLI::App& parent, int& status) {
   query->add_option("--since", q->since,
                     "From this RFC 3339 time or date (YYYY-MM-DD = 00:00 UTC)");
   query->add_option("--until", q->until, "Before this RFC 3339 time or date");
-  query->add_option("--limit", q->limit, "At most this many entries (0 = all)");
+  query->add_option("--limit", q->limit,
+                    "At most this many rows (table, csv: a streamed disclosure is one row) or "
+                    "entries (json); 0 = all");
   query
       ->add_option("--format", q->format,
-                   "table (for people), json (JSON Lines, entries exactly as stored and hashed) "
-                   "or csv (RFC 4180)")
+                   "table (for people), json (JSON Lines, every entry exactly as stored and "
+                   "hashed) or csv (RFC 4180); table and csv show a streamed disclosure as one "
+                   "row, its started entry with the outcome, bytes and hash of its end")
       ->check(CLI::IsMember({"table", "json", "csv"}));
   query->callback([q, &status] { status = run_query(*q); });
 
@@ -326,7 +508,9 @@ void add_audit_query_commands(CLI::App& parent, int& status) {
   CLI::App* stats = parent.add_subcommand(
       "stats",
       "Summarise the log, or count entries by decision per agreement, requester, "
-      "reason or UTC day. The whole log is verified first; a log that fails verification is "
+      "reason or UTC day. A streamed disclosure counts once, with how many completed, were "
+      "interrupted (by cause) or are open. The whole log is verified first; a log that fails "
+      "verification is "
       "refused (exit 1).");
   stats->add_option("--db", *s_db, "Audit store (SQLite file)")->required();
   stats->add_option("--key", *s_key, "The checkpoint public key (PEM) you kept");
