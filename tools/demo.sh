@@ -233,7 +233,7 @@ cat "$run/saved-checkpoint.json"
 
 step "Admin: /readyz and /metrics after the requests above"
 curl -sS "http://$admin/readyz"; echo
-echo "dsa_requests_total = $(requests_counted) in all, by decision, reason and agreement:"
+echo "dsa_requests_total = $(requests_counted) in all, by decision, reason, agreement and requester:"
 curl -sS "http://$admin/metrics" | grep '^dsa_requests_total' | head -12
 
 step "Stopping the gateway (SIGTERM: drain, final checkpoint)"
