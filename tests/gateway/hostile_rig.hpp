@@ -149,4 +149,10 @@ struct hostile_rig {
   }
 };
 
+// A GET for `path` with the purpose the agreement permits, plus `extra` header lines.
+inline std::string get(const std::string& path, const std::string& extra = "") {
+  return "GET " + path + " HTTP/1.1\r\nHost: gw.test\r\nDSA-Purpose: test-purpose\r\n" + extra +
+         "\r\n";
+}
+
 }  // namespace dsa::gateway::testing

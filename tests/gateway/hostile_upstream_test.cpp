@@ -16,11 +16,6 @@ using namespace dsa::gateway::testing;
 using namespace std::chrono_literals;
 namespace json = boost::json;
 
-std::string get(const std::string& path, const std::string& extra = "") {
-  return "GET " + path + " HTTP/1.1\r\nHost: gw.test\r\nDSA-Purpose: test-purpose\r\n" + extra +
-         "\r\n";
-}
-
 std::string field_of(const response& r, const char* member) {
   const auto v = json::parse(r.body);
   const auto* s = v.as_object().if_contains(member);

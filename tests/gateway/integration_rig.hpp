@@ -13,8 +13,6 @@
 
 namespace dsa::gateway::testing {
 
-
-
 // The agreement every test loads: no time windows, so the tests pass at any hour.
 inline const std::string test_agreement = R"yaml(schema: dsa/v1
 id: test-gw
@@ -190,7 +188,8 @@ inline std::string get_case(const std::string& path = case_path, const std::stri
 }
 
 // Sends `bytes` on a fresh police connection; returns the first response (if any).
-inline std::optional<response> one_shot(int port, const std::string& bytes, bool* closed = nullptr) {
+inline std::optional<response> one_shot(int port, const std::string& bytes,
+                                        bool* closed = nullptr) {
   tls_client c(port, "northshire-police");
   REQUIRE(c.handshake_ok());
   REQUIRE(c.send(bytes));
@@ -205,6 +204,5 @@ inline std::string problem_reason(const response& r) {
   auto v = boost::json::parse(r.body);
   return std::string(v.as_object().at("reason").as_string());
 }
-
 
 }  // namespace dsa::gateway::testing

@@ -20,11 +20,6 @@ using namespace dsa::gateway::testing;
 using namespace std::chrono_literals;
 namespace json = boost::json;
 
-std::string get(const std::string& path, const std::string& extra = "") {
-  return "GET " + path + " HTTP/1.1\r\nHost: gw.test\r\nDSA-Purpose: test-purpose\r\n" + extra +
-         "\r\n";
-}
-
 // The body every streaming upstream here sends: one 1 MiB block of pseudo-random bytes,
 // repeated, so a test can hash any prefix of it without holding the body.
 const std::string& block() {
