@@ -1,8 +1,8 @@
 #pragma once
 
-// The canonical request target (SPEC §5): the path the policy matches is byte for byte the path
-// the upstream receives. The gateway, `dsa explain` and `dsa test` all pass targets through
-// canonicalize_target before anything else looks at them.
+// The canonical request target (docs/design.md §5): the path the policy matches is byte for byte
+// the path the upstream receives. The gateway, `dsa explain` and `dsa test` all pass targets
+// through canonicalize_target before anything else looks at them.
 
 #include <string>
 #include <string_view>

@@ -1,7 +1,7 @@
 #pragma once
 
-// Reason codes: the fixed vocabulary of every decision the gateway can take (SPEC §4). They are
-// written to the audit store, returned in problem bodies and counted in metrics, so their
+// Reason codes: the fixed vocabulary of every decision the gateway can take (docs/design.md §4).
+// They are written to the audit store, returned in problem bodies and counted in metrics, so their
 // spelling never changes.
 
 #include <cstdint>
@@ -11,7 +11,8 @@ namespace dsa::policy {
 
 enum class reason : std::uint8_t {
   allowed,
-  // Request stage, in the order candidates are checked (SPEC §4.3). Later means "got further".
+  // Request stage, in the order candidates are checked (docs/design.md §4.3). Later means "got
+  // further".
   unknown_requester,
   ambiguous_requester,
   no_agreement,
@@ -31,7 +32,7 @@ enum class reason : std::uint8_t {
   outside_time_window,
   prohibited,
   volume_cap_exceeded,
-  // Response stage (SPEC §4.5).
+  // Response stage (docs/design.md §4.5).
   withheld_by_agreement,
   too_many_items,
   response_not_filterable,
@@ -52,8 +53,9 @@ std::string_view to_string(reason r) noexcept;
 // Parses a spelling produced by to_string; false if `text` names no reason.
 bool from_string(std::string_view text, reason& out) noexcept;
 
-// The HTTP status a refusal with this reason carries (SPEC §4): 403 for policy denies, 429 for
-// volume caps, 400/413/431 for protocol errors, 502/503/504 for infrastructure. 200 for allowed.
+// The HTTP status a refusal with this reason carries (docs/design.md §4): 403 for policy denies,
+// 429 for volume caps, 400/413/431 for protocol errors, 502/503/504 for infrastructure. 200 for
+// allowed.
 int http_status(reason r) noexcept;
 
 // A short human title for problem bodies ("Purpose missing").

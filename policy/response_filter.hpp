@@ -1,7 +1,7 @@
 #pragma once
 
-// The response filter (SPEC §3 `response`, §4.5): what an agreement lets leave. Runs on the
-// upstream's complete body (the only place the gateway buffers one).
+// The response filter (docs/design.md §3 `response`, §4.5): what an agreement lets leave. Runs on
+// the upstream's complete body (the only place the gateway buffers one).
 
 #include <cstdint>
 #include <string>

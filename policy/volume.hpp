@@ -1,11 +1,11 @@
 #pragma once
 
-// Volume caps (SPEC §3): a cap counts the allowed requests under its permission whose time lies
-// in [now − window, now) for the same scope key, and refuses once that count has reached `max`.
-// Requests recorded at exactly `now` (or later, after a clock step) were allowed before this one
-// and are counted as well: the reading that discloses less (docs/agreements.md, Decisions).
-// The engine asks through volume_counter, so the gateway can seed counts from the audit store
-// today and share them between instances later.
+// Volume caps (docs/design.md §3): a cap counts the allowed requests under its permission whose
+// time lies in [now − window, now) for the same scope key, and refuses once that count has reached
+// `max`. Requests recorded at exactly `now` (or later, after a clock step) were allowed before this
+// one and are counted as well: the reading that discloses less (docs/agreements.md, Decisions). The
+// engine asks through volume_counter, so the gateway can seed counts from the audit store today and
+// share them between instances later.
 
 #include <array>
 #include <chrono>

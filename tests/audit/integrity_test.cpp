@@ -168,8 +168,12 @@ TEST_CASE(
       REQUIRE(append_sync(*s, e).ok);
     }
   }  // the checkpoint at close covers 0 … 9 and is signed after their times
-  std::this_thread::sleep_for(std::chrono::milliseconds(5));
-  const std::int64_t window = dsa::common::now_us();
+  // The window starts strictly after the close checkpoint's signing time.
+  const std::int64_t closed_at = dsa::common::now_us();
+  std::int64_t window = dsa::common::now_us();
+  while (window <= closed_at) {
+    window = dsa::common::now_us();
+  }
   std::size_t counted_in_window = 0;
   {
     auto s = take(store::open(opts), error);

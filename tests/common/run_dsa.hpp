@@ -14,7 +14,7 @@
 namespace dsa::test {
 
 struct run_result {
-  int status = -1;      // the exit status; -1 when killed by a signal (timeout included)
+  int status = -1;     // the exit status; -1 when killed by a signal (timeout included)
   std::string output;  // stdout and stderr
 };
 

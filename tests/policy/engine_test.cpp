@@ -1,5 +1,5 @@
-// The decision engine against SPEC §4: identity, candidates, every reason in order, ordering and
-// tie rules, time windows across the Europe/London clock changes, and volume caps.
+// The decision engine against docs/design.md §4: identity, candidates, every reason in order,
+// ordering and tie rules, time windows across the Europe/London clock changes, and volume caps.
 
 #include <catch2/catch.hpp>
 
