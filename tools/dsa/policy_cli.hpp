@@ -61,5 +61,6 @@ void add_lint_command(CLI::App& app, int& status);
 void add_explain_command(CLI::App& app, int& status);
 void add_test_command(CLI::App& app, int& status);
 void add_render_command(CLI::App& app, int& status);
+void add_diff_command(CLI::App& app, int& status);
 
 }  // namespace dsa::cli
