@@ -98,9 +98,9 @@ TEST_CASE("dsa register lists every shipped agreement with its facts") {
   run_result r = run("register" + std::string(k_time) + agreements);
   REQUIRE(r.status == 0);
   CHECK_THAT(r.output, Catch::StartsWith("# Register of data sharing agreements"));
-  for (const char* id : {"kingsbury-asb-case-sharing", "kingsbury-cctv-evidence",
-                         "northshire-hotspot-prevention", "northshire-mash",
-                         "riverside-tenancy-asb"}) {
+  for (const char* id :
+       {"kingsbury-asb-case-sharing", "kingsbury-cctv-evidence", "northshire-hotspot-prevention",
+        "northshire-mash", "riverside-tenancy-asb"}) {
     CHECK(count_lines_with(r.output, std::string("](#") + id + ")") == 1);  // summary row
     CHECK_THAT(r.output, Catch::Contains(std::string("<a id=\"") + id + "\"></a>"));
   }

@@ -4,13 +4,14 @@
 // how long, and when each agreement is next reviewed. Every fact comes from the loaded model, the
 // same one the gateway enforces, so the register cannot drift from what is deployed.
 
+#include <date/tz.h>
+
 #include <algorithm>
 #include <cctype>
 #include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
-#include <date/tz.h>
 #include <sstream>
 
 #include "policy/time.hpp"
@@ -67,9 +68,9 @@ std::vector<std::string> warnings_for(const agreement& a, time_point now, int wa
   if (!a.review_due) {
     out.push_back("no review date is set");
   } else if (today > *a.review_due) {
-    out.push_back("review overdue: it was due on " + date::format("%F", *a.review_due) +
-                  (a.review_overdue_denies ? " and the gateway now refuses every request under it"
-                                           : ""));
+    out.push_back(
+        "review overdue: it was due on " + date::format("%F", *a.review_due) +
+        (a.review_overdue_denies ? " and the gateway now refuses every request under it" : ""));
   }
   if (now >= a.valid_until) {
     out.push_back("validity ended on " + a.valid_until_text);
@@ -147,7 +148,7 @@ std::vector<std::string> citations_of(const std::vector<policy::citation>& cs) {
   return out;
 }
 
-bool any_of_categories(const agreement& a, bool policy::data_category::* flag) {
+bool any_of_categories(const agreement& a, bool policy::data_category::*flag) {
   return std::any_of(a.data_categories.begin(), a.data_categories.end(),
                      [&](const policy::data_category& c) { return c.*flag; });
 }
@@ -189,12 +190,26 @@ std::string csv_field(std::string_view raw) {
 }
 
 std::string write_csv(const register_doc& d) {
-  static const std::vector<std::string> header = {
-      "id",          "version",          "title",           "status",       "status_reason",
-      "parties",     "purposes",         "data_categories", "special_category",
-      "criminal_offence_data",           "retention",       "legal_gateways",
-      "lawful_bases", "valid_from",      "valid_until",     "review_due",   "review_overdue",
-      "warnings",    "file",             "sha256"};
+  static const std::vector<std::string> header = {"id",
+                                                  "version",
+                                                  "title",
+                                                  "status",
+                                                  "status_reason",
+                                                  "parties",
+                                                  "purposes",
+                                                  "data_categories",
+                                                  "special_category",
+                                                  "criminal_offence_data",
+                                                  "retention",
+                                                  "legal_gateways",
+                                                  "lawful_bases",
+                                                  "valid_from",
+                                                  "valid_until",
+                                                  "review_due",
+                                                  "review_overdue",
+                                                  "warnings",
+                                                  "file",
+                                                  "sha256"};
   std::string out;
   auto row = [&out](const std::vector<std::string>& cells) {
     for (std::size_t i = 0; i < cells.size(); ++i) {
@@ -205,16 +220,26 @@ std::string write_csv(const register_doc& d) {
   row(header);
   for (const entry& e : d.entries) {
     const agreement& a = *e.a;
-    row({a.id, one_line(a.version), one_line(a.title), std::string(policy::to_string(a.status)),
-         one_line(a.status_reason), join(parties_of(a)), join(purposes_of(a)),
+    row({a.id,
+         one_line(a.version),
+         one_line(a.title),
+         std::string(policy::to_string(a.status)),
+         one_line(a.status_reason),
+         join(parties_of(a)),
+         join(purposes_of(a)),
          join(categories_of(a)),
          any_of_categories(a, &policy::data_category::special_category) ? "yes" : "no",
          any_of_categories(a, &policy::data_category::criminal_offence_data) ? "yes" : "no",
-         join(retention_of(a)), join(citations_of(a.legal_gateways)),
-         join(citations_of(a.lawful_bases)), a.valid_from_text, a.valid_until_text,
+         join(retention_of(a)),
+         join(citations_of(a.legal_gateways)),
+         join(citations_of(a.lawful_bases)),
+         a.valid_from_text,
+         a.valid_until_text,
          a.review_due ? date::format("%F", *a.review_due) : std::string(),
-         a.review_due ? (a.review_overdue_denies ? "deny" : "warn") : "", join(e.warnings),
-         policy::doc::file_name(a), a.sha256});
+         a.review_due ? (a.review_overdue_denies ? "deny" : "warn") : "",
+         join(e.warnings),
+         policy::doc::file_name(a),
+         a.sha256});
   }
   return out;
 }
@@ -248,8 +273,8 @@ std::string write_markdown(const register_doc& d) {
   }
   std::ostringstream o;
   o << "# Register of data sharing agreements\n\n"
-    << "As at " << d.as_at << " (UK date): "
-    << policy::doc::plural(d.entries.size(), "agreement", "agreements") << ", "
+    << "As at " << d.as_at
+    << " (UK date): " << policy::doc::plural(d.entries.size(), "agreement", "agreements") << ", "
     << flagged << " needing attention (warnings cover overdue reviews and agreements ending within "
     << d.warn_days << " days).\n\n";
   for (const std::string& f : d.not_loaded) {
@@ -260,8 +285,9 @@ std::string write_markdown(const register_doc& d) {
        "until | Review due | Warnings |\n|---|---|---|---|---|---|---|---|---|\n";
   for (const entry& e : d.entries) {
     const agreement& a = *e.a;
-    o << "| [" << md(a.title) << "](#" << anchor(a.id) << ") (" << md(a.id) << ") | " << md(a.version)
-      << " | " << md(policy::doc::status_words(a.status)) << " | " << a.parties.size() << " | "
+    o << "| [" << md(a.title) << "](#" << anchor(a.id) << ") (" << md(a.id) << ") | "
+      << md(a.version) << " | " << md(policy::doc::status_words(a.status)) << " | "
+      << a.parties.size() << " | "
       << (any_of_categories(a, &policy::data_category::special_category) ? "yes" : "no") << " | "
       << (any_of_categories(a, &policy::data_category::criminal_offence_data) ? "yes" : "no")
       << " | " << md(a.valid_until_text) << " | "
@@ -276,9 +302,11 @@ std::string write_markdown(const register_doc& d) {
     }
     o << "- **Agreement:** " << md(a.id) << ", version " << md(a.version) << "\n"
       << "- **Status:** " << md(status_text(a)) << "\n"
-      << "- **Parties:**\n" << md_list(parties_of(a)) << "- **Purposes:**\n"
-      << md_list(purposes_of(a)) << "- **Data categories:**\n" << md_list(categories_of(a))
-      << "- **Retention:**\n" << md_list(retention_of(a)) << "- **Legal gateways:**\n"
+      << "- **Parties:**\n"
+      << md_list(parties_of(a)) << "- **Purposes:**\n"
+      << md_list(purposes_of(a)) << "- **Data categories:**\n"
+      << md_list(categories_of(a)) << "- **Retention:**\n"
+      << md_list(retention_of(a)) << "- **Legal gateways:**\n"
       << md_list(citations_of(a.legal_gateways)) << "- **Lawful bases:**\n"
       << md_list(citations_of(a.lawful_bases)) << "- **Valid:** from " << md(a.valid_from_text)
       << " until " << md(a.valid_until_text) << "\n"
@@ -320,10 +348,10 @@ ul { margin: .2em 0; padding-left: 1.3em; }
 std::string write_html(const register_doc& d) {
   std::ostringstream o;
   o << "<!DOCTYPE html>\n<html lang=\"en-GB\">\n<head>\n<meta charset=\"utf-8\">\n"
-    << "<title>Register of data sharing agreements — " << h(d.as_at) << "</title>\n<style>"
-    << k_css << "</style>\n</head>\n<body>\n<main>\n"
-    << "<h1>Register of data sharing agreements</h1>\n<p>As at " << h(d.as_at) << " (UK date): "
-    << h(policy::doc::plural(d.entries.size(), "agreement", "agreements"))
+    << "<title>Register of data sharing agreements — " << h(d.as_at) << "</title>\n<style>" << k_css
+    << "</style>\n</head>\n<body>\n<main>\n"
+    << "<h1>Register of data sharing agreements</h1>\n<p>As at " << h(d.as_at)
+    << " (UK date): " << h(policy::doc::plural(d.entries.size(), "agreement", "agreements"))
     << ". Warnings cover overdue reviews and agreements ending within " << d.warn_days
     << " days.</p>\n";
   for (const std::string& f : d.not_loaded) {
@@ -342,8 +370,8 @@ std::string write_html(const register_doc& d) {
       << "</td><td>"
       << (any_of_categories(a, &policy::data_category::criminal_offence_data) ? "yes" : "no")
       << "</td><td>" << h(a.valid_until_text) << "</td><td>"
-      << h(a.review_due ? date::format("%F", *a.review_due) : std::string("not set"))
-      << "</td><td>" << e.warnings.size() << "</td></tr>\n";
+      << h(a.review_due ? date::format("%F", *a.review_due) : std::string("not set")) << "</td><td>"
+      << e.warnings.size() << "</td></tr>\n";
   }
   o << "</tbody>\n</table>\n";
   for (const entry& e : d.entries) {
@@ -361,8 +389,8 @@ std::string write_html(const register_doc& d) {
       << "</dd>\n<dt>Lawful bases</dt><dd>" << html_list(citations_of(a.lawful_bases))
       << "</dd>\n<dt>Valid</dt><dd>from " << h(a.valid_from_text) << " until "
       << h(a.valid_until_text) << "</dd>\n<dt>Review due</dt><dd>" << h(review_text(a))
-      << "</dd>\n<dt>File</dt><dd><code>" << h(policy::doc::file_name(a)) << "</code>, SHA-256 <code>"
-      << h(a.sha256) << "</code></dd>\n</dl>\n</section>\n";
+      << "</dd>\n<dt>File</dt><dd><code>" << h(policy::doc::file_name(a))
+      << "</code>, SHA-256 <code>" << h(a.sha256) << "</code></dd>\n</dl>\n</section>\n";
   }
   o << "</main>\n</body>\n</html>\n";
   return o.str();
