@@ -11,9 +11,6 @@
 #include "render/words.hpp"
 
 namespace dsa::policy {
-namespace {
-
-using namespace doc;
 
 std::string html_escape(std::string_view s) {
   std::string out;
@@ -44,6 +41,10 @@ std::string html_escape(std::string_view s) {
   }
   return out;
 }
+
+namespace {
+
+using namespace doc;
 
 // Anchors are built from ids (already restricted by the loader); anything else becomes '-'.
 std::string html_anchor(std::string_view s) {

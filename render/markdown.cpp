@@ -10,14 +10,11 @@
 #include "render/words.hpp"
 
 namespace dsa::policy {
-namespace {
-
-using namespace doc;
 
 // `|` is escaped everywhere, not only in tables: a paragraph line holding a `|` can otherwise
 // be read as a table row when it follows another.
 std::string md_escape(std::string_view raw) {
-  const std::string s = collapse(raw);
+  const std::string s = doc::collapse(raw);
   std::string out;
   out.reserve(s.size() + 8);
   for (std::size_t i = 0; i < s.size(); ++i) {
@@ -31,6 +28,10 @@ std::string md_escape(std::string_view raw) {
   }
   return out;
 }
+
+namespace {
+
+using namespace doc;
 
 std::string md_code(std::string_view raw, bool in_table) {
   std::string s = squash(raw);

@@ -23,6 +23,7 @@
 // words.{hpp,cpp} say values in plain words, markdown.cpp and html.cpp write the two formats.
 
 #include <string>
+#include <string_view>
 
 #include "policy/model.hpp"
 
@@ -34,5 +35,11 @@ std::string render_markdown(const agreement& a);
 // One self-contained HTML5 page (inline CSS, no scripts, no external resources), every value
 // HTML-escaped, printable on A4.
 std::string render_html(const agreement& a);
+
+// The escaping each writer applies to every value it writes, for other documents built from the
+// model (`dsa register`): HTML escapes `& < > " '` and drops control characters; Markdown folds
+// white space and backslash-escapes the characters that would change structure, `|` included.
+std::string html_escape(std::string_view s);
+std::string md_escape(std::string_view raw);
 
 }  // namespace dsa::policy

@@ -1,10 +1,10 @@
 #pragma once
 
-// What the IG officer's commands (`dsa lint`, `explain`, `test`, `render`, …; docs/design.md §8)
-// share: how a request is described to them and decided with the gateway's own engine and
-// canonical-path and header checks, and the small helpers they print with. Each command lives in
-// its own file (lint_command.cpp, explain_command.cpp, …) and registers itself through one of the
-// add_*_command functions below; policy_commands.cpp calls them in order.
+// What the IG officer's commands (`dsa lint`, `explain`, `test`, `render`, `register`;
+// docs/design.md §8) share: how a request is described to them and decided with the gateway's own
+// engine and canonical-path and header checks, and the small helpers they print with. Each command
+// lives in its own file (lint_command.cpp, explain_command.cpp, …) and registers itself through one
+// of the add_*_command functions below; policy_commands.cpp calls them in order.
 
 #include <CLI/CLI.hpp>
 #include <boost/json.hpp>
@@ -62,5 +62,6 @@ void add_explain_command(CLI::App& app, int& status);
 void add_test_command(CLI::App& app, int& status);
 void add_render_command(CLI::App& app, int& status);
 void add_diff_command(CLI::App& app, int& status);
+void add_register_command(CLI::App& app, int& status);
 
 }  // namespace dsa::cli
