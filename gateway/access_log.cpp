@@ -1,4 +1,4 @@
-#include "access_log.hpp"
+#include "gateway/access_log.hpp"
 
 #include <boost/json/object.hpp>
 #include <boost/json/serialize.hpp>

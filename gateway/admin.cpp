@@ -1,7 +1,7 @@
 // The admin listener (plain HTTP, loopback by default): /healthz, /readyz, /agreements and
 // /metrics (docs/gateway.md, "Admin listener"). One request per connection, GET only.
 
-#include "admin.hpp"
+#include "gateway/admin.hpp"
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>

@@ -4,7 +4,7 @@
 
 #include <boost/asio/awaitable.hpp>
 
-#include "state.hpp"
+#include "gateway/state.hpp"
 
 namespace dsa::gateway {
 

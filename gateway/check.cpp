@@ -3,11 +3,11 @@
 #include <set>
 
 #include "common/clock.hpp"
-#include "expiry.hpp"
+#include "gateway/expiry.hpp"
+#include "gateway/readiness.hpp"
+#include "gateway/server.hpp"
+#include "gateway/tls.hpp"
 #include "policy/loader.hpp"
-#include "readiness.hpp"
-#include "server.hpp"
-#include "tls.hpp"
 
 namespace dsa::gateway {
 

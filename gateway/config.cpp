@@ -1,4 +1,4 @@
-#include "config.hpp"
+#include "gateway/config.hpp"
 
 #include <yaml-cpp/yaml.h>
 

@@ -1,4 +1,4 @@
-#include "crl_refresh.hpp"
+#include "gateway/crl_refresh.hpp"
 
 #include <openssl/bio.h>
 #include <openssl/err.h>
@@ -20,7 +20,7 @@
 #include <vector>
 
 #include "common/version.hpp"
-#include "state.hpp"
+#include "gateway/state.hpp"
 
 namespace dsa::gateway {
 

@@ -18,7 +18,7 @@
 #include <string_view>
 
 #include "common/result.hpp"
-#include "config.hpp"
+#include "gateway/config.hpp"
 
 namespace dsa::gateway {
 

@@ -1,4 +1,4 @@
-#include "expiry.hpp"
+#include "gateway/expiry.hpp"
 
 #include <openssl/err.h>
 #include <openssl/pem.h>
@@ -8,7 +8,7 @@
 #include <chrono>
 #include <cstdio>
 
-#include "metrics.hpp"
+#include "gateway/metrics.hpp"
 #include "policy/loader.hpp"
 #include "policy/time.hpp"
 

@@ -14,7 +14,7 @@
 #include <string>
 #include <vector>
 
-#include "config.hpp"
+#include "gateway/config.hpp"
 #include "policy/model.hpp"
 
 namespace dsa::gateway {

@@ -1,4 +1,4 @@
-#include "http_message.hpp"
+#include "gateway/http_message.hpp"
 
 #include <array>
 #include <boost/json.hpp>

@@ -4,9 +4,9 @@
 #include <exception>
 
 #include "common/version.hpp"
-#include "config.hpp"
-#include "metrics.hpp"
-#include "server.hpp"
+#include "gateway/config.hpp"
+#include "gateway/metrics.hpp"
+#include "gateway/server.hpp"
 
 int main(int argc, char** argv) {
   CLI::App app{"dsa-gateway — the enforcing mTLS reverse proxy for data sharing agreements"};

@@ -1,4 +1,4 @@
-#include "metrics.hpp"
+#include "gateway/metrics.hpp"
 
 #include <openssl/crypto.h>
 #include <sys/resource.h>

@@ -20,7 +20,7 @@
 #include <string_view>
 #include <tuple>
 
-#include "config.hpp"
+#include "gateway/config.hpp"
 
 namespace dsa::audit {
 struct store_stats;

@@ -1,4 +1,4 @@
-#include "readiness.hpp"
+#include "gateway/readiness.hpp"
 
 #include <algorithm>
 

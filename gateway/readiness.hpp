@@ -12,7 +12,7 @@
 #include <string_view>
 #include <vector>
 
-#include "config.hpp"
+#include "gateway/config.hpp"
 #include "policy/model.hpp"
 
 namespace dsa::gateway {

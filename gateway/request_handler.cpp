@@ -1,4 +1,4 @@
-#include "request_handler.hpp"
+#include "gateway/request_handler.hpp"
 
 #include "common/clock.hpp"
 #include "common/hex.hpp"

@@ -29,14 +29,14 @@
 #include <variant>
 
 #include "audit/entry.hpp"
-#include "config.hpp"
-#include "http_message.hpp"
+#include "gateway/config.hpp"
+#include "gateway/http_message.hpp"
+#include "gateway/tls.hpp"
+#include "gateway/upstream_response.hpp"
 #include "policy/canonical_path.hpp"
 #include "policy/engine.hpp"
 #include "policy/reason.hpp"
 #include "policy/request_fields.hpp"
-#include "tls.hpp"
-#include "upstream_response.hpp"
 
 namespace dsa::gateway {
 

@@ -5,7 +5,7 @@
 // neither strands nor locks. Sessions are in session.cpp, the admin listener in admin.cpp, the
 // state they share in state.cpp.
 
-#include "server.hpp"
+#include "gateway/server.hpp"
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
@@ -14,9 +14,9 @@
 #include <csignal>
 #include <cstdio>
 
-#include "admin.hpp"
-#include "session.hpp"
-#include "state.hpp"
+#include "gateway/admin.hpp"
+#include "gateway/session.hpp"
+#include "gateway/state.hpp"
 
 namespace dsa::gateway {
 

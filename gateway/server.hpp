@@ -14,7 +14,7 @@
 #include <string>
 
 #include "common/result.hpp"
-#include "config.hpp"
+#include "gateway/config.hpp"
 
 namespace dsa::gateway {
 

@@ -4,7 +4,7 @@
 // session. Values passed into a co_await are built in named locals first (docs/design.md,
 // "Coroutines and GCC 12").
 
-#include "session.hpp"
+#include "gateway/session.hpp"
 
 #include <openssl/err.h>
 
@@ -23,9 +23,9 @@
 #include <variant>
 
 #include "common/hex.hpp"
-#include "http_message.hpp"
-#include "request_handler.hpp"
-#include "upstream.hpp"
+#include "gateway/http_message.hpp"
+#include "gateway/request_handler.hpp"
+#include "gateway/upstream.hpp"
 
 namespace dsa::gateway {
 

@@ -1,4 +1,4 @@
-#include "state.hpp"
+#include "gateway/state.hpp"
 
 #include <openssl/crypto.h>
 #include <openssl/rand.h>

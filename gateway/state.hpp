@@ -31,19 +31,19 @@
 #include <thread>
 #include <vector>
 
-#include "access_log.hpp"
 #include "audit/store.hpp"
 #include "common/clock.hpp"
-#include "config.hpp"
-#include "expiry.hpp"
-#include "metrics.hpp"
+#include "gateway/access_log.hpp"
+#include "gateway/config.hpp"
+#include "gateway/expiry.hpp"
+#include "gateway/metrics.hpp"
+#include "gateway/readiness.hpp"
+#include "gateway/server.hpp"
+#include "gateway/tls.hpp"
+#include "gateway/upstream.hpp"
 #include "policy/engine.hpp"
 #include "policy/loader.hpp"
 #include "policy/volume.hpp"
-#include "readiness.hpp"
-#include "server.hpp"
-#include "tls.hpp"
-#include "upstream.hpp"
 
 namespace dsa::gateway {
 

@@ -1,4 +1,4 @@
-#include "tls.hpp"
+#include "gateway/tls.hpp"
 
 #include <openssl/err.h>
 #include <openssl/evp.h>

@@ -26,7 +26,7 @@
 #include <vector>
 
 #include "common/result.hpp"
-#include "config.hpp"
+#include "gateway/config.hpp"
 #include "policy/engine.hpp"
 
 namespace dsa::gateway {

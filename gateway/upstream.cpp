@@ -1,4 +1,4 @@
-#include "upstream.hpp"
+#include "gateway/upstream.hpp"
 
 #include <array>
 #include <boost/asio/as_tuple.hpp>
@@ -15,7 +15,7 @@
 #include <boost/beast/ssl/ssl_stream.hpp>
 #include <optional>
 
-#include "tls.hpp"
+#include "gateway/tls.hpp"
 
 namespace dsa::gateway {
 

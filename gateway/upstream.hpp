@@ -20,9 +20,9 @@
 #include <vector>
 
 #include "common/result.hpp"
-#include "config.hpp"
+#include "gateway/config.hpp"
+#include "gateway/upstream_response.hpp"
 #include "policy/reason.hpp"
-#include "upstream_response.hpp"
 
 namespace dsa::gateway {
 

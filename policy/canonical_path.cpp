@@ -1,4 +1,4 @@
-#include "canonical_path.hpp"
+#include "policy/canonical_path.hpp"
 
 #include <array>
 #include <cstdint>

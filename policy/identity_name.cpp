@@ -1,4 +1,4 @@
-#include "identity_name.hpp"
+#include "policy/identity_name.hpp"
 
 #include <algorithm>
 #include <array>
@@ -6,7 +6,7 @@
 #include <utility>
 #include <vector>
 
-#include "text.hpp"
+#include "policy/text.hpp"
 
 namespace dsa::policy {
 namespace {

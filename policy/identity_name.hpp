@@ -10,7 +10,7 @@
 #include <string>
 #include <string_view>
 
-#include "result.hpp"
+#include "policy/result.hpp"
 
 namespace dsa::policy {
 

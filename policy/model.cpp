@@ -1,4 +1,4 @@
-#include "model.hpp"
+#include "policy/model.hpp"
 
 #include <algorithm>
 

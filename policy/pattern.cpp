@@ -1,11 +1,11 @@
-#include "pattern.hpp"
+#include "policy/pattern.hpp"
 
 #include <algorithm>
 #include <cctype>
 #include <exception>
 #include <locale>
 
-#include "text.hpp"
+#include "policy/text.hpp"
 
 // The dialect, construct by construct (docs/agreements.md explains it to IG officers):
 //

@@ -15,8 +15,8 @@
 #include <string>
 #include <string_view>
 
-#include "model.hpp"
-#include "result.hpp"
+#include "policy/model.hpp"
+#include "policy/result.hpp"
 
 namespace dsa::policy {
 

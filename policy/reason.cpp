@@ -1,4 +1,4 @@
-#include "reason.hpp"
+#include "policy/reason.hpp"
 
 #include <array>
 #include <cstddef>

@@ -1,10 +1,10 @@
-#include "request_fields.hpp"
+#include "policy/request_fields.hpp"
 
 #include <array>
 #include <string_view>
 
 #include "policy/http_token.hpp"
-#include "text.hpp"
+#include "policy/text.hpp"
 
 namespace dsa::policy {
 namespace {

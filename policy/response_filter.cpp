@@ -1,4 +1,4 @@
-#include "response_filter.hpp"
+#include "policy/response_filter.hpp"
 
 #include <array>
 #include <boost/json.hpp>

@@ -7,8 +7,8 @@
 #include <string>
 #include <string_view>
 
-#include "model.hpp"
-#include "reason.hpp"
+#include "policy/model.hpp"
+#include "policy/reason.hpp"
 
 namespace dsa::policy {
 

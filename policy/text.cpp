@@ -1,4 +1,4 @@
-#include "text.hpp"
+#include "policy/text.hpp"
 
 namespace dsa::policy {
 namespace {

@@ -1,4 +1,4 @@
-#include "volume.hpp"
+#include "policy/volume.hpp"
 
 #include <algorithm>
 #include <functional>

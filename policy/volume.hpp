@@ -17,7 +17,7 @@
 #include <string_view>
 #include <unordered_map>
 
-#include "model.hpp"
+#include "policy/model.hpp"
 
 namespace dsa::policy {
 

@@ -6,8 +6,8 @@
 #include <fstream>
 
 #include "audit/reader.hpp"
-#include "cli_util.hpp"
-#include "test_util.hpp"
+#include "tests/audit/cli_util.hpp"
+#include "tests/audit/test_util.hpp"
 
 using namespace dsa::audit;
 using namespace dsa::audit::test;

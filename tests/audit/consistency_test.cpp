@@ -9,7 +9,7 @@
 #include "audit/merkle.hpp"
 #include "audit/reader.hpp"
 #include "audit/verify.hpp"
-#include "test_util.hpp"
+#include "tests/audit/test_util.hpp"
 
 using namespace dsa::audit;
 using namespace dsa::audit::test;

@@ -7,7 +7,7 @@
 #include "audit/proof.hpp"
 #include "audit/reader.hpp"
 #include "common/hex.hpp"
-#include "test_util.hpp"
+#include "tests/audit/test_util.hpp"
 
 using namespace dsa::audit;
 using namespace dsa::audit::test;

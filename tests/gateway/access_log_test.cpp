@@ -4,7 +4,7 @@
 #include "gateway/access_log.hpp"
 
 #include "gateway/config.hpp"
-#include "ops_rig.hpp"
+#include "tests/gateway/ops_rig.hpp"
 
 namespace {
 

@@ -7,7 +7,7 @@
 #include <regex>
 
 #include "gateway/metrics.hpp"
-#include "ops_rig.hpp"
+#include "tests/gateway/ops_rig.hpp"
 
 namespace {
 

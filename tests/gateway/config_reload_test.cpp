@@ -2,7 +2,7 @@
 // and CRLs, log settings change all-or-nothing with the agreements; a file that does not load
 // changes nothing and is counted as a rejected reload; keys only a restart can change (listen
 // addresses, threads, the audit store) are reported, not silently ignored.
-#include "ops_rig.hpp"
+#include "tests/gateway/ops_rig.hpp"
 
 namespace {
 

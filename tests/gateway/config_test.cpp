@@ -4,7 +4,7 @@
 #include <catch2/catch.hpp>
 
 #include "gateway/expiry.hpp"
-#include "harness.hpp"
+#include "tests/gateway/harness.hpp"
 
 using namespace dsa::gateway;
 using dsa::gateway::testing::temp_dir;

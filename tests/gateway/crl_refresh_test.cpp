@@ -5,7 +5,7 @@
 #include "gateway/crl_refresh.hpp"
 
 #include "gateway/config.hpp"
-#include "ops_rig.hpp"
+#include "tests/gateway/ops_rig.hpp"
 
 namespace {
 

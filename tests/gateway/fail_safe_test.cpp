@@ -5,7 +5,7 @@
 #include <regex>
 
 #include "gateway/readiness.hpp"
-#include "ops_rig.hpp"
+#include "tests/gateway/ops_rig.hpp"
 
 namespace {
 

@@ -4,8 +4,8 @@
 #include <boost/json.hpp>
 #include <catch2/catch.hpp>
 
-#include "harness.hpp"
-#include "integration_rig.hpp"
+#include "tests/gateway/harness.hpp"
+#include "tests/gateway/integration_rig.hpp"
 
 namespace {
 using namespace dsa::gateway::testing;

@@ -5,9 +5,9 @@
 // and reading Catch's report of the harness's own check failing.
 #include <csignal>
 
-#include "ops_rig.hpp"
 #include "tests/common/loopback.hpp"
 #include "tests/common/process.hpp"
+#include "tests/gateway/ops_rig.hpp"
 
 namespace {
 

@@ -11,8 +11,8 @@
 #include <string>
 #include <vector>
 
-#include "harness.hpp"
-#include "scripted_upstream.hpp"
+#include "tests/gateway/harness.hpp"
+#include "tests/gateway/scripted_upstream.hpp"
 
 namespace dsa::gateway::testing {
 

@@ -6,9 +6,9 @@
 #include <boost/json.hpp>
 #include <catch2/catch.hpp>
 
-#include "harness.hpp"
-#include "hostile_rig.hpp"
-#include "scripted_upstream.hpp"
+#include "tests/gateway/harness.hpp"
+#include "tests/gateway/hostile_rig.hpp"
+#include "tests/gateway/scripted_upstream.hpp"
 
 namespace {
 

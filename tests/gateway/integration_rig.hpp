@@ -9,7 +9,7 @@
 #include <optional>
 #include <string>
 
-#include "harness.hpp"
+#include "tests/gateway/harness.hpp"
 
 namespace dsa::gateway::testing {
 

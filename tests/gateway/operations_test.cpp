@@ -5,7 +5,7 @@
 #include <ctime>
 
 #include "gateway/config.hpp"
-#include "ops_rig.hpp"
+#include "tests/gateway/ops_rig.hpp"
 
 namespace {
 

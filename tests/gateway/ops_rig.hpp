@@ -7,7 +7,7 @@
 #include <boost/json.hpp>
 #include <catch2/catch.hpp>
 
-#include "harness.hpp"
+#include "tests/gateway/harness.hpp"
 
 namespace dsa::gateway::testing::ops {
 

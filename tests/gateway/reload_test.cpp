@@ -2,7 +2,7 @@
 // requests"): the real dsa-bench drives keep-alive mTLS traffic through the real gateway while
 // the agreement file is swapped between two versions and SIGHUP is sent again and again, with
 // one bad set in the middle that must be refused as a whole.
-#include "ops_rig.hpp"
+#include "tests/gateway/ops_rig.hpp"
 
 namespace {
 

@@ -10,9 +10,9 @@
 #include <thread>
 
 #include "common/hex.hpp"
-#include "harness.hpp"
-#include "hostile_rig.hpp"
-#include "scripted_upstream.hpp"
+#include "tests/gateway/harness.hpp"
+#include "tests/gateway/hostile_rig.hpp"
+#include "tests/gateway/scripted_upstream.hpp"
 
 namespace {
 

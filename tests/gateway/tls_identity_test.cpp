@@ -6,7 +6,7 @@
 #include <catch2/catch.hpp>
 
 #include "gateway/config.hpp"
-#include "harness.hpp"
+#include "tests/gateway/harness.hpp"
 
 namespace {
 

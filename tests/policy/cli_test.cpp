@@ -5,9 +5,9 @@
 #include <cstdio>
 #include <sstream>
 
-#include "cli_util.hpp"
 #include "policy/text.hpp"
-#include "policy_fixture.hpp"
+#include "tests/policy/cli_util.hpp"
+#include "tests/policy/policy_fixture.hpp"
 
 using namespace dsa::policy::testing;
 

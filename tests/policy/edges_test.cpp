@@ -11,7 +11,7 @@
 #include "policy/pattern.hpp"
 #include "policy/request_fields.hpp"
 #include "policy/text.hpp"
-#include "policy_fixture.hpp"
+#include "tests/policy/policy_fixture.hpp"
 
 using namespace dsa::policy;
 using namespace dsa::policy::testing;

@@ -6,8 +6,8 @@
 #include <catch2/catch.hpp>
 #include <string>
 
-#include "cli_util.hpp"
-#include "policy_fixture.hpp"
+#include "tests/policy/cli_util.hpp"
+#include "tests/policy/policy_fixture.hpp"
 
 using namespace dsa::policy::testing;
 

@@ -3,7 +3,7 @@
 
 #include <catch2/catch.hpp>
 
-#include "policy_fixture.hpp"
+#include "tests/policy/policy_fixture.hpp"
 
 using namespace dsa::policy;
 using namespace dsa::policy::testing;

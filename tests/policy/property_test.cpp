@@ -17,7 +17,7 @@
 
 #include "policy/canonical_path.hpp"
 #include "policy/request_fields.hpp"
-#include "policy_fixture.hpp"
+#include "tests/policy/policy_fixture.hpp"
 
 using namespace dsa::policy;
 using namespace dsa::policy::testing;

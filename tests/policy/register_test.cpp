@@ -7,8 +7,8 @@
 #include <string>
 #include <vector>
 
-#include "cli_util.hpp"
-#include "policy_fixture.hpp"
+#include "tests/policy/cli_util.hpp"
+#include "tests/policy/policy_fixture.hpp"
 
 using namespace dsa::policy::testing;
 

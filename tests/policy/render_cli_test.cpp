@@ -5,8 +5,8 @@
 #include <sstream>
 #include <string>
 
-#include "cli_util.hpp"
-#include "policy_fixture.hpp"
+#include "tests/policy/cli_util.hpp"
+#include "tests/policy/policy_fixture.hpp"
 
 using namespace dsa::policy::testing;
 

@@ -5,7 +5,7 @@
 #include <catch2/catch.hpp>
 #include <thread>
 
-#include "policy_fixture.hpp"
+#include "tests/policy/policy_fixture.hpp"
 
 using namespace dsa::policy;
 using namespace dsa::policy::testing;

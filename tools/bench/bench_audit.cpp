@@ -15,7 +15,7 @@
 
 #include "audit/store.hpp"
 #include "audit/verify.hpp"
-#include "bench.hpp"
+#include "tools/bench/bench.hpp"
 #include "tools/bench/sample_entry.hpp"
 
 namespace dsa::bench {

@@ -17,8 +17,8 @@
 #include <string>
 #include <vector>
 
-#include "bench.hpp"
 #include "tests/common/process.hpp"
+#include "tools/bench/bench.hpp"
 #include "tools/bench/cpu_time.hpp"
 #include "tools/bench/fast_upstream.hpp"
 #include "tools/bench/gateway_rig.hpp"

@@ -14,9 +14,9 @@
 #include <random>
 #include <sstream>
 
-#include "bench.hpp"
 #include "policy/engine.hpp"
 #include "policy/loader.hpp"
+#include "tools/bench/bench.hpp"
 
 namespace dsa::bench {
 

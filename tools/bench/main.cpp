@@ -1,6 +1,6 @@
 // `dsa-bench`: reproducible benchmarks of the policy engine, the audit store and the proxy.
-#include "bench.hpp"
 #include "common/version.hpp"
+#include "tools/bench/bench.hpp"
 
 int main(int argc, char** argv) {
   CLI::App app{

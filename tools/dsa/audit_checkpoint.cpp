@@ -10,7 +10,7 @@
 #include "audit/consistency.hpp"
 #include "audit/merkle.hpp"
 #include "audit/reader.hpp"
-#include "audit_cli.hpp"
+#include "tools/dsa/audit_cli.hpp"
 
 namespace dsa::cli {
 namespace {

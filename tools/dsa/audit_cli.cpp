@@ -1,5 +1,5 @@
 // Helpers shared by the `dsa audit …` command groups (audit_cli.hpp).
-#include "audit_cli.hpp"
+#include "tools/dsa/audit_cli.hpp"
 
 #include <charconv>
 #include <chrono>

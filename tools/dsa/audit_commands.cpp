@@ -4,8 +4,8 @@
 // The commands are grouped by job: audit_query.cpp (query, stats), audit_verify.cpp (verify,
 // prove, verify-proof, export-key), audit_checkpoint.cpp (checkpoint, consistency,
 // verify-consistency); audit_cli.cpp holds what they share.
-#include "audit_cli.hpp"
-#include "commands.hpp"
+#include "tools/dsa/audit_cli.hpp"
+#include "tools/dsa/commands.hpp"
 
 namespace dsa::cli {
 

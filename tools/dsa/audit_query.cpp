@@ -11,7 +11,7 @@
 #include "audit/checkpoint.hpp"
 #include "audit/entry.hpp"
 #include "audit/reader.hpp"
-#include "audit_cli.hpp"
+#include "tools/dsa/audit_cli.hpp"
 
 namespace dsa::cli {
 namespace {

@@ -9,7 +9,7 @@
 #include "audit/proof.hpp"
 #include "audit/reader.hpp"
 #include "audit/verify.hpp"
-#include "audit_cli.hpp"
+#include "tools/dsa/audit_cli.hpp"
 
 namespace dsa::cli {
 namespace {

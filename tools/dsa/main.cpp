@@ -2,8 +2,8 @@
 // (audit …). A thin main over the policy and audit libraries.
 #include <iostream>
 
-#include "commands.hpp"
 #include "common/version.hpp"
+#include "tools/dsa/commands.hpp"
 
 int main(int argc, char** argv) {
   CLI::App app{
