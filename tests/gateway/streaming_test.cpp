@@ -239,7 +239,14 @@ TEST_CASE("1 GiB streams through with bounded memory, and the audit holds its ex
   CHECK(r.bytes == size);
   CHECK(r.sha256 == prefix_sha256(size));
   INFO("gateway RSS before " << before << " KiB, peak " << peak << " KiB");
+#if defined(__SANITIZE_ADDRESS__)
+  // AddressSanitizer keeps freed memory in quarantine (256 MiB by default) and maps shadow
+  // memory, so a sanitized gateway's RSS says nothing about its buffers: only the release
+  // build checks the bound (tools/test.sh runs both).
+  CHECK(peak >= before);
+#else
   CHECK(peak - before < 32 * 1024);
+#endif
 
   const auto e = wait_entries(w, request_id_of(r), 2);
   REQUIRE(e.size() == 2);
