@@ -3,12 +3,17 @@
 #include <date/tz.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
 
+#include "audit/entry.hpp"
+#include "audit/reader.hpp"
+#include "audit/verify.hpp"
 #include "policy/request_fields.hpp"
+#include "tools/dsa/audit_cli.hpp"
 #include "tools/dsa/policy_cli.hpp"
 
 namespace dsa::cli {
@@ -20,16 +25,103 @@ using policy::time_point;
 namespace {
 
 struct explain_args {
-  std::string agreements, time, format = "json", request;
+  std::string agreements, time, format = "json", request, db, key;
 };
+
+// Where the volume caps' counts came from: an audit store, or nowhere (counts not known).
+struct count_source {
+  std::string db;            // empty: no --db, the counts are not known
+  std::uint64_t seeded = 0;  // counted entries recorded from the store
+};
+
+// Seeds `counter` from the audit store `db` exactly as the gateway seeds its own at start
+// (gateway/server.cpp, docs/design.md §3): the counted entries of the longest cap window before
+// `now`, each recorded under its agreement and permission when that permission has caps. The
+// store is opened read-only and verified first (audit/verify.hpp), and every value is derived
+// from the verified entry texts, never from the indexed columns. Prints the problem and returns
+// false when the store cannot be read or fails verification.
+bool seed_from_store(const explain_args& args, const policy::agreement_set& set, time_point now,
+                     policy::memory_volume_counter& counter, count_source& source) {
+  audit::verify_options options;
+  if (!args.key.empty()) {
+    auto pem = read_file(args.key);
+    if (!pem) {
+      std::cerr << "dsa explain: --key: " << pem.error() << '\n';
+      return false;
+    }
+    options.public_key_pem = *pem;
+  }
+  auto opened = audit::reader::open(args.db);
+  if (!opened) {
+    std::cerr << "dsa explain: --db: " << opened.error() << '\n';
+    return false;
+  }
+  const audit::reader& r = **opened;
+  auto verified = audit::verify_reader(r, options);
+  if (!verified) {
+    std::cerr << "dsa explain: --db: " << verified.error() << '\n';
+    return false;
+  }
+  if (!verified->intact()) {
+    const audit::problem& p = verified->problems.front();
+    std::cerr << "dsa explain: --db: audit store " << args.db
+              << " fails verification, refusing to count from it: "
+              << (p.seq ? "first bad seq " + std::to_string(*p.seq) + ": " : std::string())
+              << audit::to_string(p.kind) << " (" << p.detail << "); run `dsa audit verify`\n";
+    return false;
+  }
+  std::chrono::microseconds longest{0};
+  for (const auto& a : set.agreements) {
+    for (const policy::permission& p : a->permissions) {
+      for (const policy::volume_cap& cap : p.volume_caps) {
+        longest = std::max(longest, cap.window);
+      }
+    }
+  }
+  source.db = args.db;
+  if (longest.count() == 0) {
+    return true;  // no caps: the gateway reads nothing either
+  }
+  const std::int64_t since = (now - longest).time_since_epoch().count();
+  audit::entry_columns c;
+  std::string bad;
+  auto read = r.for_each_entry([&](std::uint64_t seq, std::string_view text, std::string_view) {
+    if (!audit::derive_columns(text, c)) {
+      bad = "entry " + std::to_string(seq) + " is not a well-formed entry";
+      return false;
+    }
+    if (!c.counted || c.time_us < since) {
+      return true;
+    }
+    const policy::agreement* a = set.find(c.agreement);
+    if (a == nullptr) {
+      return true;
+    }
+    for (const policy::permission& p : a->permissions) {
+      if (p.id == c.permission && !p.volume_caps.empty()) {
+        counter.record(*a, p, policy::cap_keys{c.requester, c.case_ref, c.acting_user},
+                       time_point(std::chrono::microseconds(c.time_us)));
+        ++source.seeded;
+      }
+    }
+    return true;
+  });
+  if (!read || !bad.empty()) {
+    std::cerr << "dsa explain: --db: audit store " << args.db << ": "
+              << (bad.empty() ? read.error() : bad) << '\n';
+    return false;
+  }
+  return true;
+}
 
 const char* const day_names[] = {"mon", "tue", "wed", "thu", "fri", "sat", "sun"};
 
 // What an allow grants and under which terms (docs/agreements.md, "Explaining a decision"): the
 // lawful bases and legal gateways the permission relies on, what of the response will leave, and
-// the time windows and volume caps that applied, each cap with its count including this request.
+// the time windows and volume caps that applied, each cap with its count including this request
+// when the counts are known (from the audit store), null when they are not.
 json::object grant_json(const policy::decision& d, const described_request& r, time_point now,
-                        policy::memory_volume_counter& counter) {
+                        policy::memory_volume_counter& counter, const count_source& source) {
   const policy::agreement& a = *d.agreement;
   const policy::permission& p = *d.permission;
   const policy::endpoint& e = *d.endpoint;
@@ -65,7 +157,13 @@ json::object grant_json(const policy::decision& d, const described_request& r, t
     }
     json::array withhold;
     for (const policy::withhold_rule& w : rr.withhold_if) {
-      withhold.push_back(json::object{{"pointer", w.pointer.text}, {"equals", w.equals_json}});
+      // The value as JSON (true, 3, "C"), not its serialised text ("true").
+      boost::system::error_code ec;
+      json::value equals = json::parse(w.equals_json, ec);
+      if (ec) {
+        equals = w.equals_json;  // not reached: the loader serialises a parsed YAML value
+      }
+      withhold.push_back(json::object{{"pointer", w.pointer.text}, {"equals", std::move(equals)}});
     }
     released["withhold_if"] = std::move(withhold);
   }
@@ -108,13 +206,22 @@ json::object grant_json(const policy::decision& d, const described_request& r, t
     std::string_view key = c.scope == policy::cap_scope::assignee   ? keys.assignee
                            : c.scope == policy::cap_scope::case_ref ? keys.case_ref
                                                                     : keys.acting_user;
+    json::value count = nullptr;  // not known: an empty counter would say 1, which is not true
+    if (!source.db.empty()) {
+      count = counter.count(p, c, keys, now);
+    }
     caps.push_back(json::object{{"scope", policy::to_string(c.scope)},
                                 {"key", key},
                                 {"window", c.window_text},
                                 {"max", c.max},
-                                {"count", counter.count(p, c, keys, now)}});
+                                {"count", std::move(count)}});
   }
   g["volume_caps"] = std::move(caps);
+  if (source.db.empty()) {
+    g["counts"] = json::object{{"known", false}};
+  } else {
+    g["counts"] = json::object{{"known", true}, {"db", source.db}, {"seeded", source.seeded}};
+  }
   return g;
 }
 
@@ -155,10 +262,19 @@ void print_grant(const json::object& g) {
               << std::string(tw->at("local_time").as_string()) << ")\n";
   }
   for (const json::value& c : g.at("volume_caps").as_array()) {
-    std::cout << "  volume cap:    " << c.at("count").as_uint64() << " of "
-              << c.at("max").as_uint64() << " per " << std::string(c.at("scope").as_string())
-              << " '" << std::string(c.at("key").as_string()) << "' in "
-              << std::string(c.at("window").as_string()) << " (counting this request)\n";
+    const std::string scope = "per " + std::string(c.at("scope").as_string()) + " '" +
+                              std::string(c.at("key").as_string()) + "' in " +
+                              std::string(c.at("window").as_string());
+    if (c.at("count").is_null()) {
+      std::cout << "  volume cap:    max " << c.at("max").as_uint64() << ' ' << scope
+                << "; current count not known (give --db AUDIT_STORE to count from the "
+                   "gateway's audit store)\n";
+    } else {
+      std::cout << "  volume cap:    " << c.at("count").as_uint64() << " of "
+                << c.at("max").as_uint64() << ' ' << scope
+                << " (counting this request; counts from the audit store "
+                << std::string(g.at("counts").at("db").as_string()) << ")\n";
+    }
   }
 }
 
@@ -227,10 +343,14 @@ int run_explain(const explain_args& args) {
   }
   policy::engine engine(loaded.set);
   policy::memory_volume_counter counter;
+  count_source source;
+  if (!args.db.empty() && !seed_from_store(args, *loaded.set, now, counter, source)) {
+    return 2;
+  }
   evaluation e = evaluate(engine, req, now, counter, true);
   json::object out = decision_json(e);
   if (e.decision.allowed) {
-    out["grant"] = grant_json(e.decision, req, now, counter);
+    out["grant"] = grant_json(e.decision, req, now, counter, source);
   }
   if (args.format == "text") {
     print_text(e, req);
@@ -255,6 +375,15 @@ void add_explain_command(CLI::App& app, int& status) {
       "Exit 0 allow, 1 deny, 2 usage or invalid input.");
   cmd->add_option("--agreements", args->agreements, "Directory of agreement files")->required();
   cmd->add_option("--time", args->time, "Decide as at this RFC 3339 instant (default: now)");
+  CLI::Option* db = cmd->add_option(
+      "--db", args->db,
+      "The gateway's audit store: volume caps are counted from its counted entries, "
+      "as the gateway counts them at start (verified first; read-only). Without it "
+      "the counts are not known");
+  cmd->add_option("--key", args->key,
+                  "With --db: the checkpoint public key (PEM) to verify the store with (default: "
+                  "the key recorded in the store)")
+      ->needs(db);
   cmd->add_option("--format", args->format, "json (default) or text")
       ->check(CLI::IsMember({"json", "text"}));
   cmd->add_option("request", args->request, "Request JSON file, or - for standard input")
