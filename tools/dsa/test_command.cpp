@@ -7,6 +7,7 @@
 #include <iomanip>
 #include <iostream>
 #include <map>
+#include <memory>
 #include <optional>
 #include <set>
 
@@ -30,6 +31,9 @@ struct test_run {
   // (docs/agreements.md, "Golden cases": what counts as covering each).
   struct touched {
     bool allow = false, deny = false;
+    // The allow is shown only by a case the agreement's status refused, which the same set
+    // with that agreement active allows (see covered_if_active).
+    bool allow_if_active = false;
   };
   std::map<std::string, touched> coverage;
 };
@@ -205,6 +209,9 @@ void record_coverage(const policy::decision& d, const described_request& req, te
   test_run::touched& t =
       run.coverage[coverage_key(d.agreement->id, "permission", d.permission->id)];
   (d.allowed ? t.allow : t.deny) = true;
+  if (d.allowed) {
+    t.allow_if_active = false;  // shown by a case as it stands
+  }
   std::optional<std::string> purpose;
   for (const auto& [name, value] : req.headers) {
     if (lower(name) == "dsa-purpose") {
@@ -225,6 +232,50 @@ void record_coverage(const policy::decision& d, const described_request& req, te
       px.deny = true;
     }
   }
+}
+
+// An agreement that is not active (suspended, say) refuses everything with agreement_inactive, so
+// no case can show its permissions allowing. Its golden cases still show what it will allow
+// once reinstated: a case refused as inactive is decided again against `reinstated` (the same
+// files, every agreement active), and a permission of that agreement that allows it there has
+// its allow covered "as if active" (docs/agreements.md, "Golden cases"). The case itself must
+// still expect agreement_inactive; this only counts toward coverage.
+void covered_if_active(const policy::decision& d, const described_request& req, time_point when,
+                       const policy::engine& reinstated, policy::volume_counter& counter,
+                       test_run& run) {
+  if (d.allowed || d.why != policy::reason::agreement_inactive || d.agreement == nullptr) {
+    return;
+  }
+  evaluation again = evaluate(reinstated, req, when, counter, false);
+  const policy::decision& r = again.decision;
+  if (r.allowed && r.agreement != nullptr && r.permission != nullptr &&
+      r.agreement->id == d.agreement->id) {
+    test_run::touched& t =
+        run.coverage[coverage_key(r.agreement->id, "permission", r.permission->id)];
+    t.allow_if_active = t.allow_if_active || !t.allow;
+    t.allow = true;
+  }
+}
+
+// The agreements in `dir` loaded again with every agreement made active, for covered_if_active;
+// null when none is inactive. A private copy: nothing else decides with it.
+std::shared_ptr<const policy::agreement_set> reinstated_set(const fs::path& dir,
+                                                            const policy::load_options& opts,
+                                                            const policy::agreement_set& set) {
+  bool any_inactive = std::any_of(set.agreements.begin(), set.agreements.end(), [](const auto& a) {
+    return a->status != policy::agreement_status::active;
+  });
+  if (!any_inactive) {
+    return nullptr;
+  }
+  policy::load_result again = policy::load_agreements({dir}, opts);
+  if (!again.ok()) {
+    return nullptr;
+  }
+  for (const auto& a : again.set->agreements) {
+    a->status = policy::agreement_status::active;
+  }
+  return again.set;
 }
 
 void run_test_file(const fs::path& file, test_run& run) {
@@ -277,6 +328,13 @@ void run_test_file(const fs::path& file, test_run& run) {
     register_coverage(*loaded.set, run);
     policy::engine engine(loaded.set);
     policy::memory_volume_counter counter;  // shared by the file's cases, in order
+    std::shared_ptr<const policy::agreement_set> reinstated =
+        reinstated_set(dir, opts, *loaded.set);
+    std::optional<policy::engine> reinstated_engine;
+    if (reinstated) {
+      reinstated_engine.emplace(reinstated);
+    }
+    policy::memory_volume_counter reinstated_counter;
     YAML::Node cases = root["cases"];
     if (!cases.IsSequence() || cases.size() == 0) {
       invalid(1, "", "cases: expected a non-empty list");
@@ -342,6 +400,9 @@ void run_test_file(const fs::path& file, test_run& run) {
         evaluation e = evaluate(engine, req, *when, counter, false);
         const policy::decision& d = e.decision;
         record_coverage(d, req, run);
+        if (reinstated_engine) {
+          covered_if_active(d, req, *when, *reinstated_engine, reinstated_counter, run);
+        }
         std::string got_decision = d.allowed ? "allow" : "deny";
         std::string got_reason = d.allowed ? "" : std::string(policy::to_string(d.why));
         std::string mismatch;
@@ -402,8 +463,11 @@ double print_coverage(const test_run& run) {
     std::size_t b = key.find('\x1f', a + 1);
     covered += (t.allow ? 1 : 0) + (t.deny ? 1 : 0);
     std::cout << "  " << key.substr(0, a) << "  " << key.substr(a + 1, b - a - 1) << ' '
-              << key.substr(b + 1) << ": allow " << (t.allow ? "yes" : "NO") << ", deny "
-              << (t.deny ? "yes" : "NO") << '\n';
+              << key.substr(b + 1) << ": allow "
+              << (t.allow_if_active ? "yes (as if active)"
+                  : t.allow         ? "yes"
+                                    : "NO")
+              << ", deny " << (t.deny ? "yes" : "NO") << '\n';
   }
   const std::size_t total = run.coverage.size() * 2;
   const double percent = total == 0 ? 100.0 : 100.0 * static_cast<double>(covered) / total;
