@@ -112,10 +112,11 @@ json::object finding_json(const policy::diagnostic& d) {
 }
 
 // A file path as a SARIF artifact URI (RFC 3986 path characters kept, the rest percent-encoded):
-// relative when the path given was relative, so a CI upload resolves it against the checkout.
+// relative when the path given was relative, so a CI upload resolves it against the checkout;
+// a file: URI when it was absolute.
 std::string path_uri(const std::string& path) {
   static const char hex[] = "0123456789ABCDEF";
-  std::string out;
+  std::string out = !path.empty() && path.front() == '/' ? "file://" : "";
   for (unsigned char c : path) {
     if (std::isalnum(c) != 0 || std::string_view("-._~/!$&'()*+,;=:@").find(static_cast<char>(c)) !=
                                     std::string_view::npos) {
