@@ -279,6 +279,7 @@ TEST_CASE("dsa audit bundle selects by case, request, seq range and subject; ver
   REQUIRE(made.status == 0);
   auto checked = run("verify-bundle " + q(out) + " --key " + q(f.key));
   CHECK(checked.output.find("asb-sharing 1.2.0") != std::string::npos);
+  CHECK(checked.output.find("decision  status  bytes  requester") != std::string::npos);
   CHECK(checked.output.find("deny") != std::string::npos);
   CHECK(checked.output.find("asb-sharing.yaml") != std::string::npos);
   CHECK(checked.output.find(dsa::common::sha256_hex(asb_text)) != std::string::npos);

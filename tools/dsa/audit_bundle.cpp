@@ -196,7 +196,8 @@ void print_table(const std::vector<std::vector<std::string>>& rows) {
 
 void print_entries(const audit::evidence_bundle& b) {
   std::vector<std::vector<std::string>> rows{{"seq", "time (UTC)", "kind", "decision", "status",
-                                              "requester", "agreement", "case_ref", "request"}};
+                                              "bytes", "requester", "agreement", "case_ref",
+                                              "request"}};
   for (const audit::bundle_entry& be : b.entries) {
     auto e = audit::entry_from_json(be.text);
     if (!e) {
