@@ -86,18 +86,23 @@ struct bundle_outcome {
     built,             // `bundle` holds the evidence
     tampered,          // the store fails verification; nothing is bundled
     nothing_selected,  // no entry matches the selection
-    not_provable,      // a selected entry or a text it needs is not covered by the latest
-                       // checkpoint, or the log archives no text of an agreement it names
+    not_provable,      // no matching entry is covered by the latest checkpoint yet, a text a
+                       // covered one needs is not, or the log archives no text of an agreement
+                       // a selected entry names
   };
   status state = status::built;
   std::string detail;  // one line for people when not built
   evidence_bundle bundle;
+  // Entries that match but were written after the latest checkpoint, so cannot be proven yet:
+  // not in the bundle. Ascending seq.
+  std::vector<std::uint64_t> left_out;
 };
 
 // Verifies the store on `r`'s snapshot (verify.hpp), selects the entries, adds the other half of
-// each streamed disclosure and the agreement_text entry (the earliest) for every agreement_sha256
-// a selected entry names, and proves each against the store's latest checkpoint. A result error
-// only when the store or key cannot be read.
+// each streamed disclosure, leaves out (and lists in left_out) those after the latest checkpoint,
+// adds the agreement_text entry (the earliest) for every agreement_sha256 a selected entry names,
+// and proves each against the store's latest checkpoint. A result error only when the store or
+// key cannot be read.
 [[nodiscard]] result<bundle_outcome> make_bundle(const reader& r, const bundle_request& request);
 
 [[nodiscard]] std::string bundle_to_json(const evidence_bundle& b);

@@ -486,6 +486,7 @@ TEST_CASE("dsa audit bundle refuses what it cannot prove", "[cli][bundle]") {
   // seq 0: a request under an agreement file whose text the log does not archive (a gateway from
   // before archiving loaded it).
   REQUIRE(append_sync(*s, request(0, "OLD-1", "1.2.0", asb_text)).ok);
+  std::ofstream(dir / "k.pub") << s->public_key_pem();
   s->close();
   auto r = run("bundle " + db + " --case-ref OLD-1 --out " + q(out));
   INFO(r.output);
@@ -502,8 +503,16 @@ TEST_CASE("dsa audit bundle refuses what it cannot prove", "[cli][bundle]") {
   auto uncovered = run("bundle " + db + " --case-ref NEW-1 --out " + q(out));
   INFO(uncovered.output);
   CHECK(uncovered.status == 1);
-  CHECK(uncovered.output.find("entry 2 is not yet covered by the latest signed "
-                              "checkpoint (size 1)") != std::string::npos);
+  CHECK(uncovered.output.find("1 entries match (from seq 2), none of them covered by the latest "
+                              "signed checkpoint (size 1) yet") != std::string::npos);
+  // seq 0 is covered, but the text that decided it (seq 1) is not yet.
+  auto text_uncovered = run("bundle " + db + " --case-ref OLD-1 --out " + q(out));
+  INFO(text_uncovered.output);
+  CHECK(text_uncovered.status == 1);
+  CHECK(text_uncovered.output.find("the archived text (seq 1) of agreement file " +
+                                   dsa::common::sha256_hex(asb_text) +
+                                   " that entry 0 names is not yet covered by the latest signed "
+                                   "checkpoint (size 1)") != std::string::npos);
   CHECK_FALSE(std::filesystem::exists(out));
   s->close();
   auto now = run("bundle " + db + " --case-ref NEW-1 --out " + q(out));
@@ -511,6 +520,23 @@ TEST_CASE("dsa audit bundle refuses what it cannot prove", "[cli][bundle]") {
   CHECK(now.status == 0);
   // The text archived after the older entry now proves it too.
   CHECK(run("bundle " + db + " --case-ref OLD-1 --out " + q(out)).status == 0);
+
+  // A busy gateway always has a second of entries after its latest checkpoint: those are left
+  // out and named, the rest is bundled.
+  s = take(store::open(opts), error);
+  REQUIRE(s);
+  REQUIRE(append_sync(*s, request(3, "NEW-1", "1.2.0", asb_text)).ok);
+  std::filesystem::remove(out);
+  auto tail =
+      run("bundle " + db + " --key " + q(dir / "k.pub") + " --case-ref NEW-1 --out " + q(out));
+  INFO(tail.output);
+  CHECK(tail.status == 0);
+  CHECK(tail.output.find("1 entries (seq 2)") != std::string::npos);
+  CHECK(tail.output.find("note: 1 matching entries written after that checkpoint are not in the "
+                         "bundle (seq 3)") != std::string::npos);
+  const boost::json::value doc = boost::json::parse(slurp(out));
+  CHECK(seqs_of(doc, "entries") == seqs{2});
+  CHECK(seqs_of(doc, "agreement_texts") == seqs{1});
 }
 
 namespace {

@@ -155,6 +155,16 @@ int run_bundle(const bundle_args& a) {
          << (b.checkpoint.c.time_us ? " signed " + audit::format_utc(*b.checkpoint.c.time_us)
                                     : std::string())
          << "\n";
+  if (!made->left_out.empty()) {
+    report << "note: " << made->left_out.size()
+           << " matching entries written after that checkpoint are not in the bundle (seq";
+    for (std::size_t i = 0; i < made->left_out.size() && i < 12; ++i) {
+      report << (i == 0 ? " " : ", ") << made->left_out[i];
+    }
+    report << (made->left_out.size() > 12 ? ", …" : "")
+           << "): a running gateway signs a checkpoint within a second; run the command again to "
+              "include them\n";
+  }
   return 0;
 }
 
