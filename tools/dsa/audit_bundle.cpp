@@ -322,8 +322,10 @@ void add_audit_bundle_commands(CLI::App& parent, int& status) {
   bundle->add_option("--db", a->db, "Audit store (SQLite file)")->required();
   bundle->add_option("--case-ref", a->case_ref, "Select the entries of this case reference");
   bundle->add_option("--request-id", a->request_id, "Select the entries of this request id");
-  bundle->add_option("--subject", a->subject,
-                     "Select the entries that name this data subject (needs --key-file)");
+  bundle->add_option(
+      "--subject", a->subject,
+      "Select the entries that name this data subject: the identifier exactly as requests "
+      "carried it (a JSON number as written); needs --key-file");
   bundle->add_option("--key-file", a->subject_key,
                      "The gateway's subject-hash secret (audit.subject_key) for --subject");
   bundle->add_option("--seq", a->seq, "Select the entries with seq A..B (inclusive)");
