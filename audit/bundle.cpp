@@ -335,7 +335,8 @@ result<bundle_outcome> make_bundle(const reader& r, const bundle_request& reques
   // The archived text of every agreement file a selected entry names.
   std::set<std::string> in_entries;
   for (const auto& [seq, f] : picked) {
-    if (f.kind == agreement_text_kind && !f.agreement_sha256.empty()) {
+    if (f.kind == agreement_text_kind && f.archived_text && !f.agreement_sha256.empty() &&
+        common::sha256_hex(*f.archived_text) == f.agreement_sha256) {
       in_entries.insert(f.agreement_sha256);
     }
   }
