@@ -35,7 +35,8 @@ struct requester_info {
   X(shutdown)                    \
   X(disclosure_started)          \
   X(disclosure_completed)        \
-  X(disclosure_interrupted)
+  X(disclosure_interrupted)      \
+  X(agreement_text)
 
 // The decision a request entry records; `none` for entries that record no decision (lifecycle
 // events), which the stored text shows by having no "decision" member. Same rules as the kinds.

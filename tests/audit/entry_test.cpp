@@ -109,7 +109,8 @@ TEST_CASE("every entry kind and decision round-trips through its stored spelling
       {entry_kind::shutdown, "shutdown"},
       {entry_kind::disclosure_started, "disclosure_started"},
       {entry_kind::disclosure_completed, "disclosure_completed"},
-      {entry_kind::disclosure_interrupted, "disclosure_interrupted"}};
+      {entry_kind::disclosure_interrupted, "disclosure_interrupted"},
+      {entry_kind::agreement_text, "agreement_text"}};
   for (const auto& [k, text] : kinds) {
     CHECK(to_string(k) == text);
     entry_kind back = entry_kind::unknown;
