@@ -2,6 +2,8 @@
 // governance report"): multi-value filters, validated values, --tz and bare dates across a clock
 // change, CSV that parses back, two-key statistics and a report whose figures are the
 // statistics'. A real store written with audit::store; the real `dsa audit` binary reads it.
+#include <sys/wait.h>
+
 #include <boost/json/parse.hpp>
 #include <boost/json/value.hpp>
 #include <catch2/catch.hpp>
@@ -227,6 +229,22 @@ TEST_CASE("query: an unknown decision, kind or reason is a usage error listing t
   auto by = run("stats " + db + " --by requester,reasn");
   CHECK(by.status == 2);
   CHECK(by.output.find("unknown key \"reasn\"; did you mean 'reason'?") != std::string::npos);
+
+  // A kind this build does not know, written by a newer gateway, is data: it filters.
+  temp_dir newer;
+  std::vector<entry> log = desk_log();
+  entry review = request(9, utc(30, 12, 0), "", "", entry_decision::none, "");
+  review.kind = entry_kind::unknown;
+  review.unknown_kind = "review";
+  review.request_id = "req-8";
+  log.push_back(review);
+  auto newer_opts = write_log(newer, log);
+  auto reviews = run("query --db " + q(newer_opts.db_path) + " --kind review --format json");
+  INFO(reviews.output);
+  CHECK(reviews.status == 0);
+  CHECK(request_ids(reviews.output) == std::vector<std::string>{"req-8"});
+  auto typo = run("query --db " + q(newer_opts.db_path) + " --kind reviw");
+  CHECK(typo.status == 2);
 }
 
 TEST_CASE("query and stats: a bare date is local midnight in --tz, across a clock change",
@@ -425,10 +443,12 @@ TEST_CASE("report: the JSON figures equal dsa audit stats over the same range", 
   temp_dir dir;
   auto opts = write_log(dir, desk_log());
   const std::string db = "--db " + q(opts.db_path);
-  const std::string range = " --since 2026-03-27 --until 2026-03-30";
+  const std::string range =
+      " --since 2026-03-27 --until 2026-03-30 --kind request,disclosure_started";
   const auto out = dir / "report.json";
 
-  auto report = run("report " + db + range + " --format json --out " + q(out));
+  auto report =
+      run("report " + db + " --since 2026-03-27 --until 2026-03-30 --format json --out " + q(out));
   INFO(report.output);
   REQUIRE(report.status == 0);
   const boost::json::value doc = boost::json::parse(slurp(out));
@@ -574,4 +594,98 @@ TEST_CASE("report: one self-contained, escaped HTML page; a failing store is sai
   const boost::json::value doc = json_of(failed_json.output);
   CHECK_FALSE(doc.at("verification").at("intact").as_bool());
   CHECK(doc.at("figures").is_null());
+}
+
+namespace {
+
+// Renders `page` in headless Chromium to `png`; returns its exit status and every console
+// message it logged (a Content-Security-Policy violation, a failed load, a script error).
+struct rendered {
+  int status = -1;
+  std::vector<std::string> console;
+  std::string log;
+};
+
+rendered render(const temp_dir& dir, const std::filesystem::path& page,
+                const std::filesystem::path& png) {
+  const auto log = dir / (png.filename().string() + ".log");
+  // A profile of its own, so concurrent runs never share one.
+  const std::string cmd =
+      "timeout 120 chromium --headless --no-sandbox --disable-gpu "
+      "--user-data-dir=" +
+      q(dir / "chromium-profile") + " --screenshot=" + q(png) +
+      " --window-size=1200,2000 --enable-logging=stderr --v=0 " + q("file://" + page.string()) +
+      " >" + q(log) + " 2>&1";
+  rendered r;
+  const int raw = std::system(cmd.c_str());
+  r.status = WIFEXITED(raw) ? WEXITSTATUS(raw) : -1;
+  r.log = slurp(log);
+  std::istringstream lines(r.log);
+  for (std::string line; std::getline(lines, line);) {
+    if (line.find(":CONSOLE") != std::string::npos) {
+      r.console.push_back(line);
+    }
+  }
+  return r;
+}
+
+// The number of distinct pixel colours of a PNG (tests/audit/png_colours.py), -1 on error.
+long colours_of(const std::filesystem::path& png) {
+  const std::string cmd = "python3 " +
+                          q(std::filesystem::path(DSA_SOURCE_DIR) / "tests/audit/png_colours.py") +
+                          " " + q(png) + " 2>&1";
+  FILE* p = popen(cmd.c_str(), "r");
+  REQUIRE(p != nullptr);
+  char buf[256] = {};
+  std::string out;
+  while (fgets(buf, sizeof buf, p) != nullptr) {
+    out += buf;
+  }
+  const int raw = pclose(p);
+  INFO(out);
+  REQUIRE((WIFEXITED(raw) && WEXITSTATUS(raw) == 0));
+  return std::stol(out);
+}
+
+}  // namespace
+
+TEST_CASE("report: headless Chromium renders the page, with no console message", "[cli][desk]") {
+  if (std::system("command -v chromium >/dev/null 2>&1") != 0) {
+    const char* ci = std::getenv("CI");
+    if (ci != nullptr && std::string(ci) == "true") {
+      FAIL("chromium is not installed, and CI=true: tools/install-deps.sh installs it");
+    }
+    WARN("chromium is not installed (tools/install-deps.sh installs it): the page is not rendered");
+    return;
+  }
+  temp_dir dir;
+  auto opts = write_log(dir, desk_log());
+  const auto page = dir / "report.html";
+  auto report = run("report --db " + q(opts.db_path) + " --since 2026-03-27 --until 2026-03-31 " +
+                    "--out " + q(page));
+  INFO(report.output);
+  REQUIRE(report.status == 0);
+
+  const auto png = dir / "report.png";
+  const rendered shot = render(dir, page, png);
+  INFO(shot.log);
+  REQUIRE(shot.status == 0);
+  REQUIRE(std::filesystem::exists(png));
+  CHECK(shot.console.empty());
+  CHECK(colours_of(png) > 1);
+
+  // The two checks can fail: a blank page that tries to load an image gets one colour and a
+  // console message (the Content-Security-Policy refusal).
+  const auto control = dir / "control.html";
+  {
+    std::ofstream out(control);
+    out << "<!DOCTYPE html><html><head><meta http-equiv=\"Content-Security-Policy\" "
+           "content=\"default-src 'none'\"><title>control</title></head><body><img "
+           "src=\"https://example.invalid/x.png\" alt=\"\"></body></html>";
+  }
+  const auto control_png = dir / "control.png";
+  const rendered blank = render(dir, control, control_png);
+  REQUIRE(blank.status == 0);
+  CHECK(blank.console.size() == 1);
+  CHECK(colours_of(control_png) == 1);
 }

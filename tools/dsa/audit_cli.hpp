@@ -63,10 +63,13 @@ struct filter_args {
 // Adds --agreement … --request-id (when `with_values`), --since, --until and --tz.
 void add_filter_options(CLI::App& cmd, filter_args& a, bool with_values);
 // The filter, with the zone --tz named in `zone`; nullopt after the error on stderr (exit 2): an
-// unknown zone, a time that does not parse, or a decision, kind or reason no entry can hold (the
-// message lists the valid ones).
+// unknown zone or a time that does not parse.
 std::optional<audit::query_filter> make_filter(const char* command, const filter_args& a,
                                                const date::time_zone*& zone);
+// False after the error on stderr (exit 2) when a --decision, --kind or --reason value is none
+// this build knows and no entry of `r` holds either (a newer gateway's spelling that is in the
+// log filters like any other); the message lists the valid ones with a did-you-mean.
+bool values_exist(const char* command, const filter_args& a, const audit::reader& r);
 
 // `path` "-" means standard input / standard output. The error names the file.
 [[nodiscard]] result<std::string> read_file(const std::string& path);

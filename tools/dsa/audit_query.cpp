@@ -246,6 +246,9 @@ int run_query(const query_args& a) {
   if (!r) {
     return status;
   }
+  if (!values_exist("query", a.filter, *r)) {
+    return 2;
+  }
   // Table and CSV show a streamed disclosure as one row: its started entry with the outcome,
   // bytes and body SHA-256 of the entry that ended it. JSON Lines stays entry by entry, as hashed.
   std::map<std::uint64_t, disclosure_end> ends;
@@ -459,6 +462,9 @@ int run_stats(const stats_args& a) {
   auto r = open_verified("stats", a.db, a.key, status);
   if (!r) {
     return status;
+  }
+  if (!values_exist("stats", a.filter, *r)) {
+    return 2;
   }
   audit::stats_options options;
   options.by = by;
