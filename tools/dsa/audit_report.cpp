@@ -394,7 +394,8 @@ std::string disclosures_chart(const std::vector<std::string>& days,
   }
   const int left = 56, top = 16, height = 220, bottom = 56;
   const int bar = std::max(4, std::min(40, 960 / std::max<int>(1, static_cast<int>(days.size()))));
-  const int width = left + static_cast<int>(days.size()) * bar + 16;
+  // Wide enough for three legend columns however few the days.
+  const int width = std::max(left + static_cast<int>(days.size()) * bar + 16, 780);
   const int legend = 22 * static_cast<int>((agreements.size() + 2) / 3);
   const int total_height = top + height + bottom + legend;
   // Inline SVG in HTML needs no namespace declaration (and the page names no URL at all).
@@ -437,7 +438,7 @@ std::string disclosures_chart(const std::vector<std::string>& days,
     }
   }
   for (std::size_t a = 0; a < agreements.size(); ++a) {
-    const int x = left + static_cast<int>(a % 3) * 300;
+    const int x = left + static_cast<int>(a % 3) * 240;
     const int y = top + height + 34 + static_cast<int>(a / 3) * 22;
     svg += "<rect x=\"" + std::to_string(x) + "\" y=\"" + std::to_string(y - 10) +
            "\" width=\"12\" height=\"12\" fill=\"" + k_palette[a % std::size(k_palette)] +
@@ -477,6 +478,7 @@ code, .mono { font-family: "DejaVu Sans Mono", monospace; font-size: .88rem; wor
 .bad { background: #fde7e7; border: 4px solid #b00020; padding: 1rem; font-size: 1.15rem; }
 .bad strong { color: #b00020; }
 p.none { color: #555; font-style: italic; }
+tr.sub td { font-weight: bold; background: #f6f6f6; }
 svg text { font-size: 11px; fill: #333; font-family: inherit; }
 .bar { display: inline-block; height: .8rem; background: #1f5f99; vertical-align: middle; }
 @media print { body { margin: 0; max-width: none; } h2 { break-after: avoid; } }
@@ -628,21 +630,23 @@ svg text { font-size: 11px; fill: #333; font-family: inherit; }
     if (partners.empty()) {
       h += none_recorded("No refusals in this period.");
     } else {
-      h += "<table>\n<tr>" + th("Partner (requester)");
-      for (const std::string& why : reasons) {
-        h += th(why.empty() ? "(no reason)" : why, true);
-      }
-      h += th("Total", true) + "</tr>\n";
+      // One row per partner and reason (a matrix of every reason would not fit a page).
+      h += "<table>\n<tr>" + th("Partner (requester)") + th("Reason") + th("Refusals", true) +
+           "</tr>\n";
       for (const std::string& p : partners) {
         std::uint64_t sum = 0;
-        h += "<tr>" + td(p.empty() ? "(unidentified)" : p);
         for (const std::string& why : reasons) {
           auto it = cell.find({p, why});
-          const std::uint64_t n = it == cell.end() ? 0 : it->second;
-          sum += n;
-          h += td(n == 0 ? std::string() : std::to_string(n), true);
+          if (it == cell.end()) {
+            continue;
+          }
+          sum += it->second;
+          h += "<tr>" + td(p.empty() ? "(unidentified)" : p) +
+               td(why.empty() ? "(no reason)" : why) + td(std::to_string(it->second), true) +
+               "</tr>\n";
         }
-        h += td(std::to_string(sum), true) + "</tr>\n";
+        h += "<tr class=\"sub\">" + td(p.empty() ? "(unidentified)" : p) + td("all reasons") +
+             td(std::to_string(sum), true) + "</tr>\n";
       }
       h += "</table>\n";
     }
