@@ -2,6 +2,7 @@
 
 #include <sqlite3.h>
 
+#include <algorithm>
 #include <boost/json/value.hpp>
 #include <chrono>
 #include <cstdio>
@@ -219,15 +220,47 @@ std::uint64_t reader::entry_count() const {
   return static_cast<std::uint64_t>(sqlite3_column_int64(s.get(), 0));
 }
 
+bool value_set::accepts(std::string_view have) const {
+  return values.empty() || std::find(values.begin(), values.end(), have) != values.end();
+}
+
+namespace {
+
+// Whether the entry `text` (its columns in `c`) is one `f` selects. The request id is not a
+// column: it is read from the parsed entry, only when the filter names one.
+bool selected(const query_filter& f, const entry_columns& c, std::string_view text) {
+  if (!f.agreement.accepts(c.agreement) || !f.requester.accepts(c.requester) ||
+      !f.purpose.accepts(c.purpose) || !f.case_ref.accepts(c.case_ref) ||
+      !f.acting_user.accepts(c.acting_user) || !f.decision.accepts(c.decision) ||
+      !f.reason.accepts(c.reason) || !f.kind.accepts(c.kind) ||
+      !f.permission.accepts(c.permission) || (f.since_us && c.time_us < *f.since_us) ||
+      (f.until_us && c.time_us >= *f.until_us)) {
+    return false;
+  }
+  if (f.request_id) {
+    std::optional<entry> e = entry_from_json(text);
+    return e && f.request_id.accepts(e->request_id);
+  }
+  return true;
+}
+
+std::string utc_day(std::int64_t time_us) {
+  using namespace std::chrono;
+  const year_month_day ymd{floor<days>(sys_time<microseconds>(microseconds(time_us)))};
+  char buf[16];
+  std::snprintf(buf, sizeof buf, "%04d-%02u-%02u", static_cast<int>(ymd.year()),
+                static_cast<unsigned>(ymd.month()), static_cast<unsigned>(ymd.day()));
+  return buf;
+}
+
+}  // namespace
+
 result<void> reader::query(const query_filter& f,
                            const std::function<bool(std::string_view)>& row) const {
   statement s(db_, "SELECT seq, entry FROM entries ORDER BY seq");
   if (!s.ok()) {
     return fail("cannot query audit store " + path_.string() + ": " + db_error(db_));
   }
-  auto matches = [](const std::optional<std::string>& want, std::string_view have) {
-    return !want || *want == have;
-  };
   entry_columns c;
   std::uint64_t emitted = 0;
   int rc = SQLITE_ROW;
@@ -237,11 +270,7 @@ result<void> reader::query(const query_filter& f,
       return fail("entry " + std::to_string(sqlite3_column_int64(s.get(), 0)) +
                   " is not a well-formed entry; run `dsa audit verify`");
     }
-    if (!matches(f.agreement, c.agreement) || !matches(f.requester, c.requester) ||
-        !matches(f.purpose, c.purpose) || !matches(f.case_ref, c.case_ref) ||
-        !matches(f.acting_user, c.acting_user) || !matches(f.decision, c.decision) ||
-        !matches(f.reason, c.reason) || (f.since_us && c.time_us < *f.since_us) ||
-        (f.until_us && c.time_us >= *f.until_us)) {
+    if (!selected(f, c, text)) {
       continue;
     }
     if (!row(text)) {
@@ -258,13 +287,38 @@ result<void> reader::query(const query_filter& f,
 }
 
 result<std::vector<group_count>> reader::stats(std::string_view by) const {
-  if (!by.empty() && by != "agreement" && by != "requester" && by != "reason" && by != "day") {
-    return fail("unknown grouping \"" + std::string(by) + "\" (agreement, requester, reason, day)");
+  stats_options options;
+  if (!by.empty()) {
+    options.by.emplace_back(by);
+  }
+  return stats(query_filter{}, options);
+}
+
+result<std::vector<group_count>> reader::stats(const query_filter& f,
+                                               const stats_options& options) const {
+  if (options.by.size() > 2) {
+    return fail("at most two grouping keys, not " + std::to_string(options.by.size()));
+  }
+  bool needs_entry = options.sums;
+  for (const std::string& by : options.by) {
+    if (std::find(stats_keys.begin(), stats_keys.end(), by) == stats_keys.end()) {
+      std::string known;
+      for (std::string_view k : stats_keys) {
+        known += (known.empty() ? "" : ", ") + std::string(k);
+      }
+      return fail("unknown grouping \"" + by + "\" (" + known + ")");
+    }
+    needs_entry = needs_entry || by == "endpoint";
+  }
+  if (options.by.size() == 2 && options.by[0] == options.by[1]) {
+    return fail("grouping by \"" + options.by[0] + "\" twice");
   }
   statement s(db_, "SELECT seq, entry FROM entries ORDER BY seq");
   if (!s.ok()) {
     return fail("cannot read audit store " + path_.string() + ": " + db_error(db_));
   }
+  // Keyed by the values joined with a byte no id holds, so the groups sort by first key, then
+  // by second.
   std::map<std::string, group_count> groups;
   // request id → the group of a streamed disclosure begun and not yet ended. Its end entry
   // carries the same fields, but not always the same day, so it is joined by request id.
@@ -273,7 +327,8 @@ result<std::vector<group_count>> reader::stats(std::string_view by) const {
   const std::string_view completed = to_string(entry_kind::disclosure_completed);
   const std::string_view interrupted = to_string(entry_kind::disclosure_interrupted);
   entry_columns c;
-  std::string key;
+  std::vector<std::string> keys(options.by.size());
+  std::string map_key;
   int rc = SQLITE_ROW;
   while ((rc = s.step()) == SQLITE_ROW) {
     const std::string_view text = column_view(s.get(), 1);
@@ -283,6 +338,9 @@ result<std::vector<group_count>> reader::stats(std::string_view by) const {
     }
     if (c.kind == completed || c.kind == interrupted) {
       // Not a request of its own: the outcome of the disclosure its started entry counted.
+      if (open_streams.empty()) {
+        continue;
+      }
       const bool done = c.kind == completed;
       std::optional<entry> e = entry_from_json(text);
       if (!e) {
@@ -290,7 +348,7 @@ result<std::vector<group_count>> reader::stats(std::string_view by) const {
       }
       auto it = open_streams.find(e->request_id);
       if (it == open_streams.end()) {
-        continue;  // an end without its start: `dsa audit verify` reports it
+        continue;  // an end without its start (`dsa audit verify` reports it), or not selected
       }
       group_count& g = groups[it->second];
       --g.open;
@@ -301,38 +359,66 @@ result<std::vector<group_count>> reader::stats(std::string_view by) const {
         ++g.interrupted[cause != nullptr && cause->is_string() ? std::string(cause->get_string())
                                                                : std::string("unknown")];
       }
+      if (options.sums) {
+        // The started entry sends nothing countable yet; its end says what left.
+        g.bytes += e->bytes;
+        g.items += e->items;
+        g.fields_removed += e->fields_removed;
+      }
       open_streams.erase(it);
       continue;
     }
-    if (by == "agreement") {
-      key = c.agreement;
-    } else if (by == "requester") {
-      key = c.requester;
-    } else if (by == "reason") {
-      key = c.reason;
-    } else if (by == "day") {
-      using namespace std::chrono;
-      const year_month_day ymd{floor<days>(sys_time<microseconds>(microseconds(c.time_us)))};
-      char buf[16];
-      std::snprintf(buf, sizeof buf, "%04d-%02u-%02u", static_cast<int>(ymd.year()),
-                    static_cast<unsigned>(ymd.month()), static_cast<unsigned>(ymd.day()));
-      key = buf;
-    } else {
-      key.clear();
+    if (!selected(f, c, text)) {
+      continue;
     }
-    auto [it, inserted] = groups.try_emplace(key);
-    if (inserted) {
-      it->second.key = key;
+    std::optional<entry> e;
+    if (needs_entry || c.kind == started) {
+      e = entry_from_json(text);
     }
-    ++it->second.total;
-    // Lifecycle events have no decision; they are counted under their kind.
-    ++it->second.by_decision[std::string(c.decision.empty() ? c.kind : c.decision)];
-    if (c.kind == started) {
-      if (std::optional<entry> e = entry_from_json(text)) {
-        ++it->second.streamed;
-        ++it->second.open;
-        open_streams[e->request_id] = key;
+    map_key.clear();
+    for (std::size_t i = 0; i < options.by.size(); ++i) {
+      const std::string& by = options.by[i];
+      std::string& key = keys[i];
+      if (by == "agreement") {
+        key = c.agreement;
+      } else if (by == "requester") {
+        key = c.requester;
+      } else if (by == "reason") {
+        key = c.reason;
+      } else if (by == "decision") {
+        // Lifecycle events have no decision; they are grouped under their kind.
+        key = c.decision.empty() ? c.kind : c.decision;
+      } else if (by == "purpose") {
+        key = c.purpose;
+      } else if (by == "permission") {
+        key = c.permission;
+      } else if (by == "endpoint") {
+        key = e ? e->endpoint : std::string();
+      } else {
+        key = options.day_of ? options.day_of(c.time_us) : utc_day(c.time_us);
       }
+      map_key += (i ? std::string(1, '\0') : std::string()) + key;
+    }
+    auto [it, inserted] = groups.try_emplace(map_key);
+    group_count& g = it->second;
+    if (inserted) {
+      g.keys = keys;
+      for (std::size_t i = 0; i < keys.size(); ++i) {
+        g.key += (i ? " / " : "") + keys[i];
+      }
+    }
+    ++g.total;
+    // Lifecycle events have no decision; they are counted under their kind.
+    ++g.by_decision[std::string(c.decision.empty() ? c.kind : c.decision)];
+    if (options.sums && e) {
+      g.bytes += e->bytes;
+      g.items += e->items;
+      g.fields_removed += e->fields_removed;
+    }
+    if (c.kind == started && e) {
+      ++g.streamed;
+      ++g.open;
+      open_streams[e->request_id] = map_key;
     }
   }
   if (rc != SQLITE_DONE) {

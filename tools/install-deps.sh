@@ -4,7 +4,8 @@
 # llvm-symbolizer that turns sanitizer reports into file:line stacks; clang-format checks the
 # source layout (tools/check-format.sh). nginx-light is the other side of `dsa-bench http
 # --compare-nginx`; linux-perf (user-space only, no kernel module) profiles the gateway under load
-# (docs/performance.md); lintian checks the .deb (packaging/test-package.sh).
+# (docs/performance.md); lintian checks the .deb (packaging/test-package.sh). chromium renders
+# `dsa audit report`'s HTML headless in its test (tests/audit/report_chromium.sh).
 # Idempotent: packages already present are left alone. Works as root (CI) or through sudo.
 set -euo pipefail
 
@@ -17,6 +18,7 @@ packages=(
   testssl.sh
   clang-16 libclang-rt-16-dev llvm clang-format
   nginx-light linux-perf
+  chromium
 )
 
 missing=()

@@ -201,11 +201,13 @@ TEST_CASE("query shows a streamed disclosure as one row with its outcome, bytes 
   INFO(filtered.output);
   REQUIRE(filtered.status == 0);
   CHECK(count_of(filtered.output, "\r\n") == 3);  // header and two disclosures
-  CHECK(filtered.output.find(",outcome,declared_length,end_seq,end_time\r\n") != std::string::npos);
-  CHECK(filtered.output.find(",2147483648,,," + clip_sha + ",true,completed,2147483648,3,") !=
+  CHECK(filtered.output.find(",outcome,declared_length,end_seq,end_time,end_time_us\r\n") !=
         std::string::npos);
-  CHECK(filtered.output.find(",65536,,," + partial_sha + ",true,interrupted:client_closed,") !=
-        std::string::npos);
+  // bytes, items, fields_removed, body_sha256, counted; then details; then the end's columns.
+  CHECK(filtered.output.find(",2147483648,,," + clip_sha + ",true,") != std::string::npos);
+  CHECK(filtered.output.find(",completed,2147483648,3,") != std::string::npos);
+  CHECK(filtered.output.find(",65536,,," + partial_sha + ",true,") != std::string::npos);
+  CHECK(filtered.output.find(",interrupted:client_closed,2147483648,4,") != std::string::npos);
   CHECK(filtered.output.find("disclosure_completed") == std::string::npos);
 
   // JSON Lines: every entry exactly as stored and hashed.

@@ -11,10 +11,15 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "audit/crypto.hpp"
 #include "audit/reader.hpp"
 #include "common/result.hpp"
+
+namespace date {
+class time_zone;
+}
 
 namespace dsa::cli {
 
@@ -26,15 +31,46 @@ void add_audit_verify_commands(CLI::App& parent, int& status);      // verify, p
 void add_audit_checkpoint_commands(CLI::App& parent, int& status);  // checkpoint, consistency,
                                                                     // verify-consistency
 void add_audit_bundle_commands(CLI::App& parent, int& status);      // bundle, verify-bundle
+void add_audit_report_commands(CLI::App& parent, int& status);      // report
 
 // Parses RFC 3339 ("2025-06-01T12:00:00Z", fractional seconds and ±hh:mm offsets allowed) or a
-// bare date, which means 00:00 UTC: the log's own times are UTC, so a day boundary there is what
-// an auditor comparing with the log expects.
-std::optional<std::int64_t> parse_time(std::string_view s);
+// bare date, which means local midnight in `zone` (00:00 UTC when `zone` is null), as an
+// agreement's dates do (docs/auditing.md, "Times and --tz"); a midnight that a clock change skips
+// is the instant the clocks changed.
+std::optional<std::int64_t> parse_time(std::string_view s, const date::time_zone* zone = nullptr);
 // "2025-06-01T12:00:00.000Z" (millisecond precision).
 std::string format_time(std::int64_t us);
+// The same in `zone` with its offset then: "2025-06-01T13:00:00.000+01:00".
+std::string format_time_in(std::int64_t us, const date::time_zone& zone);
+// The calendar day of `us` in `zone`: "2025-06-01".
+std::string day_in(std::int64_t us, const date::time_zone& zone);
+// The IANA zone `name`, or nullptr with the error (and a did-you-mean) on stderr.
+const date::time_zone* find_zone(const char* command, const std::string& name);
 // One RFC 4180 field: quoted when it holds a comma, quote or line break.
 std::string csv_field(std::string_view v);
+// A spreadsheet-safe RFC 4180 field: a value starting with = + - @ (or a tab or carriage
+// return) gets a leading apostrophe first, so a spreadsheet shows it as text instead of running
+// it as a formula (docs/auditing.md, "CSV").
+std::string csv_cell(std::string_view v);
+
+// The filters `dsa audit query`, `stats` and `report` share: each list option takes several
+// values, comma-separated or by repeating the option; an entry matches when each given filter
+// holds one of its values.
+struct filter_args {
+  std::vector<std::string> agreement, requester, purpose, case_ref, acting_user, decision, reason,
+      kind, permission, request_id;
+  std::string since, until, tz = "Europe/London";
+};
+// Adds --agreement … --request-id (when `with_values`), --since, --until and --tz.
+void add_filter_options(CLI::App& cmd, filter_args& a, bool with_values);
+// The filter, with the zone --tz named in `zone`; nullopt after the error on stderr (exit 2): an
+// unknown zone or a time that does not parse.
+std::optional<audit::query_filter> make_filter(const char* command, const filter_args& a,
+                                               const date::time_zone*& zone);
+// False after the error on stderr (exit 2) when a --decision, --kind or --reason value is none
+// this build knows and no entry of `r` holds either (a newer gateway's spelling that is in the
+// log filters like any other); the message lists the valid ones with a did-you-mean.
+bool values_exist(const char* command, const filter_args& a, const audit::reader& r);
 
 // `path` "-" means standard input / standard output. The error names the file.
 [[nodiscard]] result<std::string> read_file(const std::string& path);

@@ -3,8 +3,8 @@
 // finding (tampered log, invalid proof), 2 usage or input/output error.
 // The commands are grouped by job: audit_query.cpp (query, stats), audit_verify.cpp (verify,
 // prove, verify-proof, export-key), audit_checkpoint.cpp (checkpoint, consistency,
-// verify-consistency), audit_bundle.cpp (bundle, verify-bundle); audit_cli.cpp holds what they
-// share.
+// verify-consistency), audit_bundle.cpp (bundle, verify-bundle), audit_report.cpp (report);
+// audit_cli.cpp holds what they share.
 #include "tools/dsa/audit_cli.hpp"
 #include "tools/dsa/commands.hpp"
 
@@ -13,14 +13,15 @@ namespace dsa::cli {
 void add_audit_commands(CLI::App& app, int& status) {
   CLI::App* audit_cmd = app.add_subcommand(
       "audit",
-      "Query, verify and prove entries of a DSA Gateway audit store (read-only; never creates "
-      "or changes a file).");
+      "Query, verify, prove and report on entries of a DSA Gateway audit store (read-only; never "
+      "creates or changes a store).");
   audit_cmd->require_subcommand(1);
 
   add_audit_query_commands(*audit_cmd, status);
   add_audit_verify_commands(*audit_cmd, status);
   add_audit_checkpoint_commands(*audit_cmd, status);
   add_audit_bundle_commands(*audit_cmd, status);
+  add_audit_report_commands(*audit_cmd, status);
 }
 
 }  // namespace dsa::cli
