@@ -123,6 +123,39 @@ void put_int_member(std::string& out, std::string_view key, std::int64_t value,
   }
 }
 
+// An array of strings, written like every other string (escaped, U+FFFD for bytes that are not
+// UTF-8); omitted when empty.
+void put_str_array_member(std::string& out, std::string_view key,
+                          const std::vector<std::string>& values) {
+  if (values.empty()) {
+    return;
+  }
+  put_key(out, key);
+  out.push_back('[');
+  for (std::size_t i = 0; i < values.size(); ++i) {
+    if (i != 0) {
+      out.push_back(',');
+    }
+    put_string(out, values[i]);
+  }
+  out.push_back(']');
+}
+
+// The strings of an array member; elements of another type are skipped (a newer writer's).
+std::vector<std::string> str_array_of(const boost::json::object& o, std::string_view key) {
+  std::vector<std::string> out;
+  auto it = o.find(key);
+  if (it == o.end() || !it->value().is_array()) {
+    return out;
+  }
+  for (const auto& v : it->value().get_array()) {
+    if (v.is_string()) {
+      out.emplace_back(v.get_string());
+    }
+  }
+  return out;
+}
+
 std::string str_of(const boost::json::object& o, std::string_view key) {
   auto it = o.find(key);
   if (it == o.end() || !it->value().is_string()) {
@@ -257,6 +290,10 @@ std::string json_after_seq(const entry& e) {
     // strings; object member order is the insertion order the gateway chose.
     out += boost::json::serialize(e.details);
   }
+  put_str_member(out, "client", e.client);
+  put_str_array_member(out, "lawful_basis", e.lawful_basis);
+  put_str_array_member(out, "legal_gateway", e.legal_gateway);
+  put_str_array_member(out, "released_fields", e.released_fields);
   out.push_back('}');
   return out;
 }
@@ -346,6 +383,10 @@ std::optional<entry> entry_from_json(std::string_view text) {
   if (auto it = o.find("details"); it != o.end() && it->value().is_object()) {
     e.details = it->value().get_object();
   }
+  e.client = str_of(o, "client");
+  e.lawful_basis = str_array_of(o, "lawful_basis");
+  e.legal_gateway = str_array_of(o, "legal_gateway");
+  e.released_fields = str_array_of(o, "released_fields");
   return e;
 }
 

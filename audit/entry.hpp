@@ -12,6 +12,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace dsa::audit {
 
@@ -26,6 +27,8 @@ struct requester_info {
 //   forwarding           the durable intent to forward a request that changes state, written
 //                        before the upstream sees it (docs/auditing.md)
 //   startup, agreements_loaded, agreements_rejected, shutdown   gateway lifecycle events
+//   agreement_text       an agreement file archived byte for byte, once per distinct SHA-256
+//                        (docs/auditing.md, "Agreement archive")
 #define DSA_AUDIT_ENTRY_KINDS(X) \
   X(request)                     \
   X(forwarding)                  \
@@ -87,6 +90,12 @@ struct entry {
   bool counted = false;  // the policy allowed it under `permission`: counts toward volume caps
   boost::json::object
       details;  // lifecycle events: e.g. {"files":[{"id","version","sha256"}]}, error text
+  // What was disclosed and why (docs/auditing.md, "What each entry records"): the client's
+  // address ("127.0.0.1:5555", "[::1]:5555"); on an entry whose decision is allow, the deciding
+  // permission's lawful basis and legal gateway ids, and the allow_fields patterns (as written
+  // in the agreement) that matched at least one member of the released body.
+  std::string client;
+  std::vector<std::string> lawful_basis, legal_gateway, released_fields;
   // The stored text of a kind or decision this build does not know (kind or decision is then
   // `unknown`), kept so that such an entry reads back and serialises unchanged.
   std::string unknown_kind, unknown_decision;
@@ -97,9 +106,9 @@ struct entry {
 [[nodiscard]] std::string_view decision_text(const entry& e) noexcept;
 
 // The stored text: {"seq":N,"time_us":T,"kind":K,...} in the order of the struct above; strings
-// that are empty, numbers at their default (0, or -1 for upstream_latency_us), counted=false and
-// an empty details object are omitted. Strings are JSON-escaped; bytes that are not valid UTF-8
-// are replaced by U+FFFD so every stored entry is valid JSON.
+// that are empty, numbers at their default (0, or -1 for upstream_latency_us), counted=false, an
+// empty details object and empty arrays are omitted. Strings are JSON-escaped; bytes that are not
+// valid UTF-8 are replaced by U+FFFD so every stored entry is valid JSON.
 [[nodiscard]] std::string to_json(const entry& e);
 
 // The same text split for the store's writer: everything after the seq member

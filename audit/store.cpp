@@ -285,6 +285,12 @@ void store::commit_batch(std::vector<pending>& batch) {
     }
     writable_.store(true, std::memory_order_release);
     record_commit(micros, batch.size());
+    for (const pending& p : batch) {
+      if (p.e.kind == entry_kind::agreement_text) {
+        std::lock_guard lock(archive_mu_);
+        archived_.insert(p.e.agreement_sha256);
+      }
+    }
     if (with_checkpoint) {
       std::lock_guard lock(stats_mu_);
       ++stats_.checkpoints;
@@ -337,6 +343,11 @@ void store::record_commit(std::int64_t micros, std::size_t n) {
   for (std::size_t i = b; i < stats_.commit_us_buckets.size(); ++i) {
     ++stats_.commit_us_buckets[i];
   }
+}
+
+bool store::agreement_archived(std::string_view sha256) const {
+  std::lock_guard lock(archive_mu_);
+  return archived_.find(sha256) != archived_.end();
 }
 
 store_stats store::stats() const {

@@ -135,6 +135,10 @@
 **     that can fall in the window, checks each against its stored leaf hash (the leaf hashes
 **     were checked against the latest checkpoint, whose signature was checked, at open) and
 **     derives what it seeds from the text. A row that fails refuses the start, naming the seq.
+**   - The agreement archive index (agreement_archived) is built at open in the same pass that
+**     loads the leaf hashes: the kind column only picks candidate rows, whose texts are then read,
+**     hashed against their (checkpoint-checked) leaves and parsed. A row that fails is left out,
+**     which at worst makes the gateway archive that file again.
 **
 ** COUNTED REQUESTS: WHERE THE WINDOW STARTS
 **
@@ -180,6 +184,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <string>
 #include <string_view>
 #include <thread>
@@ -270,6 +275,13 @@ class store {
   // the gateway must then not start, since what it would seed is unproven.
   [[nodiscard]] result<std::vector<counted_request>> counted_since(std::int64_t since_us) const;
 
+  // Whether the log holds an agreement_text entry for the agreement file with this SHA-256
+  // (lowercase hex): found at open among the entries whose text still hashes to the leaf the
+  // signed tree holds, and kept up to date as such entries commit. The gateway archives a file
+  // only when this is false, so a restart does not archive it again (docs/auditing.md,
+  // "Agreement archive").
+  [[nodiscard]] bool agreement_archived(std::string_view sha256) const;
+
   std::string public_key_pem() const { return key_->public_key_pem(); }
   const std::filesystem::path& path() const { return options_.db_path; }
   store_stats stats() const;
@@ -292,6 +304,8 @@ class store {
   [[nodiscard]] result<void> insert_checkpoint(const merkle_frontier& tree);
   [[nodiscard]] result<void> reconnect();
   [[nodiscard]] result<void> load_state();
+  [[nodiscard]] result<std::set<std::string, std::less<>>> archived_agreements(
+      const std::vector<std::pair<std::uint64_t, hash>>& rows) const;
   void close_connection();
   void record_commit(std::int64_t micros, std::size_t n);
   void maybe_wal_checkpoint();
@@ -331,6 +345,11 @@ class store {
   // Counters for stats(); written by the writer, read by anyone.
   mutable std::mutex stats_mu_;
   store_stats stats_;
+
+  // SHA-256s of the archived agreement files (agreement_archived); written by the writer (and
+  // open()), read by anyone.
+  mutable std::mutex archive_mu_;
+  std::set<std::string, std::less<>> archived_;
 
   // A separate read-only connection for the count queries, so they never wait for a commit.
   mutable std::mutex read_mu_;

@@ -262,7 +262,13 @@ result<void> store::load_state() {
     }
   }
   merkle_frontier tree;
-  statement s(db_, "SELECT seq, leaf_hash FROM entries ORDER BY seq");
+  // The same pass notes the rows whose kind column says agreement_text, with their leaf hashes,
+  // for the archive index below (the column only picks candidates; their texts decide).
+  std::vector<std::pair<std::uint64_t, hash>> archive_rows;
+  const std::string kind_sql = "SELECT seq, leaf_hash, kind = '" +
+                               std::string(to_string(entry_kind::agreement_text)) +
+                               "' FROM entries ORDER BY seq";
+  statement s(db_, kind_sql);
   if (!s.ok()) {
     return fail("cannot read audit store " + name + ": " + db_error(db_));
   }
@@ -277,6 +283,9 @@ result<void> store::load_state() {
     hash h;
     std::memcpy(h.data(), leaf.data(), 32);
     tree.append(h);
+    if (sqlite3_column_int(s.get(), 2) == 1) {
+      archive_rows.emplace_back(seq, h);
+    }
     // A writer that extended a tampered tree would sign over the forgery; refuse instead.
     if (checkpoint_root && tree.size() == checkpoint_size && tree.root() != *checkpoint_root) {
       return fail("audit store " + name + " does not match its latest checkpoint (size " +
@@ -294,10 +303,51 @@ result<void> store::load_state() {
   if (checkpoint_root && checkpoint_size == 0 && *checkpoint_root != empty_root()) {
     return fail("audit store " + name + " does not match its latest checkpoint (size 0)");
   }
+  auto archived = archived_agreements(archive_rows);
+  if (!archived) {
+    return fail(archived.error());
+  }
+  {
+    std::lock_guard lock(archive_mu_);
+    archived_ = std::move(archived).value();
+  }
   tree_ = tree;
   checkpoint_size_ = checkpoint_size;
   size_.store(tree.size(), std::memory_order_release);
   return {};
+}
+
+// The SHA-256s the agreement_text entries among `rows` (seq, leaf hash as stored) archive. A text
+// that no longer hashes to its leaf, or that is not an agreement_text entry, archives nothing:
+// the gateway then archives that file again, and `dsa audit verify` reports the row.
+result<std::set<std::string, std::less<>>> store::archived_agreements(
+    const std::vector<std::pair<std::uint64_t, hash>>& rows) const {
+  const std::string name = options_.db_path.string();
+  std::set<std::string, std::less<>> out;
+  if (rows.empty()) {
+    return out;
+  }
+  statement s(db_, "SELECT entry FROM entries WHERE seq = ?1");
+  if (!s.ok()) {
+    return fail("cannot read audit store " + name + ": " + db_error(db_));
+  }
+  for (const auto& [seq, leaf] : rows) {
+    sqlite3_bind_int64(s.get(), 1, static_cast<sqlite3_int64>(seq));
+    const int rc = s.step();
+    if (rc != SQLITE_ROW) {
+      return fail("cannot read audit store " + name + " at seq " + std::to_string(seq) + ": " +
+                  db_error(db_));
+    }
+    const std::string_view text = detail::column_view(s.get(), 0);
+    if (leaf_hash(text) == leaf) {
+      if (auto e = entry_from_json(text);
+          e && e->kind == entry_kind::agreement_text && !e->agreement_sha256.empty()) {
+        out.insert(std::move(e->agreement_sha256));
+      }
+    }
+    sqlite3_reset(s.get());
+  }
+  return out;
 }
 
 void store::close_connection() {

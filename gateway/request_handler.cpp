@@ -41,9 +41,12 @@ header_list problem_fields() {
 
 request_state request_handler::begin(const peer_identity& peer,
                                      std::shared_ptr<const policy::engine> eng,
-                                     std::string request_id, std::int64_t now_us) const {
+                                     std::string request_id, std::int64_t now_us,
+                                     std::string client) const {
   request_state r;
   r.request_id = std::move(request_id);
+  r.client = std::move(client);
+  r.entry.client = r.client;
   r.started = std::chrono::steady_clock::now();
   r.time_us = now_us;
   r.entry.time_us = now_us;
@@ -177,6 +180,10 @@ std::variant<outcome, forward_plan> request_handler::decide(request_state& r) co
     }
   }
   r.agreement_label = policy::agreement_label(d);
+  // Why it may leave: on every entry of this request whose decision stays allow; refuse()
+  // removes them again (docs/auditing.md, "What each entry records").
+  r.entry.lawful_basis = d.permission->lawful_basis;
+  r.entry.legal_gateway = d.permission->legal_gateway;
   r.entry.counted = true;
   r.entry.upstream = up.name;
   dsa_headers dsa;
@@ -267,6 +274,7 @@ outcome request_handler::complete(request_state& r, upstream_response res) const
   r.entry.bytes = static_cast<std::int64_t>(o.body.size());
   r.entry.items = static_cast<std::int64_t>(f.items);
   r.entry.fields_removed = static_cast<std::int64_t>(f.fields_removed);
+  r.entry.released_fields = std::move(f.released_fields);
   r.entry.body_sha256 = common::sha256_hex(o.body);
   o.status = res.status;
   if (!res.content_type.empty()) {
@@ -413,6 +421,10 @@ outcome request_handler::refuse(request_state& r, audit::entry_decision decision
   if (decision == audit::entry_decision::deny || decision == audit::entry_decision::reject) {
     r.entry.counted = false;
   }
+  // Nothing left under the permission: a refused entry names no lawful basis for a disclosure.
+  r.entry.lawful_basis.clear();
+  r.entry.legal_gateway.clear();
+  r.entry.released_fields.clear();
   if (!detail.empty()) {
     r.entry.details["detail"] = detail;
   }

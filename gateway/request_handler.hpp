@@ -45,6 +45,7 @@ struct request_state {
   std::string request_id;
   std::chrono::steady_clock::time_point started;
   std::int64_t time_us = 0;
+  std::string client;  // the connection's remote address, "127.0.0.1:5555" or "[::1]:5555"
   request_head head;
   policy::canonical_target target;
   std::string body;
@@ -107,10 +108,12 @@ class request_handler {
   request_handler(const config& cfg, policy::volume_counter& counter)
       : cfg_(cfg), counter_(counter) {}
 
-  // A new request on a connection from `peer`, decided under `eng`.
+  // A new request on a connection from `peer` at address `client` (the socket's remote endpoint
+  // as the session formats it; every entry of the request records it), decided under `eng`.
   [[nodiscard]] request_state begin(const peer_identity& peer,
                                     std::shared_ptr<const policy::engine> eng,
-                                    std::string request_id, std::int64_t now_us) const;
+                                    std::string request_id, std::int64_t now_us,
+                                    std::string client) const;
 
   // After the head is parsed: refuses a head that failed to parse (`parsed.error`), a body on a
   // method that takes none and client DSA-* fields that break the request rules shared with

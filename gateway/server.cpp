@@ -272,6 +272,8 @@ result<std::unique_ptr<server>> server::create(const config& cfg) {
   start.details["listen"] = bound_text(*g->acceptor);
   start.details["seeded_counted_requests"] = seeded;
   g->audit_lifecycle(std::move(start));
+  // Each file's text before the entry that names its SHA-256 (docs/auditing.md).
+  g->archive_agreements(loaded);
   g->audit_lifecycle(
       g->agreements_entry(audit::entry_kind::agreements_loaded, loaded.set.get(), {}));
   g->engine.store(std::make_shared<const policy::engine>(loaded.set, served_upstreams(cfg)));

@@ -49,12 +49,12 @@ class session {
         cfg_(g.current()) {
     g_.stats.connection_opened();
     registration_ = w_.sessions.insert(w_.sessions.end(), this);
-    if (g_.access.enabled()) {
-      error_code ec;
-      const tcp::endpoint peer = stream_.next_layer().socket().remote_endpoint(ec);
-      if (!ec) {
-        client_ = host_port{peer.address().to_string(), peer.port()}.text();
-      }
+    // Every audit entry of this connection records the client's address (docs/auditing.md,
+    // "What each entry records"), the access log too.
+    error_code ec;
+    const tcp::endpoint peer = stream_.next_layer().socket().remote_endpoint(ec);
+    if (!ec) {
+      client_ = host_port{peer.address().to_string(), peer.port()}.text();
     }
   }
   ~session() {
@@ -175,7 +175,8 @@ class session {
     // the agreement set, which a reload stores just after it).
     cfg_ = g_.current();
     request_handler handler(*cfg_, g_.counter);
-    request_state r = handler.begin(peer_, g_.engine.load(), random_request_id(), common::now_us());
+    request_state r =
+        handler.begin(peer_, g_.engine.load(), random_request_id(), common::now_us(), client_);
     if (const std::uint64_t gen = g_.tls_generation.load(); gen != tls_generation_) {
       // A reload since this connection's handshake may have revoked its certificate or changed
       // the anchors: verify it again against the current trust state before serving it.
@@ -589,7 +590,7 @@ class session {
   bool idle_ = false;
   bool abort_ = false;  // a streamed relay was cut: close without a clean TLS end
   std::list<session*>::iterator registration_;
-  std::string client_;  // address:port of the peer, for the access log
+  std::string client_;  // address:port of the peer, for the audit entries and the access log
 };
 
 net::awaitable<void> run_session(server::impl& g, worker& w, tcp::socket socket) {

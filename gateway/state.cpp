@@ -7,6 +7,7 @@
 #include <boost/json.hpp>
 #include <cstring>
 #include <future>
+#include <set>
 
 #include "common/hex.hpp"
 
@@ -107,6 +108,54 @@ audit::entry server::impl::agreements_entry(audit::entry_kind kind,
     e.details["errors"] = std::move(errors);
   }
   return e;
+}
+
+void server::impl::archive_agreements(const policy::load_result& loaded) {
+  if (!loaded.set) {
+    return;
+  }
+  struct queued {
+    const policy::agreement* a;
+    std::future<audit::commit_result> done;
+  };
+  std::vector<queued> waiting;
+  std::set<std::string_view> seen;
+  for (const auto& a : loaded.set->agreements) {
+    if (store->agreement_archived(a->sha256) || !seen.insert(a->sha256).second) {
+      continue;
+    }
+    // The text archived must be the bytes the loaded set was hashed from: checked again here so
+    // that an archive entry can never name a SHA-256 its text does not have.
+    const auto text = loaded.texts.find(a->sha256);
+    if (text == loaded.texts.end() || common::sha256_hex(text->second) != a->sha256) {
+      log_event("error", "agreement_archive_failed",
+                {{"file", a->file},
+                 {"sha256", a->sha256},
+                 {"error", "the bytes the loader hashed are not at hand or hash differently"}});
+      continue;
+    }
+    audit::entry e;
+    e.time_us = common::now_us();
+    e.kind = audit::entry_kind::agreement_text;
+    e.agreement = a->id;
+    e.agreement_version = a->version;
+    e.agreement_sha256 = a->sha256;
+    e.details["file"] = a->file;
+    e.details["text"] = json::string(text->second);
+    auto p = std::make_shared<std::promise<audit::commit_result>>();
+    waiting.push_back({a.get(), p->get_future()});
+    store->append(std::move(e), [p](const audit::commit_result& r) { p->set_value(r); });
+  }
+  for (auto& q : waiting) {
+    const audit::commit_result r = q.done.get();
+    if (r.ok) {
+      log_event("info", "agreement_archived",
+                {{"file", q.a->file}, {"sha256", q.a->sha256}, {"seq", r.seq}});
+    } else {
+      log_event("error", "agreement_archive_failed",
+                {{"file", q.a->file}, {"sha256", q.a->sha256}, {"error", r.error}});
+    }
+  }
 }
 
 policy::load_result server::impl::load(const config& c) const {
@@ -249,6 +298,7 @@ void server::impl::reload() {
 
   auto next = std::make_shared<const config>(std::move(read).value());
   const std::vector<std::string> pending = restart_only_changes(cfg, *next);
+  archive_agreements(r);
   audit_lifecycle(
       agreements_entry(audit::entry_kind::agreements_loaded, r.set.get(), r.diagnostics));
   for (const auto& [name, up] : next->upstreams) {

@@ -134,6 +134,11 @@ struct server::impl {
 
   policy::load_result load(const config& c) const;
 
+  // Archives each agreement file of `loaded` whose SHA-256 the store holds no agreement_text
+  // entry for: one entry per file with its exact bytes, appended together and waited for
+  // (docs/auditing.md, "Agreement archive"). Failures are logged; the next load retries them.
+  void archive_agreements(const policy::load_result& loaded);
+
   // SIGHUP: gateway.yaml, the agreements and the TLS contexts all-or-nothing; a bad file or set
   // keeps the old one. Keys that need a restart are reported (log line and metric).
   void reload();

@@ -102,6 +102,7 @@ load_result load_agreements(const std::vector<fs::path>& paths, const load_optio
     YAML::Node root;
     std::unique_ptr<agreement> a;
     std::string sha256;
+    std::string text;  // the bytes hashed, kept for load_result::texts
   };
   std::vector<parsed_file> parsed(result.files.size());
   auto parse_one = [&](std::size_t i, yaml::regex_cache& cache) {
@@ -112,7 +113,7 @@ load_result load_agreements(const std::vector<fs::path>& paths, const load_optio
       out.diags.push_back({file, 0, 0, severity::error, "cannot read file: " + read.error(), "io"});
       return;
     }
-    const std::string text = std::move(read).value();
+    std::string text = std::move(read).value();
     yaml::reader r(file, out.diags, cache);
     r.set_source(text);
     // Every text taken from an agreement (status reasons, prohibition reasons, patterns) can end
@@ -160,6 +161,7 @@ load_result load_agreements(const std::vector<fs::path>& paths, const load_optio
       return;
     }
     out.sha256 = common::sha256_hex(text);
+    out.text = std::move(text);
   };
   const std::size_t workers = std::min<std::size_t>(
       std::max(1u, std::thread::hardware_concurrency()), (parsed.size() + 7) / 8);
@@ -202,6 +204,7 @@ load_result load_agreements(const std::vector<fs::path>& paths, const load_optio
       for (permission& perm : a->permissions) {
         perm.counter_key = a->id + '\x1f' + perm.id;
       }
+      result.texts.emplace(pf.sha256, std::move(pf.text));
       set->agreements.push_back(std::move(a));
     }
   }
@@ -210,6 +213,7 @@ load_result load_agreements(const std::vector<fs::path>& paths, const load_optio
     return std::tie(x.file, x.line, x.column) < std::tie(y.file, y.line, y.column);
   });
   if (result.error_count() > 0) {
+    result.texts.clear();
     return result;
   }
 

@@ -5,6 +5,7 @@
 // naming file:line:column, what was found and what was expected.
 
 #include <filesystem>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -21,6 +22,9 @@ struct load_result {
   std::shared_ptr<const agreement_set> set;  // null when any error was found
   std::vector<diagnostic> diagnostics;       // errors and warnings, in file then line order
   std::vector<std::string> files;            // the agreement files considered
+  // The exact bytes each agreement of `set` was read from, by their SHA-256 (agreement::sha256):
+  // what the gateway archives in its audit store (docs/auditing.md, "Agreement archive").
+  std::map<std::string, std::string> texts;
   bool ok() const noexcept { return set != nullptr; }
   std::size_t error_count() const;
 };

@@ -292,8 +292,19 @@ bool json_equal(const json::value& a, const json::value& b) {
 class allow_writer {
  public:
   allow_writer(const std::vector<json_pointer>& allow, std::string& out)
-      : allow_(allow), out_(out) {
+      : allow_(allow), out_(out), matched_(allow.size(), false) {
     active_.reserve(allow.size() * 4);
+  }
+
+  // The texts of the pointers that released something, in agreement order (after write_root).
+  std::vector<std::string> released() const {
+    std::vector<std::string> out;
+    for (std::size_t p = 0; p < allow_.size(); ++p) {
+      if (matched_[p]) {
+        out.push_back(allow_[p].text);
+      }
+    }
+    return out;
   }
 
   // Returns the number of object members and array elements left out.
@@ -301,6 +312,10 @@ class allow_writer {
     for (std::size_t p = 0; p < allow_.size(); ++p) {
       if (allow_[p].segments.empty()) {
         write_whole(root);  // "" is the whole document
+        auto found = [](const json::value&) { return true; };
+        for (std::size_t q = 0; q < allow_.size(); ++q) {
+          matched_[q] = q == p || for_each_match(root, allow_[q].segments, 0, found);
+        }
         return removed_;
       }
       active_.push_back(static_cast<std::uint32_t>(p));
@@ -336,9 +351,11 @@ class allow_writer {
   enum class coverage { none, whole, partial };
 
   // Pushes the pointers in active_[begin, end) whose segment at `depth` matches the child, and
-  // says whether one of them ends at the child.
+  // says whether one of them ends at the child (every pointer that ends there is marked as
+  // having released something).
   template <class Match>
   coverage select(std::size_t depth, std::size_t begin, std::size_t end, Match match) {
+    bool whole = false;
     bool any = false;
     for (std::size_t i = begin; i < end; ++i) {
       const json_pointer& p = allow_[active_[i]];
@@ -346,12 +363,27 @@ class allow_writer {
         continue;
       }
       if (p.segments.size() == depth + 1) {
-        return coverage::whole;
+        matched_[active_[i]] = true;
+        whole = true;
+        continue;
       }
       active_.push_back(active_[i]);
       any = true;
     }
-    return any ? coverage::partial : coverage::none;
+    return whole ? coverage::whole : any ? coverage::partial : coverage::none;
+  }
+
+  // A child released whole may also hold what longer pointers name (allow_fields /a and /a/b):
+  // those released something too. Only the pointers' own paths are followed, and only for
+  // pointers not yet known to have matched.
+  void mark_inside(const json::value& child, std::size_t depth, std::size_t begin) {
+    for (std::size_t i = begin; i < active_.size(); ++i) {
+      const std::uint32_t p = active_[i];
+      if (!matched_[p]) {
+        auto found = [](const json::value&) { return true; };
+        matched_[p] = for_each_match(child, allow_[p].segments, depth + 1, found);
+      }
+    }
   }
 
   // Writes container `v` at `depth`, whose live pointers are active_[begin, end); every one of
@@ -370,6 +402,7 @@ class allow_writer {
       first = false;
       write_prefix();
       if (c == coverage::whole) {
+        mark_inside(child, depth, child_begin);
         write_whole(child);
       } else {
         write_filtered(child, depth + 1, child_begin, active_.size());
@@ -405,6 +438,7 @@ class allow_writer {
   const std::vector<json_pointer>& allow_;
   std::string& out_;
   std::vector<std::uint32_t> active_;  // live allow pointer indices, one run per depth
+  std::vector<bool> matched_;          // per allow pointer: it released at least one member
   json::serializer sr_;
   std::array<char, 4096> buf_{};
   std::uint64_t removed_ = 0;
@@ -487,6 +521,7 @@ filter_result filter_parsed(const response_rules& rules, const json::value& root
   if (rules.has_allow_fields) {
     allow_writer writer(rules.allow_fields, r.body);
     r.fields_removed = writer.write_root(root);
+    r.released_fields = writer.released();
     r.changed = true;
   }
   return r;

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "policy/model.hpp"
 #include "policy/reason.hpp"
@@ -20,6 +21,11 @@ struct filter_result {
   std::uint64_t items = 0;  // elements at max_items.pointer, else top-level array size, else 1
   std::uint64_t fields_removed = 0;  // object members and array elements removed
   std::string detail;                // which rule withheld it, for the problem body and the audit
+  // With allow_fields, the patterns (their text as written in the agreement, in agreement order)
+  // that matched at least one member of the released body; a pattern that matched nothing is
+  // absent. Found during the walk that writes the filtered body (docs/auditing.md, "What each
+  // entry records").
+  std::vector<std::string> released_fields;
 
   bool allowed() const noexcept { return why == reason::allowed; }
 };
@@ -32,7 +38,8 @@ struct filter_result {
 // - an array at max_items.pointer longer than max: too_many_items;
 // - otherwise keeps only what allow_fields covers (a pointer to an object or array keeps its whole
 //   subtree; containers on the way to an allowed pointer are kept with only allowed children),
-//   serialises compactly and counts what was removed.
+//   serialises compactly, counts what was removed and reports the patterns that released
+//   something (released_fields).
 [[nodiscard]] filter_result filter_response(const response_rules& rules, std::string_view body);
 
 }  // namespace dsa::policy

@@ -169,3 +169,63 @@ TEST_CASE("a kind or decision this build does not know reads back and serialises
   CHECK(decision_text(*e) == "quarantined");
   CHECK(to_json(*e) == text);
 }
+
+TEST_CASE("client, lawful basis, legal gateway and released fields follow details and read back",
+          "[entry]") {
+  entry e;
+  e.seq = 3;
+  e.time_us = 10;
+  e.decision = entry_decision::allow;
+  e.status = 200;
+  e.details["detail"] = "x";
+  e.client = "[::1]:50123";
+  e.lawful_basis = {"public-task", "legal-obligation"};
+  e.legal_gateway = {"cda-s115"};
+  e.released_fields = {"/case_id", "/subjects/*/name", "/a\"b"};
+  const std::string text = to_json(e);
+  CHECK(text == R"({"seq":3,"time_us":10,"kind":"request","decision":"allow","status":200,)"
+                R"("details":{"detail":"x"},"client":"[::1]:50123",)"
+                R"("lawful_basis":["public-task","legal-obligation"],"legal_gateway":["cda-s115"],)"
+                R"("released_fields":["/case_id","/subjects/*/name","/a\"b"]})");
+  auto back = entry_from_json(text);
+  REQUIRE(back);
+  CHECK(back->client == e.client);
+  CHECK(back->lawful_basis == e.lawful_basis);
+  CHECK(back->legal_gateway == e.legal_gateway);
+  CHECK(back->released_fields == e.released_fields);
+  CHECK(to_json(*back) == text);
+  // Columns are still derived: the new members are skipped like details.
+  entry_columns c;
+  REQUIRE(derive_columns(text, c));
+  CHECK(c.decision == "allow");
+
+  // Empty: omitted, so entries without them keep their old text.
+  entry plain;
+  plain.client = "127.0.0.1:4000";
+  CHECK(to_json(plain) == R"({"seq":0,"time_us":0,"kind":"request","client":"127.0.0.1:4000"})");
+  auto plain_back = entry_from_json(to_json(plain));
+  REQUIRE(plain_back);
+  CHECK(plain_back->lawful_basis.empty());
+  CHECK(plain_back->released_fields.empty());
+}
+
+TEST_CASE("an agreement_text entry keeps the file's bytes exactly", "[entry]") {
+  const std::string file = "schema: dsa/v1\nid: a\n# \"quoted\" \\ back\ttab é ✓\r\n\x01";
+  entry e;
+  e.kind = entry_kind::agreement_text;
+  e.time_us = 1;
+  e.agreement = "a";
+  e.agreement_version = "1.0.0";
+  e.agreement_sha256 = "00ff";
+  e.details["file"] = "agreements/a.yaml";
+  e.details["text"] = boost::json::string(file);
+  const std::string text = to_json(e);
+  CHECK(text.find(R"("kind":"agreement_text")") != std::string::npos);
+  auto back = entry_from_json(text);
+  REQUIRE(back);
+  CHECK(back->kind == entry_kind::agreement_text);
+  CHECK(back->agreement_sha256 == "00ff");
+  REQUIRE(back->details.if_contains("text") != nullptr);
+  CHECK(std::string(back->details.at("text").get_string()) == file);
+  CHECK(to_json(*back) == text);
+}

@@ -286,3 +286,62 @@ TEST_CASE("open refuses what is not its store", "[store]") {
     CHECK(error.find("checkpoint") != std::string::npos);
   }
 }
+
+TEST_CASE("the archived agreement hashes are found again at open, from verified texts only",
+          "[store]") {
+  temp_dir dir;
+  auto opts = options_in(dir);
+  std::string error;
+  const std::string sha_a(64, 'a');
+  const std::string sha_b(64, 'b');
+  auto archive = [](const std::string& sha, const std::string& text) {
+    entry e;
+    e.time_us = 1;
+    e.kind = entry_kind::agreement_text;
+    e.agreement = "asb-sharing";
+    e.agreement_version = "1.0.0";
+    e.agreement_sha256 = sha;
+    e.details["file"] = "agreements/asb.yaml";
+    e.details["text"] = text;
+    return e;
+  };
+  std::uint64_t seq_b = 0;
+  {
+    auto s = take(store::open(opts), error);
+    REQUIRE(s);
+    CHECK_FALSE(s->agreement_archived(sha_a));
+    REQUIRE(append_sync(*s, make_entry(0)).ok);
+    REQUIRE(append_sync(*s, archive(sha_a, "schema: dsa/v1\nid: asb-sharing\n")).ok);
+    // Known as soon as it is committed.
+    CHECK(s->agreement_archived(sha_a));
+    CHECK_FALSE(s->agreement_archived(sha_b));
+    // An entry of another kind naming the hash archives nothing.
+    entry other = make_entry(1);
+    other.agreement_sha256 = sha_b;
+    REQUIRE(append_sync(*s, other).ok);
+    CHECK_FALSE(s->agreement_archived(sha_b));
+    const auto r = append_sync(*s, archive(sha_b, "schema: dsa/v1\nid: asb-sharing # v2\n"));
+    REQUIRE(r.ok);
+    seq_b = r.seq;
+  }
+  {
+    auto s = take(store::open(opts), error);
+    INFO(error);
+    REQUIRE(s);
+    CHECK(s->agreement_archived(sha_a));
+    CHECK(s->agreement_archived(sha_b));
+    CHECK_FALSE(s->agreement_archived(std::string(64, 'c')));
+  }
+  // An archived text edited in the file no longer counts: the gateway would archive it again.
+  {
+    raw_db raw(opts.db_path);
+    raw.drop_triggers();
+    REQUIRE(raw.exec("UPDATE entries SET entry = replace(entry, '# v2', '# v3') WHERE seq = " +
+                     std::to_string(seq_b)) == SQLITE_OK);
+  }
+  auto s = take(store::open(opts), error);
+  INFO(error);
+  REQUIRE(s);
+  CHECK(s->agreement_archived(sha_a));
+  CHECK_FALSE(s->agreement_archived(sha_b));
+}

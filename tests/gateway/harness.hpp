@@ -272,6 +272,25 @@ class tls_client {
  public:
   bool handshake_ok() const { return handshake_ok_; }
 
+  // This end's address as the gateway sees it: "127.0.0.1:PORT" or "[::1]:PORT" (what the audit
+  // entries of this connection record as client); empty when not connected.
+  std::string local_address() const {
+    sockaddr_storage ss{};
+    socklen_t len = sizeof ss;
+    if (fd_ < 0 || getsockname(fd_, reinterpret_cast<sockaddr*>(&ss), &len) != 0) {
+      return {};
+    }
+    char host[INET6_ADDRSTRLEN] = {};
+    if (ss.ss_family == AF_INET6) {
+      const auto* a = reinterpret_cast<const sockaddr_in6*>(&ss);
+      inet_ntop(AF_INET6, &a->sin6_addr, host, sizeof host);
+      return "[" + std::string(host) + "]:" + std::to_string(ntohs(a->sin6_port));
+    }
+    const auto* a = reinterpret_cast<const sockaddr_in*>(&ss);
+    inet_ntop(AF_INET, &a->sin_addr, host, sizeof host);
+    return std::string(host) + ":" + std::to_string(ntohs(a->sin_port));
+  }
+
   bool send(const std::string& bytes) {
     if (!handshake_ok_) {
       return false;

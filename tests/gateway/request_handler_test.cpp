@@ -119,7 +119,7 @@ struct fixture {
   std::pair<request_state, std::variant<outcome, forward_plan>> run(const peer_identity& who,
                                                                     const std::string& head,
                                                                     const std::string& body = "") {
-    request_state r = handler.begin(who, eng, "rid-1", 1'800'000'000'000'000);
+    request_state r = handler.begin(who, eng, "rid-1", 1'800'000'000'000'000, "127.0.0.1:40000");
     if (auto refused = handler.check_head(r, parse_request_head(head))) {
       return {std::move(r), std::move(*refused)};
     }
@@ -393,4 +393,63 @@ TEST_CASE("handler: the audit-unavailable answer discloses nothing", "[gateway][
   CHECK(o.status == 503);
   CHECK(reason_of(o) == "audit_unavailable");
   CHECK(json::parse(o.body).at("request_id") == "rid-1");
+}
+
+TEST_CASE("handler: allow entries say why and what left; refusals name no lawful basis",
+          "[gateway][handler]") {
+  using list = std::vector<std::string>;
+  fixture f;
+  // Allowed and filtered: the permission's citations, the patterns that released something
+  // (/status matched nothing here), and the client's address on the entry.
+  auto [r, step] = f.run(f.police, get("/cases/C-0001"));
+  REQUIRE(std::holds_alternative<forward_plan>(step));
+  CHECK(r.client == "127.0.0.1:40000");
+  outcome o = f.handler.complete(r, answer(200, R"({"id":"C-0001","informant":"Jane"})"));
+  REQUIRE(o.status == 200);
+  CHECK(r.entry.client == "127.0.0.1:40000");
+  CHECK(r.entry.lawful_basis == list{"public-task"});
+  CHECK(r.entry.legal_gateway == list{"cda-s115"});
+  CHECK(r.entry.released_fields == list{"/id"});
+
+  // Withheld after the policy allowed it: nothing left, so no lawful basis and no fields.
+  auto [w, wstep] = f.run(f.police, get("/cases/C-0001"));
+  REQUIRE(std::holds_alternative<forward_plan>(wstep));
+  f.handler.complete(w, answer(200, R"({"id":"C-0001","restricted":true})"));
+  CHECK(dsa::audit::decision_text(w.entry) == "withheld");
+  CHECK(w.entry.lawful_basis.empty());
+  CHECK(w.entry.legal_gateway.empty());
+  CHECK(w.entry.released_fields.empty());
+  CHECK(w.entry.client == "127.0.0.1:40000");
+
+  // Denied by the policy.
+  auto [d, dstep] = f.run(f.police, get("/cases/C-9999"));
+  REQUIRE(std::holds_alternative<outcome>(dstep));
+  CHECK(dsa::audit::decision_text(d.entry) == "deny");
+  CHECK(d.entry.lawful_basis.empty());
+  CHECK(d.entry.client == "127.0.0.1:40000");
+
+  // A forwarding intent and a streamed disclosure's entries carry the citations; a streamed
+  // endpoint has no allow_fields, so no released_fields.
+  auto [p, pstep] =
+      f.run(f.police,
+            "POST /cases/C-0001/notes HTTP/1.1\r\nHost: gw\r\nDSA-Purpose: asb\r\nDSA-Case-Ref: "
+            "C-0001\r\nContent-Length: 2\r\n\r\n",
+            "{}");
+  REQUIRE(std::holds_alternative<forward_plan>(pstep));
+  REQUIRE(std::get<forward_plan>(pstep).intent);
+  CHECK(std::get<forward_plan>(pstep).intent->lawful_basis == list{"public-task"});
+  CHECK(std::get<forward_plan>(pstep).intent->client == "127.0.0.1:40000");
+  auto [s, sstep] = f.run(f.police, get("/files/C-0001"));
+  REQUIRE(std::holds_alternative<forward_plan>(sstep));
+  upstream_response head = answer(200, "");
+  head.content_length = 10;
+  head.body_follows = true;
+  auto started = f.handler.start_stream(s, head);
+  REQUIRE(std::holds_alternative<stream_plan>(started));
+  const auto& sp = std::get<stream_plan>(started);
+  CHECK(sp.started.lawful_basis == list{"public-task"});
+  CHECK(sp.started.legal_gateway == list{"cda-s115"});
+  CHECK(sp.started.released_fields.empty());
+  CHECK(sp.started.client == "127.0.0.1:40000");
+  CHECK(f.handler.end_stream(s, stream_end::completed, 10, "ab", "").client == "127.0.0.1:40000");
 }

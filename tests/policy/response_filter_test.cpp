@@ -433,3 +433,47 @@ TEST_CASE("a released number is the double nearest the upstream's text, and stay
     CHECK((!again.changed || again.body == first.body));
   }
 }
+
+TEST_CASE("released_fields names the allow_fields patterns that released something",
+          "[response_filter]") {
+  using list = std::vector<std::string>;
+  SECTION("a pattern that matched nothing is absent; agreement order is kept") {
+    const auto r = filter_response(allow({"/total", "/missing", "/items/*/id", "/items/*/alias"}),
+                                   R"({"items":[{"id":1,"nhs":"a"},{"x":3}],"total":2})");
+    REQUIRE(r.allowed());
+    CHECK(r.body == R"({"items":[{"id":1},{}],"total":2})");
+    CHECK(r.released_fields == list{"/total", "/items/*/id"});
+  }
+  SECTION("a container kept only for its path is not a match of the longer pattern") {
+    const auto r = filter_response(allow({"/subjects/*/name"}), R"({"subjects":[{"dob":"x"}]})");
+    REQUIRE(r.allowed());
+    CHECK(r.body == R"({"subjects":[{}]})");
+    CHECK(r.released_fields.empty());
+  }
+  SECTION("a member named by two patterns counts for both") {
+    const auto r = filter_response(allow({"/*", "/a"}), R"({"a":1,"b":2})");
+    REQUIRE(r.allowed());
+    CHECK(r.released_fields == list{"/*", "/a"});
+  }
+  SECTION("a longer pattern inside a subtree released whole by a shorter one") {
+    const auto r =
+        filter_response(allow({"/a", "/a/b", "/a/c", "/z/q"}), R"({"a":{"b":1},"z":{"q":[]}})");
+    REQUIRE(r.allowed());
+    CHECK(r.body == R"({"a":{"b":1},"z":{"q":[]}})");
+    CHECK(r.released_fields == list{"/a", "/a/b", "/z/q"});
+  }
+  SECTION("the whole document") {
+    const auto r = filter_response(allow({"", "/x", "/y"}), R"({"x":null})");
+    REQUIRE(r.allowed());
+    CHECK(r.released_fields == list{"", "/x"});
+  }
+  SECTION("an array index and a scalar document no pattern names") {
+    CHECK(filter_response(allow({"/0", "/5"}), "[7,8]").released_fields == list{"/0"});
+    CHECK(filter_response(allow({"/a"}), "17").released_fields.empty());
+  }
+  SECTION("nothing is reported when nothing is filtered or the body is withheld") {
+    response_rules rules = allow({"/a"});
+    withhold(rules, "/a", "1");
+    CHECK(filter_response(rules, R"({"a":1})").released_fields.empty());
+  }
+}

@@ -3,8 +3,8 @@
 // finding (tampered log, invalid proof), 2 usage or input/output error.
 // The commands are grouped by job: audit_query.cpp (query, stats), audit_verify.cpp (verify,
 // prove, verify-proof, export-key), audit_checkpoint.cpp (checkpoint, consistency,
-// verify-consistency), audit_bundle.cpp (bundle, verify-bundle), audit_report.cpp (report);
-// audit_cli.cpp holds what they share.
+// verify-consistency), audit_bundle.cpp (bundle, verify-bundle), audit_report.cpp (report),
+// audit_agreement.cpp (agreement); audit_cli.cpp holds what they share.
 #include "tools/dsa/audit_cli.hpp"
 #include "tools/dsa/commands.hpp"
 
@@ -22,6 +22,7 @@ void add_audit_commands(CLI::App& app, int& status) {
   add_audit_checkpoint_commands(*audit_cmd, status);
   add_audit_bundle_commands(*audit_cmd, status);
   add_audit_report_commands(*audit_cmd, status);
+  add_audit_agreement_command(*audit_cmd, status);
 }
 
 }  // namespace dsa::cli
