@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "policy/model.hpp"
 #include "policy/reason.hpp"
@@ -20,6 +21,10 @@ struct filter_result {
   std::uint64_t items = 0;  // elements at max_items.pointer, else top-level array size, else 1
   std::uint64_t fields_removed = 0;  // object members and array elements removed
   std::string detail;                // which rule withheld it, for the problem body and the audit
+  // The identifiers response.subjects reaches in what is released (allowed responses only): each
+  // string's value or number's JSON text, sorted and unique. The gateway records keyed hashes of
+  // them, never these values (docs/auditing.md, "Data subjects").
+  std::vector<std::string> subjects;
 
   bool allowed() const noexcept { return why == reason::allowed; }
 };
@@ -33,6 +38,9 @@ struct filter_result {
 // - otherwise keeps only what allow_fields covers (a pointer to an object or array keeps its whole
 //   subtree; containers on the way to an allowed pointer are kept with only allowed children),
 //   serialises compactly and counts what was removed.
+// - with response.subjects, an allowed result lists the string and number values those pointers
+//   reach that allow_fields releases (every one of them when there is no allow_fields); other
+//   value types (objects, arrays, booleans, null) are not identifiers and are skipped.
 [[nodiscard]] filter_result filter_response(const response_rules& rules, std::string_view body);
 
 }  // namespace dsa::policy
