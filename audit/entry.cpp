@@ -257,6 +257,17 @@ std::string json_after_seq(const entry& e) {
     // strings; object member order is the insertion order the gateway chose.
     out += boost::json::serialize(e.details);
   }
+  if (!e.subjects.empty()) {
+    put_key(out, "subjects");
+    out.push_back('[');
+    for (std::size_t i = 0; i < e.subjects.size(); ++i) {
+      if (i > 0) {
+        out.push_back(',');
+      }
+      put_string(out, e.subjects[i]);
+    }
+    out.push_back(']');
+  }
   out.push_back('}');
   return out;
 }
@@ -345,6 +356,13 @@ std::optional<entry> entry_from_json(std::string_view text) {
   }
   if (auto it = o.find("details"); it != o.end() && it->value().is_object()) {
     e.details = it->value().get_object();
+  }
+  if (auto it = o.find("subjects"); it != o.end() && it->value().is_array()) {
+    for (const auto& h : it->value().get_array()) {
+      if (h.is_string()) {
+        e.subjects.emplace_back(h.get_string());
+      }
+    }
   }
   return e;
 }

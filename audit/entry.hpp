@@ -12,6 +12,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace dsa::audit {
 
@@ -86,6 +87,10 @@ struct entry {
   bool counted = false;  // the policy allowed it under `permission`: counts toward volume caps
   boost::json::object
       details;  // lifecycle events: e.g. {"files":[{"id","version","sha256"}]}, error text
+  // The people a disclosure was about: HMAC-SHA-256 under the store's subject key of each
+  // identifier response.subjects found in what was released, as lowercase hex, sorted and unique
+  // (audit/subject_key.hpp, docs/auditing.md "Data subjects"). Never the identifiers themselves.
+  std::vector<std::string> subjects;
   // The stored text of a kind or decision this build does not know (kind or decision is then
   // `unknown`), kept so that such an entry reads back and serialises unchanged.
   std::string unknown_kind, unknown_decision;
@@ -97,8 +102,8 @@ struct entry {
 
 // The stored text: {"seq":N,"time_us":T,"kind":K,...} in the order of the struct above; strings
 // that are empty, numbers at their default (0, or -1 for upstream_latency_us), counted=false and
-// an empty details object are omitted. Strings are JSON-escaped; bytes that are not valid UTF-8
-// are replaced by U+FFFD so every stored entry is valid JSON.
+// an empty details object and an empty subjects array are omitted. Strings are JSON-escaped; bytes
+// that are not valid UTF-8 are replaced by U+FFFD so every stored entry is valid JSON.
 [[nodiscard]] std::string to_json(const entry& e);
 
 // The same text split for the store's writer: everything after the seq member
