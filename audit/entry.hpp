@@ -89,7 +89,7 @@ struct entry {
       details;  // lifecycle events: e.g. {"files":[{"id","version","sha256"}]}, error text
   // The people a disclosure was about: HMAC-SHA-256 under the store's subject key of each
   // identifier response.subjects found in what was released, as lowercase hex, sorted and unique
-  // (audit/subject_key.hpp, docs/auditing.md "Data subjects"). Never the identifiers themselves.
+  // (audit/subject_key.hpp, docs/auditing.md "A subject access request"). Never the identifiers.
   std::vector<std::string> subjects;
   // The stored text of a kind or decision this build does not know (kind or decision is then
   // `unknown`), kept so that such an entry reads back and serialises unchanged.

@@ -1,8 +1,8 @@
 #pragma once
 
 // The subject key: the secret under which the gateway records who a disclosure was about
-// (docs/auditing.md, "Data subjects"). An entry never holds a person's identifier; it holds
-// HMAC-SHA-256(secret, identifier) as 64 lowercase hex digits, so the store can answer "every
+// (docs/auditing.md, "A subject access request"). An entry never holds a person's identifier; it
+// holds HMAC-SHA-256(secret, identifier) as 64 lowercase hex digits, so the store can answer "every
 // disclosure about this person" for whoever holds the key (`dsa audit subject`) without being a
 // register of identifiers for whoever merely reads the file.
 //

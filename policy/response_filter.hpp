@@ -23,7 +23,7 @@ struct filter_result {
   std::string detail;                // which rule withheld it, for the problem body and the audit
   // The identifiers response.subjects reaches in what is released (allowed responses only): each
   // string's value or number's JSON text, sorted and unique. The gateway records keyed hashes of
-  // them, never these values (docs/auditing.md, "Data subjects").
+  // them, never these values (docs/auditing.md, "A subject access request").
   std::vector<std::string> subjects;
 
   bool allowed() const noexcept { return why == reason::allowed; }
