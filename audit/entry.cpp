@@ -294,6 +294,7 @@ std::string json_after_seq(const entry& e) {
   put_str_array_member(out, "lawful_basis", e.lawful_basis);
   put_str_array_member(out, "legal_gateway", e.legal_gateway);
   put_str_array_member(out, "released_fields", e.released_fields);
+  put_str_array_member(out, "subjects", e.subjects);
   out.push_back('}');
   return out;
 }
@@ -387,6 +388,7 @@ std::optional<entry> entry_from_json(std::string_view text) {
   e.lawful_basis = str_array_of(o, "lawful_basis");
   e.legal_gateway = str_array_of(o, "legal_gateway");
   e.released_fields = str_array_of(o, "released_fields");
+  e.subjects = str_array_of(o, "subjects");
   return e;
 }
 

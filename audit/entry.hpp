@@ -96,6 +96,10 @@ struct entry {
   // in the agreement) that matched at least one member of the released body.
   std::string client;
   std::vector<std::string> lawful_basis, legal_gateway, released_fields;
+  // The people a disclosure was about: HMAC-SHA-256 under the store's subject key of each
+  // identifier response.subjects found in what was released, as lowercase hex, sorted and unique
+  // (audit/subject_key.hpp, docs/auditing.md "A subject access request"). Never the identifiers.
+  std::vector<std::string> subjects;
   // The stored text of a kind or decision this build does not know (kind or decision is then
   // `unknown`), kept so that such an entry reads back and serialises unchanged.
   std::string unknown_kind, unknown_decision;

@@ -336,12 +336,16 @@ class parser {
       fail(root, "missing required key 'audit'");
     }
     expect_map(n, "audit");
-    only_keys(n, {"path", "signing_key", "origin"}, "audit");
+    only_keys(n, {"path", "signing_key", "subject_key", "origin"}, "audit");
     if (!n["path"] || !n["signing_key"]) {
       fail(n, "audit needs 'path' and 'signing_key'");
     }
     a.path = path(n["path"], "audit.path");
     a.signing_key = path(n["signing_key"], "audit.signing_key");
+    // The subject key sits beside the signing key unless placed elsewhere: both are backed up
+    // together (docs/operations.md, "The subject key").
+    a.subject_key = n["subject_key"] ? path(n["subject_key"], "audit.subject_key")
+                                     : a.signing_key.parent_path() / "subject.key";
     if (n["origin"]) {
       a.origin = scalar(n["origin"], "audit.origin");
     }

@@ -70,6 +70,9 @@ struct upstream_config {
 
 struct audit_config {
   std::filesystem::path path, signing_key;
+  // The secret under which disclosures record their data subjects (audit/subject_key.hpp);
+  // default subject.key in the signing key's directory. Created on first start if absent.
+  std::filesystem::path subject_key;
   std::string origin = "dsa-gateway";
 };
 

@@ -268,6 +268,21 @@ outcome request_handler::complete(request_state& r, upstream_response res) const
     r.entry.details["filter"] = f.detail;
     return refuse(r, audit::entry_decision::withheld, f.why, withheld_detail(f.why), close);
   }
+  if (!ep.response.subjects.empty()) {
+    // Who the released body is about, as keyed hashes only (docs/auditing.md, "A subject access
+    // request"). A disclosure whose subjects cannot be recorded is not made: subject access must
+    // find it.
+    std::optional<std::vector<std::string>> hashed;
+    if (subjects_ != nullptr) {
+      hashed = subjects_->hash_all(f.subjects);
+    }
+    if (!hashed) {
+      r.entry.details["filter"] = "the response's data subjects could not be recorded";
+      return refuse(r, audit::entry_decision::withheld, reason::response_not_filterable,
+                    withheld_detail(reason::response_not_filterable), close);
+    }
+    r.entry.subjects = std::move(*hashed);
+  }
   o.body = f.changed ? std::move(f.body) : std::move(res.body);
   r.entry.decision = audit::entry_decision::allow;
   r.entry.status = res.status;

@@ -29,6 +29,7 @@
 #include <variant>
 
 #include "audit/entry.hpp"
+#include "audit/subject_key.hpp"
 #include "gateway/config.hpp"
 #include "gateway/http_message.hpp"
 #include "gateway/tls.hpp"
@@ -105,8 +106,12 @@ enum class stream_end {
 
 class request_handler {
  public:
-  request_handler(const config& cfg, policy::volume_counter& counter)
-      : cfg_(cfg), counter_(counter) {}
+  // `subjects` hashes the data subjects of each disclosure (audit/subject_key.hpp); without one,
+  // a response whose endpoint declares response.subjects is withheld rather than released with
+  // its subjects unrecorded.
+  request_handler(const config& cfg, policy::volume_counter& counter,
+                  const audit::subject_key* subjects = nullptr)
+      : cfg_(cfg), counter_(counter), subjects_(subjects) {}
 
   // A new request on a connection from `peer` at address `client` (the socket's remote endpoint
   // as the session formats it; every entry of the request records it), decided under `eng`.
@@ -149,6 +154,7 @@ class request_handler {
  private:
   const config& cfg_;
   policy::volume_counter& counter_;
+  const audit::subject_key* subjects_ = nullptr;
 };
 
 }  // namespace dsa::gateway

@@ -181,6 +181,14 @@ result<std::unique_ptr<server>> server::create(const config& cfg) {
                 std::to_string(loaded.error_count()) + " error(s)");
   }
 
+  // Before the store, so that a bad subject key refuses the start before anything is written
+  // (docs/operations.md, "The subject key").
+  auto subject_key = audit::subject_key::load_or_create(cfg.audit.subject_key);
+  if (!subject_key) {
+    return fail("audit.subject_key: " + subject_key.error());
+  }
+  g->subject_key = std::move(subject_key).value();
+
   audit::store_options so;
   so.db_path = cfg.audit.path;
   so.signing_key_path = cfg.audit.signing_key;

@@ -174,7 +174,7 @@ class session {
     // Each request runs under the config in force when its head arrived (taken just before
     // the agreement set, which a reload stores just after it).
     cfg_ = g_.current();
-    request_handler handler(*cfg_, g_.counter);
+    request_handler handler(*cfg_, g_.counter, g_.subject_key.get());
     request_state r =
         handler.begin(peer_, g_.engine.load(), random_request_id(), common::now_us(), client_);
     if (const std::uint64_t gen = g_.tls_generation.load(); gen != tls_generation_) {

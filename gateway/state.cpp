@@ -189,6 +189,9 @@ std::vector<std::string> restart_only_changes(const config& running, const confi
   if (running.audit.signing_key != next.audit.signing_key) {
     keys.emplace_back("audit.signing_key");
   }
+  if (running.audit.subject_key != next.audit.subject_key) {
+    keys.emplace_back("audit.subject_key");
+  }
   if (running.audit.origin != next.audit.origin) {
     keys.emplace_back("audit.origin");
   }

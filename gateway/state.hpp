@@ -32,6 +32,7 @@
 #include <vector>
 
 #include "audit/store.hpp"
+#include "audit/subject_key.hpp"
 #include "common/clock.hpp"
 #include "gateway/access_log.hpp"
 #include "gateway/config.hpp"
@@ -101,6 +102,9 @@ struct server::impl {
   std::atomic<std::shared_ptr<const policy::engine>> engine;
   policy::memory_volume_counter counter;
   std::unique_ptr<audit::store> store;
+  // The secret disclosures' data subjects are hashed under (audit/subject_key.hpp); loaded or
+  // created at start, never reloaded.
+  std::unique_ptr<audit::subject_key> subject_key;
   metrics stats;
   access_log access;  // open when access_log.enabled (docs/operations.md, section 8)
   // Swapped whole on SIGHUP (new CRLs); a session keeps the context it started with.

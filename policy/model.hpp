@@ -100,6 +100,10 @@ struct response_rules {
   std::optional<std::uint64_t> max_bytes;
   // Range requests are forwarded and 206 responses released (streamed endpoints only).
   bool ranges = false;
+  // Where the people a response is about are identified (docs/agreements.md, "Data subjects"):
+  // the gateway records a keyed hash of each string or number these pointers reach in the
+  // released body, so that a subject access request can find every disclosure about a person.
+  std::vector<json_pointer> subjects;
 
   // True when the body must be JSON and pass through the filter (docs/design.md §4.5).
   bool filters() const { return has_allow_fields || max_items || !withhold_if.empty(); }

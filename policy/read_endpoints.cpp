@@ -74,7 +74,7 @@ bool is_token(std::string_view s) {
 bool read_response(reader& r, const field& resp, response_rules& out) {
   if (!r.present(resp) || !r.mapping(resp, {},
                                      {"allow_fields", "max_items", "withhold_if", "add_headers",
-                                      "max_bytes", "ranges"})) {
+                                      "max_bytes", "ranges", "subjects"})) {
     return false;
   }
   field mb = r.child(resp, "max_bytes");
@@ -150,6 +150,25 @@ bool read_response(reader& r, const field& resp, response_rules& out) {
           out.add_headers.emplace_back(name, *value);
         }
       }
+    }
+  }
+  // Data subjects: the pointers are read here; whether they can reach released data is a lint
+  // warning (validate.cpp), but on a streamed endpoint nothing is parsed, so nothing could ever
+  // be recorded: an error, not a silent gap in subject access.
+  field sj = r.child(resp, "subjects");
+  if (sj.node.IsDefined()) {
+    r.sequence(sj, false, [&](const field& pf) {
+      if (auto p = parse_pointer(r, pf)) {
+        out.subjects.push_back(std::move(*p));
+      }
+    });
+    if (!out.filters()) {
+      r.error(sj.node,
+              sj.path +
+                  ": subjects are read from the JSON body, but this endpoint has no "
+                  "allow_fields, max_items or withhold_if, so its body is streamed unparsed "
+                  "and no subject could be recorded (add allow_fields, or remove subjects)",
+              "subjects-on-streamed");
     }
   }
   if (out.ranges && out.filters()) {

@@ -1,5 +1,6 @@
 #include "policy/response_filter.hpp"
 
+#include <algorithm>
 #include <array>
 #include <boost/json.hpp>
 #include <boost/json/basic_parser_impl.hpp>
@@ -444,6 +445,97 @@ class allow_writer {
   std::uint64_t removed_ = 0;
 };
 
+// Data subjects (docs/agreements.md, "Data subjects"): the values response.subjects reaches that
+// are released. A node is released when some allow_fields pointer ends at it or at one of its
+// ancestors (allow_writer keeps exactly those; a container on the way to a longer pointer keeps
+// only its allowed children), so each match is checked against its concrete path.
+class subject_collector {
+ public:
+  subject_collector(const response_rules& rules, std::vector<std::string>& out)
+      : rules_(rules), out_(out) {}
+
+  void collect(const json::value& root) {
+    for (const json_pointer& p : rules_.subjects) {
+      walk(root, p.segments, 0);
+    }
+    std::sort(out_.begin(), out_.end());
+    out_.erase(std::unique(out_.begin(), out_.end()), out_.end());
+  }
+
+ private:
+  // A step of the concrete path: an object key, or an array index (key empty, index set).
+  struct step {
+    json::string_view key;
+    std::size_t index = 0;
+    bool is_index = false;
+  };
+
+  void walk(const json::value& v, const std::vector<std::string>& segs, std::size_t d) {
+    if (d == segs.size()) {
+      take(v);
+      return;
+    }
+    const std::string& seg = segs[d];
+    if (const auto* o = v.if_object()) {
+      for (const auto& m : *o) {
+        if (seg == "*" || json::string_view(seg) == m.key()) {
+          path_.push_back({m.key(), 0, false});
+          walk(m.value(), segs, d + 1);
+          path_.pop_back();
+        }
+      }
+    } else if (const auto* a = v.if_array()) {
+      for (std::size_t i = 0; i < a->size(); ++i) {
+        if (index_matches(seg, i)) {
+          path_.push_back({{}, i, true});
+          walk((*a)[i], segs, d + 1);
+          path_.pop_back();
+        }
+      }
+    }
+  }
+
+  bool released() const {
+    if (!rules_.has_allow_fields) {
+      return true;  // the body leaves whole
+    }
+    for (const json_pointer& allow : rules_.allow_fields) {
+      if (allow.segments.size() > path_.size()) {
+        continue;
+      }
+      bool covers = true;
+      for (std::size_t i = 0; covers && i < allow.segments.size(); ++i) {
+        const std::string& seg = allow.segments[i];
+        covers = path_[i].is_index ? index_matches(seg, path_[i].index)
+                                   : seg == "*" || json::string_view(seg) == path_[i].key;
+      }
+      if (covers) {
+        return true;
+      }
+    }
+    return false;
+  }
+
+  void take(const json::value& v) {
+    if (!v.is_string() && !v.is_number()) {
+      return;
+    }
+    if (!released()) {
+      return;
+    }
+    if (const auto* s = v.if_string()) {
+      out_.emplace_back(s->data(), s->size());
+    } else {
+      // The text the gateway writes for it: for an integer, the body's own digits.
+      out_.push_back(json::serialize(v));
+    }
+  }
+
+  const response_rules& rules_;
+  std::vector<std::string>& out_;
+  std::vector<step> path_;
+};
+
 filter_result not_filterable(std::string detail) {
   filter_result r;
   r.why = reason::response_not_filterable;
@@ -523,6 +615,9 @@ filter_result filter_parsed(const response_rules& rules, const json::value& root
     r.fields_removed = writer.write_root(root);
     r.released_fields = writer.released();
     r.changed = true;
+  }
+  if (!rules.subjects.empty()) {
+    subject_collector(rules, r.subjects).collect(root);
   }
   return r;
 }

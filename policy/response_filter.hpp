@@ -26,6 +26,10 @@ struct filter_result {
   // absent. Found during the walk that writes the filtered body (docs/auditing.md, "What each
   // entry records").
   std::vector<std::string> released_fields;
+  // The identifiers response.subjects reaches in what is released (allowed responses only): each
+  // string's value or number's JSON text, sorted and unique. The gateway records keyed hashes of
+  // them, never these values (docs/auditing.md, "A subject access request").
+  std::vector<std::string> subjects;
 
   bool allowed() const noexcept { return why == reason::allowed; }
 };
@@ -40,6 +44,9 @@ struct filter_result {
 //   subtree; containers on the way to an allowed pointer are kept with only allowed children),
 //   serialises compactly, counts what was removed and reports the patterns that released
 //   something (released_fields).
+// - with response.subjects, an allowed result lists the string and number values those pointers
+//   reach that allow_fields releases (every one of them when there is no allow_fields); other
+//   value types (objects, arrays, booleans, null) are not identifiers and are skipped.
 [[nodiscard]] filter_result filter_response(const response_rules& rules, std::string_view body);
 
 }  // namespace dsa::policy

@@ -32,6 +32,52 @@ bool contains(const std::vector<std::string>& v, const std::string& x) {
   return std::find(v.begin(), v.end(), x) != v.end();
 }
 
+// True when some value `subject` reaches can lie inside what `allow` releases: `allow` is, segment
+// by segment, a prefix of `subject` where a '*' on either side can stand for the other's segment
+// (a pointer to a container releases its whole subtree).
+bool may_release(const json_pointer& allow, const json_pointer& subject) {
+  if (allow.segments.size() > subject.segments.size()) {
+    return false;
+  }
+  for (std::size_t i = 0; i < allow.segments.size(); ++i) {
+    const std::string& a = allow.segments[i];
+    const std::string& s = subject.segments[i];
+    if (a != "*" && s != "*" && a != s) {
+      return false;
+    }
+  }
+  return true;
+}
+
+// A subjects pointer that no allow_fields pointer can release names identifiers that never leave,
+// so no disclosure would ever be recorded under it: almost certainly a typo or a forgotten
+// allow_fields entry (docs/agreements.md, "Data subjects").
+void lint_subjects(yaml::reader& r, const YAML::Node& node, const endpoint& e) {
+  YAML::Node list = node["response"]["subjects"];
+  for (std::size_t i = 0; i < e.response.subjects.size(); ++i) {
+    const json_pointer& subject = e.response.subjects[i];
+    const bool released =
+        std::any_of(e.response.allow_fields.begin(), e.response.allow_fields.end(),
+                    [&](const json_pointer& allow) { return may_release(allow, subject); });
+    if (released) {
+      continue;
+    }
+    // The list position of the pointer, found by its text (the loader drops malformed ones).
+    YAML::Node at = list;
+    for (std::size_t k = 0; list.IsSequence() && k < list.size(); ++k) {
+      if (list[k].IsScalar() && list[k].Scalar() == subject.text) {
+        at = list[k];
+        break;
+      }
+    }
+    r.warning(at,
+              "endpoint '" + e.id + "': subjects pointer " + subject.text +
+                  " is not covered by allow_fields, so it can never be in what is released and "
+                  "no disclosure is recorded under it (release the field or remove the pointer)",
+              "subject-not-released");
+  }
+}
+
 // Warnings about what the file declares but nothing uses, or uses so that it can never work
 // (docs/agreements.md, "Warnings"): each is a silent mistake, not a refusal at load.
 void lint_references(yaml::reader& r, const YAML::Node& root, const agreement& a) {
@@ -54,6 +100,9 @@ void lint_references(yaml::reader& r, const YAML::Node& root, const agreement& a
                       "accepted",
                   "unpatterned-placeholder");
       }
+    }
+    if (e.response.has_allow_fields) {
+      lint_subjects(r, node, e);
     }
     if (e.response.has_allow_fields && e.response.allow_fields.empty()) {
       r.warning(node["response"]["allow_fields"],

@@ -6,7 +6,7 @@
 // - lint_agreement: the `dsa lint` warnings about one whole file (governance sections the ICO
 //   data sharing code recommends, review dates, an ended validity, endpoints and purposes nothing
 //   uses, placeholders without a pattern, an empty allow_fields, a permitted purpose a prohibition
-//   always refuses); never errors.
+//   always refuses, a response.subjects pointer allow_fields never releases); never errors.
 // - cross_file_checker: the rules that span the files loaded together (docs/agreements.md §3.3
 //   and docs/design.md §3): one agreement per id, one organisation per party id, one party per
 //   certificate identity.

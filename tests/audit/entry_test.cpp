@@ -229,3 +229,25 @@ TEST_CASE("an agreement_text entry keeps the file's bytes exactly", "[entry]") {
   CHECK(std::string(back->details.at("text").get_string()) == file);
   CHECK(to_json(*back) == text);
 }
+
+TEST_CASE("subjects are stored after details as an array of strings and read back", "[entry]") {
+  entry e;
+  e.seq = 3;
+  e.time_us = 10;
+  e.request_id = "r3";
+  e.decision = entry_decision::allow;
+  e.status = 200;
+  e.details["filter"] = "x";
+  e.subjects = {std::string(64, 'a'), std::string(64, 'b')};
+  const std::string text = to_json(e);
+  CHECK(text == R"({"seq":3,"time_us":10,"kind":"request","request_id":"r3","decision":"allow",)"
+                R"("status":200,"details":{"filter":"x"},"subjects":[")" +
+                    std::string(64, 'a') + R"(",")" + std::string(64, 'b') + R"("]})");
+  auto back = entry_from_json(text);
+  REQUIRE(back);
+  CHECK(back->subjects == e.subjects);
+  CHECK(to_json(*back) == text);
+  // An empty list is omitted, as every other default is.
+  e.subjects.clear();
+  CHECK(to_json(e).find("subjects") == std::string::npos);
+}

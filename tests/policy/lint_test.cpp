@@ -205,3 +205,47 @@ TEST_CASE("lint: a regular-expression error in plain words at the column of the 
   CHECK_THAT(found[0].message, !Catch::Contains("HERE"));
   CHECK(found[0].line == position_of(paren, "[A-Z]{2}([0-9]").first);
 }
+
+// Data subjects (docs/agreements.md, "Data subjects").
+TEST_CASE("lint: a subjects pointer allow_fields never releases is a warning at its position") {
+  std::string text =
+      replace(without_research(), "response: {allow_fields: [/case_id, /status]}",
+              "response: {allow_fields: [/case_id, /status, /people/0], subjects: [/case_id, "
+              "/people/*/id, /reporter/id]}");
+  load_result r = lint_texts({{"a.yaml", text}});
+  REQUIRE(r.ok());
+  // /people/*/id may be released (/people/0 is); /reporter/id never is.
+  diagnostic d = one_at(r, "subject-not-released", text, "/reporter/id]");
+  CHECK(d.level == severity::warning);
+  CHECK_THAT(d.message, Catch::Contains("endpoint 'asb-case': subjects pointer /reporter/id is "
+                                        "not covered by allow_fields"));
+  const agreement& a = *r.set->agreements.front();
+  REQUIRE(a.endpoints.front().response.subjects.size() == 3);
+  CHECK(a.endpoints.front().response.subjects[1].segments ==
+        std::vector<std::string>{"people", "*", "id"});
+}
+
+TEST_CASE("lint: subjects on a streamed endpoint is an error at file:line:col") {
+  std::string text = replace(without_research(), "    path: /asb/v1/summary\n",
+                             "    path: /asb/v1/summary\n    response: {subjects: [/person_id]}\n");
+  load_result r = lint_texts({{"a.yaml", text}});
+  CHECK_FALSE(r.ok());
+  diagnostic d = one_at(r, "subjects-on-streamed", text, "[/person_id]");
+  CHECK(d.level == severity::error);
+  CHECK(d.file.find("a.yaml") != std::string::npos);
+  CHECK_THAT(d.message, Catch::Contains("streamed unparsed"));
+  CHECK_THAT(d.format(), Catch::Contains("a.yaml:" + std::to_string(d.line) + ":" +
+                                         std::to_string(d.column) + ": error:"));
+}
+
+TEST_CASE("lint: a malformed subjects pointer is an error at its position") {
+  std::string text =
+      replace(without_research(), "response: {allow_fields: [/case_id, /status]}",
+              "response: {allow_fields: [/case_id, /status], subjects: [/case_id, person_id]}");
+  load_result r = lint_texts({{"a.yaml", text}});
+  CHECK_FALSE(r.ok());
+  diagnostic d = one_at(r, "bad-pointer", text, "person_id]}");
+  CHECK(d.level == severity::error);
+  CHECK_THAT(d.message, Catch::Contains("'person_id' is not a JSON Pointer"));
+  CHECK_THAT(d.message, Catch::Contains("subjects"));
+}

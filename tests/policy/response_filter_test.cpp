@@ -477,3 +477,71 @@ TEST_CASE("released_fields names the allow_fields patterns that released somethi
     CHECK(filter_response(rules, R"({"a":1})").released_fields.empty());
   }
 }
+
+// Data subjects (docs/agreements.md, "Data subjects"): the identifiers response.subjects reaches
+// in what is released, and only there.
+namespace {
+
+response_rules& subjects(response_rules& r, std::initializer_list<std::string_view> pointers) {
+  for (auto p : pointers) {
+    r.subjects.push_back(ptr(p));
+  }
+  return r;
+}
+
+using strings = std::vector<std::string>;
+
+}  // namespace
+
+TEST_CASE("subjects: released strings and numbers are listed, sorted and unique",
+          "[filter][subjects]") {
+  response_rules rules = allow({"/case_id", "/people/*/id", "/officer"});
+  subjects(rules, {"/people/*/id", "/officer/staff_no", "/reporter/id"});
+  const auto r = filter_response(
+      rules, R"({"case_id":"C-1","people":[{"id":"P-2","name":"B"},{"id":"P-1"},{"id":"P-2"},)"
+             R"({"id":77},{"id":true},{"id":null},{"id":{"nested":"P-9"}},{"id":["P-8"]}],)"
+             R"("officer":{"staff_no":4471234},"reporter":{"id":"P-3"}})");
+  REQUIRE(r.allowed());
+  // Objects, arrays, booleans and null are not identifiers; /reporter is not released.
+  CHECK(r.subjects == strings{"4471234", "77", "P-1", "P-2"});
+}
+
+TEST_CASE("subjects: a field allow_fields does not release is never listed", "[filter][subjects]") {
+  // Only the first element's id is released; a partially kept container keeps only its allowed
+  // children, so /people/1/id does not leave.
+  response_rules rules = allow({"/people/0/id", "/people/1/name"});
+  subjects(rules, {"/people/*/id"});
+  const auto r = filter_response(rules, R"({"people":[{"id":"P-1"},{"id":"P-2","name":"x"}]})");
+  REQUIRE(r.allowed());
+  CHECK(r.body == R"({"people":[{"id":"P-1"},{"name":"x"}]})");
+  CHECK(r.subjects == strings{"P-1"});
+}
+
+TEST_CASE("subjects: without allow_fields the whole body leaves, so every match is listed",
+          "[filter][subjects]") {
+  response_rules rules;
+  withhold(rules, "/restricted", "true");
+  subjects(rules, {"/people/*/id"});
+  const auto r = filter_response(rules, R"({"people":[{"id":"P-1"},{"id":-5}]})");
+  REQUIRE(r.allowed());
+  CHECK_FALSE(r.changed);
+  CHECK(r.subjects == strings{"-5", "P-1"});
+}
+
+TEST_CASE("subjects: a withheld response lists none", "[filter][subjects]") {
+  response_rules rules = allow({"/people"});
+  withhold(rules, "/people/*/restricted", "true");
+  subjects(rules, {"/people/*/id"});
+  const auto r =
+      filter_response(rules, R"({"people":[{"id":"P-1"},{"id":"P-2","restricted":true}]})");
+  CHECK(r.why == reason::withheld_by_agreement);
+  CHECK(r.subjects.empty());
+}
+
+TEST_CASE("subjects: string values are listed as their decoded UTF-8 text", "[filter][subjects]") {
+  response_rules rules = allow({""});
+  subjects(rules, {"/id"});
+  const auto r = filter_response(rules, R"({"id":"Zo\u00eb \"Q\""})");
+  REQUIRE(r.allowed());
+  CHECK(r.subjects == strings{"Zo\xc3\xab \"Q\""});
+}
