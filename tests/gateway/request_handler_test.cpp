@@ -414,7 +414,8 @@ TEST_CASE("handler: allow entries say why and what left; refusals name no lawful
   // Withheld after the policy allowed it: nothing left, so no lawful basis and no fields.
   auto [w, wstep] = f.run(f.police, get("/cases/C-0001"));
   REQUIRE(std::holds_alternative<forward_plan>(wstep));
-  f.handler.complete(w, answer(200, R"({"id":"C-0001","restricted":true})"));
+  const outcome wo = f.handler.complete(w, answer(200, R"({"id":"C-0001","restricted":true})"));
+  CHECK(wo.body.find("C-0001") == std::string::npos);
   CHECK(dsa::audit::decision_text(w.entry) == "withheld");
   CHECK(w.entry.lawful_basis.empty());
   CHECK(w.entry.legal_gateway.empty());

@@ -402,7 +402,7 @@ TEST_CASE("subjects: the request handler records the hashes, or withholds when i
 
   const auto answer = [&](const dsa::gateway::request_handler& handler) {
     dsa::gateway::request_state r =
-        handler.begin(police, eng, "rid-subjects", 1'800'000'000'000'000);
+        handler.begin(police, eng, "rid-subjects", 1'800'000'000'000'000, "127.0.0.1:40000");
     REQUIRE_FALSE(handler.check_head(r, dsa::gateway::parse_request_head(get("ASB-2026-000001"))));
     auto step = handler.decide(r);
     REQUIRE(std::holds_alternative<dsa::gateway::forward_plan>(step));
