@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <array>
+#include <limits>
 #include <map>
 #include <set>
 
@@ -205,7 +206,12 @@ void add_max_items(json::value& node, const std::vector<std::string>& segs, std:
   }
   json::object& o = node.as_object();
   if (depth == segs.size()) {
-    o["maxItems"] = max;
+    // As a signed integer when it fits, as a parser reading the document back would hold it.
+    if (max <= static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max())) {
+      o["maxItems"] = static_cast<std::int64_t>(max);
+    } else {
+      o["maxItems"] = max;
+    }
     return;
   }
   const std::string& seg = segs[depth];

@@ -3,6 +3,8 @@
 // filter lets leave (with a real JSON Schema validator), and every party's document checked by a
 // real OpenAPI validator (@redocly/cli, installed by tools/install-deps.sh).
 
+#include "render/openapi.hpp"
+
 #include <sys/wait.h>
 
 #include <algorithm>
@@ -210,6 +212,14 @@ TEST_CASE("dsa openapi: only the requester's endpoints, and only in agreements i
   CHECK(r.output.find("/tenancy/v1/properties/{uprn}/tenancy") == std::string::npos);
   CHECK_THAT(r.output, Catch::Contains("/asb/v1/cases/{case_id}"));
 
+  // Before the examples take effect nothing is in force: each agreement is noted, none described.
+  run_result early = run("openapi " + agreements_dir +
+                         " --requester northshire-police --time 2026-03-01T00:00:00Z");
+  CHECK(early.status == 0);
+  CHECK_THAT(early.output, Catch::Contains("note: agreement northshire-mash left out: it takes "
+                                           "effect at 2026-03-31T23:00:00Z"));
+  CHECK_THAT(early.output, Catch::Contains("\"paths\": {}"));
+
   // --provider narrows to one provider's endpoints.
   json::object council_only = document_for("northshire-police", " --provider kingsbury-council");
   for (const auto& item : council_only.at("paths").as_object()) {
@@ -254,6 +264,63 @@ TEST_CASE("dsa openapi: the response schema holds only what allow_fields lets le
   INFO(why);
   CHECK_FALSE(schema_accepts(schema, record, why));
   CHECK_THAT(why, Catch::Contains("clinical_notes") || Catch::Contains("mother_mental_health"));
+}
+
+TEST_CASE("dsa openapi: whatever the real filter lets leave fits the response schema") {
+  // Wildcards beside names, an index, a subtree and max_items on one endpoint; the schema is
+  // made by the library directly, and each body is filtered by the gateway's own filter.
+  temp_dir dir;
+  dir.write("a.yaml", replace(base_agreement, "response: {allow_fields: [/case_id, /status]}",
+                              "response:\n      allow_fields: [/case_id, /subjects/*/name, "
+                              "/subjects/0/role, /actions, /meta/*]\n      max_items: {pointer: "
+                              "/subjects, max: 3}"));
+  dsa::policy::load_options lo;
+  dsa::policy::load_result loaded = dsa::policy::load_agreements({dir.path()}, lo);
+  REQUIRE(loaded.ok());
+  dsa::policy::doc::openapi_options o;
+  o.requester = "police";
+  o.now = *dsa::policy::parse_instant("2026-11-24T10:30:00Z");
+  dsa::policy::doc::openapi_result doc = dsa::policy::doc::openapi_document(*loaded.set, o);
+  REQUIRE(doc.error.empty());
+  CHECK(doc.operations == 2);
+  const json::object& op = operation(doc.document, "/asb/v1/cases/{case_id}", "get");
+  const json::object& schema = body_schema(op);
+  CHECK(schema.at("properties").at("subjects").at("maxItems").as_int64() == 3);
+  // The base agreement's prohibition refuses `research` to everyone on this endpoint.
+  CHECK(strings(parameter(op, "DSA-Purpose")->at("schema").at("enum")) ==
+        std::vector<std::string>{"asb-case-management"});
+  // The summary endpoint has no response rules: streamed, any bytes.
+  const json::object& summary = operation(doc.document, "/asb/v1/summary", "get");
+  CHECK(summary.at("responses")
+            .at("2XX")
+            .at("content")
+            .as_object()
+            .contains("application/octet-stream"));
+  CHECK(parameter(summary, "DSA-Case-Ref") == nullptr);  // police-summary requires none
+
+  const dsa::policy::endpoint* ep = loaded.set->agreements.front()->find_endpoint("asb-case");
+  REQUIRE(ep != nullptr);
+  const std::vector<std::string> bodies = {
+      R"({"case_id":"ASB-2026-000123","secret":1,"subjects":[{"name":"a","role":"r","dob":"d"},)"
+      R"({"name":"b","role":"q"}],"actions":[{"x":1}],"meta":{"k":{"deep":1},"j":2}})",
+      R"({"subjects":{"p":{"name":"n","x":1},"0":{"role":"r","name":"m","y":2}},"meta":[1,2]})",
+      R"({"case_id":{"nested":{"any":true}},"subjects":"not a container","meta":"x"})",
+      R"([1,{"case_id":1},[2]])",
+      R"("a scalar document")",
+      R"({"subjects":[[{"name":"x"}],{"name":{"first":"a"}}],"actions":null})",
+  };
+  for (const std::string& body : bodies) {
+    dsa::policy::filter_result f = dsa::policy::filter_response(ep->response, body);
+    INFO(body << " → " << f.body);
+    REQUIRE(f.allowed());
+    std::string why;
+    CHECK(schema_accepts(schema, f.body, why));
+    INFO(why);
+  }
+  // The provider's record itself does not fit: `secret` and a subject's `dob` never leave.
+  std::string why;
+  CHECK_FALSE(schema_accepts(schema, bodies.front(), why));
+  CHECK_THAT(why, Catch::Contains("secret"));
 }
 
 TEST_CASE("dsa openapi: max_items and streamed endpoints") {
