@@ -479,7 +479,7 @@ std::string grant_words(const grant& g) {
     s += "; acting user required matching " + code_span(p.require.acting_user->text);
   }
   if (p.windows) {
-    s += "; only " + windows_words(*p.windows);
+    s += "; only " + windows_words(*p.windows) + " (else 403 `outside_time_window`)";
   }
   if (!p.volume_caps.empty()) {
     s += "; " + caps_words(p.volume_caps) + " (then 429 `volume_cap_exceeded`)";
@@ -494,7 +494,7 @@ std::string grant_words(const grant& g) {
       }
     }
     s += " Not for " + code_list(refused) + " (prohibition " + code_span(pr->id) + ": " +
-         md_escape(squash(pr->reason)) + ").";
+         md_escape(strip_period(squash(pr->reason))) + ").";
   }
   return s + "\n";
 }
