@@ -392,7 +392,7 @@ TEST_CASE("dsa openapi: refusals are the gateway's problem bodies with their rea
   CHECK_THAT(bad.output, Catch::Contains("is not an https:// URL"));
 }
 
-TEST_CASE("dsa openapi: an unknown party is a usage error; a party with nothing gets no paths") {
+TEST_CASE("dsa openapi: an unknown party is a usage error, a party with nothing gets no paths") {
   run_result r = run("openapi " + agreements_dir + " --requester northshire-polise" + at_time);
   CHECK(r.status == 2);
   CHECK_THAT(r.output, Catch::Contains("--requester 'northshire-polise' is not a party of any "
