@@ -250,6 +250,14 @@ TEST_CASE("dsa openapi: the response schema holds only what allow_fields lets le
   CHECK(attendance.at("properties").as_object().contains("date"));
   CHECK_FALSE(attendance.at("properties").as_object().contains("clinical_notes"));
   CHECK_FALSE(props.at("child").at("properties").as_object().contains("address"));
+  // withhold_if tests a flag of the provider's record that never leaves (/restricted on the
+  // social care summary): the document says records may be withheld, not which flag does it.
+  json::object childrens = document_for("northshire-police");
+  const json::object& summary =
+      operation(childrens, "/mash/v1/referrals/{mash_ref}/social-care-summary", "get");
+  CHECK_THAT(std::string(summary.at("description").as_string()),
+             Catch::Contains("withheld_by_agreement"));
+  CHECK(json::serialize(summary).find("restricted") == std::string::npos);
 
   // The provider's record as the sample upstream serves it: what the real filter lets leave fits
   // the schema; the record itself (clinical notes, an address) does not.
