@@ -63,5 +63,6 @@ void add_test_command(CLI::App& app, int& status);
 void add_render_command(CLI::App& app, int& status);
 void add_diff_command(CLI::App& app, int& status);
 void add_register_command(CLI::App& app, int& status);
+void add_openapi_command(CLI::App& app, int& status);
 
 }  // namespace dsa::cli

@@ -16,6 +16,7 @@ void add_policy_commands(CLI::App& app, int& status) {
   add_render_command(app, status);
   add_diff_command(app, status);
   add_register_command(app, status);
+  add_openapi_command(app, status);
 }
 
 }  // namespace dsa::cli
