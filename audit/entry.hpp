@@ -26,6 +26,9 @@ struct requester_info {
 //   forwarding           the durable intent to forward a request that changes state, written
 //                        before the upstream sees it (docs/auditing.md)
 //   startup, agreements_loaded, agreements_rejected, shutdown   gateway lifecycle events
+//   review               the review of an emergency disclosure, on the record: request_id is the
+//                        reviewed disclosure's, details {"seq","outcome","reviewer","note"}
+//                        (docs/auditing.md, "Emergency disclosures and their reviews")
 #define DSA_AUDIT_ENTRY_KINDS(X) \
   X(request)                     \
   X(forwarding)                  \
@@ -35,7 +38,8 @@ struct requester_info {
   X(shutdown)                    \
   X(disclosure_started)          \
   X(disclosure_completed)        \
-  X(disclosure_interrupted)
+  X(disclosure_interrupted)      \
+  X(review)
 
 // The decision a request entry records; `none` for entries that record no decision (lifecycle
 // events), which the stored text shows by having no "decision" member. Same rules as the kinds.
@@ -86,6 +90,11 @@ struct entry {
   bool counted = false;  // the policy allowed it under `permission`: counts toward volume caps
   boost::json::object
       details;  // lifecycle events: e.g. {"files":[{"id","version","sha256"}]}, error text
+  // An emergency request (DSA-Emergency, docs/operations.md "Emergency disclosures"): the
+  // incident reference and free-text justification the caller sent, and for an emergency
+  // disclosure the time its review is due (UTC µs; 0 when none). Stored after details.
+  std::string incident_ref, justification;
+  std::int64_t review_due_us = 0;
   // The stored text of a kind or decision this build does not know (kind or decision is then
   // `unknown`), kept so that such an entry reads back and serialises unchanged.
   std::string unknown_kind, unknown_decision;
@@ -94,6 +103,12 @@ struct entry {
 // The kind and decision as stored: to_string of the enum, or the kept text when it is unknown.
 [[nodiscard]] std::string_view kind_text(const entry& e) noexcept;
 [[nodiscard]] std::string_view decision_text(const entry& e) noexcept;
+
+// An emergency disclosure, the thing a review answers for: a request or disclosure_started entry
+// whose decision is allow and that carries an incident_ref (the policy allowed it under a
+// permission's emergency terms). Refused emergency requests carry incident_ref too but disclosed
+// nothing, so they are not.
+[[nodiscard]] bool is_emergency_disclosure(const entry& e) noexcept;
 
 // The stored text: {"seq":N,"time_us":T,"kind":K,...} in the order of the struct above; strings
 // that are empty, numbers at their default (0, or -1 for upstream_latency_us), counted=false and
@@ -130,7 +145,10 @@ struct entry_columns {
   std::string_view kind, decision, reason, agreement, permission, requester, purpose, case_ref,
       acting_user;
   bool counted = false;
-  std::string decoded[9];  // storage for unescaped values, one per string field
+  // Not a column of the store (so its format is unchanged): derived for the volume-cap seeding,
+  // whose `incident` scope counts per incident reference (store_counted.cpp).
+  std::string_view incident_ref;
+  std::string decoded[10];  // storage for unescaped values, one per string field
 };
 
 // Fills `out` from `text` with one pass over the bytes (no allocation unless a value holds an

@@ -25,6 +25,7 @@ void add_audit_verify_commands(CLI::App& parent, int& status);      // verify, p
                                                                     // export-key
 void add_audit_checkpoint_commands(CLI::App& parent, int& status);  // checkpoint, consistency,
                                                                     // verify-consistency
+void add_audit_review_command(CLI::App& parent, int& status);       // review (audit_review.cpp)
 
 // Parses RFC 3339 ("2025-06-01T12:00:00Z", fractional seconds and ±hh:mm offsets allowed) or a
 // bare date, which means 00:00 UTC: the log's own times are UTC, so a day boundary there is what

@@ -3,7 +3,8 @@
 // finding (tampered log, invalid proof), 2 usage or input/output error.
 // The commands are grouped by job: audit_query.cpp (query, stats), audit_verify.cpp (verify,
 // prove, verify-proof, export-key), audit_checkpoint.cpp (checkpoint, consistency,
-// verify-consistency); audit_cli.cpp holds what they share.
+// verify-consistency), audit_review.cpp (review: the one command that asks the gateway to write,
+// through its admin listener); audit_cli.cpp holds what they share.
 #include "tools/dsa/audit_cli.hpp"
 #include "tools/dsa/commands.hpp"
 
@@ -19,6 +20,7 @@ void add_audit_commands(CLI::App& app, int& status) {
   add_audit_query_commands(*audit_cmd, status);
   add_audit_verify_commands(*audit_cmd, status);
   add_audit_checkpoint_commands(*audit_cmd, status);
+  add_audit_review_command(*audit_cmd, status);
 }
 
 }  // namespace dsa::cli

@@ -10,7 +10,8 @@
 namespace dsa::cli {
 
 void add_policy_commands(CLI::App& app, int& status);  // lint, explain, test, render
-// audit query|verify|prove|verify-proof|stats|export-key|checkpoint|consistency|verify-consistency
+// audit query|verify|prove|verify-proof|stats|export-key|checkpoint|consistency|verify-consistency|
+// review
 void add_audit_commands(CLI::App& app, int& status);
 
 }  // namespace dsa::cli
