@@ -203,6 +203,24 @@ bool in_time_window(const time_windows& w, time_point now) {
   return false;
 }
 
+// Characters of the justification after trimming spaces and tabs: UTF-8 code points, so a
+// multi-byte character counts once (the header rules admit only ASCII, but `dsa explain` and
+// other callers of the engine need not have applied them).
+std::size_t justification_length(std::optional<std::string_view> text) {
+  if (!text) {
+    return 0;
+  }
+  std::string_view t = *text;
+  while (!t.empty() && (t.front() == ' ' || t.front() == '\t')) {
+    t.remove_prefix(1);
+  }
+  while (!t.empty() && (t.back() == ' ' || t.back() == '\t')) {
+    t.remove_suffix(1);
+  }
+  return static_cast<std::size_t>(
+      std::count_if(t.begin(), t.end(), [](char ch) { return (ch & 0xC0) != 0x80; }));
+}
+
 bool contains(const std::vector<std::string>& list, std::string_view value) {
   return std::find(list.begin(), list.end(), value) != list.end();
 }
@@ -272,6 +290,22 @@ check_result check_candidate(const candidate& c, std::string_view party, const s
                          "' is not permitted for this request under '" + a.id + "'");
     });
   }
+  if (p.emergency) {
+    if (!req.emergency || !p.emergency->incident_ref.matches(*req.emergency)) {
+      return fail(want, reason::incident_ref_invalid, [&] {
+        return std::string("the incident reference (DSA-Emergency) does not match " +
+                           p.emergency->incident_ref.text);
+      });
+    }
+    const std::size_t length = justification_length(req.justification);
+    if (length < p.emergency->min_justification) {
+      return fail(want, reason::justification_too_short, [&] {
+        return std::string("the emergency justification (DSA-Emergency-Justification) has " +
+                           std::to_string(length) + " characters; permission '" + p.id +
+                           "' needs at least " + std::to_string(p.emergency->min_justification));
+      });
+    }
+  }
   if (p.require.case_ref_required()) {
     if (!req.case_ref || req.case_ref->empty()) {
       return fail(want, reason::case_ref_missing,
@@ -316,7 +350,8 @@ check_result check_candidate(const candidate& c, std::string_view party, const s
     }
   }
   cap_keys keys{party, req.case_ref.value_or(std::string_view{}),
-                req.acting_user.value_or(std::string_view{})};
+                req.acting_user.value_or(std::string_view{}),
+                req.emergency.value_or(std::string_view{})};
   if (counter == nullptr || !counter->try_acquire(a, p, keys, req.now, cap)) {
     const volume_cap& limit = p.volume_caps[cap];
     return fail(want, reason::volume_cap_exceeded, [&] {
@@ -445,13 +480,36 @@ decision engine::decide_for(std::string_view party, const request_view& req,
       }
       continue;
     }
+    // docs/design.md §4.2: an emergency permission is a candidate only for a declared emergency,
+    // and a declared emergency is decided only by emergency permissions (the caller asked for
+    // the emergency route, whose disclosures are reviewed; an ordinary permission must not
+    // answer it unreviewed).
+    const bool emergency_permission = c.permission->emergency.has_value();
+    if (emergency_permission && !req.emergency) {
+      if (want_trace) {
+        d.trace.push_back({c.agreement->id, c.permission->id, c.endpoint->id, reason::no_agreement,
+                           "not tried: an emergency permission is tried only when the request "
+                           "declares an emergency (DSA-Emergency)"});
+      }
+      continue;
+    }
     std::size_t cap = 0;
-    check_result r = check_candidate(c, party, segs, req, &counter, want_trace, cap);
+    check_result r;
+    if (req.emergency && !emergency_permission) {
+      r.why = reason::emergency_not_permitted;
+      if (want_trace) {
+        r.detail = "permission '" + c.permission->id +
+                   "' is not an emergency permission, and the request declares an emergency";
+      }
+    } else {
+      r = check_candidate(c, party, segs, req, &counter, want_trace, cap);
+    }
     if (want_trace) {
       d.trace.push_back({c.agreement->id, c.permission->id, c.endpoint->id, r.why, r.detail});
     }
     if (r.why == reason::allowed) {
       d.allowed = true;
+      d.emergency = emergency_permission;
       d.why = reason::allowed;
       d.agreement = c.agreement;
       d.permission = c.permission;
@@ -477,6 +535,13 @@ decision engine::decide_for(std::string_view party, const request_view& req,
   }
   if (best < 0) {
     return none();
+  }
+  if (d.why == reason::emergency_not_permitted) {
+    d.detail = "no emergency permission lets this requester call " + escape_text(req.method) + " " +
+               escape_text(req.path) +
+               " (the request declares an emergency with DSA-Emergency; without it the ordinary "
+               "permissions are tried)";
+    return d;
   }
   // Describe only the candidate whose reason is returned (no counter: nothing is recorded).
   d.detail = check_candidate(*best_candidate, party, segs, req, nullptr, true, best_cap).detail;

@@ -32,6 +32,10 @@ struct request_view {
   std::string_view path;
   std::string_view query;  // without '?'; empty when there is none
   std::optional<std::string_view> purpose, case_ref, acting_user, agreement;  // DSA-* headers
+  // A declared emergency: DSA-Emergency (the incident reference) and DSA-Emergency-Justification.
+  // With `emergency` set only emergency permissions are candidates; without it they are never
+  // tried (docs/design.md §4.2).
+  std::optional<std::string_view> emergency, justification;
   time_point now{};
 };
 
@@ -52,6 +56,11 @@ struct decision {
   const policy::endpoint* endpoint = nullptr;
   std::string detail;             // for the problem body: names only the requester's own agreements
   std::vector<trace_step> trace;  // filled when asked for
+  // Allowed by an emergency permission (permission->emergency is set): the disclosure is to be
+  // reviewed within permission->emergency->review_within, and its response rules are
+  // response_rules_for(*permission, *endpoint). False for every refusal, even one whose furthest
+  // candidate was an emergency permission: nothing was disclosed, so there is nothing to review.
+  bool emergency = false;
 
   int status() const noexcept { return http_status(why); }
 };

@@ -112,6 +112,8 @@ std::string_view to_string(cap_scope s) noexcept {
       return "case_ref";
     case cap_scope::acting_user:
       return "acting_user";
+    case cap_scope::incident:
+      return "incident";
   }
   return "assignee";
 }

@@ -146,7 +146,9 @@ struct time_windows {
   std::vector<time_window> allow;
 };
 
-enum class cap_scope : std::uint8_t { assignee, case_ref, acting_user };
+// incident: per DSA-Emergency value, so one emergency cannot use up another's allowance
+// (docs/agreements.md, "Emergency disclosures").
+enum class cap_scope : std::uint8_t { assignee, case_ref, acting_user, incident };
 
 struct volume_cap {
   cap_scope scope = cap_scope::assignee;
@@ -162,6 +164,17 @@ struct requirements {
   bool case_ref_required() const { return case_ref.has_value() || !case_ref_param.empty(); }
 };
 
+// The terms of an emergency permission (docs/agreements.md, "Emergency disclosures"): it is a
+// candidate only for a request that declares an emergency with DSA-Emergency, and every
+// disclosure it allows is to be reviewed within `review_within`.
+struct emergency_terms {
+  pattern incident_ref;               // what DSA-Emergency must match
+  std::size_t min_justification = 0;  // characters DSA-Emergency-Justification must have (trimmed)
+  std::string review_within_text;     // as written, ISO 8601 duration e.g. "P3D"
+  std::chrono::microseconds review_within{0};
+  std::optional<response_rules> response;  // fields released; absent: the endpoint's own rules
+};
+
 struct permission {
   std::string id, assignee;
   std::vector<std::string> endpoints, purposes, lawful_basis, legal_gateway;
@@ -169,7 +182,14 @@ struct permission {
   std::optional<time_windows> windows;
   std::vector<volume_cap> volume_caps;
   std::string counter_key;  // "<agreement id>\x1f<permission id>": names its volume counts
+  std::optional<emergency_terms> emergency;  // present: an emergency permission
 };
+
+// The response rules that apply when `p` allowed a request for `e`: the emergency block's own
+// `response` when it has one, otherwise the endpoint's.
+inline const response_rules& response_rules_for(const permission& p, const endpoint& e) {
+  return p.emergency && p.emergency->response ? *p.emergency->response : e.response;
+}
 
 struct prohibition {
   std::string id, assignee;                      // party id or "any"

@@ -69,6 +69,99 @@ bool is_token(std::string_view s) {
 
 }  // namespace
 
+// A `response` mapping (docs/agreements.md §3.6) into `out`; false when `resp` is absent or not a
+// mapping. Shared by endpoints and the `response` of an emergency block (read_permissions.cpp).
+bool read_response(reader& r, const field& resp, response_rules& out) {
+  if (!r.present(resp) || !r.mapping(resp, {},
+                                     {"allow_fields", "max_items", "withhold_if", "add_headers",
+                                      "max_bytes", "ranges"})) {
+    return false;
+  }
+  field mb = r.child(resp, "max_bytes");
+  if (r.present(mb)) {
+    if (auto n = r.count(mb); n && *n == 0) {
+      r.error(mb.node, mb.path + ": expected a number of bytes greater than 0", "bad-value");
+    } else if (n) {
+      out.max_bytes = *n;
+    }
+  }
+  field rg = r.child(resp, "ranges");
+  if (r.present(rg)) {
+    out.ranges = r.boolean(rg).value_or(false);
+  }
+  field af = r.child(resp, "allow_fields");
+  if (af.node.IsDefined()) {
+    out.has_allow_fields = true;
+    r.sequence(af, false, [&](const field& pf) {
+      if (auto p = parse_pointer(r, pf)) {
+        out.allow_fields.push_back(std::move(*p));
+      }
+    });
+  }
+  field mi = r.child(resp, "max_items");
+  if (r.present(mi) && r.mapping(mi, {"pointer", "max"}, {})) {
+    auto p = parse_pointer(r, r.child(mi, "pointer"));
+    auto m = r.count(r.child(mi, "max"));
+    if (p && m) {
+      out.max_items = max_items_rule{std::move(*p), *m};
+    }
+  }
+  r.sequence(r.child(resp, "withhold_if"), false, [&](const field& wf) {
+    if (!r.mapping(wf, {"pointer", "equals"}, {})) {
+      return;
+    }
+    auto p = parse_pointer(r, r.child(wf, "pointer"));
+    YAML::Node eq = wf.node["equals"];
+    if (eq.IsDefined() && !eq.IsScalar() && !eq.IsNull()) {
+      r.error(eq,
+              r.join(wf.path, "equals") +
+                  ": expected a single value (text, number, "
+                  "true/false or null)",
+              "wrong-type");
+      return;
+    }
+    if (p && eq.IsDefined()) {
+      out.withhold_if.push_back(
+          {std::move(*p), eq.IsNull() ? std::string("null") : yaml::scalar_json(eq)});
+    }
+  });
+  field ah = r.child(resp, "add_headers");
+  if (r.present(ah)) {
+    if (!ah.node.IsMap()) {
+      r.error(ah.node, ah.path + ": expected a mapping of header name to value", "wrong-type");
+    } else {
+      for (auto it = ah.node.begin(); it != ah.node.end(); ++it) {
+        std::string name = it->first.Scalar();
+        auto value = r.string({it->second, r.join(ah.path, name)});
+        std::string lower = name;
+        std::transform(lower.begin(), lower.end(), lower.begin(),
+                       [](unsigned char c) { return std::tolower(c); });
+        if (!is_token(name) || lower.rfind("dsa-", 0) == 0 || lower == "content-length" ||
+            lower == "transfer-encoding" || lower == "connection") {
+          r.error(it->first,
+                  r.join(ah.path, name) + ": '" + name +
+                      "' cannot be added (expected an HTTP header name that is not DSA-*, "
+                      "Content-Length, Transfer-Encoding or Connection)",
+                  "bad-header");
+        } else if (value && value->find_first_of(std::string("\r\n\0", 3)) != std::string::npos) {
+          r.error(it->second, r.join(ah.path, name) + ": header values cannot contain line breaks",
+                  "bad-header");
+        } else if (value) {
+          out.add_headers.emplace_back(name, *value);
+        }
+      }
+    }
+  }
+  if (out.ranges && out.filters()) {
+    r.error(r.child(resp, "ranges").node,
+            r.join(resp.path, "ranges") +
+                ": range requests are allowed only on an endpoint without allow_fields, "
+                "max_items or withhold_if (a slice of a document cannot be filtered)",
+            "ranges-on-filtered");
+  }
+  return true;
+}
+
 void read_endpoints(reader& r, const field& top, const load_options& options, agreement& a,
                     declared_ids& ids) {
   r.sequence(r.child(top, "endpoints"), true, [&](const field& f) {
@@ -182,95 +275,8 @@ void read_endpoints(reader& r, const field& top, const load_options& options, ag
     check_refs(r, r.child(f, "data_categories"), e.data_categories, ids.categories,
                "data category");
 
-    field resp = r.child(f, "response");
-    if (r.present(resp) && r.mapping(resp, {},
-                                     {"allow_fields", "max_items", "withhold_if", "add_headers",
-                                      "max_bytes", "ranges"})) {
+    if (read_response(r, r.child(f, "response"), e.response)) {
       e.has_response = true;
-      field mb = r.child(resp, "max_bytes");
-      if (r.present(mb)) {
-        if (auto n = r.count(mb); n && *n == 0) {
-          r.error(mb.node, mb.path + ": expected a number of bytes greater than 0", "bad-value");
-        } else if (n) {
-          e.response.max_bytes = *n;
-        }
-      }
-      field rg = r.child(resp, "ranges");
-      if (r.present(rg)) {
-        e.response.ranges = r.boolean(rg).value_or(false);
-      }
-      field af = r.child(resp, "allow_fields");
-      if (af.node.IsDefined()) {
-        e.response.has_allow_fields = true;
-        r.sequence(af, false, [&](const field& pf) {
-          if (auto p = parse_pointer(r, pf)) {
-            e.response.allow_fields.push_back(std::move(*p));
-          }
-        });
-      }
-      field mi = r.child(resp, "max_items");
-      if (r.present(mi) && r.mapping(mi, {"pointer", "max"}, {})) {
-        auto p = parse_pointer(r, r.child(mi, "pointer"));
-        auto m = r.count(r.child(mi, "max"));
-        if (p && m) {
-          e.response.max_items = max_items_rule{std::move(*p), *m};
-        }
-      }
-      r.sequence(r.child(resp, "withhold_if"), false, [&](const field& wf) {
-        if (!r.mapping(wf, {"pointer", "equals"}, {})) {
-          return;
-        }
-        auto p = parse_pointer(r, r.child(wf, "pointer"));
-        YAML::Node eq = wf.node["equals"];
-        if (eq.IsDefined() && !eq.IsScalar() && !eq.IsNull()) {
-          r.error(eq,
-                  r.join(wf.path, "equals") +
-                      ": expected a single value (text, number, "
-                      "true/false or null)",
-                  "wrong-type");
-          return;
-        }
-        if (p && eq.IsDefined()) {
-          e.response.withhold_if.push_back(
-              {std::move(*p), eq.IsNull() ? std::string("null") : yaml::scalar_json(eq)});
-        }
-      });
-      field ah = r.child(resp, "add_headers");
-      if (r.present(ah)) {
-        if (!ah.node.IsMap()) {
-          r.error(ah.node, ah.path + ": expected a mapping of header name to value", "wrong-type");
-        } else {
-          for (auto it = ah.node.begin(); it != ah.node.end(); ++it) {
-            std::string name = it->first.Scalar();
-            auto value = r.string({it->second, r.join(ah.path, name)});
-            std::string lower = name;
-            std::transform(lower.begin(), lower.end(), lower.begin(),
-                           [](unsigned char c) { return std::tolower(c); });
-            if (!is_token(name) || lower.rfind("dsa-", 0) == 0 || lower == "content-length" ||
-                lower == "transfer-encoding" || lower == "connection") {
-              r.error(it->first,
-                      r.join(ah.path, name) + ": '" + name +
-                          "' cannot be added (expected an HTTP header name that is not DSA-*, "
-                          "Content-Length, Transfer-Encoding or Connection)",
-                      "bad-header");
-            } else if (value &&
-                       value->find_first_of(std::string("\r\n\0", 3)) != std::string::npos) {
-              r.error(it->second,
-                      r.join(ah.path, name) + ": header values cannot contain line breaks",
-                      "bad-header");
-            } else if (value) {
-              e.response.add_headers.emplace_back(name, *value);
-            }
-          }
-        }
-      }
-      if (e.response.ranges && e.response.filters()) {
-        r.error(r.child(resp, "ranges").node,
-                r.join(resp.path, "ranges") +
-                    ": range requests are allowed only on an endpoint without allow_fields, "
-                    "max_items or withhold_if (a slice of a document cannot be filtered)",
-                "ranges-on-filtered");
-      }
     }
     if (!e.response.filters() && options.lint_warnings && !e.id.empty()) {
       r.warning(f.node,

@@ -1,5 +1,5 @@
-// The rules: permissions with their references, require, time windows and volume caps
-// (docs/agreements.md §3.7), and prohibitions (§3.8).
+// The rules: permissions with their references, require, emergency terms, time windows and volume
+// caps (docs/agreements.md §3.7 and "Emergency disclosures"), and prohibitions (§3.8).
 
 #include <date/tz.h>
 
@@ -17,7 +17,7 @@ void read_permissions(reader& r, const field& top, agreement& a, const declared_
   std::set<std::string> permission_ids;
   r.sequence(r.child(top, "permissions"), true, [&](const field& f) {
     if (!r.mapping(f, {"id", "assignee", "endpoints", "purposes", "lawful_basis", "legal_gateway"},
-                   {"require", "time_windows", "volume_caps"})) {
+                   {"require", "emergency", "time_windows", "volume_caps"})) {
       return;
     }
     permission p;
@@ -59,6 +59,50 @@ void read_permissions(reader& r, const field& top, agreement& a, const declared_
           }
         }
       }
+    }
+
+    field em = r.child(f, "emergency");
+    // `emergency:` written with no value is an error too (the mapping check says so): read as
+    // absent it would make the permission an ordinary one, tried without any declaration.
+    if (em.node.IsDefined() &&
+        r.mapping(em, {"incident_ref", "justification", "review_within"}, {"response"})) {
+      // Whatever part cannot be read is reported and left empty: the file then has errors and is
+      // not loaded, but the permission stays an emergency one for the checks that follow.
+      emergency_terms terms;
+      if (auto re = r.regex(r.child(em, "incident_ref"))) {
+        terms.incident_ref = std::move(*re);
+      }
+      field jf = r.child(em, "justification");
+      if (jf.node.IsDefined() && r.mapping(jf, {"min_length"}, {})) {
+        field ml = r.child(jf, "min_length");
+        if (auto n = r.count(ml); n && *n == 0) {
+          r.error(ml.node,
+                  ml.path + ": expected at least 1 (an emergency disclosure must say why; e.g. 40)",
+                  "bad-value");
+        } else if (n) {
+          terms.min_justification = static_cast<std::size_t>(*n);
+        }
+      }
+      field rw = r.child(em, "review_within");
+      if (auto w = r.string(rw)) {
+        terms.review_within_text = *w;
+        if (auto d = parse_duration(*w); d && d->count() > 0) {
+          terms.review_within = *d;
+        } else {
+          r.error(rw.node,
+                  rw.path + ": '" + *w +
+                      "' is not a duration greater than zero (expected ISO 8601 weeks, days, "
+                      "hours, minutes or seconds, e.g. P3D or PT72H)",
+                  "bad-duration");
+        }
+      }
+      response_rules rules;
+      if (read_response(r, r.child(em, "response"), rules)) {
+        terms.response = std::move(rules);
+      }
+      p.emergency = std::move(terms);
+    } else if (em.node.IsDefined()) {
+      p.emergency.emplace();
     }
 
     field tw = r.child(f, "time_windows");
@@ -146,10 +190,19 @@ void read_permissions(reader& r, const field& top, agreement& a, const declared_
                         ": an acting_user cap needs require.acting_user in this permission",
                     "bad-cap");
           }
+        } else if (*s == "incident") {
+          cap.scope = cap_scope::incident;
+          if (!p.emergency) {
+            r.error(cf.node["scope"],
+                    r.join(cf.path, "scope") +
+                        ": an incident cap needs an emergency block in this permission (the "
+                        "incident is the DSA-Emergency reference)",
+                    "bad-cap");
+          }
         } else {
           r.error(cf.node["scope"],
                   r.join(cf.path, "scope") + ": '" + *s +
-                      "' (expected assignee, case_ref or acting_user)",
+                      "' (expected assignee, case_ref, acting_user or incident)",
                   "bad-value");
         }
       }

@@ -15,11 +15,12 @@ struct reason_info {
 
 // One row per enumerator, in declaration order, so lookups by value are an index. The
 // static_asserts below catch a row added, dropped or moved without the enum following.
-constexpr std::array<reason_info, 31> k_reasons{{
+constexpr std::array<reason_info, 34> k_reasons{{
     {reason::allowed, "allowed", 200, "Allowed"},
     {reason::unknown_requester, "unknown_requester", 403, "Unknown requester"},
     {reason::ambiguous_requester, "ambiguous_requester", 403, "Ambiguous requester"},
     {reason::no_agreement, "no_agreement", 403, "No agreement"},
+    {reason::emergency_not_permitted, "emergency_not_permitted", 403, "Emergency not permitted"},
     {reason::agreement_inactive, "agreement_inactive", 403, "Agreement not active"},
     {reason::agreement_not_yet_valid, "agreement_not_yet_valid", 403, "Agreement not yet valid"},
     {reason::agreement_expired, "agreement_expired", 403, "Agreement expired"},
@@ -28,6 +29,9 @@ constexpr std::array<reason_info, 31> k_reasons{{
     {reason::query_not_allowed, "query_not_allowed", 403, "Query not allowed"},
     {reason::purpose_missing, "purpose_missing", 403, "Purpose missing"},
     {reason::purpose_not_permitted, "purpose_not_permitted", 403, "Purpose not permitted"},
+    {reason::incident_ref_invalid, "incident_ref_invalid", 403, "Incident reference invalid"},
+    {reason::justification_too_short, "justification_too_short", 403,
+     "Emergency justification too short"},
     {reason::case_ref_missing, "case_ref_missing", 403, "Case reference missing"},
     {reason::case_ref_invalid, "case_ref_invalid", 403, "Case reference invalid"},
     {reason::case_ref_mismatch, "case_ref_mismatch", 403, "Case reference mismatch"},
@@ -78,7 +82,7 @@ const reason_info& info(reason r) noexcept {
 std::string_view to_string(reason r) noexcept { return info(r).name; }
 
 bool from_string(std::string_view text, reason& out) noexcept {
-  // 31 short strings: a linear scan beats a hash map here and this is not on the data path.
+  // 34 short strings: a linear scan beats a hash map here and this is not on the data path.
   for (const auto& row : k_reasons) {
     if (row.name == text) {
       out = row.code;

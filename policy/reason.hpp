@@ -16,6 +16,10 @@ enum class reason : std::uint8_t {
   unknown_requester,
   ambiguous_requester,
   no_agreement,
+  // DSA-Emergency was sent but no emergency permission covers the request: a candidate that is
+  // not an emergency permission gets this, so it is the reason only when no emergency one got
+  // further (docs/design.md §4.2).
+  emergency_not_permitted,
   agreement_inactive,
   agreement_not_yet_valid,
   agreement_expired,
@@ -24,6 +28,8 @@ enum class reason : std::uint8_t {
   query_not_allowed,
   purpose_missing,
   purpose_not_permitted,
+  incident_ref_invalid,
+  justification_too_short,
   case_ref_missing,
   case_ref_invalid,
   case_ref_mismatch,

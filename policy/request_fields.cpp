@@ -27,15 +27,19 @@ struct known_field {
   bool empty_is_missing;
 };
 
-constexpr std::array<known_field, 4> k_fields{{
+constexpr std::array<known_field, 6> k_fields{{
     {"dsa-purpose", "DSA-Purpose", &client_fields::purpose, true},
     {"dsa-case-ref", "DSA-Case-Ref", &client_fields::case_ref, true},
     {"dsa-acting-user", "DSA-Acting-User", &client_fields::acting_user, true},
     {"dsa-agreement", "DSA-Agreement", &client_fields::agreement, false},
+    {"dsa-emergency", "DSA-Emergency", &client_fields::emergency, true},
+    {"dsa-emergency-justification", "DSA-Emergency-Justification",
+     &client_fields::emergency_justification, true},
 }};
 
 constexpr std::string_view k_allowed =
-    "a client sends only DSA-Purpose, DSA-Case-Ref, DSA-Acting-User and DSA-Agreement";
+    "a client sends only DSA-Purpose, DSA-Case-Ref, DSA-Acting-User, DSA-Agreement, "
+    "DSA-Emergency and DSA-Emergency-Justification";
 
 }  // namespace
 
@@ -102,6 +106,16 @@ result<client_fields> read_client_fields(
                         " is empty (expected an agreement id, or leave the header out)");
     }
     out.*f.member = std::string(value);
+  }
+  if (out.emergency && !out.emergency_justification) {
+    return R::failure(
+        "DSA-Emergency is sent without DSA-Emergency-Justification (an emergency is declared with "
+        "its justification: send both, or neither)");
+  }
+  if (out.emergency_justification && !out.emergency) {
+    return R::failure(
+        "DSA-Emergency-Justification is sent without DSA-Emergency (the incident reference: "
+        "send both, or neither)");
   }
   return out;
 }

@@ -48,7 +48,9 @@ void read_legal(reader& r, const field& top, agreement& a, declared_ids& ids);
 // endpoints and their response rules (read_endpoints.cpp).
 void read_endpoints(reader& r, const field& top, const load_options& options, agreement& a,
                     declared_ids& ids);
-// permissions: require, time windows, volume caps (read_permissions.cpp).
+// A `response` mapping into `out` (read_endpoints.cpp); false when absent or not a mapping.
+bool read_response(reader& r, const field& resp, response_rules& out);
+// permissions: require, emergency, time windows, volume caps (read_permissions.cpp).
 void read_permissions(reader& r, const field& top, agreement& a, const declared_ids& ids);
 // prohibitions (read_permissions.cpp).
 void read_prohibitions(reader& r, const field& top, agreement& a, const declared_ids& ids);

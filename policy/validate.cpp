@@ -74,6 +74,21 @@ void lint_references(yaml::reader& r, const YAML::Node& root, const agreement& a
                 "unused-purpose");
     }
   }
+  // An emergency permission is used under pressure and reviewed only afterwards; without a cap
+  // per incident one declared emergency can draw on the whole allowance of the permission
+  // (docs/agreements.md, "Emergency disclosures").
+  for (const permission& p : a.permissions) {
+    if (p.emergency &&
+        std::none_of(p.volume_caps.begin(), p.volume_caps.end(),
+                     [](const volume_cap& c) { return c.scope == cap_scope::incident; })) {
+      r.warning(element_with_id(root, "permissions", p.id)["emergency"],
+                "emergency permission '" + p.id +
+                    "' has no volume cap per incident, so one declared emergency may use its "
+                    "whole allowance (add e.g. {scope: incident, window: P1D, max: 10} to "
+                    "volume_caps)",
+                "emergency-without-incident-cap");
+    }
+  }
   // A prohibition always wins (docs/design.md §4.3), so a permitted purpose it matches on every
   // endpoint of the permission can never be used: the permission says yes and means no.
   for (const permission& p : a.permissions) {

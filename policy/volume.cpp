@@ -15,6 +15,8 @@ std::string_view scope_value(const cap_keys& keys, cap_scope scope) {
       return keys.case_ref;
     case cap_scope::acting_user:
       return keys.acting_user;
+    case cap_scope::incident:
+      return keys.incident;
   }
   return keys.assignee;
 }
@@ -49,6 +51,9 @@ void insert_sorted(std::deque<time_point>& times, time_point t) {
     times.insert(std::upper_bound(times.begin(), times.end(), t), t);
   }
 }
+
+// One flag per cap_scope value (the last is `incident`), for the "recorded once per scope" loops.
+constexpr std::size_t scope_count = static_cast<std::size_t>(cap_scope::incident) + 1;
 
 void prune(std::deque<time_point>& times, time_point oldest) {
   while (!times.empty() && times.front() < oldest) {
@@ -93,7 +98,7 @@ bool memory_volume_counter::try_acquire(const agreement& /*a*/, const permission
       return false;
     }
   }
-  std::array<bool, 3> recorded{};
+  std::array<bool, scope_count> recorded{};
   for (const volume_cap& cap : perm.volume_caps) {
     auto& done = recorded[static_cast<std::size_t>(cap.scope)];
     if (done) {
@@ -146,7 +151,7 @@ void memory_volume_counter::record(const agreement& /*a*/, const permission& per
   }
   shard& s = shard_for(perm.counter_key);
   std::lock_guard lock(s.mutex);
-  std::array<bool, 3> recorded{};
+  std::array<bool, scope_count> recorded{};
   for (const volume_cap& cap : perm.volume_caps) {
     auto& done = recorded[static_cast<std::size_t>(cap.scope)];
     if (done) {

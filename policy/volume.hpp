@@ -21,9 +21,10 @@
 
 namespace dsa::policy {
 
-// The scope keys of one request: the requester party, its case reference and acting user.
+// The scope keys of one request: the requester party, its case reference, acting user and the
+// incident reference of a declared emergency (DSA-Emergency; empty when none).
 struct cap_keys {
-  std::string_view assignee, case_ref, acting_user;
+  std::string_view assignee, case_ref, acting_user, incident;
 };
 
 // Thread-safe counter of allowed requests.

@@ -107,6 +107,8 @@ class differ {
   void windows(const std::string& subject, const policy::permission& a,
                const policy::permission& b);
   void caps(const std::string& subject, const policy::permission& a, const policy::permission& b);
+  void emergency(const std::string& subject, const policy::permission& a,
+                 const policy::permission& b);
   void prohibitions(const agreement& a, const agreement& b);
 
  private:
@@ -319,7 +321,13 @@ void differ::permissions(const agreement& a, const agreement& b) {
   for (const policy::permission& p : b.permissions) {
     const policy::permission* old = find(a, p.id);
     std::string subject = "permission " + p.id;
-    if (old == nullptr) {
+    if (old == nullptr && p.emergency) {
+      // docs/agreements.md §3.10: a new route to the data, used on a declaration.
+      add(subject, "emergency_permission_added", widens,
+          p.assignee + " may now call " + join_words(p.endpoints, " and ") + " for " +
+              join_words(p.purposes, " and ") + " in a declared emergency (reviewed within " +
+              duration_words(p.emergency->review_within, p.emergency->review_within_text) + ")");
+    } else if (old == nullptr) {
       add(subject, "permission_added", widens,
           p.assignee + " may now call " + join_words(p.endpoints, " and ") + " for " +
               join_words(p.purposes, " and "));
@@ -367,6 +375,57 @@ void differ::permission(const std::string& subject, const policy::permission& a,
   }
   windows(subject, a, b);
   caps(subject, a, b);
+  emergency(subject, a, b);
+}
+
+// docs/agreements.md §3.10. Becoming an emergency permission answers declared emergencies it did
+// not answer before, and ceasing to be one lets it answer without a declaration or a review:
+// both widen. Within the block, a rewritten incident pattern widens (patterns are not compared),
+// a shorter justification or a longer review period widens, and the block's own response rules
+// compare as an endpoint's do (replacing the endpoint's rules, or going back to them, widens:
+// the tool does not compare the two sets).
+void differ::emergency(const std::string& subject, const policy::permission& a,
+                       const policy::permission& b) {
+  if (!a.emergency && b.emergency) {
+    add(subject, "emergency_added", widens,
+        "now an emergency permission: it answers only declared emergencies, reviewed within " +
+            duration_words(b.emergency->review_within, b.emergency->review_within_text));
+    return;
+  }
+  if (a.emergency && !b.emergency) {
+    add(subject, "emergency_removed", widens,
+        "no longer an emergency permission: it answers requests without a declared emergency and "
+        "without a review");
+    return;
+  }
+  if (!a.emergency) {
+    return;
+  }
+  const policy::emergency_terms& x = *a.emergency;
+  const policy::emergency_terms& y = *b.emergency;
+  if (x.incident_ref.text != y.incident_ref.text) {
+    add(subject, "incident_ref_changed", widens,
+        "incident reference pattern " + x.incident_ref.text + " → " + y.incident_ref.text);
+  }
+  if (x.min_justification != y.min_justification) {
+    add(subject, "justification_min_length_changed",
+        y.min_justification < x.min_justification ? widens : narrows,
+        "emergency justification at least " + number(x.min_justification) + " → " +
+            number(y.min_justification) + " characters");
+  }
+  if (x.review_within != y.review_within) {
+    add(subject, "review_within_changed", y.review_within > x.review_within ? widens : narrows,
+        "emergency disclosures reviewed within " +
+            duration_words(x.review_within, x.review_within_text) + " → " +
+            duration_words(y.review_within, y.review_within_text));
+  }
+  if (x.response && y.response) {
+    response(subject, *x.response, *y.response);
+  } else if (x.response || y.response) {
+    add(subject, y.response ? "emergency_response_set" : "emergency_response_removed", widens,
+        y.response ? "the emergency block's own response rules replace the endpoints' rules"
+                   : "the endpoints' own response rules apply again in an emergency");
+  }
 }
 
 void differ::windows(const std::string& subject, const policy::permission& a,

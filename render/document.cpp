@@ -297,10 +297,54 @@ class builder {
     return std::string(id);
   }
 
+  // docs/agreements.md §3.10: who may use the emergency route, what they must send, and the
+  // review every disclosure under it gets.
+  void emergency_field(block& f, const permission& p) {
+    const emergency_terms& t = *p.emergency;
+    line l{strong("Emergency: "),
+           text("used only when the requester declares an emergency, giving an incident "
+                "reference (DSA-Emergency header) ")};
+    append_pattern(l, t.incident_ref.text);
+    l.push_back(text(" and a justification of at least " +
+                     plural(t.min_justification, "character", "characters") +
+                     " (DSA-Emergency-Justification header); a declared emergency uses no other "
+                     "permission. Every disclosure is recorded with the incident and the "
+                     "justification, and reviewed within " +
+                     duration_words(t.review_within, t.review_within_text) + "."));
+    add_field(f, "Emergency", std::move(l));
+    if (!t.response) {
+      return;
+    }
+    const response_rules& r = *t.response;
+    if (r.has_allow_fields && !r.allow_fields.empty()) {
+      std::vector<line> lines;
+      for (const json_pointer& ptr : r.allow_fields) {
+        line pl;
+        append_pointer(pl, ptr);
+        lines.push_back(std::move(pl));
+      }
+      f.terms.emplace_back(
+          line{text("Released in an emergency")},
+          blocks{para({text("Only these fields, in place of the service's own rules:")}),
+                 bullet_list(std::move(lines))});
+    } else if (r.has_allow_fields) {
+      add_field(f, "Released in an emergency",
+                {text("Nothing from the response body, in place of the service's own rules.")});
+    } else {
+      add_field(f, "Released in an emergency",
+                {text("The response rules written in this permission's emergency block, in place "
+                      "of the service's own (see the agreement file).")});
+    }
+  }
+
   void permission_section(const permission& p) {
-    add(heading(4, "Permission " + p.id, "permission-" + p.id));
+    add(heading(4, (p.emergency ? "Emergency permission " : "Permission ") + p.id,
+                "permission-" + p.id));
     block f = fields_block();
     add_field(f, "Who may ask", {strong(party_name(p.assignee))});
+    if (p.emergency) {
+      emergency_field(f, p);
+    }
 
     {
       block what;
@@ -397,6 +441,9 @@ class builder {
             break;
           case cap_scope::acting_user:
             scope = "per named user";
+            break;
+          case cap_scope::incident:
+            scope = "per emergency incident";
             break;
         }
         conds.push_back({text("At most " + plural(c.max, "request", "requests") + " per " +
@@ -524,7 +571,9 @@ class builder {
       std::vector<line> who;
       for (const permission& p : a_.permissions) {
         if (std::find(p.endpoints.begin(), p.endpoints.end(), e.id) != p.endpoints.end()) {
-          who.push_back({text(party_name(p.assignee) + " "), em("(permission " + p.id + ")")});
+          who.push_back({text(party_name(p.assignee) + " "),
+                         em(std::string(p.emergency ? "(emergency permission " : "(permission ") +
+                            p.id + ")")});
         }
       }
       if (who.empty()) {

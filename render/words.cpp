@@ -237,6 +237,15 @@ std::string days_words(std::uint8_t mask) {
 }
 
 // An ISO 8601 duration as the unit of a rolling window: "day", "hour", "7 days", "90 minutes".
+std::string duration_words(std::chrono::microseconds d, std::string_view as_written) {
+  // Emergency reviews read as "reviewed within 1 day", never "within day".
+  std::string words = window_words(volume_cap{cap_scope::assignee, std::string(as_written), d, 0});
+  if (d.count() > 0 && words != as_written && words.find(' ') == std::string::npos) {
+    words = "1 " + words;
+  }
+  return words;
+}
+
 std::string window_words(const volume_cap& c) {
   const auto us = c.window.count();
   if (us <= 0) {

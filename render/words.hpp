@@ -7,6 +7,7 @@
 
 #include <date/date.h>
 
+#include <chrono>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -34,6 +35,9 @@ std::string uk_time(time_point t);              // "00:00 on 1 April 2026 (UK ti
 std::string day_name(int i);                    // 0 Monday … 6 Sunday
 std::string days_words(std::uint8_t mask);      // "Monday to Friday"
 std::string window_words(const volume_cap& c);  // "day", "7 days"
+// A duration in its largest whole unit, with its count: "1 day", "3 days", "72 hours"... ("P3D" →
+// "3 days"); `as_written` when it is not positive.
+std::string duration_words(std::chrono::microseconds d, std::string_view as_written);
 
 // The model's enumerations and values.
 std::string status_words(agreement_status s);

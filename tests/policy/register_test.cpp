@@ -155,9 +155,11 @@ TEST_CASE("dsa register --format csv is one RFC 4180 row per agreement") {
   CHECK_THAT(r.output, Catch::Contains("warning: test-ending"));  // stderr still warns
   auto rows = parse_csv(read_all(csv));
   REQUIRE(rows.size() == 3);
-  REQUIRE(rows[0].size() == 20);
-  CHECK(rows[1].size() == 20);
-  CHECK(rows[2].size() == 20);
+  REQUIRE(rows[0].size() == 21);
+  CHECK(rows[1].size() == 21);
+  CHECK(rows[2].size() == 21);
+  CHECK(rows[0][20] == "emergency_permissions");
+  CHECK(rows[1][20].empty());  // no emergency permission
   CHECK(rows[0][0] == "id");
   CHECK(rows[0][8] == "special_category");
   CHECK(rows[1][0] == "test-asb");

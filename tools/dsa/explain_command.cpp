@@ -47,7 +47,8 @@ json::object grant_json(const policy::decision& d, const described_request& r, t
   g["lawful_basis"] = citations(p.lawful_basis, a.lawful_bases);
   g["legal_gateway"] = citations(p.legal_gateway, a.legal_gateways);
   json::object released;
-  const policy::response_rules& rr = e.response;
+  // An emergency block's own response rules replace the endpoint's (docs/agreements.md §3.10).
+  const policy::response_rules& rr = policy::response_rules_for(p, e);
   if (!rr.filters()) {
     released["whole_body"] = true;  // no response rules: the upstream body leaves as it is
   } else {
@@ -98,15 +99,17 @@ json::object grant_json(const policy::decision& d, const described_request& r, t
         {"timezone", p.windows->timezone}, {"local_time", local}, {"allow", std::move(allow)}};
   }
   json::array caps;
-  std::string case_ref, acting_user;
+  std::string case_ref, acting_user, incident;
   if (auto f = policy::read_client_fields(r.headers)) {
     case_ref = f.value().case_ref.value_or("");
     acting_user = f.value().acting_user.value_or("");
+    incident = f.value().emergency.value_or("");
   }
-  const policy::cap_keys keys{d.requester, case_ref, acting_user};
+  const policy::cap_keys keys{d.requester, case_ref, acting_user, incident};
   for (const policy::volume_cap& c : p.volume_caps) {
     std::string_view key = c.scope == policy::cap_scope::assignee   ? keys.assignee
                            : c.scope == policy::cap_scope::case_ref ? keys.case_ref
+                           : c.scope == policy::cap_scope::incident ? keys.incident
                                                                     : keys.acting_user;
     caps.push_back(json::object{{"scope", policy::to_string(c.scope)},
                                 {"key", key},
@@ -115,6 +118,20 @@ json::object grant_json(const policy::decision& d, const described_request& r, t
                                 {"count", counter.count(p, c, keys, now)}});
   }
   g["volume_caps"] = std::move(caps);
+  if (p.emergency) {
+    // What the audit records of an emergency disclosure and when its review falls due.
+    std::string justification;
+    if (auto f = policy::read_client_fields(r.headers)) {
+      justification = f.value().emergency_justification.value_or("");
+    }
+    g["emergency"] =
+        json::object{{"incident_ref", incident},
+                     {"incident_ref_pattern", p.emergency->incident_ref.text},
+                     {"justification", justification},
+                     {"min_justification", p.emergency->min_justification},
+                     {"review_within", p.emergency->review_within_text},
+                     {"review_due", policy::format_instant(now + p.emergency->review_within)}};
+  }
   return g;
 }
 
@@ -128,6 +145,11 @@ void print_grant(const json::object& g) {
     }
     return out;
   };
+  if (const json::value* em = g.if_contains("emergency")) {
+    std::cout << "  emergency:     incident " << std::string(em->at("incident_ref").as_string())
+              << ", reviewed within " << std::string(em->at("review_within").as_string())
+              << " (due " << std::string(em->at("review_due").as_string()) << ")\n";
+  }
   std::cout << "  lawful basis:  " << cites(g.at("lawful_basis")) << '\n';
   std::cout << "  legal gateway: " << cites(g.at("legal_gateway")) << '\n';
   const json::object& rel = g.at("released").as_object();
@@ -165,7 +187,9 @@ void print_grant(const json::object& g) {
 void print_text(const evaluation& e, const described_request& r) {
   const policy::decision& d = e.decision;
   std::cout << (d.allowed ? "ALLOW" : "DENY") << "  " << d.status() << "  "
-            << (d.allowed ? "" : std::string(policy::to_string(d.why))) << '\n';
+            << (d.allowed ? (d.emergency ? "EMERGENCY" : "")
+                          : std::string(policy::to_string(d.why)))
+            << '\n';
   std::cout << "  request:    " << r.method << ' ' << r.target << '\n';
   std::cout << "  requester:  " << (d.requester.empty() ? "(not identified)" : d.requester) << '\n';
   if (d.agreement != nullptr) {

@@ -76,6 +76,8 @@ evaluation evaluate(const policy::engine& engine, const described_request& r, ti
   view.case_ref = header(f.case_ref);
   view.acting_user = header(f.acting_user);
   view.agreement = header(f.agreement);
+  view.emergency = header(f.emergency);
+  view.justification = header(f.emergency_justification);
   if (r.has_identity) {
     out.decision = engine.decide(r.identity, view, counter, trace);
   } else if (!party_is_known(engine.agreements(), r.requester)) {
@@ -102,6 +104,7 @@ json::object decision_json(const evaluation& e) {
   o["permission"] = d.permission ? d.permission->id : "";
   o["endpoint"] = d.endpoint ? d.endpoint->id : "";
   o["detail"] = d.detail;
+  o["emergency"] = d.emergency;  // allowed by an emergency permission (docs/agreements.md)
   json::array trace;
   for (const policy::trace_step& s : d.trace) {
     trace.push_back(json::object{{"agreement", s.agreement},

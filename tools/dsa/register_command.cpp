@@ -110,6 +110,21 @@ std::vector<std::string> purposes_of(const agreement& a) {
   return out;
 }
 
+// Emergency permissions (docs/agreements.md §3.10): sharing that happens on a declaration and is
+// reviewed afterwards belongs in the record of what is shared, with its review period.
+std::vector<std::string> emergency_permissions_of(const agreement& a) {
+  std::vector<std::string> out;
+  for (const policy::permission& p : a.permissions) {
+    if (p.emergency) {
+      out.push_back(
+          p.id + ": " + p.assignee + " for " + policy::doc::join_words(p.purposes, " and ") +
+          "; reviewed within " +
+          policy::doc::duration_words(p.emergency->review_within, p.emergency->review_within_text));
+    }
+  }
+  return out;
+}
+
 std::string flags_of(const policy::data_category& c) {
   std::string f;
   if (c.special_category) {
@@ -190,26 +205,12 @@ std::string csv_field(std::string_view raw) {
 }
 
 std::string write_csv(const register_doc& d) {
-  static const std::vector<std::string> header = {"id",
-                                                  "version",
-                                                  "title",
-                                                  "status",
-                                                  "status_reason",
-                                                  "parties",
-                                                  "purposes",
-                                                  "data_categories",
-                                                  "special_category",
-                                                  "criminal_offence_data",
-                                                  "retention",
-                                                  "legal_gateways",
-                                                  "lawful_bases",
-                                                  "valid_from",
-                                                  "valid_until",
-                                                  "review_due",
-                                                  "review_overdue",
-                                                  "warnings",
-                                                  "file",
-                                                  "sha256"};
+  static const std::vector<std::string> header = {
+      "id", "version", "title", "status", "status_reason", "parties", "purposes", "data_categories",
+      "special_category", "criminal_offence_data", "retention", "legal_gateways", "lawful_bases",
+      "valid_from", "valid_until", "review_due", "review_overdue", "warnings", "file", "sha256",
+      // Last, so the earlier columns keep their place.
+      "emergency_permissions"};
   std::string out;
   auto row = [&out](const std::vector<std::string>& cells) {
     for (std::size_t i = 0; i < cells.size(); ++i) {
@@ -239,7 +240,8 @@ std::string write_csv(const register_doc& d) {
          a.review_due ? (a.review_overdue_denies ? "deny" : "warn") : "",
          join(e.warnings),
          policy::doc::file_name(a),
-         a.sha256});
+         a.sha256,
+         join(emergency_permissions_of(a))});
   }
   return out;
 }
@@ -308,8 +310,12 @@ std::string write_markdown(const register_doc& d) {
       << md_list(categories_of(a)) << "- **Retention:**\n"
       << md_list(retention_of(a)) << "- **Legal gateways:**\n"
       << md_list(citations_of(a.legal_gateways)) << "- **Lawful bases:**\n"
-      << md_list(citations_of(a.lawful_bases)) << "- **Valid:** from " << md(a.valid_from_text)
-      << " until " << md(a.valid_until_text) << "\n"
+      << md_list(citations_of(a.lawful_bases));
+    if (auto emergency = emergency_permissions_of(a); !emergency.empty()) {
+      o << "- **Emergency disclosures:**\n" << md_list(emergency);
+    }
+    o << "- **Valid:** from " << md(a.valid_from_text) << " until " << md(a.valid_until_text)
+      << "\n"
       << "- **Review due:** " << md(review_text(a)) << "\n"
       << "- **File:** " << md(policy::doc::file_name(a)) << ", SHA-256 " << md(a.sha256) << "\n";
   }
@@ -386,11 +392,14 @@ std::string write_html(const register_doc& d) {
       << "</dd>\n<dt>Data categories</dt><dd>" << html_list(categories_of(a))
       << "</dd>\n<dt>Retention</dt><dd>" << html_list(retention_of(a))
       << "</dd>\n<dt>Legal gateways</dt><dd>" << html_list(citations_of(a.legal_gateways))
-      << "</dd>\n<dt>Lawful bases</dt><dd>" << html_list(citations_of(a.lawful_bases))
-      << "</dd>\n<dt>Valid</dt><dd>from " << h(a.valid_from_text) << " until "
-      << h(a.valid_until_text) << "</dd>\n<dt>Review due</dt><dd>" << h(review_text(a))
-      << "</dd>\n<dt>File</dt><dd><code>" << h(policy::doc::file_name(a))
-      << "</code>, SHA-256 <code>" << h(a.sha256) << "</code></dd>\n</dl>\n</section>\n";
+      << "</dd>\n<dt>Lawful bases</dt><dd>" << html_list(citations_of(a.lawful_bases)) << "</dd>\n";
+    if (auto emergency = emergency_permissions_of(a); !emergency.empty()) {
+      o << "<dt>Emergency disclosures</dt><dd>" << html_list(emergency) << "</dd>\n";
+    }
+    o << "<dt>Valid</dt><dd>from " << h(a.valid_from_text) << " until " << h(a.valid_until_text)
+      << "</dd>\n<dt>Review due</dt><dd>" << h(review_text(a)) << "</dd>\n<dt>File</dt><dd><code>"
+      << h(policy::doc::file_name(a)) << "</code>, SHA-256 <code>" << h(a.sha256)
+      << "</code></dd>\n</dl>\n</section>\n";
   }
   o << "</main>\n</body>\n</html>\n";
   return o.str();

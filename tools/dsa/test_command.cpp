@@ -332,6 +332,14 @@ void run_test_file(const fs::path& file, test_run& run) {
         invalid(line, name, e);
         continue;
       }
+      if (YAML::Node em = expect["emergency"]; em.IsDefined()) {
+        try {
+          (void)em.as<bool>();
+        } catch (const YAML::Exception&) {
+          invalid(line, name, "expect.emergency must be true or false");
+          continue;
+        }
+      }
       int repeat = c["repeat"].as<int>(1);
       if (repeat < 1 || repeat > 100000) {
         invalid(line, name, "repeat must be between 1 and 100000");
@@ -370,6 +378,12 @@ void run_test_file(const fs::path& file, test_run& run) {
           if (got != want) {
             mismatch = std::string("expected ") + key + " '" + want + "', got '" + got + "'";
           }
+        }
+        // expect.emergency: whether an emergency permission allowed it (docs/agreements.md §5).
+        if (mismatch.empty() && expect["emergency"].IsDefined() &&
+            expect["emergency"].as<bool>(!d.emergency) != d.emergency) {
+          mismatch = std::string("expected emergency ") + (d.emergency ? "false" : "true") +
+                     ", got " + (d.emergency ? "true" : "false");
         }
         if (!mismatch.empty()) {
           failure(line, name,
