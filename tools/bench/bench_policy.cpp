@@ -216,8 +216,8 @@ int run_policy_bench(const policy_args& args) {
   std::size_t allowed = 0;
   // Warm up caches and the counter's maps.
   for (const prepared& p : requests) {
-    policy::request_view v{p.method,   p.path,        p.query,      p.purpose,
-                           p.case_ref, p.acting_user, std::nullopt, now};
+    policy::request_view v{p.method,      p.path,       p.query,      p.purpose,    p.case_ref,
+                           p.acting_user, std::nullopt, std::nullopt, std::nullopt, now};
     allowed += decide(p, v) ? 1 : 0;
   }
   allowed = 0;
@@ -225,8 +225,8 @@ int run_policy_bench(const policy_args& args) {
   for (int n = 0; n < args.decisions; ++n) {
     const prepared& p = requests[static_cast<std::size_t>(n) % requests.size()];
     auto t0 = steady_clock::now();
-    policy::request_view v{p.method,   p.path,        p.query,      p.purpose,
-                           p.case_ref, p.acting_user, std::nullopt, now};
+    policy::request_view v{p.method,      p.path,       p.query,      p.purpose,    p.case_ref,
+                           p.acting_user, std::nullopt, std::nullopt, std::nullopt, now};
     bool ok = decide(p, v);
     auto t1 = steady_clock::now();
     allowed += ok ? 1 : 0;
