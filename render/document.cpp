@@ -301,9 +301,9 @@ class builder {
   // review every disclosure under it gets.
   void emergency_field(block& f, const permission& p) {
     const emergency_terms& t = *p.emergency;
-    line l{strong("Emergency: "),
-           text("used only when the requester declares an emergency, giving an incident "
-                "reference (DSA-Emergency header) ")};
+    line l{
+        text("Used only when the requester declares an emergency, giving an incident "
+             "reference (DSA-Emergency header) ")};
     append_pattern(l, t.incident_ref.text);
     l.push_back(text(" and a justification of at least " +
                      plural(t.min_justification, "character", "characters") +

@@ -57,7 +57,9 @@ TEST_CASE("emergency render: the emergency permission is shown distinctly with i
   const agreement& a = cctv(r);
   const std::string md = render_markdown(a);
   CHECK_THAT(md, Catch::Contains("Emergency permission police-risk-to-life"));
-  CHECK_THAT(md, Catch::Contains("Emergency:"));
+  CHECK_THAT(md, Catch::Contains("- **Emergency:** Used only when the requester declares an "
+                                 "emergency, giving an incident reference (DSA-Emergency header) "
+                                 "in the form “NP-” followed by 8 digits"));
   CHECK_THAT(md, Catch::Contains("reviewed within 3 days"));
   CHECK_THAT(md, Catch::Contains("a justification of at least 40 characters"));
   CHECK_THAT(md, Catch::Contains("DSA-Emergency header"));

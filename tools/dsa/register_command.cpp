@@ -205,12 +205,28 @@ std::string csv_field(std::string_view raw) {
 }
 
 std::string write_csv(const register_doc& d) {
-  static const std::vector<std::string> header = {
-      "id", "version", "title", "status", "status_reason", "parties", "purposes", "data_categories",
-      "special_category", "criminal_offence_data", "retention", "legal_gateways", "lawful_bases",
-      "valid_from", "valid_until", "review_due", "review_overdue", "warnings", "file", "sha256",
-      // Last, so the earlier columns keep their place.
-      "emergency_permissions"};
+  // emergency_permissions is last, so that the earlier columns keep their place.
+  static const std::vector<std::string> header = {"id",
+                                                  "version",
+                                                  "title",
+                                                  "status",
+                                                  "status_reason",
+                                                  "parties",
+                                                  "purposes",
+                                                  "data_categories",
+                                                  "special_category",
+                                                  "criminal_offence_data",
+                                                  "retention",
+                                                  "legal_gateways",
+                                                  "lawful_bases",
+                                                  "valid_from",
+                                                  "valid_until",
+                                                  "review_due",
+                                                  "review_overdue",
+                                                  "warnings",
+                                                  "file",
+                                                  "sha256",
+                                                  "emergency_permissions"};
   std::string out;
   auto row = [&out](const std::vector<std::string>& cells) {
     for (std::size_t i = 0; i < cells.size(); ++i) {
