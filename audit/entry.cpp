@@ -295,6 +295,9 @@ std::string json_after_seq(const entry& e) {
   put_str_array_member(out, "legal_gateway", e.legal_gateway);
   put_str_array_member(out, "released_fields", e.released_fields);
   put_str_array_member(out, "subjects", e.subjects);
+  put_str_member(out, "incident_ref", e.incident_ref);
+  put_str_member(out, "justification", e.justification);
+  put_int_member(out, "review_due_us", e.review_due_us, 0);
   out.push_back('}');
   return out;
 }
@@ -389,7 +392,15 @@ std::optional<entry> entry_from_json(std::string_view text) {
   e.legal_gateway = str_array_of(o, "legal_gateway");
   e.released_fields = str_array_of(o, "released_fields");
   e.subjects = str_array_of(o, "subjects");
+  e.incident_ref = str_of(o, "incident_ref");
+  e.justification = str_of(o, "justification");
+  e.review_due_us = int_of(o, "review_due_us", 0);
   return e;
+}
+
+bool is_emergency_disclosure(const entry& e) noexcept {
+  return (e.kind == entry_kind::request || e.kind == entry_kind::disclosure_started) &&
+         e.decision == entry_decision::allow && !e.incident_ref.empty();
 }
 
 }  // namespace dsa::audit
@@ -570,7 +581,8 @@ enum class member {
   purpose,
   case_ref,
   acting_user,
-  counted
+  counted,
+  incident_ref
 };
 
 member member_of(std::string_view k) {
@@ -594,6 +606,8 @@ member member_of(std::string_view k) {
       return k == "permission" ? member::permission : member::none;
     case 11:
       return k == "acting_user" ? member::acting_user : member::none;
+    case 12:
+      return k == "incident_ref" ? member::incident_ref : member::none;
     default:
       return member::none;
   }
@@ -606,9 +620,9 @@ bool derive_columns(std::string_view text, entry_columns& out) {
   unsigned seen = 0;
   out.time_us = 0;
   out.counted = false;
-  std::string_view* fields[] = {&out.kind,      &out.decision,   &out.reason,
-                                &out.agreement, &out.permission, &out.requester,
-                                &out.purpose,   &out.case_ref,   &out.acting_user};
+  std::string_view* fields[] = {&out.kind,        &out.decision,    &out.reason,  &out.agreement,
+                                &out.permission,  &out.requester,   &out.purpose, &out.case_ref,
+                                &out.acting_user, &out.incident_ref};
   for (std::string_view* f : fields) {
     *f = {};
   }
@@ -672,6 +686,9 @@ bool derive_columns(std::string_view text, entry_columns& out) {
           break;
         case member::acting_user:
           ok = string_member(m, 8);
+          break;
+        case member::incident_ref:
+          ok = string_member(m, 9);
           break;
         case member::counted:
           ok = first(m);

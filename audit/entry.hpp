@@ -29,6 +29,9 @@ struct requester_info {
 //   startup, agreements_loaded, agreements_rejected, shutdown   gateway lifecycle events
 //   agreement_text       an agreement file archived byte for byte, once per distinct SHA-256
 //                        (docs/auditing.md, "Agreement archive")
+//   review               the review of an emergency disclosure, on the record: request_id is the
+//                        reviewed disclosure's, details {"seq","outcome","reviewer","note"}
+//                        (docs/auditing.md, "Emergency disclosures and their reviews")
 #define DSA_AUDIT_ENTRY_KINDS(X) \
   X(request)                     \
   X(forwarding)                  \
@@ -39,7 +42,8 @@ struct requester_info {
   X(disclosure_started)          \
   X(disclosure_completed)        \
   X(disclosure_interrupted)      \
-  X(agreement_text)
+  X(agreement_text)              \
+  X(review)
 
 // The decision a request entry records; `none` for entries that record no decision (lifecycle
 // events), which the stored text shows by having no "decision" member. Same rules as the kinds.
@@ -100,6 +104,11 @@ struct entry {
   // identifier response.subjects found in what was released, as lowercase hex, sorted and unique
   // (audit/subject_key.hpp, docs/auditing.md "A subject access request"). Never the identifiers.
   std::vector<std::string> subjects;
+  // An emergency request (DSA-Emergency, docs/operations.md "Emergency disclosures"): the
+  // incident reference and free-text justification the caller sent, and for an emergency
+  // disclosure the time its review is due (UTC µs; 0 when none). Stored after details.
+  std::string incident_ref, justification;
+  std::int64_t review_due_us = 0;
   // The stored text of a kind or decision this build does not know (kind or decision is then
   // `unknown`), kept so that such an entry reads back and serialises unchanged.
   std::string unknown_kind, unknown_decision;
@@ -108,6 +117,12 @@ struct entry {
 // The kind and decision as stored: to_string of the enum, or the kept text when it is unknown.
 [[nodiscard]] std::string_view kind_text(const entry& e) noexcept;
 [[nodiscard]] std::string_view decision_text(const entry& e) noexcept;
+
+// An emergency disclosure, the thing a review answers for: a request or disclosure_started entry
+// whose decision is allow and that carries an incident_ref (the policy allowed it under a
+// permission's emergency terms). Refused emergency requests carry incident_ref too but disclosed
+// nothing, so they are not.
+[[nodiscard]] bool is_emergency_disclosure(const entry& e) noexcept;
 
 // The stored text: {"seq":N,"time_us":T,"kind":K,...} in the order of the struct above; strings
 // that are empty, numbers at their default (0, or -1 for upstream_latency_us), counted=false, an
@@ -144,7 +159,10 @@ struct entry_columns {
   std::string_view kind, decision, reason, agreement, permission, requester, purpose, case_ref,
       acting_user;
   bool counted = false;
-  std::string decoded[9];  // storage for unescaped values, one per string field
+  // Not a column of the store (so its format is unchanged): derived for the volume-cap seeding,
+  // whose `incident` scope counts per incident reference (store_counted.cpp).
+  std::string_view incident_ref;
+  std::string decoded[10];  // storage for unescaped values, one per string field
 };
 
 // Fills `out` from `text` with one pass over the bytes (no allocation unless a value holds an

@@ -135,6 +135,10 @@
 **     that can fall in the window, checks each against its stored leaf hash (the leaf hashes
 **     were checked against the latest checkpoint, whose signature was checked, at open) and
 **     derives what it seeds from the text. A row that fails refuses the start, naming the seq.
+**     The incident reference a cap with `scope: incident` counts by is derived from the text
+**     the same way (entry_columns::incident_ref); it has no column, so the format is unchanged.
+**   - The gateway seeds its set of emergency disclosures awaiting review with
+**     emergency_records() under the same checks; entry_at() reads the target of a review.
 **   - The agreement archive index (agreement_archived) is built at open in the same pass that
 **     loads the leaf hashes: the kind column only picks candidate rows, whose texts are then read,
 **     hashed against their (checkpoint-checked) leaves and parsed. A row that fails is left out,
@@ -219,6 +223,14 @@ using commit_callback = std::function<void(const commit_result&)>;
 struct counted_request {
   std::int64_t time_us;
   std::string agreement, permission, requester, case_ref, acting_user;
+  std::string incident_ref;  // the DSA-Emergency value an emergency disclosure carried
+};
+
+// The emergency disclosures and reviews in a store (emergency_records), from verified entry
+// texts: what the gateway's overdue-review gauge is seeded from at start.
+struct emergency_record {
+  std::uint64_t seq = 0;
+  entry e;  // parsed from the text
 };
 
 // A snapshot of the writer's counters, for /metrics. Latencies are of COMMIT batches (BEGIN to
@@ -281,6 +293,16 @@ class store {
   // only when this is false, so a restart does not archive it again (docs/auditing.md,
   // "Agreement archive").
   [[nodiscard]] bool agreement_archived(std::string_view sha256) const;
+
+  // Every emergency disclosure (is_emergency_disclosure) and every review entry, in seq order.
+  // Only rows whose text holds "incident_ref" or the review kind are read (SQLite's instr(), at
+  // the speed of reading the file once); each is checked against its stored leaf hash and its
+  // claimed seq as counted_since checks. Fails naming the seq when one does not match.
+  [[nodiscard]] result<std::vector<emergency_record>> emergency_records() const;
+
+  // The entry at `seq`, checked against its stored leaf hash; nullopt with no error when the
+  // store holds no such seq.
+  [[nodiscard]] result<std::optional<entry>> entry_at(std::uint64_t seq) const;
 
   std::string public_key_pem() const { return key_->public_key_pem(); }
   const std::filesystem::path& path() const { return options_.db_path; }

@@ -1,5 +1,6 @@
-// Reading the counted requests that seed the gateway's volume caps at start-up, from verified
-// entry texts only (audit/store.hpp, "COUNTED REQUESTS: WHERE THE WINDOW STARTS").
+// Reading the counted requests that seed the gateway's volume caps at start-up, the emergency
+// disclosures and reviews that seed its overdue-review set, and one entry by seq, from verified
+// entry texts only (audit/store.hpp, "COUNTED REQUESTS: WHERE THE WINDOW STARTS", "READING").
 #include <sqlite3.h>
 
 #include <cstring>
@@ -97,8 +98,8 @@ result<std::vector<counted_request>> store::counted_since(std::int64_t since_us)
     ++expected;
     if (c.counted && c.time_us >= since_us) {
       out.push_back({c.time_us, std::string(c.agreement), std::string(c.permission),
-                     std::string(c.requester), std::string(c.case_ref),
-                     std::string(c.acting_user)});
+                     std::string(c.requester), std::string(c.case_ref), std::string(c.acting_user),
+                     std::string(c.incident_ref)});
     }
   }
   if (rc != SQLITE_DONE) {
@@ -110,6 +111,75 @@ result<std::vector<counted_request>> store::counted_since(std::int64_t since_us)
                 " committed; run `dsa audit verify`");
   }
   return out;
+}
+
+result<std::vector<emergency_record>> store::emergency_records() const {
+  const std::string name = options_.db_path.string();
+  std::lock_guard lock(read_mu_);
+  if (read_db_ == nullptr && (read_db_ = open_read(options_.db_path)) == nullptr) {
+    return fail("cannot open audit store " + name + " for reading");
+  }
+  // The patterns are the writer's own spelling (entry.cpp): a key is never escaped, so every
+  // emergency disclosure's text holds the first and every review's the second.
+  statement s(
+      read_db_,
+      "SELECT seq, entry, leaf_hash FROM entries WHERE instr(entry, '\"incident_ref\":') > 0 "
+      "OR instr(entry, '\"kind\":\"review\"') > 0 ORDER BY seq");
+  if (!s.ok()) {
+    return fail("cannot read audit store " + name + ": " + db_error(read_db_));
+  }
+  std::vector<emergency_record> out;
+  int rc = SQLITE_ROW;
+  while ((rc = s.step()) == SQLITE_ROW) {
+    const auto seq = static_cast<std::uint64_t>(sqlite3_column_int64(s.get(), 0));
+    const std::string_view text = detail::column_view(s.get(), 1);
+    const std::string_view leaf = detail::column_view(s.get(), 2);
+    const hash h = leaf_hash(text);
+    std::optional<entry> e;
+    if (leaf.size() != 32 || std::memcmp(leaf.data(), h.data(), 32) != 0 ||
+        claimed_seq(text) != std::optional<std::uint64_t>(seq) || !(e = entry_from_json(text))) {
+      return fail("audit store " + name + ": entry " + std::to_string(seq) +
+                  " does not match its hash; refusing to read emergency disclosures from it; run "
+                  "`dsa audit verify`");
+    }
+    if (is_emergency_disclosure(*e) || e->kind == entry_kind::review) {
+      out.push_back({seq, std::move(*e)});
+    }
+  }
+  if (rc != SQLITE_DONE) {
+    return fail("cannot read audit store " + name + ": " + db_error(read_db_));
+  }
+  return out;
+}
+
+result<std::optional<entry>> store::entry_at(std::uint64_t seq) const {
+  const std::string name = options_.db_path.string();
+  std::lock_guard lock(read_mu_);
+  if (read_db_ == nullptr && (read_db_ = open_read(options_.db_path)) == nullptr) {
+    return fail("cannot open audit store " + name + " for reading");
+  }
+  statement s(read_db_, "SELECT entry, leaf_hash FROM entries WHERE seq = ?1");
+  if (!s.ok()) {
+    return fail("cannot read audit store " + name + ": " + db_error(read_db_));
+  }
+  sqlite3_bind_int64(s.get(), 1, static_cast<sqlite3_int64>(seq));
+  const int rc = s.step();
+  if (rc == SQLITE_DONE) {
+    return std::optional<entry>();
+  }
+  if (rc != SQLITE_ROW) {
+    return fail("cannot read audit store " + name + ": " + db_error(read_db_));
+  }
+  const std::string_view text = detail::column_view(s.get(), 0);
+  const std::string_view leaf = detail::column_view(s.get(), 1);
+  const hash h = leaf_hash(text);
+  std::optional<entry> e;
+  if (leaf.size() != 32 || std::memcmp(leaf.data(), h.data(), 32) != 0 ||
+      claimed_seq(text) != std::optional<std::uint64_t>(seq) || !(e = entry_from_json(text))) {
+    return fail("audit store " + name + ": entry " + std::to_string(seq) +
+                " does not match its hash; run `dsa audit verify`");
+  }
+  return e;
 }
 
 }  // namespace dsa::audit

@@ -1,5 +1,7 @@
 // The admin listener (plain HTTP, loopback by default): /healthz, /readyz, /agreements and
-// /metrics (docs/gateway.md, "Admin listener"). One request per connection, GET only.
+// /metrics, and POST /admin/reviews, which records the review of an emergency disclosure
+// (docs/gateway.md, "Admin listener"). One request per connection. Reviews go through here so
+// that the audit store keeps its single writer, this process, and stays append-only.
 
 #include "gateway/admin.hpp"
 
@@ -16,6 +18,8 @@
 #include <boost/beast/http/write.hpp>
 #include <boost/json.hpp>
 
+#include "gateway/emergency.hpp"
+
 namespace dsa::gateway {
 
 namespace beast = boost::beast;
@@ -27,12 +31,103 @@ namespace {
 
 constexpr auto use_tuple = net::as_tuple(net::use_awaitable);
 
+// A review request's body is a small JSON object; the note is at most 4000 bytes.
+constexpr std::uint64_t review_body_limit = 16 * 1024;
+
+// Sets a JSON body with status `st`.
+void json_reply(http::response<http::string_body>& res, http::status st, json::object body) {
+  res.result(st);
+  res.set(http::field::content_type, "application/json");
+  res.body() = json::serialize(body) + "\n";
+}
+
+void json_error(http::response<http::string_body>& res, http::status st, std::string error) {
+  json_reply(res, st, json::object{{"error", std::move(error)}});
+}
+
+// POST /admin/reviews: checks the request and its target, commits a `review` entry and answers
+// 201 with the review's seq; 400 for a malformed request, 404 for a seq the store does not hold,
+// 409 for a target that is not an emergency disclosure, 503 when the entry cannot be committed.
+net::awaitable<void> record_review(server::impl& g, std::string_view body,
+                                   http::response<http::string_body>& res) {
+  result<review_request> parsed = parse_review_request(body);
+  if (!parsed) {
+    json_error(res, http::status::bad_request, parsed.error());
+    co_return;
+  }
+  const review_request& req = parsed.value();
+  std::optional<emergency_disclosure> target;
+  if (req.request_id) {
+    target = g.emergencies.find(*req.request_id);
+    if (!target) {
+      json_error(res, http::status::conflict,
+                 "no emergency disclosure has request id " + *req.request_id +
+                     ": only a request allowed under a permission's emergency terms can be "
+                     "reviewed");
+      co_return;
+    }
+  } else {
+    // Read from the store (by primary key, checked against its leaf hash); any entry of the
+    // request names it: a streamed disclosure's end entry, or its started entry.
+    result<std::optional<audit::entry>> read = g.store->entry_at(*req.seq);
+    if (!read) {
+      json_error(res, http::status::service_unavailable, read.error());
+      co_return;
+    }
+    if (!read.value()) {
+      json_error(res, http::status::not_found,
+                 "the audit store holds no entry with seq " + std::to_string(*req.seq) +
+                     " (it has " + std::to_string(g.store->size()) + ")");
+      co_return;
+    }
+    const audit::entry& e = *read.value();
+    if (!e.request_id.empty()) {
+      target = g.emergencies.find(e.request_id);
+    }
+    if (!target) {
+      std::string what = std::string(audit::kind_text(e)) + " entry";
+      if (e.decision != audit::entry_decision::none) {
+        what += " with decision " + std::string(audit::decision_text(e));
+      }
+      json_error(res, http::status::conflict,
+                 "entry " + std::to_string(*req.seq) + " is a " + what +
+                     ", not an emergency disclosure (an allowed request with an incident_ref)");
+      co_return;
+    }
+  }
+  audit::entry review = review_entry(req, *target, common::now_us());
+  const audit::commit_result cr =
+      co_await async_commit(*g.store, std::move(review), net::use_awaitable);
+  if (!cr.ok) {
+    log_event("error", "audit_commit_failed",
+              {{"request_id", target->request_id}, {"error", cr.error}});
+    json_error(res, http::status::service_unavailable,
+               "the audit store cannot record the review: " + cr.error);
+    co_return;
+  }
+  g.emergencies.reviewed(target->request_id);
+  g.stats.count_emergency_review(req.outcome);
+  const std::uint64_t reviews = target->reviews + 1;
+  log_event("info", "emergency_reviewed",
+            {{"request_id", target->request_id},
+             {"disclosure_seq", target->seq},
+             {"review_seq", cr.seq},
+             {"outcome", req.outcome},
+             {"reviews", reviews}});
+  json_reply(res, http::status::created,
+             json::object{{"seq", cr.seq},
+                          {"request_id", target->request_id},
+                          {"disclosure_seq", target->seq},
+                          {"outcome", req.outcome},
+                          {"reviews", reviews}});
+}
+
 net::awaitable<void> admin_session(server::impl& g, tcp::socket socket) {
   beast::tcp_stream stream(std::move(socket));
   beast::flat_buffer buffer;
-  http::request_parser<http::empty_body> parser;
+  http::request_parser<http::string_body> parser;
   parser.header_limit(8192);
-  parser.body_limit(0);
+  parser.body_limit(review_body_limit);
   stream.expires_after(std::chrono::seconds(10));
   auto [ec, n] = co_await http::async_read(stream, buffer, parser, use_tuple);
   if (ec) {
@@ -45,7 +140,16 @@ net::awaitable<void> admin_session(server::impl& g, tcp::socket socket) {
   res.set(http::field::cache_control, "no-store");
   const std::string_view target(req.target().data(), req.target().size());
   res.result(http::status::ok);
-  if (req.method() != http::verb::get) {
+  if (target == "/admin/reviews") {
+    if (req.method() != http::verb::post) {
+      res.result(http::status::method_not_allowed);
+      res.set(http::field::allow, "POST");
+      res.body() = "POST only\n";
+    } else {
+      const std::string body = req.body();
+      co_await record_review(g, body, res);
+    }
+  } else if (req.method() != http::verb::get) {
     res.result(http::status::method_not_allowed);
     res.body() = "GET only\n";
   } else if (target == "/healthz") {
@@ -103,6 +207,7 @@ net::awaitable<void> admin_session(server::impl& g, tcp::socket socket) {
     extra += render_agreement_metrics(eng->agreements().agreements.size());
     extra += render_process_metrics();
     render_expiry_gauges(extra, eng->agreements(), *g.deadlines.load(), common::now_us() / 1000000);
+    extra += render_emergency_gauges(g.emergencies, common::now_us());
     res.set(http::field::content_type, "text/plain; version=0.0.4");
     res.body() = g.stats.render(extra);
   } else {

@@ -126,6 +126,16 @@ void metrics::count_expiry_warning(std::string_view what) {
   ++expiry_warnings_[std::string(what)];
 }
 
+void metrics::count_emergency_disclosure(std::string_view agreement, std::string_view permission) {
+  std::lock_guard lock(mu_);
+  ++emergency_disclosures_[{std::string(agreement), std::string(permission)}];
+}
+
+void metrics::count_emergency_review(std::string_view outcome) {
+  std::lock_guard lock(mu_);
+  ++emergency_reviews_[std::string(outcome)];
+}
+
 void metrics::count_crl_fetch(const std::string& anchor, std::string_view result,
                               std::int64_t unix_s) {
   std::lock_guard lock(mu_);
@@ -176,6 +186,23 @@ std::string metrics::render(std::string_view extra) const {
         "# TYPE dsa_expiry_warnings_total counter\n");
     for (const auto& [what, n] : expiry_warnings_) {
       out.append("dsa_expiry_warnings_total{what=\"" + prometheus_escape(what) + "\"} " +
+                 std::to_string(n) + "\n");
+    }
+    out.append(
+        "# HELP dsa_emergency_disclosures_total Emergency disclosures (DSA-Emergency, allowed "
+        "under a permission's emergency terms), by agreement and permission.\n"
+        "# TYPE dsa_emergency_disclosures_total counter\n");
+    for (const auto& [key, n] : emergency_disclosures_) {
+      out.append("dsa_emergency_disclosures_total{agreement=\"" + prometheus_escape(key.first) +
+                 "\",permission=\"" + prometheus_escape(key.second) + "\"} " + std::to_string(n) +
+                 "\n");
+    }
+    out.append(
+        "# HELP dsa_emergency_reviews_total Reviews of emergency disclosures recorded through the "
+        "admin listener, by outcome.\n"
+        "# TYPE dsa_emergency_reviews_total counter\n");
+    for (const auto& [outcome, n] : emergency_reviews_) {
+      out.append("dsa_emergency_reviews_total{outcome=\"" + prometheus_escape(outcome) + "\"} " +
                  std::to_string(n) + "\n");
     }
     out.append(

@@ -75,6 +75,11 @@ class metrics {
   void set_restart_required(std::size_t keys) {
     restart_required_.store(static_cast<std::int64_t>(keys), std::memory_order_relaxed);
   }
+  // An emergency disclosure was committed under `permission` of `agreement` (docs/operations.md,
+  // "Emergency disclosures"); the labels are ids from the loaded agreements, so bounded by them.
+  void count_emergency_disclosure(std::string_view agreement, std::string_view permission);
+  // A review entry was committed with `outcome` (justified, not_justified, needs_escalation).
+  void count_emergency_review(std::string_view outcome);
   // A CRL fetch for `anchor` ended: ok, failed (nothing fetched) or rejected (fetched, refused).
   void count_crl_fetch(const std::string& anchor, std::string_view result, std::int64_t unix_s);
   // A SIGHUP reload finished: accepted (the new set is in force) or rejected (the old one kept).
@@ -92,6 +97,8 @@ class metrics {
   std::set<std::string> requesters_;  // the requester label values in use
   std::map<std::string, std::uint64_t> handshake_failures_;
   std::map<std::string, std::uint64_t> expiry_warnings_;
+  std::map<std::pair<std::string, std::string>, std::uint64_t> emergency_disclosures_;
+  std::map<std::string, std::uint64_t> emergency_reviews_;
   std::map<std::pair<std::string, std::string>, std::uint64_t> crl_fetches_;
   std::map<std::string, std::int64_t> crl_last_ok_;
   latency_histogram latency_;

@@ -2,6 +2,7 @@
 
 #include "common/clock.hpp"
 #include "common/hex.hpp"
+#include "gateway/emergency.hpp"
 #include "policy/http_token.hpp"
 #include "policy/response_filter.hpp"
 
@@ -35,6 +36,15 @@ std::string upstream_detail(reason why) {
 
 header_list problem_fields() {
   return {{"Content-Type", "application/problem+json"}, {"Cache-Control", "no-store"}};
+}
+
+// An emergency disclosure tells its caller that it will be reviewed, and by when
+// (docs/gateway.md, "Response fields").
+void add_emergency_field(const request_state& r, header_list& fields) {
+  if (r.entry.review_due_us != 0) {
+    fields.emplace_back("DSA-Emergency-Review",
+                        emergency_review_field(r.entry.review_due_us, r.review_within));
+  }
 }
 
 }  // namespace
@@ -90,6 +100,9 @@ std::optional<outcome> request_handler::check_head(request_state& r, head_result
   r.entry.purpose = r.fields.purpose.value_or("");
   r.entry.case_ref = r.fields.case_ref.value_or("");
   r.entry.acting_user = r.fields.acting_user.value_or("");
+  // A declared emergency is on the record whatever the decision: a refused one too.
+  r.entry.incident_ref = r.fields.emergency.value_or("");
+  r.entry.justification = r.fields.emergency_justification.value_or("");
   return std::nullopt;
 }
 
@@ -120,6 +133,8 @@ std::variant<outcome, forward_plan> request_handler::decide(request_state& r) co
   view.case_ref = as_view(r.fields.case_ref);
   view.acting_user = as_view(r.fields.acting_user);
   view.agreement = as_view(r.fields.agreement);
+  view.emergency = as_view(r.fields.emergency);
+  view.justification = as_view(r.fields.emergency_justification);
   view.now = now;
   policy::decision d;
   if (r.who.why != reason::allowed) {
@@ -146,7 +161,8 @@ std::variant<outcome, forward_plan> request_handler::decide(request_state& r) co
       // Whole seconds until the counter would grant this request again, rounded up so that a
       // client waiting exactly that long is not refused; none when a cap of max 0 is full
       // (docs/operations.md, section 10).
-      const policy::cap_keys keys{r.who.party, r.entry.case_ref, r.entry.acting_user};
+      const policy::cap_keys keys{r.who.party, r.entry.case_ref, r.entry.acting_user,
+                                  r.entry.incident_ref};
       if (const auto wait = counter_.until_free(*d.agreement, *d.permission, keys, now)) {
         const auto seconds = std::chrono::ceil<std::chrono::seconds>(*wait).count();
         o.fields.emplace_back("Retry-After", std::to_string(std::max<std::int64_t>(1, seconds)));
@@ -166,11 +182,18 @@ std::variant<outcome, forward_plan> request_handler::decide(request_state& r) co
   }
   const upstream_config& up = configured->second;
   r.endpoint = &ep;
-  r.filtered = ep.response.filters();
-  r.streamed = ep.response.streamed();
+  r.response = &policy::response_rules_for(*d.permission, ep);
+  if (d.emergency) {
+    // Released now, answered for later: the review is due review_within after the decision.
+    const policy::emergency_terms& terms = *d.permission->emergency;
+    r.entry.review_due_us = r.time_us + terms.review_within.count();
+    r.review_within = terms.review_within_text;
+  }
+  r.filtered = r.response->filters();
+  r.streamed = r.response->streamed();
   conditional_fields cond = conditional_fields::strip_all;
   if (r.streamed) {
-    cond = ep.response.ranges ? conditional_fields::forward_all : conditional_fields::strip_range;
+    cond = r.response->ranges ? conditional_fields::forward_all : conditional_fields::strip_range;
   }
   if (cond == conditional_fields::forward_all) {
     for (const auto& [name, value] : r.head.fields) {
@@ -231,7 +254,7 @@ outcome request_handler::complete(request_state& r, upstream_response res) const
     return refuse(r, audit::entry_decision::error, reason::upstream_status,
                   "the upstream answered " + std::to_string(res.status), close, res.status);
   }
-  if (res.status == 206 && !r.endpoint->response.ranges) {
+  if (res.status == 206 && !r.response->ranges) {
     // Never asked for (Range is not forwarded here), and a slice cannot be checked against
     // withhold_if or allow_fields: withheld.
     r.entry.details["filter"] = "the upstream answered 206 Partial Content";
@@ -248,19 +271,20 @@ outcome request_handler::complete(request_state& r, upstream_response res) const
     r.entry.body_sha256 = common::sha256_hex("");
     o.status = 204;
     o.fields = {{"Cache-Control", "no-store"}, {"DSA-Agreement", r.agreement_label}};
+    add_emergency_field(r, o.fields);
     return o;
   }
 
-  // Filter (docs/design.md §4, response stage).
-  const policy::endpoint& ep = *r.endpoint;
-  if (ep.response.max_bytes && res.body.size() > *ep.response.max_bytes) {
+  // Filter (docs/design.md §4, response stage), by the rules in force (r.response).
+  const policy::response_rules& rules = *r.response;
+  if (rules.max_bytes && res.body.size() > *rules.max_bytes) {
     r.entry.details["error"] = "the upstream body has " + std::to_string(res.body.size()) +
                                " bytes, over the endpoint's response.max_bytes of " +
-                               std::to_string(*ep.response.max_bytes);
+                               std::to_string(*rules.max_bytes);
     return refuse(r, audit::entry_decision::withheld, reason::response_too_large,
                   "the upstream response exceeds the agreement's limit for this endpoint", close);
   }
-  policy::filter_result f = policy::filter_response(ep.response, res.body);
+  policy::filter_result f = policy::filter_response(rules, res.body);
   if (!f.allowed()) {
     // The rule that withheld the response is for the audit only: telling the caller that a
     // record is, say, restricted or carries a safeguarding marker would itself disclose it.
@@ -300,7 +324,8 @@ outcome request_handler::complete(request_state& r, upstream_response res) const
   }
   o.fields.emplace_back("Cache-Control", "no-store");
   o.fields.emplace_back("DSA-Agreement", r.agreement_label);
-  for (const auto& [name, value] : ep.response.add_headers) {
+  add_emergency_field(r, o.fields);
+  for (const auto& [name, value] : rules.add_headers) {
     o.fields.emplace_back(name, value);
   }
   return o;
@@ -323,7 +348,7 @@ std::string_view to_string(stream_end e) {
 std::variant<outcome, stream_plan> request_handler::start_stream(
     request_state& r, const upstream_response& res) const {
   const bool close = !r.head.keep_alive;
-  const policy::endpoint& ep = *r.endpoint;
+  const policy::response_rules& rules = *r.response;
   r.entry.upstream_latency_us = res.latency_us;
   if (res.why != reason::allowed) {
     r.entry.details["error"] = res.error;
@@ -334,13 +359,13 @@ std::variant<outcome, stream_plan> request_handler::start_stream(
     return refuse(r, audit::entry_decision::error, reason::upstream_status,
                   "the upstream answered " + std::to_string(res.status), close, res.status);
   }
-  if (res.status == 206 && !ep.response.ranges) {
+  if (res.status == 206 && !rules.ranges) {
     // A slice nobody asked for (Range is not forwarded here): withheld, as on filtered endpoints.
     r.entry.details["filter"] = "the upstream answered 206 Partial Content";
     return refuse(r, audit::entry_decision::withheld, reason::response_not_filterable,
                   withheld_detail(reason::response_not_filterable), close);
   }
-  const std::uint64_t limit = ep.response.max_bytes.value_or(cfg_.limits.max_body_bytes);
+  const std::uint64_t limit = rules.max_bytes.value_or(cfg_.limits.max_body_bytes);
   if (res.content_length && *res.content_length > limit) {
     // Declared over the endpoint's limit: refused before a byte of it is read.
     r.entry.details["error"] = "the upstream declared " + std::to_string(*res.content_length) +
@@ -360,12 +385,13 @@ std::variant<outcome, stream_plan> request_handler::start_stream(
   if (res.status == 206 && !res.content_range.empty()) {
     head.fields.emplace_back("Content-Range", res.content_range);
   }
-  if (ep.response.ranges) {
+  if (rules.ranges) {
     head.fields.emplace_back("Accept-Ranges", "bytes");
   }
   head.fields.emplace_back("Cache-Control", "no-store");
   head.fields.emplace_back("DSA-Agreement", r.agreement_label);
-  for (const auto& [name, value] : ep.response.add_headers) {
+  add_emergency_field(r, head.fields);
+  for (const auto& [name, value] : rules.add_headers) {
     head.fields.emplace_back(name, value);
   }
   if (!res.body_follows) {
@@ -376,6 +402,7 @@ std::variant<outcome, stream_plan> request_handler::start_stream(
     r.entry.body_sha256 = common::sha256_hex("");
     if (res.status == 204) {
       head.fields = {{"Cache-Control", "no-store"}, {"DSA-Agreement", r.agreement_label}};
+      add_emergency_field(r, head.fields);
     }
     return head;
   }

@@ -65,6 +65,12 @@ struct request_state {
   bool filtered = false;        // the endpoint has response rules
   bool streamed = false;        // the endpoint has none: its body is relayed as it arrives
   std::string range;            // the Range value forwarded (endpoints with response.ranges)
+  // The response rules in force: the endpoint's, or an emergency permission's own `response`
+  // (policy::response_rules_for). Set by decide() for a forwarded request.
+  const policy::response_rules* response = nullptr;
+  // An emergency disclosure (docs/operations.md, "Emergency disclosures"): the agreement's
+  // review_within as written, for the DSA-Emergency-Review field. Empty otherwise.
+  std::string review_within;
 };
 
 // A response to write, with the entry to commit first.

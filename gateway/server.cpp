@@ -116,6 +116,7 @@ net::awaitable<void> expiry_loop(server::impl& g) {
       co_return;
     }
     g.check_expiry("daily");
+    g.check_overdue_reviews("daily");
   }
 }
 
@@ -227,12 +228,23 @@ result<std::unique_ptr<server>> server::create(const config& cfg) {
     }
     for (const auto& p : a->permissions) {
       if (p.id == cr.permission && !p.volume_caps.empty()) {
-        g->counter.record(*a, p, policy::cap_keys{cr.requester, cr.case_ref, cr.acting_user},
-                          policy::time_point(std::chrono::microseconds(cr.time_us)));
+        // The incident reference is read from the entry text like the other keys, so a cap
+        // scoped per incident survives a restart as the others do (audit/store.hpp, READING).
+        g->counter.record(
+            *a, p, policy::cap_keys{cr.requester, cr.case_ref, cr.acting_user, cr.incident_ref},
+            policy::time_point(std::chrono::microseconds(cr.time_us)));
         ++seeded;
       }
     }
   }
+
+  // Emergency disclosures awaiting review (docs/operations.md, "Emergency disclosures"): read
+  // from the whole log, since a review may be overdue by any time.
+  auto emergencies = g->store->emergency_records();
+  if (!emergencies) {
+    return fail("audit store: " + emergencies.error());
+  }
+  g->emergencies.seed(emergencies.value());
 
   auto server_ctx = make_server_context(cfg.tls);
   if (!server_ctx) {
@@ -290,6 +302,7 @@ result<std::unique_ptr<server>> server::create(const config& cfg) {
              {"seeded_counted_requests", seeded},
              {"threads", cfg.threads}});
   g->check_expiry("start");
+  g->check_overdue_reviews("start");
   g->expiry_timer = std::make_unique<net::steady_timer>(g->workers.front()->ioc);
   g->drain_timer = std::make_unique<net::steady_timer>(g->workers.front()->ioc);
   return std::unique_ptr<server>(new server(std::move(g)));

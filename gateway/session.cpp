@@ -280,11 +280,16 @@ class session {
     }
     stream_plan& sp = std::get<stream_plan>(step);
     std::optional<access_record> access = access_record_of(r);
+    std::optional<emergency_disclosure> emergency = emergency_of(sp.started);
     const audit::commit_result started =
         co_await async_commit(*g_.store, std::move(sp.started), net::use_awaitable);
     if (!started.ok) {
       body.reset();
       co_return co_await send_audit_unavailable(r, started.error, true, std::move(access));
+    }
+    if (emergency) {
+      emergency->seq = started.seq;
+      g_.emergency_committed(std::move(*emergency));
     }
 
     const bool chunked = !sp.length;
@@ -475,10 +480,16 @@ class session {
     const std::string reason_text = r.entry.reason.empty() ? "allowed" : r.entry.reason;
     const std::string party = r.entry.requester.party;
     std::optional<access_record> access = access_record_of(r);
+    std::optional<emergency_disclosure> emergency = emergency_of(r.entry);
     const audit::commit_result cr =
         co_await async_commit(*g_.store, std::move(r.entry), net::use_awaitable);
     if (!cr.ok) {
       co_return co_await send_audit_unavailable(r, cr.error, o.close, std::move(access));
+    }
+    if (emergency) {
+      // Counted, logged and awaiting review only once it is on the record (emergency.hpp).
+      emergency->seq = cr.seq;
+      g_.emergency_committed(std::move(*emergency));
     }
     g_.stats.count_request(decision, reason_text, r.agreement_id, party, micros_since(r.started));
     if (!allowed) {

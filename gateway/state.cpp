@@ -368,6 +368,42 @@ void server::impl::check_expiry(std::string_view when) {
   }
 }
 
+void server::impl::emergency_committed(emergency_disclosure d) {
+  stats.count_emergency_disclosure(d.agreement, d.permission);
+  // The incident reference and justification stay in the audit store: logs leave its boundary.
+  log_event("warn", "emergency_disclosure",
+            {{"request_id", d.request_id},
+             {"seq", d.seq},
+             {"agreement", d.agreement},
+             {"permission", d.permission},
+             {"requester", d.requester},
+             {"review_due", format_unix(d.due_us / 1000000)}});
+  emergencies.disclosed(std::move(d));
+}
+
+void server::impl::check_overdue_reviews(std::string_view when) {
+  const std::vector<emergency_disclosure> overdue = emergencies.overdue(common::now_us());
+  if (overdue.empty()) {
+    return;
+  }
+  // The oldest few by request id and seq, so the line points at what to review first; the
+  // whole list is `dsa audit review --pending`.
+  json::array oldest;
+  for (std::size_t i = 0; i < overdue.size() && i < 10; ++i) {
+    oldest.push_back(json::object{{"request_id", overdue[i].request_id},
+                                  {"seq", overdue[i].seq},
+                                  {"agreement", overdue[i].agreement},
+                                  {"due", format_unix(overdue[i].due_us / 1000000)}});
+  }
+  log_event("warn", "emergency_reviews_overdue",
+            {{"check", when},
+             {"overdue", overdue.size()},
+             {"oldest", std::move(oldest)},
+             {"detail",
+              "record each review with `dsa audit review`; list them with `dsa audit "
+              "review --pending`"}});
+}
+
 worker& server::impl::pick_worker() {
   worker& w = *workers[next_worker];
   next_worker = (next_worker + 1) % workers.size();

@@ -36,6 +36,7 @@
 #include "common/clock.hpp"
 #include "gateway/access_log.hpp"
 #include "gateway/config.hpp"
+#include "gateway/emergency.hpp"
 #include "gateway/expiry.hpp"
 #include "gateway/metrics.hpp"
 #include "gateway/readiness.hpp"
@@ -106,6 +107,9 @@ struct server::impl {
   // created at start, never reloaded.
   std::unique_ptr<audit::subject_key> subject_key;
   metrics stats;
+  // Every emergency disclosure in the store and whether it has been reviewed: seeded at start,
+  // told of each one committed (emergency_committed) and each review (admin.cpp).
+  emergency_registry emergencies;
   access_log access;  // open when access_log.enabled (docs/operations.md, section 8)
   // Swapped whole on SIGHUP (new CRLs); a session keeps the context it started with.
   std::atomic<std::shared_ptr<net::ssl::context>> server_tls;
@@ -160,6 +164,14 @@ struct server::impl {
   void check_expiry(std::string_view when);
 
   worker& pick_worker();
+
+  // An emergency disclosure's entry was committed (any thread): registered, counted, and one
+  // `warn` line logged (docs/operations.md, "Emergency disclosures").
+  void emergency_committed(emergency_disclosure d);
+
+  // Logs one `warn` line with the number of emergency disclosures whose review is overdue, when
+  // there are any. `when`: start or daily.
+  void check_overdue_reviews(std::string_view when);
 
   // A session ended (any thread): during a drain, the last one wakes the drain.
   void session_ended();

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The demo command: installs the Debian packages, builds, makes a development PKI, starts the
 # sample partner systems and a gateway loaded with the example agreements, then shows with curl
-# what is allowed and what is refused, and ends with `dsa audit query` and `dsa audit verify` on
-# what just happened. Everything it writes is under demo-run/; it stops every process it starts.
+# what is allowed and what is refused — an emergency disclosure and its review included — and ends
+# with `dsa audit query` and `dsa audit verify` on what just happened. Everything it writes is under demo-run/; it stops every process it starts.
 #
 # Usage: tools/demo.sh            (DSA_DEMO_SKIP_BUILD=1 reuses an existing build/)
 set -euo pipefail
@@ -131,7 +131,7 @@ as() {
   if [ "$code" = 000 ]; then
     sed 's/^/   /' "$run/curl.err"
   else
-    grep -i '^\(dsa-agreement\|handling-caveat\):' "$run/headers" | sed 's/^/   /' || true
+    grep -i '^\(dsa-agreement\|handling-caveat\|dsa-emergency-review\):' "$run/headers" | sed 's/^/   /' || true
     python3 -m json.tool "$run/body" >"$run/body.pretty" 2>/dev/null || cp "$run/body" "$run/body.pretty"
     sed -n '1,40p' "$run/body.pretty" | sed 's/^/   /'
   fi
@@ -222,6 +222,27 @@ code=$(curl -sS --cacert "$run/certs/ca.pem" --cert "$run/certs/northshire-polic
   -H "DSA-Case-Ref: CR-26-004512" -H "DSA-Acting-User: NP104233" "$base$clip_target")
 echo "northshire-police GET $clip_target (Range: bytes=0-1023)  →  HTTP $code, $(stat -c %s "$run/clip-range") bytes"
 grep -i '^content-range:' "$run/clip-range-headers" | sed 's/^/   /' || true
+
+step "Emergency: a child missing at night; the duty inspector declares an emergency (DSA-Emergency)"
+# No ordinary permission covers this purpose; police-risk-to-life does, only when an emergency is
+# declared with an incident reference and a justification, and every such disclosure must be
+# reviewed within the agreement's review_within (docs/operations.md, "Emergency disclosures").
+as northshire-police GET /cctv/v1/incidents/MP-26-000318/footage \
+  "DSA-Purpose: risk-to-life" "DSA-Acting-User: NP311902" "DSA-Emergency: NP-20261129-0042" \
+  "DSA-Emergency-Justification: Girl aged 9 missing from Kingsbury Park since 17:40, last seen near the canal"
+emergency_id=$(awk 'tolower($1) == "dsa-request-id:" {print $2}' "$run/headers" | tr -d '\r')
+echo "the gateway logged it (warn) and counts it:"
+grep '"event":"emergency_disclosure"' "$run/gateway.log" | tail -1 | sed 's/^/   /'
+curl -sS "http://$admin/metrics" | grep '^dsa_emergency' | sed 's/^/   /'
+
+step "IG officer: the emergency disclosure awaits review"
+"$dsa" audit review --db "$run/audit.db" --pending
+
+step "IG officer: record the review on the record (through the gateway's admin listener)"
+"$dsa" audit review --admin "http://$admin" --request-id "$emergency_id" --outcome justified \
+  --reviewer "J. Patel, Information Governance lead" \
+  --note "Risk to life confirmed by the control-room log; footage list used only to locate the child"
+"$dsa" audit review --db "$run/audit.db" --pending
 
 step "Auditor: keep a signed checkpoint now (a partner gateway or auditor stores it)"
 # Checkpoints are signed at least every second while entries arrive: wait for one to exist.

@@ -110,7 +110,8 @@ TEST_CASE("every entry kind and decision round-trips through its stored spelling
       {entry_kind::disclosure_started, "disclosure_started"},
       {entry_kind::disclosure_completed, "disclosure_completed"},
       {entry_kind::disclosure_interrupted, "disclosure_interrupted"},
-      {entry_kind::agreement_text, "agreement_text"}};
+      {entry_kind::agreement_text, "agreement_text"},
+      {entry_kind::review, "review"}};
   for (const auto& [k, text] : kinds) {
     CHECK(to_string(k) == text);
     entry_kind back = entry_kind::unknown;
@@ -250,4 +251,47 @@ TEST_CASE("subjects are stored after details as an array of strings and read bac
   // An empty list is omitted, as every other default is.
   e.subjects.clear();
   CHECK(to_json(e).find("subjects") == std::string::npos);
+}
+
+TEST_CASE("emergency members follow details, read back and derive the incident reference",
+          "[entry]") {
+  entry e;
+  e.seq = 3;
+  e.time_us = 10;
+  e.decision = entry_decision::allow;
+  e.counted = true;
+  e.details["detail"] = "x";
+  e.incident_ref = "INC-\"1\"";
+  e.justification = "risk to life";
+  e.review_due_us = 20;
+  const std::string text = to_json(e);
+  CHECK(text == R"({"seq":3,"time_us":10,"kind":"request","decision":"allow","counted":true,)"
+                R"("details":{"detail":"x"},"incident_ref":"INC-\"1\"",)"
+                R"("justification":"risk to life","review_due_us":20})");
+  const auto back = entry_from_json(text);
+  REQUIRE(back);
+  CHECK(back->incident_ref == e.incident_ref);
+  CHECK(back->justification == e.justification);
+  CHECK(back->review_due_us == 20);
+  CHECK(is_emergency_disclosure(*back));
+  entry_columns c;
+  REQUIRE(derive_columns(text, c));
+  CHECK(c.incident_ref == e.incident_ref);  // unescaped
+  CHECK(c.counted);
+  REQUIRE(derive_columns(R"({"seq":0,"time_us":1,"kind":"request"})", c));
+  CHECK(c.incident_ref.empty());
+  // Named twice: not an entry.
+  CHECK_FALSE(derive_columns(R"({"seq":0,"time_us":1,"kind":"request","incident_ref":"a",)"
+                             R"("incident_ref":"b"})",
+                             c));
+
+  entry refused = e;
+  refused.decision = entry_decision::deny;
+  CHECK_FALSE(is_emergency_disclosure(refused));  // declared, but nothing was disclosed
+  entry ended = e;
+  ended.kind = entry_kind::disclosure_completed;
+  CHECK_FALSE(is_emergency_disclosure(ended));  // its started entry is the disclosure
+  entry ordinary = e;
+  ordinary.incident_ref.clear();
+  CHECK_FALSE(is_emergency_disclosure(ordinary));
 }

@@ -229,6 +229,58 @@ TEST_CASE("counted requests seed and answer volume caps", "[store]") {
   CHECK(count([](const counted_request& r) { return r.permission != "police-read-cases"; }) == 0);
 }
 
+TEST_CASE("the incident reference seeds caps; emergency records and entries are read back",
+          "[store]") {
+  temp_dir dir;
+  std::string error;
+  auto s = take(store::open(options_in(dir)), error);
+  REQUIRE(s);
+  entry plain = make_entry(0);
+  plain.counted = true;
+  plain.decision = entry_decision::allow;
+  entry emergency = plain;
+  emergency.request_id = "em-1";
+  emergency.incident_ref = "INC-000001";
+  emergency.justification = "risk to life";
+  emergency.review_due_us = plain.time_us + 1000;
+  entry refused = emergency;
+  refused.request_id = "em-2";
+  refused.decision = entry_decision::deny;
+  refused.counted = false;
+  entry review;
+  review.time_us = plain.time_us + 5;
+  review.kind = entry_kind::review;
+  review.request_id = "em-1";
+  review.details["seq"] = 1;
+  REQUIRE(append_sync(*s, plain).ok);
+  REQUIRE(append_sync(*s, emergency).ok);
+  REQUIRE(append_sync(*s, refused).ok);
+  REQUIRE(append_sync(*s, review).ok);
+
+  auto counted = take(s->counted_since(0), error);
+  REQUIRE(counted);
+  REQUIRE(counted->size() == 2);
+  CHECK((*counted)[0].incident_ref.empty());
+  CHECK((*counted)[1].incident_ref == "INC-000001");
+
+  auto records = take(s->emergency_records(), error);
+  INFO(error);
+  REQUIRE(records);
+  REQUIRE(records->size() == 2);  // the refused one disclosed nothing
+  CHECK((*records)[0].seq == 1);
+  CHECK((*records)[0].e.request_id == "em-1");
+  CHECK((*records)[1].seq == 3);
+  CHECK((*records)[1].e.kind == entry_kind::review);
+
+  auto at = take(s->entry_at(2), error);
+  REQUIRE(at);
+  REQUIRE(*at);
+  CHECK((*at)->request_id == "em-2");
+  auto none = take(s->entry_at(4), error);
+  REQUIRE(none);
+  CHECK_FALSE(*none);
+}
+
 TEST_CASE("open refuses what is not its store", "[store]") {
   temp_dir dir;
   auto opts = options_in(dir);

@@ -34,6 +34,7 @@ void add_audit_bundle_commands(CLI::App& parent, int& status);      // bundle, v
 void add_audit_report_commands(CLI::App& parent, int& status);      // report
 void add_audit_agreement_command(CLI::App& parent, int& status);    // agreement
 void add_audit_subject_command(CLI::App& parent, int& status);      // subject
+void add_audit_review_command(CLI::App& parent, int& status);       // review (audit_review.cpp)
 
 // Parses RFC 3339 ("2025-06-01T12:00:00Z", fractional seconds and ±hh:mm offsets allowed) or a
 // bare date, which means local midnight in `zone` (00:00 UTC when `zone` is null), as an

@@ -4,8 +4,9 @@
 // The commands are grouped by job: audit_query.cpp (query, stats), audit_verify.cpp (verify,
 // prove, verify-proof, export-key), audit_checkpoint.cpp (checkpoint, consistency,
 // verify-consistency), audit_bundle.cpp (bundle, verify-bundle), audit_report.cpp (report),
-// audit_agreement.cpp (agreement), audit_subject.cpp (subject); audit_cli.cpp holds what they
-// share.
+// audit_agreement.cpp (agreement), audit_subject.cpp (subject), audit_review.cpp (review: the one
+// command that asks the gateway to write, through its admin listener); audit_cli.cpp holds what
+// they share.
 #include "tools/dsa/audit_cli.hpp"
 #include "tools/dsa/commands.hpp"
 
@@ -25,6 +26,7 @@ void add_audit_commands(CLI::App& app, int& status) {
   add_audit_report_commands(*audit_cmd, status);
   add_audit_agreement_command(*audit_cmd, status);
   add_audit_subject_command(*audit_cmd, status);
+  add_audit_review_command(*audit_cmd, status);
 }
 
 }  // namespace dsa::cli

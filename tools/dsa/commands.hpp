@@ -9,9 +9,10 @@
 
 namespace dsa::cli {
 
-void add_policy_commands(CLI::App& app, int& status);  // lint, explain, test, render
+// lint, explain, test, render, diff, register, openapi
+void add_policy_commands(CLI::App& app, int& status);
 // audit query|verify|prove|verify-proof|stats|export-key|checkpoint|consistency|verify-consistency|
-// agreement
+// bundle|verify-bundle|report|agreement|subject|review
 void add_audit_commands(CLI::App& app, int& status);
 
 }  // namespace dsa::cli
