@@ -292,7 +292,7 @@ outcome request_handler::complete(request_state& r, upstream_response res) const
     r.entry.details["filter"] = f.detail;
     return refuse(r, audit::entry_decision::withheld, f.why, withheld_detail(f.why), close);
   }
-  if (!ep.response.subjects.empty()) {
+  if (!rules.subjects.empty()) {
     // Who the released body is about, as keyed hashes only (docs/auditing.md, "A subject access
     // request"). A disclosure whose subjects cannot be recorded is not made: subject access must
     // find it.

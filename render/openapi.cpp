@@ -809,6 +809,14 @@ openapi_result openapi_document(const agreement_set& set, const openapi_options&
         if (p.assignee != o.requester || !contains(p.endpoints, e.id)) {
           continue;
         }
+        if (p.emergency) {
+          // Used only in a declared emergency, with DSA-Emergency (docs/agreements.md §3.10): its
+          // conditions are not the operation's, and a partner's client is not built around it.
+          out.notes.push_back("emergency permission " + a.id + "/" + p.id + " on endpoint " + e.id +
+                              " is not described: it applies only to a request that declares an "
+                              "emergency with DSA-Emergency");
+          continue;
+        }
         grant g{&p, {}, {}};
         for (const std::string& purpose : p.purposes) {
           bool refused = false;

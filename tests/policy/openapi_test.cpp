@@ -211,6 +211,10 @@ TEST_CASE("dsa openapi: only the requester's endpoints, and only in agreements i
                                        "suspended"));
   CHECK(r.output.find("/tenancy/v1/properties/{uprn}/tenancy") == std::string::npos);
   CHECK_THAT(r.output, Catch::Contains("/asb/v1/cases/{case_id}"));
+  // The CCTV agreement's emergency permission is not part of any operation: the IG officer is
+  // told so (docs/agreements.md §2.8).
+  CHECK_THAT(r.output, Catch::Contains("note: emergency permission "
+                                       "kingsbury-cctv-evidence/police-risk-to-life on endpoint"));
 
   // Before the examples take effect nothing is in force: each agreement is noted, none described.
   run_result early = run("openapi " + agreements_dir +

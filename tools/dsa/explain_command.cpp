@@ -99,7 +99,8 @@ bool seed_from_store(const explain_args& args, const policy::agreement_set& set,
     }
     for (const policy::permission& p : a->permissions) {
       if (p.id == c.permission && !p.volume_caps.empty()) {
-        counter.record(*a, p, policy::cap_keys{c.requester, c.case_ref, c.acting_user},
+        counter.record(*a, p,
+                       policy::cap_keys{c.requester, c.case_ref, c.acting_user, c.incident_ref},
                        time_point(std::chrono::microseconds(c.time_us)));
         ++source.seeded;
       }
