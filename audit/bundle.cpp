@@ -813,34 +813,4 @@ std::optional<std::string> public_key_fingerprint(std::string_view pem) {
   return out;
 }
 
-result<std::string> read_subject_key(const std::filesystem::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
-    return fail("cannot read subject key " + path.string());
-  }
-  std::string text(std::istreambuf_iterator<char>(in), {});
-  std::string_view hex = text;
-  if (!hex.empty() && hex.back() == '\n') {
-    hex.remove_suffix(1);
-  }
-  const bool lower_hex = std::all_of(hex.begin(), hex.end(), [](char c) {
-    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
-  });
-  if (hex.size() != 64 || !lower_hex) {
-    return fail("subject key " + path.string() +
-                " is not 64 lowercase hex digits and a newline (the 32-byte secret the gateway "
-                "creates at audit.subject_key)");
-  }
-  return *from_hex(hex);
-}
-
-std::string subject_hmac(std::string_view secret, std::string_view identifier) {
-  unsigned char mac[32];
-  std::size_t len = 0;
-  EVP_Q_mac(nullptr, "HMAC", nullptr, "SHA256", nullptr, secret.data(), secret.size(),
-            reinterpret_cast<const unsigned char*>(identifier.data()), identifier.size(), mac,
-            sizeof mac, &len);
-  return common::to_hex(std::span<const std::uint8_t>(mac, len));
-}
-
 }  // namespace dsa::audit

@@ -47,7 +47,8 @@ struct bundle_selection {
   enum class by { case_ref, request_id, subject, seq_range };
   by criterion = by::case_ref;
   // case_ref: the case reference; request_id: the request id; subject: the lowercase-hex
-  // HMAC-SHA-256 of the subject identifier (subject_hmac), matched against entries' `subjects`.
+  // HMAC-SHA-256 of the subject identifier (audit/subject_key.hpp), matched against entries'
+  // `subjects`.
   std::string value;
   std::uint64_t first_seq = 0, last_seq = 0;  // seq_range, inclusive
 };
@@ -135,11 +136,5 @@ struct bundle_problem {
 // Lowercase hex SHA-256 of the DER SubjectPublicKeyInfo of a PEM public key; nullopt if the PEM
 // does not parse.
 [[nodiscard]] std::optional<std::string> public_key_fingerprint(std::string_view pem);
-
-// The subject-hash secret from its file: 64 lowercase hex digits and an optional newline
-// (docs/evidence-bundle.md). Returns the 32 secret bytes; fails naming the file.
-[[nodiscard]] result<std::string> read_subject_key(const std::filesystem::path& path);
-// Lowercase hex HMAC-SHA-256(secret, identifier): the value entries record in `subjects`.
-[[nodiscard]] std::string subject_hmac(std::string_view secret, std::string_view identifier);
 
 }  // namespace dsa::audit

@@ -193,6 +193,8 @@ struct fixture {
       REQUIRE(append_sync(*s, request(12, "ASB-6", "1.2.0", asb_text)).ok);
     }
     std::ofstream(dir / "subject.key") << secret_hex << "\n";
+    std::filesystem::permissions(dir / "subject.key", std::filesystem::perms::owner_read |
+                                                          std::filesystem::perms::owner_write);
     std::ofstream(key) << take(reader::open(opts.db_path), error)->meta("public_key").value();
   }
 
@@ -285,10 +287,7 @@ TEST_CASE("dsa audit bundle selects by case, request, seq range and subject; ver
   CHECK(checked.output.find(dsa::common::sha256_hex(asb_text)) != std::string::npos);
 }
 
-TEST_CASE("the key fingerprint and subject hash are the documented constructions", "[bundle]") {
-  // RFC 4231 test case 1.
-  CHECK(subject_hmac(std::string(20, '\x0b'), "Hi There") ==
-        "b0344c61d8db38535ca8afceaf0bf12b881dc200c9833da726e9376c2e32cff7");
+TEST_CASE("the key fingerprint is the documented construction", "[bundle]") {
   temp_dir dir;
   std::string error;
   auto key = take(signing_key::load_or_create(dir / "k.pem"), error);
@@ -465,10 +464,12 @@ TEST_CASE("dsa audit bundle refuses a tampered store, an empty selection and bad
     CHECK(range.status == 2);
     CHECK(range.output.find("is not A..B") != std::string::npos);
     std::ofstream(f.dir / "short.key") << "abcd\n";
+    std::filesystem::permissions(f.dir / "short.key", std::filesystem::perms::owner_read |
+                                                          std::filesystem::perms::owner_write);
     auto key = run("bundle " + f.db + " --subject X --key-file " + q(f.dir / "short.key") +
                    " --out " + q(out));
     CHECK(key.status == 2);
-    CHECK(key.output.find("not 64 lowercase hex digits") != std::string::npos);
+    CHECK(key.output.find("lowercase hex characters (32 bytes)") != std::string::npos);
     CHECK(run("bundle --db " + q(f.dir / "none.db") + " --seq 0..1 --out " + q(out)).status == 2);
     CHECK_FALSE(std::filesystem::exists(out));
   }

@@ -16,6 +16,7 @@
 #include "audit/bundle.hpp"
 #include "audit/entry.hpp"
 #include "audit/reader.hpp"
+#include "audit/subject_key.hpp"
 #include "common/version.hpp"
 #include "tools/dsa/audit_cli.hpp"
 
@@ -93,13 +94,17 @@ int run_bundle(const bundle_args& a) {
     sel.criterion = audit::bundle_selection::by::request_id;
     sel.value = a.request_id;
   } else if (!a.subject.empty()) {
-    auto secret = audit::read_subject_key(a.subject_key);
-    if (!secret) {
-      std::cerr << me << secret.error() << "\n";
+    auto key = audit::subject_key::load(a.subject_key);
+    if (!key) {
+      std::cerr << me << key.error() << "\n";
       return 2;
     }
     sel.criterion = audit::bundle_selection::by::subject;
-    sel.value = audit::subject_hmac(*secret, a.subject);
+    sel.value = (*key)->hash(a.subject);
+    if (sel.value.empty()) {
+      std::cerr << me << "cannot compute HMAC-SHA-256 of the subject identifier\n";
+      return 2;
+    }
   } else {
     auto range = parse_seq_range(a.seq);
     if (!range) {
