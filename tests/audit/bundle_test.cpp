@@ -270,7 +270,8 @@ TEST_CASE("dsa audit bundle selects by case, request, seq range and subject; ver
     CHECK(checked.output.find("valid: evidence bundle") != std::string::npos);
     CHECK(checked.output.find("checkpoint of size 13, signed ") != std::string::npos);
     CHECK(checked.output.find("entries      " + std::to_string(c.entries.size()) + ", and " +
-                              std::to_string(c.texts.size()) + " agreement texts") !=
+                              std::to_string(c.texts.size()) +
+                              (c.texts.size() == 1 ? " agreement text;" : " agreement texts;")) !=
           std::string::npos);
     // The subject identifier itself never enters the bundle, only its keyed hash.
     CHECK(text.find("943 476 5919") == std::string::npos);

@@ -155,8 +155,9 @@ int run_bundle(const bundle_args& a) {
     report << (i == 0 ? " " : ", ") << b.entries[i].leaf_index;
   }
   report << (b.entries.size() > 12 ? ", …)" : ")") << ", " << b.agreement_texts.size()
-         << " agreement texts, proven against the checkpoint of \"" << b.checkpoint.c.origin
-         << "\" at size " << b.checkpoint.c.size
+         << (b.agreement_texts.size() == 1 ? " agreement text" : " agreement texts")
+         << ", proven against the checkpoint of \"" << b.checkpoint.c.origin << "\" at size "
+         << b.checkpoint.c.size
          << (b.checkpoint.c.time_us ? " signed " + audit::format_utc(*b.checkpoint.c.time_us)
                                     : std::string())
          << "\n";
@@ -303,7 +304,8 @@ int run_verify_bundle(const std::string& key_path, const std::string& path) {
             << "  root         " << audit::to_base64(c.root) << "\n"
             << "  key          sha256 " << b.public_key_sha256 << " (the key given with --key)\n"
             << "  entries      " << b.entries.size() << ", and " << b.agreement_texts.size()
-            << " agreement texts; each proven to be in the signed log at its seq\n"
+            << (b.agreement_texts.size() == 1 ? " agreement text" : " agreement texts")
+            << "; each proven to be in the signed log at its seq\n"
             << "  selection    " << selection_text(b.selection)
             << " (recorded by the bundler, not signed)\n"
             << "  created      " << b.created_time << " by " << b.created_by << "\n\n";
