@@ -546,6 +546,70 @@ TEST_CASE("report: the JSON figures equal dsa audit stats over the same range", 
   CHECK(fig.at("emergency_disclosures").as_array().empty());
 }
 
+TEST_CASE("report: emergency disclosures with their reviews, overdue ones marked", "[cli][desk]") {
+  temp_dir dir;
+  std::vector<entry> log;
+  // An emergency disclosure whose review fell due long ago and was never recorded.
+  log.push_back(request(0, utc(28, 10, 0), "police", "cctv", entry_decision::allow, ""));
+  log.back().incident_ref = "NP-20260328-0001";
+  log.back().justification = "Child missing, last seen near the bus station";
+  log.back().review_due_us = utc(31, 10, 0);
+  // One that was reviewed (the review entry comes after the report's range).
+  log.push_back(request(1, utc(28, 11, 0), "police", "cctv", entry_decision::allow, ""));
+  log.back().incident_ref = "NP-20260328-0002";
+  log.back().justification = "Fire, two people unaccounted for";
+  log.back().review_due_us = utc(31, 11, 0);
+  // A refused emergency request: nothing left, so no review is owed.
+  log.push_back(request(2, utc(28, 12, 0), "police", "cctv", entry_decision::deny,
+                        "justification_too_short"));
+  log.back().incident_ref = "NP-20260328-0003";
+  log.back().justification = "urgent";
+  // An ordinary disclosure is not in the section.
+  log.push_back(request(3, utc(28, 13, 0), "police", "cctv", entry_decision::allow, ""));
+  entry review = make_entry(4);
+  review.kind = entry_kind::review;
+  review.time_us = utc(30, 9, 0);
+  review.request_id = "req-1";
+  review.details["seq"] = 1;
+  review.details["outcome"] = "justified";
+  review.details["reviewer"] = "J. Smith, IG lead";
+  review.details["note"] = "Life at risk; footage limited to the hour";
+  log.push_back(review);
+  auto opts = write_log(dir, log);
+  const std::string db = "--db " + q(opts.db_path);
+
+  const auto json_out = dir / "report.json";
+  auto report = run("report " + db + " --since 2026-03-28 --until 2026-03-29 --format json --out " +
+                    q(json_out));
+  INFO(report.output);
+  REQUIRE(report.status == 0);
+  const boost::json::value doc = boost::json::parse(slurp(json_out));
+  const auto& em = doc.at("figures").at("emergency_disclosures").as_array();
+  REQUIRE(em.size() == 3);
+  std::map<std::string, std::string> status;
+  for (const auto& e : em) {
+    status[std::string(e.at("entry").at("request_id").as_string())] =
+        std::string(e.at("review_status").as_string());
+  }
+  CHECK(status == std::map<std::string, std::string>{
+                      {"req-0", "overdue"}, {"req-1", "reviewed"}, {"req-2", "none_owed"}});
+  for (const auto& e : em) {
+    if (e.at("entry").at("request_id") == "req-1") {
+      REQUIRE(e.at("reviews").as_array().size() == 1);
+      CHECK(e.at("reviews").as_array()[0].at("details").at("outcome") == "justified");
+    }
+  }
+
+  const auto html_out = dir / "report.html";
+  auto page = run("report " + db + " --since 2026-03-28 --until 2026-03-29 --out " + q(html_out));
+  REQUIRE(page.status == 0);
+  const std::string html = slurp(html_out);
+  CHECK(html.find("OVERDUE: review was due") != std::string::npos);
+  CHECK(html.find("justified by J. Smith, IG lead") != std::string::npos);
+  CHECK(html.find("refused: nothing disclosed, no review owed") != std::string::npos);
+  CHECK(html.find("Child missing, last seen near the bus station") != std::string::npos);
+}
+
 TEST_CASE("report: one self-contained, escaped HTML page; a failing store is said so, exit 1",
           "[cli][desk]") {
   temp_dir dir;

@@ -89,6 +89,7 @@ struct figures {
       volume_cap;
   std::vector<boost::json::object> emergencies;  // stored entries with an incident_ref
   std::map<std::string, std::vector<boost::json::object>> reviews;  // by reviewed request id
+  std::int64_t made_us = 0;  // when the report was made: what "overdue" is measured against
 };
 
 // SHA-256 over the DER bytes a PEM block carries: what `openssl pkey -pubin -outform DER |
@@ -178,9 +179,28 @@ std::vector<std::string> days_between(std::int64_t since_us, std::int64_t until_
   return out;
 }
 
+// Where an emergency entry stands (docs/auditing.md, "The governance report"): "reviewed" when a
+// review names its request id; else, for a disclosure (decision allow), "overdue" once its
+// review_due_us has passed and "awaiting" before; "none_owed" for a refused emergency request,
+// which disclosed nothing.
+std::string review_status(const figures& f, const boost::json::object& e) {
+  auto it = f.reviews.find(string_member(e, "request_id").value_or(""));
+  if (it != f.reviews.end() && !it->second.empty()) {
+    return "reviewed";
+  }
+  if (string_member(e, "decision").value_or("") != "allow") {
+    return "none_owed";
+  }
+  const auto due = int_member(e, "review_due_us");
+  return due && *due < f.made_us ? "overdue" : "awaiting";
+}
+
 result<figures> gather(const audit::reader& r, const audit::query_filter& range,
                        const date::time_zone& zone) {
   figures f;
+  f.made_us = std::chrono::duration_cast<std::chrono::microseconds>(
+                  std::chrono::system_clock::now().time_since_epoch())
+                  .count();
   auto run = [&](std::vector<std::string> by, const audit::query_filter& filter,
                  std::vector<audit::group_count>& out) -> result<void> {
     audit::stats_options options;
@@ -352,6 +372,7 @@ boost::json::object figures_json(const figures& f, const date::time_zone& zone) 
     boost::json::object out;
     out["entry"] = std::move(item);
     out["reviews"] = std::move(reviews);
+    out["review_status"] = review_status(f, e);
     if (auto t = int_member(e, "time_us")) {
       out["time"] = format_time_in(*t, zone);
     }
@@ -744,10 +765,16 @@ svg text { font-size: 11px; fill: #333; font-family: inherit; }
           }
         }
       } else {
+        const std::string status = review_status(*f, e);
         const auto due = int_member(e, "review_due_us");
-        review = due ? (*due < now_us ? "OVERDUE: review was due " : "awaiting review, due ") +
-                           format_time_in(*due, zone)
-                     : std::string("not reviewed");
+        const std::string due_text = due ? format_time_in(*due, zone) : std::string("not set");
+        if (status == "overdue") {
+          review = "OVERDUE: review was due " + due_text;
+        } else if (status == "awaiting") {
+          review = "awaiting review, due " + due_text;
+        } else {
+          review = "refused: nothing disclosed, no review owed";
+        }
       }
       const auto t = int_member(e, "time_us");
       h += "<tr>" + td(t ? format_time_in(*t, zone) : std::string()) + td(id) +
