@@ -211,18 +211,21 @@ int run_policy_bench(const policy_args& args) {
     }
     return engine.decide_for(p.who.party, v, counter).allowed;
   };
+  auto view_of = [&now](const prepared& p) {
+    return policy::request_view{.method = p.method,
+                                .path = p.path,
+                                .query = p.query,
+                                .purpose = p.purpose,
+                                .case_ref = p.case_ref,
+                                .acting_user = p.acting_user,
+                                .now = now};
+  };
   std::vector<float> latencies_ns;
   latencies_ns.reserve(static_cast<std::size_t>(args.decisions));
   std::size_t allowed = 0;
   // Warm up caches and the counter's maps.
   for (const prepared& p : requests) {
-    policy::request_view v{.method = p.method,
-                           .path = p.path,
-                           .query = p.query,
-                           .purpose = p.purpose,
-                           .case_ref = p.case_ref,
-                           .acting_user = p.acting_user,
-                           .now = now};
+    const policy::request_view v = view_of(p);
     allowed += decide(p, v) ? 1 : 0;
   }
   allowed = 0;
@@ -230,13 +233,7 @@ int run_policy_bench(const policy_args& args) {
   for (int n = 0; n < args.decisions; ++n) {
     const prepared& p = requests[static_cast<std::size_t>(n) % requests.size()];
     auto t0 = steady_clock::now();
-    policy::request_view v{.method = p.method,
-                           .path = p.path,
-                           .query = p.query,
-                           .purpose = p.purpose,
-                           .case_ref = p.case_ref,
-                           .acting_user = p.acting_user,
-                           .now = now};
+    const policy::request_view v = view_of(p);
     bool ok = decide(p, v);
     auto t1 = steady_clock::now();
     allowed += ok ? 1 : 0;

@@ -111,27 +111,7 @@ int run_agreement(const agreement_args& a) {
       rows.push_back(
           {std::to_string(e.seq), e.id, e.version, e.sha256, format_time(e.time_us), e.file});
     }
-    std::vector<std::size_t> width(head.size());
-    for (std::size_t i = 0; i < head.size(); ++i) {
-      width[i] = head[i].size();
-      for (const auto& row : rows) {
-        width[i] = std::max(width[i], row[i].size());
-      }
-    }
-    auto print = [&](const std::vector<std::string>& row) {
-      std::string line;
-      for (std::size_t i = 0; i < row.size(); ++i) {
-        line += row[i];
-        if (i + 1 < row.size()) {
-          line += std::string(width[i] - row[i].size() + 2, ' ');
-        }
-      }
-      std::cout << line << '\n';
-    };
-    print(head);
-    for (const auto& row : rows) {
-      print(row);
-    }
+    print_table(head, rows);
     return 0;
   }
   if (entries.empty()) {

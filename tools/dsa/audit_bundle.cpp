@@ -189,31 +189,10 @@ std::string selection_text(const audit::bundle_selection& s) {
   return "";
 }
 
-// Prints `rows` as columns padded to their widest cell (the last column unpadded).
-void print_table(const std::vector<std::vector<std::string>>& rows) {
-  std::vector<std::size_t> width;
-  for (const auto& row : rows) {
-    width.resize(std::max(width.size(), row.size()));
-    for (std::size_t i = 0; i < row.size(); ++i) {
-      width[i] = std::max(width[i], row[i].size());
-    }
-  }
-  for (const auto& row : rows) {
-    std::string line = "  ";
-    for (std::size_t i = 0; i < row.size(); ++i) {
-      line += row[i];
-      if (i + 1 < row.size()) {
-        line += std::string(width[i] - row[i].size() + 2, ' ');
-      }
-    }
-    std::cout << line << "\n";
-  }
-}
-
 void print_entries(const audit::evidence_bundle& b) {
-  std::vector<std::vector<std::string>> rows{{"seq", "time (UTC)", "kind", "decision", "status",
-                                              "bytes", "requester", "agreement", "case_ref",
-                                              "request"}};
+  const std::vector<std::string> head{"seq",   "time (UTC)", "kind",      "decision", "status",
+                                      "bytes", "requester",  "agreement", "case_ref", "request"};
+  std::vector<std::vector<std::string>> rows;
   for (const audit::bundle_entry& be : b.entries) {
     auto e = audit::entry_from_json(be.text);
     if (!e) {
@@ -229,11 +208,12 @@ void print_entries(const audit::evidence_bundle& b) {
                     e->bytes != 0 ? std::to_string(e->bytes) : "", e->requester.party, agreement,
                     e->case_ref, request});
   }
-  print_table(rows);
+  print_table(head, rows, "  ");
 }
 
 void print_agreement_texts(const audit::evidence_bundle& b) {
-  std::vector<std::vector<std::string>> rows{{"seq", "agreement", "version", "file", "sha256"}};
+  const std::vector<std::string> head{"seq", "agreement", "version", "file", "sha256"};
+  std::vector<std::vector<std::string>> rows;
   auto add = [&](const audit::bundle_entry& be) {
     auto e = audit::entry_from_json(be.text);
     if (!e || audit::kind_text(*e) != "agreement_text") {
@@ -252,9 +232,9 @@ void print_agreement_texts(const audit::evidence_bundle& b) {
   for (const auto& be : b.agreement_texts) {
     add(be);
   }
-  if (rows.size() > 1) {
+  if (!rows.empty()) {
     std::cout << "\n";
-    print_table(rows);
+    print_table(head, rows, "  ");
   }
 }
 

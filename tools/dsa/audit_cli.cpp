@@ -173,6 +173,34 @@ std::string csv_cell(std::string_view v) {
   return csv_field(v);
 }
 
+void print_table(const std::vector<std::string>& head,
+                 const std::vector<std::vector<std::string>>& rows, std::string_view indent) {
+  std::vector<std::size_t> width(head.size());
+  for (std::size_t i = 0; i < head.size(); ++i) {
+    width[i] = head[i].size();
+  }
+  for (const auto& row : rows) {
+    width.resize(std::max(width.size(), row.size()));
+    for (std::size_t i = 0; i < row.size(); ++i) {
+      width[i] = std::max(width[i], row[i].size());
+    }
+  }
+  auto print = [&](const std::vector<std::string>& row) {
+    std::string line(indent);
+    for (std::size_t i = 0; i < row.size(); ++i) {
+      line += row[i];
+      if (i + 1 < row.size()) {
+        line += std::string(width[i] - row[i].size() + 2, ' ');
+      }
+    }
+    std::cout << line << '\n';
+  };
+  print(head);
+  for (const auto& row : rows) {
+    print(row);
+  }
+}
+
 namespace {
 
 // The spellings a filter on `what` can match, for the error that lists them.

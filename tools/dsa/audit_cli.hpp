@@ -55,6 +55,10 @@ std::string csv_field(std::string_view v);
 // return) gets a leading apostrophe first, so a spreadsheet shows it as text instead of running
 // it as a formula (docs/auditing.md, "CSV").
 std::string csv_cell(std::string_view v);
+// `head` and `rows` on stdout as columns padded to their widest cell, two spaces apart, each line
+// after `indent`; a row may have fewer cells than the head (the last cell is never padded).
+void print_table(const std::vector<std::string>& head,
+                 const std::vector<std::vector<std::string>>& rows, std::string_view indent = "");
 
 // The filters `dsa audit query`, `stats` and `report` share: each list option takes several
 // values, comma-separated or by repeating the option; an entry matches when each given filter

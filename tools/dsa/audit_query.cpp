@@ -354,27 +354,7 @@ int run_query(const query_args& a) {
     return 2;
   }
   if (a.format == "table") {
-    std::vector<std::size_t> width(table_head.size());
-    for (std::size_t i = 0; i < width.size(); ++i) {
-      width[i] = table_head[i].size();
-      for (const auto& row : rows) {
-        width[i] = std::max(width[i], row[i].size());
-      }
-    }
-    auto print = [&](const std::vector<std::string>& row) {
-      std::string line;
-      for (std::size_t i = 0; i < row.size(); ++i) {
-        line += row[i];
-        if (i + 1 < row.size()) {
-          line += std::string(width[i] - row[i].size() + 2, ' ');
-        }
-      }
-      std::cout << line << '\n';
-    };
-    print(table_head);
-    for (const auto& row : rows) {
-      print(row);
-    }
+    print_table(table_head, rows);
     std::cout << rows.size() << (rows.size() == 1 ? " entry" : " entries");
     if (streamed > 0) {
       std::cout << " (" << streamed << " streamed disclosure" << (streamed == 1 ? "" : "s")
