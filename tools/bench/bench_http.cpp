@@ -1,6 +1,7 @@
-// `dsa-bench http`: the command line and its three modes — load a running gateway (--url), a
-// gateway of its own over the sample upstream (--self), and the docs/design.md §9 proxy bars side
-// by side with nginx (--compare-nginx). The parts each do one job: load.hpp (the load generator),
+// `dsa-bench http`: the command line and its modes — load a running gateway (--url), a gateway of
+// its own over the sample upstream (--self), the docs/design.md §9 proxy bars side by side with
+// nginx (--compare-nginx), and the streaming bar, one large body through each (--compare-nginx
+// --stream-mib). The parts each do one job: load.hpp (the load generator),
 // gateway_rig.hpp and nginx_rig.hpp (the two proxies), fast_upstream.hpp (the in-process
 // upstream), cpu_time.hpp (CPU from /proc), store_floor.hpp (the latency floor); starting and
 // stopping processes is tests/common/process.hpp, shared with the integration tests.
@@ -8,6 +9,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdint>
 #include <cstdio>
 #include <exception>
 #include <filesystem>
@@ -15,8 +17,11 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
+#include "audit/entry.hpp"
+#include "audit/reader.hpp"
 #include "tests/common/process.hpp"
 #include "tools/bench/bench.hpp"
 #include "tools/bench/cpu_time.hpp"
@@ -41,6 +46,9 @@ struct http_options : load_options {
   bool compare_nginx = false;
   std::string nginx_binary;
   bool keep_dir = false;
+  // --stream-mib (with --compare-nginx): the streaming comparison instead (see run_stream).
+  std::uint64_t stream_mib = 0;
+  int stream_downloads = 3;
   // The latency floor (store_floor.hpp): commits timed, and where with --url.
   std::size_t floor_commits = 500;
   std::string floor_dir;
@@ -285,6 +293,267 @@ int run_compare(http_options o) {
   return gateway_ok ? 0 : 1;
 }
 
+// ---------------------------------------------------------------------------------------------
+// --compare-nginx --stream-mib N: the streaming bar (docs/performance.md, "Streaming a 256 MiB
+// body"). fast_upstream answers stream_path with an N MiB generated body; the gateway relays it
+// as a streamed endpoint (no JSON rules, docs/design.md §4.5), nginx with its default
+// proxy_buffering. Each side is downloaded --downloads times over one mTLS connection, every byte
+// hashed; a body whose SHA-256 is not the upstream's is an error, not a speed.
+
+struct stream_side {
+  std::string name;
+  std::vector<double> mib_s;  // the downloads whose body was whole and right, in order
+  int errors = 0;
+  double mib = 0;  // every body byte received, in MiB (what CPU is divided by)
+  std::int64_t cpu_us = 0;
+  std::vector<std::pair<std::string, std::int64_t>> per_thread;  // name, CPU µs
+  std::int64_t rss_start_kib = -1, rss_peak_kib = -1;            // VmHWM before / after
+};
+
+double median_of(std::vector<double> v) {
+  if (v.empty()) {
+    return 0;
+  }
+  std::sort(v.begin(), v.end());
+  const std::size_t n = v.size();
+  return n % 2 == 1 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+double best_of(const std::vector<double>& v) {
+  return v.empty() ? 0 : *std::max_element(v.begin(), v.end());
+}
+
+// "" when the store holds exactly `count` disclosure_completed entries for stream_path and each
+// records `bytes` bytes with SHA-256 `sha256` (what the client received); otherwise what differs.
+// Read after the gateway stopped, since the end entry is committed after the last byte left.
+std::string check_stream_audit(const fs::path& db, const std::string& sha256, std::uint64_t bytes,
+                               int count) {
+  auto opened = audit::reader::open(db);
+  if (!opened) {
+    return opened.error();
+  }
+  audit::query_filter f;
+  f.kind = "disclosure_completed";
+  int seen = 0;
+  std::string problem;
+  auto queried = (*opened)->query(f, [&](std::string_view text) {
+    const std::optional<audit::entry> e = audit::entry_from_json(text);
+    if (!e) {
+      problem = "an entry of " + db.string() + " does not parse: " + std::string(text);
+      return false;
+    }
+    if (e->path != stream_path) {
+      return true;
+    }
+    ++seen;
+    if (e->body_sha256 != sha256 || e->bytes != static_cast<std::int64_t>(bytes)) {
+      problem = "entry " + std::to_string(e->seq) + " records " + std::to_string(e->bytes) +
+                " bytes with sha256 " + e->body_sha256 + "; the client received " +
+                std::to_string(bytes) + " bytes with sha256 " + sha256;
+      return false;
+    }
+    return true;
+  });
+  if (!queried) {
+    return queried.error();
+  }
+  if (!problem.empty()) {
+    return problem;
+  }
+  if (seen != count) {
+    return std::to_string(seen) + " disclosure_completed entries for " + std::string(stream_path) +
+           " in " + db.string() + ", " + std::to_string(count) + " whole downloads";
+  }
+  return {};
+}
+
+void print_stream_side(const stream_side& r) {
+  const double mib = std::max(1.0, r.mib);
+  std::printf("  %-8s best %7.1f MiB/s  median %7.1f MiB/s  CPU %6.2f ms/MiB", r.name.c_str(),
+              best_of(r.mib_s), median_of(r.mib_s), static_cast<double>(r.cpu_us) / 1000 / mib);
+  if (r.rss_peak_kib >= 0) {
+    std::printf("  peak RSS %.1f MiB (%.1f before)", static_cast<double>(r.rss_peak_kib) / 1024,
+                static_cast<double>(r.rss_start_kib) / 1024);
+  }
+  std::printf("  (%zu whole downloads, %d errors)\n", r.mib_s.size(), r.errors);
+  for (const auto& [name, us] : r.per_thread) {
+    std::printf("           thread %-16s %6.2f ms/MiB\n", name.c_str(),
+                static_cast<double>(us) / 1000 / mib);
+  }
+}
+
+int run_stream(const http_options& o) {
+  const fs::path src = fs::absolute(o.source_dir);
+  if (!fs::exists(src / "certs/make-dev-pki.sh")) {
+    std::fprintf(stderr,
+                 "dsa-bench http --compare-nginx --stream-mib: run from the repository root or "
+                 "pass --source\n");
+    return 2;
+  }
+  bench_dir dir(src, "dsa-bench-stream", o.keep_dir);
+  const std::uint64_t bytes = o.stream_mib << 20;
+  fast_upstream upstream(bytes);
+  const std::string& want = upstream.stream_sha256();
+  std::printf(
+      "dsa-bench http --compare-nginx --stream-mib %llu: upstream 127.0.0.1:%u (in-process, "
+      "%llu-byte application/octet-stream body, sha256 %s), %d downloads per side over one mTLS "
+      "connection each\n",
+      static_cast<unsigned long long>(o.stream_mib), static_cast<unsigned>(upstream.port()),
+      static_cast<unsigned long long>(bytes), want.c_str(), o.stream_downloads);
+
+  auto measure = [&](const std::string& title, pid_t pid, bool with_children,
+                     const std::string& authority, stream_side& r) {
+    http_options run = o;
+    use_bench_client(run, dir.pki(), authority);
+    run.url = "https://" + authority + std::string(stream_path);
+    run.headers = o.headers;
+    run.headers.insert(run.headers.begin(),
+                       {std::string(bench_headers[0]), std::string(bench_headers[1]),
+                        "Accept: application/octet-stream"});
+    std::vector<pid_t> pids{pid};
+    if (with_children) {
+      for (pid_t c : children_of(pid)) {
+        pids.push_back(c);
+      }
+    }
+    std::map<std::pair<pid_t, pid_t>, thread_cpu> before;
+    for (pid_t p : pids) {
+      for (auto& [tid, t] : threads_cpu(p)) {
+        before[{p, tid}] = t;
+      }
+    }
+    const pid_t client_tid = static_cast<pid_t>(gettid());
+    const std::int64_t up_before = threads_cpu(getpid())[upstream.tid()].us;
+    const std::int64_t client_before = threads_cpu(getpid())[client_tid].us;
+    std::printf("\n--- %s\n", title.c_str());
+    const download_report rep = run_downloads(run, o.stream_downloads);
+    const std::int64_t up_cpu = threads_cpu(getpid())[upstream.tid()].us - up_before;
+    const std::int64_t client_cpu = threads_cpu(getpid())[client_tid].us - client_before;
+    std::map<std::string, std::int64_t> by_name;
+    for (pid_t p : pids) {
+      for (auto& [tid, t] : threads_cpu(p)) {
+        auto it = before.find({p, tid});
+        const std::int64_t d = t.us - (it == before.end() ? 0 : it->second.us);
+        r.cpu_us += d;
+        by_name[t.name + (with_children ? "[" + std::to_string(p) + "]" : "")] += d;
+      }
+    }
+    for (auto& kv : by_name) {
+      r.per_thread.emplace_back(kv);
+    }
+    if (!rep.error.empty()) {
+      std::printf("  error         %s\n", rep.error.c_str());
+      ++r.errors;
+    }
+    int n = 0;
+    for (const download& d : rep.downloads) {
+      ++n;
+      const double mib = static_cast<double>(d.bytes) / (1 << 20);
+      r.mib += mib;
+      std::string verdict;
+      if (!d.error.empty()) {
+        verdict = d.error;
+      } else if (d.status != 200) {
+        verdict = "status " + std::to_string(d.status);
+      } else if (d.bytes != bytes) {
+        verdict = std::to_string(d.bytes) + " bytes, not " + std::to_string(bytes);
+      } else if (d.sha256 != want) {
+        verdict = "sha256 " + d.sha256 + " is not the upstream's";
+      }
+      const double rate = d.seconds > 0 ? mib / d.seconds : 0;
+      std::printf("  download %d    %.1f MiB in %.3f s = %.1f MiB/s  %s\n", n, mib, d.seconds, rate,
+                  verdict.empty() ? "sha256 matches the upstream's" : verdict.c_str());
+      if (verdict.empty()) {
+        r.mib_s.push_back(rate);
+      } else {
+        ++r.errors;
+      }
+    }
+    const double mib = std::max(1.0, r.mib);
+    std::printf("  TLS           %s, %d reconnect(s)\n", rep.tls.c_str(), rep.reconnects);
+    std::printf("  upstream      %.2f ms CPU per MiB (in-process thread)\n",
+                static_cast<double>(up_cpu) / 1000 / mib);
+    std::printf("  client        %.2f ms CPU per MiB (this thread: TLS, parse, SHA-256)\n",
+                static_cast<double>(client_cpu) / 1000 / mib);
+  };
+
+  stream_side gw_side;
+  gw_side.name = "gateway";
+  bool gateway_ok = true;
+  {
+    gateway_rig gw(gateway_binary(o), dir,
+                   "{url: \"http://127.0.0.1:" + std::to_string(upstream.port()) + "\"}");
+    gw_side.rss_start_kib = peak_rss_kib(gw.pid());
+    measure("dsa-gateway (threads: 1, streamed endpoint, two-phase durable audit)", gw.pid(), false,
+            gw.authority(), gw_side);
+    gw_side.rss_peak_kib = peak_rss_kib(gw.pid());
+    gateway_ok = stop_gateway(gw, dir, "--compare-nginx --stream-mib");
+  }
+  // Every whole download must have its disclosure_completed entry with the same digest.
+  const std::string audit_problem = check_stream_audit(dir.path() / "audit.db", want, bytes,
+                                                       static_cast<int>(gw_side.mib_s.size()));
+
+  stream_side ng_side;
+  ng_side.name = "nginx";
+  bool have_nginx = false;
+  const std::string nginx = find_nginx(o.nginx_binary);
+  if (nginx.empty()) {
+    std::printf(
+        "\n--- nginx: not installed (apt-get install nginx-light); the nginx side was "
+        "skipped\n");
+  } else {
+    nginx_rig ng(nginx, dir.path(), dir.pki(), upstream.port());
+    if (!ng.started()) {
+      std::fprintf(stderr,
+                   "dsa-bench http --compare-nginx --stream-mib: nginx did not start; see %s\n",
+                   ng.error_log().c_str());
+      return 2;
+    }
+    const std::vector<pid_t> workers = children_of(ng.pid());
+    const pid_t worker = workers.empty() ? ng.pid() : workers.front();
+    ng_side.rss_start_kib = peak_rss_kib(worker);
+    measure("nginx (worker_processes 1, mTLS, proxy_pass, default proxy_buffering)", ng.pid(), true,
+            "127.0.0.1:" + std::to_string(ng.port()), ng_side);
+    ng_side.rss_peak_kib = peak_rss_kib(worker);
+    have_nginx = true;
+  }
+
+  std::printf("\n=== side by side (same upstream, same %llu MiB body, %d downloads each)\n",
+              static_cast<unsigned long long>(o.stream_mib), o.stream_downloads);
+  print_stream_side(gw_side);
+  if (have_nginx) {
+    print_stream_side(ng_side);
+    std::printf("           (nginx's peak RSS is its worker's)\n");
+    const double med =
+        median_of(ng_side.mib_s) > 0 ? median_of(gw_side.mib_s) / median_of(ng_side.mib_s) : 0.0;
+    const double best =
+        best_of(ng_side.mib_s) > 0 ? best_of(gw_side.mib_s) / best_of(ng_side.mib_s) : 0.0;
+    const double ng_cpu = static_cast<double>(ng_side.cpu_us) / std::max(1.0, ng_side.mib);
+    const double gw_cpu = static_cast<double>(gw_side.cpu_us) / std::max(1.0, gw_side.mib);
+    std::printf(
+        "  gateway/nginx  throughput x%.2f (median), x%.2f (best)  CPU per MiB x%.2f  (streaming "
+        "bar: throughput >= 0.80)\n",
+        med, best, ng_cpu > 0 ? gw_cpu / ng_cpu : 0.0);
+  }
+  if (audit_problem.empty()) {
+    std::printf(
+        "  audited sha256 matches (%zu disclosure_completed entries for %s, %llu bytes, %s)\n",
+        gw_side.mib_s.size(), std::string(stream_path).c_str(),
+        static_cast<unsigned long long>(bytes), want.c_str());
+  } else {
+    std::printf("  audited sha256 DOES NOT MATCH: %s\n", audit_problem.c_str());
+  }
+  if (o.keep_dir) {
+    std::printf("  kept %s\n", dir.path().c_str());
+  }
+  // A download stops the side's run at its first error, so "whole" is every download right.
+  const auto whole_side = [&](const stream_side& r) {
+    return r.errors == 0 && r.mib_s.size() == static_cast<std::size_t>(o.stream_downloads);
+  };
+  const bool whole = whole_side(gw_side) && (!have_nginx || whole_side(ng_side));
+  return gateway_ok && whole && audit_problem.empty() ? 0 : 1;
+}
+
 // --url: load a running gateway; with --floor-dir, also the latency floor of its disk.
 int run_url(const http_options& o) {
   std::optional<store_floor> floor;
@@ -339,6 +608,17 @@ void add_http_bench(CLI::App& app, int& status) {
   self->excludes(compare);
   sub->add_option("--nginx", opts->nginx_binary,
                   "--compare-nginx: the nginx binary (default: /usr/sbin/nginx if present)");
+  auto* stream_mib = sub->add_option(
+      "--stream-mib", opts->stream_mib,
+      "--compare-nginx: instead of the request load, stream one generated body of this many MiB "
+      "through each side (a streamed endpoint on the gateway), --downloads times over one mTLS "
+      "connection, checking every byte's SHA-256 and the gateway's audit entry; MiB/s, CPU per "
+      "MiB, peak RSS");
+  stream_mib->check(CLI::Range(std::uint64_t{1}, stream_max_bytes >> 20))->needs(compare);
+  sub->add_option("--downloads", opts->stream_downloads,
+                  "--stream-mib: downloads per side (default 3)")
+      ->check(CLI::Range(1, 100))
+      ->needs(stream_mib);
   sub->add_flag("--keep", opts->keep_dir,
                 "--self, --compare-nginx: keep the temporary directory (configs, logs, audit "
                 "store)");
@@ -369,6 +649,10 @@ void add_http_bench(CLI::App& app, int& status) {
   sub->callback([opts, &status, sub] {
     if (opts->self) {
       status = guarded(" --self", [&] { return run_self(*opts); });
+      return;
+    }
+    if (opts->compare_nginx && opts->stream_mib > 0) {
+      status = guarded(" --compare-nginx --stream-mib", [&] { return run_stream(*opts); });
       return;
     }
     if (opts->compare_nginx) {

@@ -69,4 +69,15 @@ std::vector<pid_t> children_of(pid_t pid) {
   return out;
 }
 
+std::int64_t peak_rss_kib(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind("VmHWM:", 0) == 0) {
+      return std::atoll(line.c_str() + 6);
+    }
+  }
+  return -1;
+}
+
 }  // namespace dsa::bench

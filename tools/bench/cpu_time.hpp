@@ -23,6 +23,9 @@ struct thread_cpu {
 // The threads of `pid` alive now, by thread id (/proc/PID/task/TID/stat).
 [[nodiscard]] std::map<pid_t, thread_cpu> threads_cpu(pid_t pid);
 
+// The peak resident set of `pid` so far (VmHWM in /proc/PID/status), in KiB; -1 if unreadable.
+[[nodiscard]] std::int64_t peak_rss_kib(pid_t pid);
+
 // The children of a process (nginx's workers), from /proc/PID/task/PID/children.
 [[nodiscard]] std::vector<pid_t> children_of(pid_t pid);
 

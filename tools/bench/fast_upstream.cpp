@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
@@ -10,6 +11,10 @@
 #include <boost/asio/write.hpp>
 #include <cstring>
 #include <exception>
+#include <string_view>
+
+#include "common/hex.hpp"
+#include "tools/bench/gateway_rig.hpp"
 
 namespace dsa::bench {
 namespace {
@@ -17,6 +22,8 @@ namespace {
 namespace net = boost::asio;
 using tcp = net::ip::tcp;
 constexpr auto use_tuple = net::as_tuple(net::use_awaitable);
+// The request line of the stream path (gateway_rig.hpp's stream_path).
+const std::string stream_request = "GET " + std::string(stream_path) + " ";
 
 // The upstream's answer for GET /asb/v1/cases/…: about 1 KiB, with fields the agreement's
 // allow_fields removes (so the gateway's filter really rewrites the body).
@@ -36,10 +43,39 @@ const char* compare_body =
     R"json(the council.","housing_ref":"HSG-44-1203","officer_email":"case.officer@kingsbur)json"
     R"json(y.gov.uk.example"})json";
 
+// The stream's repeating block: 1 MiB, so each write hands the kernel a large piece, of
+// xorshift64 output, so nothing on the way could shortcut a repetitive body.
+std::string make_block() {
+  std::string block(1 << 20, '\0');
+  std::uint64_t x = 0x9e3779b97f4a7c15ULL;
+  for (std::size_t i = 0; i < block.size(); i += 8) {
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    std::memcpy(block.data() + i, &x, 8);
+  }
+  return block;
+}
+
 }  // namespace
 
-fast_upstream::fast_upstream()
-    : acceptor_(ioc_, tcp::endpoint(net::ip::make_address("127.0.0.1"), 0)) {
+fast_upstream::fast_upstream(std::uint64_t stream_bytes)
+    : acceptor_(ioc_, tcp::endpoint(net::ip::make_address("127.0.0.1"), 0)),
+      stream_bytes_(stream_bytes) {
+  if (stream_bytes_ > 0) {
+    stream_block_ = make_block();
+    stream_head_ = "HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\nContent-Length: " +
+                   std::to_string(stream_bytes_) + "\r\n\r\n";
+    // What every client's copy must hash to: exactly the bytes send_stream writes.
+    common::sha256_stream digest;
+    for (std::uint64_t left = stream_bytes_; left > 0;) {
+      const std::size_t n =
+          static_cast<std::size_t>(std::min<std::uint64_t>(left, stream_block_.size()));
+      digest.update(std::string_view(stream_block_).substr(0, n));
+      left -= n;
+    }
+    stream_sha256_ = digest.hex();
+  }
   const std::string body = compare_body;
   ok_ = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: " +
         std::to_string(body.size()) + "\r\n\r\n" + body;
@@ -84,7 +120,23 @@ net::awaitable<void> fast_upstream::serve(tcp::socket socket) {
       if (end == std::string::npos) {
         break;
       }
-      out += in.compare(pos, 18, "GET /asb/v1/cases/") == 0 ? ok_ : not_found_;
+      const bool stream =
+          stream_bytes_ > 0 && in.compare(pos, stream_request.size(), stream_request) == 0;
+      if (stream) {
+        // Earlier answers first, then the head and the body, in order.
+        if (!out.empty()) {
+          auto [wec, wn] = co_await net::async_write(socket, net::buffer(out), use_tuple);
+          if (wec) {
+            co_return;
+          }
+          out.clear();
+        }
+        if (!co_await send_stream(socket)) {
+          co_return;
+        }
+      } else {
+        out += in.compare(pos, 18, "GET /asb/v1/cases/") == 0 ? ok_ : not_found_;
+      }
       pos = end + 4;
     }
     in.erase(0, pos);
@@ -96,6 +148,28 @@ net::awaitable<void> fast_upstream::serve(tcp::socket socket) {
       out.clear();
     }
   }
+}
+
+}  // namespace dsa::bench
+
+namespace dsa::bench {
+
+net::awaitable<bool> fast_upstream::send_stream(tcp::socket& socket) {
+  auto [hec, hn] = co_await net::async_write(socket, net::buffer(stream_head_), use_tuple);
+  if (hec) {
+    co_return false;
+  }
+  for (std::uint64_t left = stream_bytes_; left > 0;) {
+    const std::size_t n =
+        static_cast<std::size_t>(std::min<std::uint64_t>(left, stream_block_.size()));
+    auto [wec, wn] =
+        co_await net::async_write(socket, net::buffer(stream_block_.data(), n), use_tuple);
+    if (wec) {
+      co_return false;
+    }
+    left -= n;
+  }
+  co_return true;
 }
 
 }  // namespace dsa::bench

@@ -51,10 +51,21 @@ endpoints:
                      /actions, /warnings]
       withhold_if: [{pointer: /restricted, equals: true}]
       add_headers: {Handling-Caveat: OFFICIAL-SENSITIVE}
+  # No JSON rules, so streamed (docs/design.md §4.5): `dsa-bench http --compare-nginx
+  # --stream-mib N` downloads it. max_bytes (16 GiB) is the --stream-mib ceiling, so the limit
+  # never cuts the body under measure.
+  - id: council-asb-case-bundle
+    provider: kingsbury-council
+    upstream: council-asb
+    method: GET
+    path: /asb/v1/cases/{case_id}/bundle
+    path_params: {case_id: "ASB-[0-9]{4}-[0-9]{6}"}
+    data_categories: [asb-case-record]
+    response: {max_bytes: 17179869184}
 permissions:
   - id: police-read-asb-case
     assignee: northshire-police
-    endpoints: [council-asb-case]
+    endpoints: [council-asb-case, council-asb-case-bundle]
     purposes: [asb-case-management]
     lawful_basis: [dpa-2018-s35]
     legal_gateway: [cda-1998-s115]

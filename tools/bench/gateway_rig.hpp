@@ -7,6 +7,7 @@
 
 #include <sys/types.h>
 
+#include <cstdint>
 #include <filesystem>
 #include <string>
 #include <string_view>
@@ -21,10 +22,15 @@ inline constexpr std::string_view bench_path = "/asb/v1/cases/ASB-2026-000123";
 inline constexpr std::string_view bench_headers[] = {"DSA-Purpose: asb-case-management",
                                                      "DSA-Case-Ref: ASB-2026-000123",
                                                      "Accept: application/json"};
+// The streamed endpoint of the same agreement (no JSON rules, response.max_bytes 16 GiB), which
+// fast_upstream answers with its generated body; the same purpose and case headers allow it.
+inline constexpr std::string_view stream_path = "/asb/v1/cases/ASB-2026-000123/bundle";
+inline constexpr std::uint64_t stream_max_bytes = 17179869184;
 
 // A temporary directory holding pki/ (certs/make-dev-pki.sh from `source_dir`) and
 // agreements/bench-asb.yaml: one agreement without volume caps (a cap would turn the run into
-// 429s), whose allow_fields and withhold_if make the gateway filter every response. Removed at
+// 429s), whose allow_fields and withhold_if make the gateway filter every response of bench_path,
+// and whose second endpoint (stream_path) is streamed unfiltered. Removed at
 // scope exit unless `keep`. Throws std::runtime_error when the PKI cannot be made.
 class bench_dir {
  public:

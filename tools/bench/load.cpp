@@ -14,6 +14,7 @@
 #include <boost/asio/write.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/http/buffer_body.hpp>
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/string_body.hpp>
 #include <boost/beast/ssl/ssl_stream.hpp>
@@ -26,6 +27,8 @@
 #include <string>
 #include <thread>
 #include <vector>
+
+#include "common/hex.hpp"
 
 namespace dsa::bench {
 namespace {
@@ -74,28 +77,38 @@ struct shared_schedule {
   std::atomic<std::uint64_t> next{0};
 };
 
-net::awaitable<void> run_connection(net::ssl::context& ctx, const target& t,
-                                    const std::string& request, shared_schedule& sched,
-                                    results& out) {
+using tls_stream = beast::ssl_stream<beast::tcp_stream>;
+
+// A connected, handshaken stream, or the error in words.
+net::awaitable<std::string> connect_tls(tls_stream& stream, const target& t) {
   auto ex = co_await net::this_coro::executor;
   tcp::resolver resolver(ex);
-  beast::ssl_stream<beast::tcp_stream> stream(ex, ctx);
   auto [rec, eps] = co_await resolver.async_resolve(t.host, t.port, use_tuple);
   if (rec) {
-    ++out.errors["resolve: " + rec.message()];
-    co_return;
+    co_return "resolve: " + rec.message();
   }
   beast::get_lowest_layer(stream).expires_after(std::chrono::seconds(10));
   auto [cec, ep] = co_await beast::get_lowest_layer(stream).async_connect(eps, use_tuple);
   if (cec) {
-    ++out.errors["connect: " + cec.message()];
-    co_return;
+    co_return "connect: " + cec.message();
   }
   beast::get_lowest_layer(stream).socket().set_option(tcp::no_delay(true));
   SSL_set_tlsext_host_name(stream.native_handle(), t.host.c_str());
   auto [hec] = co_await stream.async_handshake(net::ssl::stream_base::client, use_tuple);
   if (hec) {
-    ++out.errors["handshake: " + hec.message()];
+    co_return "handshake: " + hec.message();
+  }
+  co_return std::string();
+}
+
+net::awaitable<void> run_connection(net::ssl::context& ctx, const target& t,
+                                    const std::string& request, shared_schedule& sched,
+                                    results& out) {
+  auto ex = co_await net::this_coro::executor;
+  tls_stream stream(ex, ctx);
+  const std::string problem = co_await connect_tls(stream, t);
+  if (!problem.empty()) {
+    ++out.errors[problem];
     co_return;
   }
   beast::flat_buffer buffer;
@@ -140,15 +153,9 @@ net::awaitable<void> run_connection(net::ssl::context& ctx, const target& t,
   co_await stream.async_shutdown(use_tuple);
 }
 
-}  // namespace
-
-int run_http(const load_options& o, http_summary* summary) {
-  target t;
-  if (!parse_url(o.url, t)) {
-    std::fprintf(stderr, "dsa-bench http: --url must be https://HOST[:PORT]/PATH\n");
-    return 2;
-  }
-  net::ssl::context ctx(net::ssl::context::tls_client);
+// The client context of every mode: verify the server against o.ca, present o.cert/o.key.
+// Returns the error text, "" when loaded.
+std::string load_client_tls(net::ssl::context& ctx, const load_options& o) {
   boost::system::error_code ec;
   ctx.set_verify_mode(net::ssl::verify_peer);
   ctx.load_verify_file(o.ca, ec);
@@ -158,15 +165,131 @@ int run_http(const load_options& o, http_summary* summary) {
   if (!ec) {
     ctx.use_private_key_file(o.key, net::ssl::context::pem, ec);
   }
-  if (ec) {
-    std::fprintf(stderr, "dsa-bench http: certificates: %s\n", ec.message().c_str());
-    return 2;
-  }
+  return ec ? ec.message() : std::string();
+}
+
+std::string request_text(const load_options& o, const target& t) {
   std::string request = o.method + " " + t.path + " HTTP/1.1\r\nHost: " + t.authority + "\r\n";
   for (const auto& h : o.headers) {
     request += h + "\r\n";
   }
   request += "User-Agent: dsa-bench\r\n\r\n";
+  return request;
+}
+
+net::awaitable<void> run_download_connection(net::ssl::context& ctx, const target& t,
+                                             const std::string& request, int count,
+                                             download_report& out) {
+  auto ex = co_await net::this_coro::executor;
+  auto stream = std::make_unique<tls_stream>(ex, ctx);
+  std::string problem = co_await connect_tls(*stream, t);
+  if (!problem.empty()) {
+    out.error = problem;
+    co_return;
+  }
+  const std::string version = SSL_get_version(stream->native_handle());
+  const std::string cipher = SSL_get_cipher_name(stream->native_handle());
+  out.tls = version + " " + cipher;
+  beast::flat_buffer buffer;
+  std::vector<char> piece(1 << 20);
+  for (int i = 0; i < count; ++i) {
+    download d;
+    const clock_type::time_point start = clock_type::now();
+    beast::get_lowest_layer(*stream).expires_after(std::chrono::seconds(30));
+    auto [wec, wn] = co_await net::async_write(*stream, net::buffer(request), use_tuple);
+    if (wec) {
+      d.error = "write: " + wec.message();
+      out.downloads.push_back(std::move(d));
+      co_return;
+    }
+    http::response_parser<http::buffer_body> parser;
+    parser.body_limit(boost::none);
+    auto [hec, hn] = co_await http::async_read_header(*stream, buffer, parser, use_tuple);
+    if (hec) {
+      d.error = "read: " + hec.message();
+      out.downloads.push_back(std::move(d));
+      co_return;
+    }
+    d.status = static_cast<int>(parser.get().result_int());
+    common::sha256_stream digest;
+    while (!parser.is_done()) {
+      parser.get().body().data = piece.data();
+      parser.get().body().size = piece.size();
+      beast::get_lowest_layer(*stream).expires_after(std::chrono::seconds(30));
+      auto [rec, rn] = co_await http::async_read(*stream, buffer, parser, use_tuple);
+      const std::size_t got = piece.size() - parser.get().body().size;
+      digest.update(std::string_view(piece.data(), got));
+      d.bytes += got;
+      if (rec && rec != http::error::need_buffer) {
+        d.error = "read after " + std::to_string(d.bytes) + " body bytes: " + rec.message();
+        break;
+      }
+    }
+    d.seconds = std::chrono::duration<double>(clock_type::now() - start).count();
+    d.sha256 = digest.hex();
+    const bool failed = !d.error.empty();
+    const bool keep_alive = !failed && parser.get().keep_alive();
+    out.downloads.push_back(std::move(d));
+    if (failed) {
+      co_return;
+    }
+    if (!keep_alive && i + 1 < count) {
+      ++out.reconnects;
+      buffer.clear();
+      stream = std::make_unique<tls_stream>(ex, ctx);
+      problem = co_await connect_tls(*stream, t);
+      if (!problem.empty()) {
+        out.error = "reconnect: " + problem;
+        co_return;
+      }
+    }
+  }
+  beast::get_lowest_layer(*stream).expires_after(std::chrono::seconds(2));
+  co_await stream->async_shutdown(use_tuple);
+}
+
+}  // namespace
+
+download_report run_downloads(const load_options& o, int count) {
+  download_report out;
+  target t;
+  if (!parse_url(o.url, t)) {
+    out.error = "the URL must be https://HOST[:PORT]/PATH";
+    return out;
+  }
+  net::ssl::context ctx(net::ssl::context::tls_client);
+  if (std::string problem = load_client_tls(ctx, o); !problem.empty()) {
+    out.error = "certificates: " + problem;
+    return out;
+  }
+  const std::string request = request_text(o, t);
+  net::io_context ioc(1);
+  net::co_spawn(ioc, run_download_connection(ctx, t, request, count, out),
+                [&out](std::exception_ptr e) {
+                  if (e && out.error.empty()) {
+                    try {
+                      std::rethrow_exception(e);
+                    } catch (const std::exception& x) {
+                      out.error = x.what();
+                    }
+                  }
+                });
+  ioc.run();
+  return out;
+}
+
+int run_http(const load_options& o, http_summary* summary) {
+  target t;
+  if (!parse_url(o.url, t)) {
+    std::fprintf(stderr, "dsa-bench http: --url must be https://HOST[:PORT]/PATH\n");
+    return 2;
+  }
+  net::ssl::context ctx(net::ssl::context::tls_client);
+  if (const std::string problem = load_client_tls(ctx, o); !problem.empty()) {
+    std::fprintf(stderr, "dsa-bench http: certificates: %s\n", problem.c_str());
+    return 2;
+  }
+  const std::string request = request_text(o, t);
 
   shared_schedule sched;
   sched.rate = o.rate;

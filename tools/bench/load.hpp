@@ -8,6 +8,7 @@
 // exact, not bucketed.
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -28,6 +29,25 @@ struct http_summary {
   std::uint64_t requests = 0, ok = 0, errors = 0;
   double seconds = 0, p50_ms = 0, p99_ms = 0;
 };
+
+// `dsa-bench http --compare-nginx --stream-mib N`: one large body downloaded `count` times in
+// turn over one keep-alive mTLS connection (a new one only if the server closes it, counted in
+// reconnects), every byte read and hashed. A download's time runs from writing the request to
+// its last byte; a read waiting 30 s is a timeout.
+struct download {
+  int status = 0;
+  std::uint64_t bytes = 0;
+  std::string sha256;  // lowercase hex of the body as received
+  double seconds = 0;
+  std::string error;  // empty when the body ended as the response said it would
+};
+struct download_report {
+  std::vector<download> downloads;  // stops at the first error
+  std::string tls;                  // the first connection's protocol and cipher
+  int reconnects = 0;
+  std::string error;  // a setup error (URL, certificates); then no download ran
+};
+download_report run_downloads(const load_options& o, int count);
 
 // Runs the load described by `o` against o.url and prints its report (text, or JSON with
 // o.json). Returns 0 when it ran (whatever the statuses), 2 on a usage or certificate error.

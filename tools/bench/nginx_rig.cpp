@@ -6,6 +6,7 @@
 #include <fstream>
 #include <thread>
 
+#include "gateway/config.hpp"
 #include "tests/common/loopback.hpp"
 #include "tools/bench/cpu_time.hpp"
 
@@ -16,11 +17,16 @@ namespace fs = std::filesystem;
 using namespace std::chrono_literals;
 
 // Every path nginx would otherwise take from its compiled-in prefix (/var/lib/nginx, /run) is
-// under `nd`, so it runs unprivileged. keepalive_requests is raised so that the client's
-// keep-alive connections last the whole run, as the gateway's do.
+// under `nd`, so it runs unprivileged. Started as root, nginx would run its worker as `nobody`,
+// which cannot enter the 0700 scratch directory: a body nginx buffers to proxy_temp_path (a large
+// one, --stream-mib) would be cut at the first temp file. So the worker keeps the user that owns
+// the directory. keepalive_requests is raised so that the client's keep-alive connections last the
+// whole run, as the gateway's do. TLS is the gateway's default (gateway/config.hpp: TLS 1.2 and
+// 1.3, its suite lists, server preference), so both sides negotiate the same cipher.
 void write_config(const fs::path& file, const std::string& nd, const std::string& pki, int port,
                   unsigned short upstream_port) {
   std::ofstream(file)
+      << (::geteuid() == 0 ? "user root;\n" : "")
       << "worker_processes 1;\ndaemon off;\nmaster_process on;\npid " << nd
       << "/nginx.pid;\nerror_log " << nd << "/error.log warn;\n"
       << "events { worker_connections 4096; }\n"
@@ -33,6 +39,9 @@ void write_config(const fs::path& file, const std::string& nd, const std::string
       << "    ssl_certificate " << pki << "/gateway.pem;\n    ssl_certificate_key " << pki
       << "/gateway.key;\n    ssl_client_certificate " << pki << "/ca.pem;\n    ssl_crl " << pki
       << "/crl.pem;\n    ssl_verify_client on;\n    ssl_session_tickets off;\n"
+      << "    ssl_protocols TLSv1.2 TLSv1.3;\n    ssl_prefer_server_ciphers on;\n    ssl_ciphers "
+      << gateway::default_tls12_ciphers << ";\n    ssl_conf_command Ciphersuites "
+      << gateway::default_tls13_ciphersuites << ";\n"
       << "    keepalive_requests 1000000;\n"
       << "    location / {\n      proxy_pass http://bench;\n      proxy_http_version 1.1;\n"
       << "      proxy_set_header Connection \"\";\n    }\n  }\n}\n";
