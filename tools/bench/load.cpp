@@ -190,7 +190,11 @@ net::awaitable<void> run_download_connection(net::ssl::context& ctx, const targe
   const std::string version = SSL_get_version(stream->native_handle());
   const std::string cipher = SSL_get_cipher_name(stream->native_handle());
   out.tls = version + " " + cipher;
+  // Beast reads max(512, spare capacity) bytes at a time (beast::read_size), and a flat_buffer
+  // that holds only the head has almost none, so without room reserved the body would come 512
+  // bytes per read and the client, not the server, would set the pace.
   beast::flat_buffer buffer;
+  buffer.reserve(1 << 16);
   std::vector<char> piece(1 << 20);
   for (int i = 0; i < count; ++i) {
     download d;
@@ -236,6 +240,7 @@ net::awaitable<void> run_download_connection(net::ssl::context& ctx, const targe
     if (!keep_alive && i + 1 < count) {
       ++out.reconnects;
       buffer.clear();
+      buffer.reserve(1 << 16);
       stream = std::make_unique<tls_stream>(ex, ctx);
       problem = co_await connect_tls(*stream, t);
       if (!problem.empty()) {
