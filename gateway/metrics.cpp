@@ -10,6 +10,10 @@
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
+#include <initializer_list>
+#include <map>
+#include <string_view>
+#include <type_traits>
 #include <vector>
 
 #include "audit/store.hpp"
@@ -158,6 +162,34 @@ void metrics::count_handshake_failure(std::string_view reason) {
   ++handshake_failures_[std::string(reason)];
 }
 
+namespace {
+
+// One metric family whose series are the entries of `values`, keyed by one label value (a
+// string) or two (a pair): the HELP and TYPE lines, then `name{label="value",…} n` per entry.
+template <typename Key, typename Number>
+void labelled(std::string& out, std::string_view name, std::string_view type, std::string_view help,
+              std::initializer_list<std::string_view> labels, const std::map<Key, Number>& values) {
+  out.append("# HELP ").append(name).append(" ").append(help).append("\n");
+  out.append("# TYPE ").append(name).append(" ").append(type).append("\n");
+  for (const auto& [key, n] : values) {
+    std::vector<std::string_view> label_values;
+    if constexpr (std::is_same_v<Key, std::string>) {
+      label_values = {key};
+    } else {
+      label_values = {key.first, key.second};
+    }
+    out.append(name).append("{");
+    auto label = labels.begin();
+    for (std::size_t i = 0; i < label_values.size() && label != labels.end(); ++i, ++label) {
+      out.append(i == 0 ? "" : ",").append(*label).append("=\"");
+      out.append(prometheus_escape(label_values[i])).append("\"");
+    }
+    out.append("} ").append(std::to_string(n)).append("\n");
+  }
+}
+
+}  // namespace
+
 std::string metrics::render(std::string_view extra) const {
   std::string out;
   out.append(
@@ -173,54 +205,26 @@ std::string metrics::render(std::string_view extra) const {
                  "\",requester=\"" + prometheus_escape(requester) + "\"} " + std::to_string(n) +
                  "\n");
     }
-    out.append(
-        "# HELP dsa_tls_handshake_failures_total Refused TLS handshakes, by reason.\n"
-        "# TYPE dsa_tls_handshake_failures_total counter\n");
-    for (const auto& [reason, n] : handshake_failures_) {
-      out.append("dsa_tls_handshake_failures_total{reason=\"" + prometheus_escape(reason) + "\"} " +
-                 std::to_string(n) + "\n");
-    }
-    out.append(
-        "# HELP dsa_expiry_warnings_total expiry_warning log lines written, by what falls due "
-        "(validity.until, review.due, notAfter, nextUpdate).\n"
-        "# TYPE dsa_expiry_warnings_total counter\n");
-    for (const auto& [what, n] : expiry_warnings_) {
-      out.append("dsa_expiry_warnings_total{what=\"" + prometheus_escape(what) + "\"} " +
-                 std::to_string(n) + "\n");
-    }
-    out.append(
-        "# HELP dsa_emergency_disclosures_total Emergency disclosures (DSA-Emergency, allowed "
-        "under a permission's emergency terms), by agreement and permission.\n"
-        "# TYPE dsa_emergency_disclosures_total counter\n");
-    for (const auto& [key, n] : emergency_disclosures_) {
-      out.append("dsa_emergency_disclosures_total{agreement=\"" + prometheus_escape(key.first) +
-                 "\",permission=\"" + prometheus_escape(key.second) + "\"} " + std::to_string(n) +
-                 "\n");
-    }
-    out.append(
-        "# HELP dsa_emergency_reviews_total Reviews of emergency disclosures recorded through the "
-        "admin listener, by outcome.\n"
-        "# TYPE dsa_emergency_reviews_total counter\n");
-    for (const auto& [outcome, n] : emergency_reviews_) {
-      out.append("dsa_emergency_reviews_total{outcome=\"" + prometheus_escape(outcome) + "\"} " +
-                 std::to_string(n) + "\n");
-    }
-    out.append(
-        "# HELP dsa_crl_fetches_total CRL fetches from crl_url, by trust anchor and result: ok "
-        "(in use now), failed (nothing fetched), rejected (fetched but refused).\n"
-        "# TYPE dsa_crl_fetches_total counter\n");
-    for (const auto& [key, n] : crl_fetches_) {
-      out.append("dsa_crl_fetches_total{trust_anchor=\"" + prometheus_escape(key.first) +
-                 "\",result=\"" + prometheus_escape(key.second) + "\"} " + std::to_string(n) +
-                 "\n");
-    }
-    out.append(
-        "# HELP dsa_crl_last_refresh_timestamp_seconds Unix time of the last CRL fetched and put "
-        "in use, by trust anchor.\n# TYPE dsa_crl_last_refresh_timestamp_seconds gauge\n");
-    for (const auto& [anchor, t] : crl_last_ok_) {
-      out.append("dsa_crl_last_refresh_timestamp_seconds{trust_anchor=\"" +
-                 prometheus_escape(anchor) + "\"} " + std::to_string(t) + "\n");
-    }
+    labelled(out, "dsa_tls_handshake_failures_total", "counter",
+             "Refused TLS handshakes, by reason.", {"reason"}, handshake_failures_);
+    labelled(out, "dsa_expiry_warnings_total", "counter",
+             "expiry_warning log lines written, by what falls due (validity.until, review.due, "
+             "notAfter, nextUpdate).",
+             {"what"}, expiry_warnings_);
+    labelled(out, "dsa_emergency_disclosures_total", "counter",
+             "Emergency disclosures (DSA-Emergency, allowed under a permission's emergency "
+             "terms), by agreement and permission.",
+             {"agreement", "permission"}, emergency_disclosures_);
+    labelled(out, "dsa_emergency_reviews_total", "counter",
+             "Reviews of emergency disclosures recorded through the admin listener, by outcome.",
+             {"outcome"}, emergency_reviews_);
+    labelled(out, "dsa_crl_fetches_total", "counter",
+             "CRL fetches from crl_url, by trust anchor and result: ok (in use now), failed "
+             "(nothing fetched), rejected (fetched but refused).",
+             {"trust_anchor", "result"}, crl_fetches_);
+    labelled(out, "dsa_crl_last_refresh_timestamp_seconds", "gauge",
+             "Unix time of the last CRL fetched and put in use, by trust anchor.", {"trust_anchor"},
+             crl_last_ok_);
   }
   out.append(
       "# HELP dsa_request_duration_seconds Time from the end of the request head to the "
