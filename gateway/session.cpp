@@ -9,6 +9,9 @@
 #include <openssl/err.h>
 
 #include <boost/asio/as_tuple.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
@@ -20,6 +23,7 @@
 #include <boost/beast/ssl/ssl_stream.hpp>
 #include <cstdio>
 #include <cstring>
+#include <mutex>
 #include <variant>
 
 #include "common/hex.hpp"
@@ -36,6 +40,63 @@ using policy::reason;
 
 namespace {
 constexpr auto use_tuple = net::as_tuple(net::use_awaitable);
+
+// What a relay shares with the dsa-hash thread (state.hpp, hash_worker): the buffers its pieces
+// rotate through, the digest of the pieces hashed so far and how many those are. Shared
+// ownership, so a task still queued when its session ends reads a buffer that still exists.
+struct relay_hash {
+  static constexpr std::size_t slots = 4;
+  static constexpr std::size_t prefix = 16;  // a chunk-size line before the data
+  static constexpr std::size_t piece_size = 64 * 1024;
+  static constexpr std::size_t slot_size = prefix + piece_size + 2;  // and its CRLF after
+
+  std::unique_ptr<char[]> buffers{new char[slots * slot_size]};
+  common::sha256_stream hash;  // updated only on the hash thread, read once all is hashed
+  std::mutex mu;
+  std::uint64_t hashed = 0;  // pieces hashed (under mu)
+  std::uint64_t wanted = 0;  // non-zero: the relay waits on *wake until `hashed` reaches it
+  net::steady_timer* wake = nullptr;  // the relay's, on its I/O thread
+
+  char* slot(std::size_t i) { return buffers.get() + i * slot_size; }
+};
+
+// Hashes `n` bytes at `data` (in one of h's slots) after every piece posted before it, then
+// wakes the relay on `io` if it waits for this one.
+void post_hash(hash_worker& hasher, const std::shared_ptr<relay_hash>& h,
+               const net::any_io_executor& io, const char* data, std::size_t n) {
+  net::post(hasher.ioc, [h, io, data, n] {
+    h->hash.update(std::string_view(data, n));
+    bool wake = false;
+    {
+      std::lock_guard lock(h->mu);
+      ++h->hashed;
+      if (h->wanted != 0 && h->hashed >= h->wanted) {
+        h->wanted = 0;
+        wake = true;
+      }
+    }
+    if (wake) {
+      // Runs on the relay's thread, where it is suspended in await_hashed until this cancel.
+      net::post(io, [h] { h->wake->cancel(); });
+    }
+  });
+}
+
+// Suspends until `count` pieces of `h` are hashed.
+net::awaitable<void> await_hashed(relay_hash& h, std::uint64_t count) {
+  for (;;) {
+    {
+      std::lock_guard lock(h.mu);
+      if (h.hashed >= count) {
+        break;
+      }
+      h.wanted = count;
+    }
+    h.wake->expires_at(net::steady_timer::time_point::max());
+    // Cancelled by post_hash (operation_aborted), which is the wake-up: the loop re-checks.
+    co_await h.wake->async_wait(net::as_tuple(net::use_awaitable));
+  }
+}
 }  // namespace
 
 class session {
@@ -304,7 +365,6 @@ class session {
     }
     const std::string head = serialize_response_head(sp.head.status, sp.head.fields, length, close);
 
-    common::sha256_stream hash;
     std::uint64_t sent = 0;
     stream_end how = stream_end::completed;
     std::string detail;
@@ -314,25 +374,33 @@ class session {
       how = stream_end::client_closed;
       detail = "write to the client: " + hec.message();
     }
-    // One buffer, reused: room before the data for a chunk-size line and after it for its CRLF,
-    // so each piece leaves in one write without a copy (docs/design.md §6: at most 64 KiB of
-    // body per stream in the gateway's own buffers).
-    constexpr std::size_t prefix = 16;
-    constexpr std::size_t piece_size = 64 * 1024;
-    std::unique_ptr<char[]> buf(new char[prefix + piece_size + 2]);
+    // Pieces rotate through relay_hash::slots buffers: each, once written, is hashed on the
+    // dsa-hash thread while the next is read and written here, and is reused only after its
+    // hash is done (docs/design.md §6: at most slots × 64 KiB of body per stream).
+    const auto hashing = std::make_shared<relay_hash>();
+    net::steady_timer wake(co_await net::this_coro::executor);
+    hashing->wake = &wake;
+    const net::any_io_executor io = co_await net::this_coro::executor;
+    std::uint64_t posted = 0;  // pieces given to the hash thread
     while (how == stream_end::completed) {
-      upstream_body::piece p = co_await body->read_some(buf.get() + prefix, piece_size);
+      if (posted >= relay_hash::slots) {
+        co_await await_hashed(*hashing, posted - relay_hash::slots + 1);
+      }
+      char* slot = hashing->slot(posted % relay_hash::slots);
+      char* data = slot + relay_hash::prefix;
+      upstream_body::piece p = co_await body->read_some(data, relay_hash::piece_size);
       std::size_t n = p.size;
       const bool over = sent + n > sp.max_bytes;
       if (over) {
         n = static_cast<std::size_t>(sp.max_bytes - sent);
       }
       if (n > 0) {
-        char* data = buf.get() + prefix;
         char* start = data;
         std::size_t total = n;
         if (chunked) {
-          char line[prefix];
+          // The slot has room before the data for a chunk-size line and after it for its CRLF,
+          // so each piece leaves in one write without a copy.
+          char line[relay_hash::prefix];
           const int len = std::snprintf(line, sizeof line, "%zx\r\n", n);
           start = data - len;
           std::memcpy(start, line, static_cast<std::size_t>(len));
@@ -345,7 +413,10 @@ class session {
         // The body bytes among those written: exactly what left, even when the write failed.
         const std::size_t framing = static_cast<std::size_t>(data - start);
         const std::size_t body_written = std::min(n, wn > framing ? wn - framing : 0);
-        hash.update(std::string_view(data, body_written));
+        if (body_written > 0) {
+          post_hash(*g_.hasher, hashing, io, data, body_written);
+          ++posted;
+        }
         sent += body_written;
         if (wec) {
           how = stream_end::client_closed;
@@ -372,9 +443,10 @@ class session {
         detail = "write to the client: " + lec.message();
       }
     }
+    co_await await_hashed(*hashing, posted);
     body.reset();  // back to the pool only if the upstream's message ended cleanly
 
-    std::string digest = hash.hex();
+    std::string digest = hashing->hash.hex();  // every piece hashed: read after await_hashed
     audit::entry end = handler.end_stream(r, how, sent, std::move(digest), detail);
     const audit::commit_result ended =
         co_await async_commit(*g_.store, std::move(end), net::use_awaitable);

@@ -2,6 +2,7 @@
 
 #include <openssl/crypto.h>
 #include <openssl/rand.h>
+#include <pthread.h>
 
 #include <algorithm>
 #include <boost/json.hpp>
@@ -66,7 +67,19 @@ void log_exception(std::exception_ptr e) {
 // ---------------------------------------------------------------------------------------------
 // server::impl
 
+hash_worker::hash_worker()
+    : thread([this] {
+        pthread_setname_np(pthread_self(), "dsa-hash");
+        ioc.run();
+      }) {}
+
+hash_worker::~hash_worker() {
+  work.reset();
+  thread.join();
+}
+
 server::impl::~impl() {
+  hasher.reset();  // joined before the io_contexts its tasks post wake-ups to are destroyed
   if (store) {
     store->close();  // before the io_contexts its callbacks post to are destroyed
   }

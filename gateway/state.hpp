@@ -93,6 +93,21 @@ struct worker {
   std::thread thread;
 };
 
+// The thread that hashes streamed bodies (docs/design.md §6, "Hashing off the I/O thread"): a
+// relay posts each piece it has written here and goes on reading and writing the next while
+// this thread computes the SHA-256 the audit entry records. One thread serves every worker,
+// in the order pieces were posted; it is named dsa-hash so its CPU shows apart.
+struct hash_worker {
+  net::io_context ioc{1};
+  net::executor_work_guard<net::io_context::executor_type> work{ioc.get_executor()};
+  std::thread thread;
+
+  hash_worker();
+  ~hash_worker();  // finishes what was posted, then joins
+  hash_worker(const hash_worker&) = delete;
+  hash_worker& operator=(const hash_worker&) = delete;
+};
+
 struct server::impl {
   // The config the process started with: the keys only a restart changes (listen addresses,
   // threads, the audit store) are read from it. Everything a reload may change is read from
@@ -118,6 +133,8 @@ struct server::impl {
   std::atomic<std::uint64_t> tls_generation{0};
   std::map<std::string, std::shared_ptr<net::ssl::context>> upstream_tls;
   std::vector<std::unique_ptr<worker>> workers;
+  // Reset in ~impl before the workers: its tasks post wake-ups to their io_contexts.
+  std::unique_ptr<hash_worker> hasher = std::make_unique<hash_worker>();
   std::unique_ptr<tcp::acceptor> acceptor;
   std::unique_ptr<tcp::acceptor> admin;
   std::atomic<bool> draining{false};
