@@ -503,6 +503,8 @@ result<peer_identity> extract_identity(SSL* ssl) {
   }
 
   out.id.subject = name_text(X509_get_subject_name(leaf));
+  // Canonicalised once per connection, not in every request's identify().
+  policy::prepare_identity(out.id);
 
   unsigned char* der = nullptr;
   int der_len = i2d_X509_PUBKEY(X509_get_X509_PUBKEY(leaf), &der);

@@ -379,6 +379,20 @@ engine::engine(std::shared_ptr<const agreement_set> set,
   }
 }
 
+void prepare_identity(request_identity& id) {
+  id.dns_canonical.clear();
+  for (const std::string& dns : id.dns_sans) {
+    id.dns_canonical.push_back(canonical_dns_name(dns));
+  }
+  id.subject_canonical.reset();
+  if (!id.subject.empty()) {
+    if (result<std::string> subject = canonical_subject(id.subject, true)) {
+      id.subject_canonical = std::move(subject).value();
+    }
+  }
+  id.prepared = true;
+}
+
 identity_match engine::identify(const request_identity& id, time_point now) const {
   identity_match out;
   auto consider = [&](identity_kind kind, std::string_view value) {
@@ -408,13 +422,22 @@ identity_match engine::identify(const request_identity& id, time_point now) cons
   for (const std::string& uri : id.uri_sans) {
     consider(identity_kind::uri_san, uri);
   }
-  for (const std::string& dns : id.dns_sans) {
-    consider(identity_kind::dns_san, canonical_dns_name(dns));
-  }
-  if (!id.subject.empty()) {
-    // A subject that does not parse as a DN names nobody (the other selectors still count).
-    if (result<std::string> subject = canonical_subject(id.subject, true)) {
-      consider(identity_kind::subject, subject.value());
+  if (id.prepared) {
+    for (const std::string& dns : id.dns_canonical) {
+      consider(identity_kind::dns_san, dns);
+    }
+    if (id.subject_canonical) {
+      consider(identity_kind::subject, *id.subject_canonical);
+    }
+  } else {
+    for (const std::string& dns : id.dns_sans) {
+      consider(identity_kind::dns_san, canonical_dns_name(dns));
+    }
+    if (!id.subject.empty()) {
+      // A subject that does not parse as a DN names nobody (the other selectors still count).
+      if (result<std::string> subject = canonical_subject(id.subject, true)) {
+        consider(identity_kind::subject, subject.value());
+      }
     }
   }
   if (out.why == reason::unknown_requester) {

@@ -24,7 +24,15 @@ struct request_identity {
   std::string subject;       // RFC 4514
   std::vector<std::string> uri_sans, dns_sans;
   std::string spki_sha256;  // lowercase hex
+  // What identify() compares, computed once per connection by prepare_identity (the gateway
+  // does so after the handshake); when `prepared` is false identify() computes them itself.
+  bool prepared = false;
+  std::optional<std::string> subject_canonical;  // absent: the subject does not parse as a DN
+  std::vector<std::string> dns_canonical;        // canonical_dns_name of each of dns_sans
 };
+
+// Fills the prepared members of `id` from its subject and DNS names.
+void prepare_identity(request_identity& id);
 
 // The request as the policy sees it. `path` and `query` come from canonicalize_target.
 struct request_view {

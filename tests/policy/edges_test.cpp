@@ -378,7 +378,19 @@ TEST_CASE("identities: the subject OpenSSL prints for a certificate matches the 
   identity_match m = eng.identify(id, at("2026-11-24T10:30:00Z"));
   CHECK(m.why == reason::allowed);
   CHECK(m.party == "police");
+  // Prepared once per connection (as the gateway does): the same answer.
+  request_identity prepared = id;
+  prepare_identity(prepared);
+  CHECK(prepared.subject_canonical.has_value());
+  CHECK(eng.identify(prepared, at("2026-11-24T10:30:00Z")).party == "police");
   id.subject = "CN=#police gw+1,O=Other,C=GB";
+  CHECK(eng.identify(id, at("2026-11-24T10:30:00Z")).why == reason::unknown_requester);
+  prepare_identity(id);
+  CHECK(eng.identify(id, at("2026-11-24T10:30:00Z")).why == reason::unknown_requester);
+  // A subject that does not parse names nobody, prepared or not.
+  id.subject = "not a distinguished name";
+  prepare_identity(id);
+  CHECK_FALSE(id.subject_canonical.has_value());
   CHECK(eng.identify(id, at("2026-11-24T10:30:00Z")).why == reason::unknown_requester);
 }
 
@@ -392,6 +404,9 @@ TEST_CASE("identities: DNS SANs ignore letter case and a trailing dot") {
     id.dns_sans = {san};
     INFO(san);
     CHECK(eng.identify(id, at("2026-11-24T10:30:00Z")).party == "police");
+    request_identity prepared = id;
+    prepare_identity(prepared);
+    CHECK(eng.identify(prepared, at("2026-11-24T10:30:00Z")).party == "police");
   }
   id.dns_sans = {"gw.police.test.evil"};
   CHECK(eng.identify(id, at("2026-11-24T10:30:00Z")).why == reason::unknown_requester);
