@@ -62,8 +62,8 @@ expect "Version: $version" test "$(field Version)" = "$version"
 expect "Section: net" test "$(field Section)" = net
 expect "Maintainer set" test -n "$(field Maintainer)"
 depends="$(field Depends)"
-expect "Depends computed by dpkg-shlibdeps (libc6, libssl3, libsqlite3-0, libyaml-cpp)" \
-  bash -c '[[ "$1" == *libc6* && "$1" == *libssl3* && "$1" == *libsqlite3-0* && "$1" == *libyaml-cpp* ]]' _ "$depends"
+expect "Depends computed by dpkg-shlibdeps (libc6, libssl3, libsqlite3-0, libyaml-cpp, libjemalloc2)" \
+  bash -c '[[ "$1" == *libc6* && "$1" == *libssl3* && "$1" == *libsqlite3-0* && "$1" == *libyaml-cpp* && "$1" == *libjemalloc2* ]]' _ "$depends"
 expect "Depends on adduser" grep -qw adduser <<<"$depends"
 for member in postinst prerm postrm conffiles; do
   expect "control member $member" grep -qE "^ +[0-9]+ bytes, +[0-9]+ lines +\*? *$member( |$)" <<<"$info"

@@ -21,6 +21,7 @@ packages=(
   testssl.sh
   clang-16 libclang-rt-16-dev llvm clang-format
   nginx-light linux-perf
+  libjemalloc-dev
   chromium
 )
 
