@@ -1,8 +1,8 @@
 // One client connection: handshake, then request after request. Reads top to bottom: read →
-// decide (request_handler) → forward → audit → respond. Every stream operation runs under a
-// tcp_stream deadline; network errors come back as values (as_tuple); nothing throws out of a
-// session. Values passed into a co_await are built in named locals first (docs/design.md,
-// "Coroutines and GCC 12").
+// decide (request_handler) → forward → audit → respond. TLS runs on the socket itself
+// (tls_stream.hpp); every stream operation runs under a deadline; network errors come back as
+// values (as_tuple); nothing throws out of a session. Values passed into a co_await are built in
+// named locals first (docs/design.md, "Coroutines and GCC 12").
 
 #include "gateway/session.hpp"
 
@@ -20,7 +20,6 @@
 #include <boost/beast/http/parser.hpp>
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/string_body.hpp>
-#include <boost/beast/ssl/ssl_stream.hpp>
 #include <cstdio>
 #include <cstring>
 #include <mutex>
@@ -29,6 +28,7 @@
 #include "common/hex.hpp"
 #include "gateway/http_message.hpp"
 #include "gateway/request_handler.hpp"
+#include "gateway/tls_stream.hpp"
 #include "gateway/upstream.hpp"
 
 namespace dsa::gateway {
@@ -646,9 +646,8 @@ class session {
     }
     std::string out = serialize_response_head(status, o.fields, length, close);
     if (!no_body) {
-      // One contiguous buffer: given two, Beast's ssl_stream copies them into a scratch buffer
-      // it allocates and frees on every write (flat_stream), and Asio's SSL engine would
-      // otherwise write one TLS record per buffer.
+      // One contiguous buffer: one SSL_write, so a small answer's head and body leave in one
+      // TLS record and one socket write (tls_stream writes the first buffer of a sequence).
       out.append(body);
     }
     stream_.next_layer().expires_after(cfg_->limits.header_read_timeout);
@@ -665,8 +664,8 @@ class session {
   server::impl& g_;
   worker& w_;
   std::uint64_t tls_generation_;            // the trust state this connection was checked under
-  std::shared_ptr<net::ssl::context> tls_;  // outlives stream_, which points into it
-  beast::ssl_stream<beast::tcp_stream> stream_;
+  std::shared_ptr<net::ssl::context> tls_;  // outlives stream_, whose SSL was made from it
+  tls_stream stream_;
   std::shared_ptr<const config> cfg_;  // the config of the request being served
   beast::flat_buffer buffer_;
   peer_identity peer_;
