@@ -367,7 +367,8 @@ bool is_range_field(std::string_view name) {
 }
 
 std::string serialize_upstream_request(const request_head& head, std::string_view target,
-                                       std::string_view authority, std::size_t body_size,
+                                       std::string_view authority,
+                                       std::optional<std::uint64_t> body_size,
                                        const dsa_headers& dsa, conditional_fields cond) {
   std::string out;
   out.reserve(256 + target.size());
@@ -391,7 +392,11 @@ std::string serialize_upstream_request(const request_head& head, std::string_vie
     out.append(name).append(": ").append(value).append("\r\n");
   }
   if (method_takes_body(head.method)) {
-    out.append("Content-Length: ").append(std::to_string(body_size)).append("\r\n");
+    if (body_size) {
+      out.append("Content-Length: ").append(std::to_string(*body_size)).append("\r\n");
+    } else {
+      out.append("Transfer-Encoding: chunked\r\n");
+    }
   }
   auto add = [&](std::string_view name, const std::string& value) {
     if (!value.empty()) {

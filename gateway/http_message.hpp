@@ -68,19 +68,19 @@ struct dsa_headers {
 
 // The canonical request to the upstream: request line with `target`, Host = `authority`, the
 // client's fields in order minus every field is_stripped_field names, those named in Connection
-// and the range and conditional fields `cond` drops; then Content-Length when the method takes a
-// body, then the gateway's DSA-* set (empty values omitted), then CRLF. Body not included.
+// and the range and conditional fields `cond` drops; then, when the method takes a body,
+// Content-Length = `body_size` or, when `body_size` is nullopt, `Transfer-Encoding: chunked` (a
+// streamed upload whose length the client did not declare, docs/design.md §6); then the
+// gateway's DSA-* set (empty values omitted), then CRLF. Body not included.
 // Which range and conditional fields (is_conditional_field) reach the upstream: none for an
 // endpoint whose response is filtered (a 206 slice or a 304 would pass the rules unread), all but
 // Range and If-Range for a streamed endpoint whose agreement does not allow ranges, all for one
 // that does (docs/design.md §4.7).
 enum class conditional_fields { strip_all, strip_range, forward_all };
 
-[[nodiscard]] std::string serialize_upstream_request(const request_head& head,
-                                                     std::string_view target,
-                                                     std::string_view authority,
-                                                     std::size_t body_size, const dsa_headers& dsa,
-                                                     conditional_fields cond);
+[[nodiscard]] std::string serialize_upstream_request(
+    const request_head& head, std::string_view target, std::string_view authority,
+    std::optional<std::uint64_t> body_size, const dsa_headers& dsa, conditional_fields cond);
 
 // True for the fields never forwarded from a client: hop-by-hop fields (RFC 9110 §7.6.1), the
 // framing fields the gateway writes itself, any DSA-* field, and the fields upstreams commonly

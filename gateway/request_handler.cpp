@@ -47,6 +47,46 @@ void add_emergency_field(const request_state& r, header_list& fields) {
   }
 }
 
+// The request as the policy sees it; the views point into `r` and `target`.
+policy::request_view view_of(const request_state& r, const policy::canonical_target& target) {
+  policy::request_view view;
+  view.method = r.head.method;
+  view.path = target.path;
+  view.query = target.query;
+  auto as_view = [](const std::optional<std::string>& v) -> std::optional<std::string_view> {
+    if (v) {
+      return std::string_view(*v);
+    }
+    return std::nullopt;
+  };
+  view.purpose = as_view(r.fields.purpose);
+  view.case_ref = as_view(r.fields.case_ref);
+  view.acting_user = as_view(r.fields.acting_user);
+  view.agreement = as_view(r.fields.agreement);
+  view.emergency = as_view(r.fields.emergency);
+  view.justification = as_view(r.fields.emergency_justification);
+  view.now = policy::time_point(std::chrono::microseconds(r.time_us));
+  return view;
+}
+
+// Grants every request and records none: route_body asks where a request would go without
+// counting it. Only decide() counts, once, as for every other request.
+class uncounted final : public policy::volume_counter {
+ public:
+  bool try_acquire(const policy::agreement&, const policy::permission&, const policy::cap_keys&,
+                   policy::time_point, std::size_t&) override {
+    return true;
+  }
+  std::optional<std::chrono::microseconds> until_free(const policy::agreement&,
+                                                      const policy::permission&,
+                                                      const policy::cap_keys&,
+                                                      policy::time_point) override {
+    return std::chrono::microseconds(0);
+  }
+  void record(const policy::agreement&, const policy::permission&, const policy::cap_keys&,
+              policy::time_point) override {}
+};
+
 }  // namespace
 
 request_state request_handler::begin(const peer_identity& peer,
@@ -118,24 +158,8 @@ std::variant<outcome, forward_plan> request_handler::decide(request_state& r) co
   r.entry.path = r.target.path;
   r.entry.query = r.target.query;
   // Decide (docs/design.md §4) with the agreement set current at this request.
-  const auto now = policy::time_point(std::chrono::microseconds(r.time_us));
-  policy::request_view view;
-  view.method = r.head.method;
-  view.path = r.target.path;
-  view.query = r.target.query;
-  auto as_view = [](const std::optional<std::string>& v) -> std::optional<std::string_view> {
-    if (v) {
-      return std::string_view(*v);
-    }
-    return std::nullopt;
-  };
-  view.purpose = as_view(r.fields.purpose);
-  view.case_ref = as_view(r.fields.case_ref);
-  view.acting_user = as_view(r.fields.acting_user);
-  view.agreement = as_view(r.fields.agreement);
-  view.emergency = as_view(r.fields.emergency);
-  view.justification = as_view(r.fields.emergency_justification);
-  view.now = now;
+  const policy::request_view view = view_of(r, r.target);
+  const policy::time_point now = view.now;
   policy::decision d;
   if (r.who.why != reason::allowed) {
     d.why = r.who.why;
@@ -191,11 +215,17 @@ std::variant<outcome, forward_plan> request_handler::decide(request_state& r) co
   }
   r.filtered = r.response->filters();
   r.streamed = r.response->streamed();
-  conditional_fields cond = conditional_fields::strip_all;
-  if (r.streamed) {
-    cond = r.response->ranges ? conditional_fields::forward_all : conditional_fields::strip_range;
+  if (!r.upload.has_value() && ep.request.max_bytes && r.body.size() > *ep.request.max_bytes) {
+    // A body read whole under another endpoint's limit (route_body decided without the volume
+    // counter, which may have sent this request to a later candidate): this endpoint's own
+    // limit still holds.
+    return refuse(r, audit::entry_decision::reject, reason::body_too_large,
+                  "the request body exceeds the endpoint's request.max_bytes of " +
+                      std::to_string(*ep.request.max_bytes) + " bytes",
+                  close);
   }
-  if (cond == conditional_fields::forward_all) {
+  const bool forward_ranges = r.streamed && r.response->ranges;
+  if (forward_ranges) {
     for (const auto& [name, value] : r.head.fields) {
       if (policy::http::folded_equals(name, "range")) {
         r.range += r.range.empty() ? value : ", " + value;
@@ -209,26 +239,14 @@ std::variant<outcome, forward_plan> request_handler::decide(request_state& r) co
   r.entry.legal_gateway = d.permission->legal_gateway;
   r.entry.counted = true;
   r.entry.upstream = up.name;
-  dsa_headers dsa;
-  dsa.requester = r.who.party;
-  dsa.agreement = r.agreement_label;
-  dsa.permission = d.permission->id;
-  dsa.purpose = r.entry.purpose;
-  dsa.case_ref = r.entry.case_ref;
-  dsa.acting_user = r.entry.acting_user;
-  dsa.request_id = r.request_id;
   forward_plan plan;
   plan.upstream = ep.upstream;
-  // Range and conditional fields never reach an endpoint whose response is filtered: a 206
-  // slice or a 304 would pass the response rules untouched. Range reaches a streamed endpoint
-  // only when its agreement allows ranges.
-  plan.head =
-      serialize_upstream_request(r.head, r.target.target(), up.authority, r.body.size(), dsa, cond);
+  plan.head = upstream_head(r);
   plan.head_method = r.head.method == "HEAD";
   plan.idempotent = r.head.method == "GET" || plan.head_method;
-  if (!plan.idempotent) {
-    // For a method that changes state the intent is durable before the upstream sees the
-    // request. Not counted: the final entry of this request counts it.
+  if (!plan.idempotent || r.upload.has_value()) {
+    // For a method that changes state, and for any upload, the intent is durable before the
+    // upstream sees the request. Not counted: the final entry of this request counts it.
     audit::entry intent = r.entry;
     intent.kind = audit::entry_kind::forwarding;
     intent.decision = audit::entry_decision::allow;
@@ -237,6 +255,66 @@ std::variant<outcome, forward_plan> request_handler::decide(request_state& r) co
     plan.intent = std::move(intent);
   }
   return plan;
+}
+
+body_route request_handler::route_body(const request_state& r) const {
+  body_route out;
+  out.limit = cfg_.limits.max_body_bytes;
+  if (r.who.why != reason::allowed || !r.engine) {
+    return out;
+  }
+  const policy::target_result t = policy::canonicalize_target(r.head.target);
+  if (!t.ok()) {
+    return out;  // refused by decide(), after the body is read as before
+  }
+  uncounted probe;
+  const policy::decision d = r.engine->decide_for(r.who.party, view_of(r, t.value), probe);
+  if (!d.allowed || d.endpoint == nullptr || d.permission == nullptr ||
+      cfg_.upstreams.find(d.endpoint->upstream) == cfg_.upstreams.end()) {
+    return out;
+  }
+  const std::optional<std::uint64_t>& declared = d.endpoint->request.max_bytes;
+  if (policy::response_rules_for(*d.permission, *d.endpoint).streamed()) {
+    out.streamed = true;
+    out.limit = declared.value_or(cfg_.limits.max_body_bytes);
+  } else if (declared) {
+    out.limit = std::min<std::uint64_t>(*declared, cfg_.limits.max_body_bytes);
+  }
+  return out;
+}
+
+std::string request_handler::upstream_head(const request_state& r) const {
+  // Range and conditional fields never reach an endpoint whose response is filtered: a 206
+  // slice or a 304 would pass the response rules untouched. Range reaches a streamed endpoint
+  // only when its agreement allows ranges.
+  conditional_fields cond = conditional_fields::strip_all;
+  if (r.streamed) {
+    cond = r.response->ranges ? conditional_fields::forward_all : conditional_fields::strip_range;
+  }
+  dsa_headers dsa;
+  dsa.requester = r.who.party;
+  dsa.agreement = r.agreement_label;
+  dsa.permission = r.entry.permission;
+  dsa.purpose = r.entry.purpose;
+  dsa.case_ref = r.entry.case_ref;
+  dsa.acting_user = r.entry.acting_user;
+  dsa.request_id = r.request_id;
+  // An upload keeps the client's framing: its Content-Length, or chunked when it sent none.
+  std::optional<std::uint64_t> size = r.body.size();
+  if (r.upload.has_value()) {
+    size = r.head.content_length;
+  }
+  const upstream_config& up = cfg_.upstreams.at(r.endpoint->upstream);  // decide() checked it
+  return serialize_upstream_request(r.head, r.target.target(), up.authority, size, dsa, cond);
+}
+
+void request_handler::record_upload(request_state& r, std::uint64_t bytes, std::string sha256,
+                                    bool interrupted) {
+  r.entry.details["request_bytes"] = static_cast<std::int64_t>(bytes);
+  r.entry.details["request_sha256"] = std::move(sha256);
+  if (interrupted) {
+    r.entry.details["upload_interrupted"] = true;
+  }
 }
 
 outcome request_handler::complete(request_state& r, upstream_response res) const {

@@ -7,6 +7,8 @@
 //
 //   begin          → request_state (id, time, the connection's party under the current set)
 //   check_head     → a refusal, or go on to read the body
+//   route_body     → for a request with a body: whether it is streamed to the upstream as it
+//                    arrives (an upload to a streamed endpoint) or read whole first, and its limit
 //   decide         → a refusal, or a forward_plan (the exact bytes for the upstream)
 //   complete       → the outcome for the upstream's answer (filtered, withheld or refused)
 //   start_stream   → for a streamed endpoint: a refusal or whole answer, or the head to write
@@ -64,7 +66,12 @@ struct request_state {
   std::string agreement_label;  // DSA-Agreement: id@version
   bool filtered = false;        // the endpoint has response rules
   bool streamed = false;        // the endpoint has none: its body is relayed as it arrives
-  std::string range;            // the Range value forwarded (endpoints with response.ranges)
+  // Set by the session before decide(), to the body's limit, when the body is streamed to the
+  // upstream as it arrives rather than read whole first (route_body): the upstream head then
+  // carries the client's Content-Length, or is chunked, and `body` stays empty (docs/design.md
+  // §6, "Streamed uploads").
+  std::optional<std::uint64_t> upload;
+  std::string range;  // the Range value forwarded (endpoints with response.ranges)
   // The response rules in force: the endpoint's, or an emergency permission's own `response`
   // (policy::response_rules_for). Set by decide() for a forwarded request.
   const policy::response_rules* response = nullptr;
@@ -89,6 +96,16 @@ struct forward_plan {
   bool head_method = false;
   bool idempotent = false;  // GET or HEAD: may be retried once on a fresh connection
   std::optional<audit::entry> intent;
+};
+
+// How the body of a request is read (request_handler::route_body).
+struct body_route {
+  // True: streamed to the upstream as it arrives, after the decision and the durable intent;
+  // false: read whole before the decision, as every body was before uploads streamed.
+  bool streamed = false;
+  // The most body bytes the request may carry: the endpoint's request.max_bytes (absent:
+  // limits.max_body_bytes) when streamed, else the smaller of the two.
+  std::uint64_t limit = 0;
 };
 
 // A streamed response about to be relayed (docs/design.md §6): the head to write (status and
@@ -132,9 +149,27 @@ class request_handler {
   // checked DSA-* values in the entry. nullopt: go on (read the body, then decide).
   [[nodiscard]] std::optional<outcome> check_head(request_state& r, head_result parsed) const;
 
-  // After the body is read: canonical target, client fields, the policy decision. Either the
-  // outcome of a refusal or the plan to forward.
+  // For a request with a body, before any of it is read: where it would go. The policy never
+  // reads bodies, so the decision the request would get is taken here without counting it
+  // against a volume cap; an allowed request to a streamed endpoint (response_rules::streamed)
+  // is an upload, streamed within its endpoint's request.max_bytes. Anything else — a refusal
+  // to come, an endpoint with JSON rules — is read whole first, as before (docs/design.md §6).
+  [[nodiscard]] body_route route_body(const request_state& r) const;
+
+  // After the body is read (or, for an upload, before): canonical target, client fields, the
+  // policy decision. Either the outcome of a refusal or the plan to forward.
   [[nodiscard]] std::variant<outcome, forward_plan> decide(request_state& r) const;
+
+  // The canonical request head for the upstream of a request decide() allowed, framed for its
+  // body: the Content-Length of `r.body` read whole, or for an upload the client's
+  // Content-Length, else chunked.
+  [[nodiscard]] std::string upstream_head(const request_state& r) const;
+
+  // Records a streamed upload on the entries that close the exchange (docs/auditing.md,
+  // "Uploads"): `bytes` forwarded to the upstream, the SHA-256 of exactly those bytes, and
+  // whether the body was cut before its end.
+  static void record_upload(request_state& r, std::uint64_t bytes, std::string sha256,
+                            bool interrupted);
 
   // The upstream's answer (or failure) for a forwarded request: filtered, withheld or refused.
   [[nodiscard]] outcome complete(request_state& r, upstream_response res) const;

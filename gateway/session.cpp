@@ -16,6 +16,7 @@
 #include <boost/asio/write.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/http/buffer_body.hpp>
 #include <boost/beast/http/error.hpp>
 #include <boost/beast/http/parser.hpp>
 #include <boost/beast/http/read.hpp>
@@ -96,6 +97,27 @@ net::awaitable<void> await_hashed(relay_hash& h, std::uint64_t count) {
     // Cancelled by post_hash (operation_aborted), which is the wake-up: the loop re-checks.
     co_await h.wake->async_wait(net::as_tuple(net::use_awaitable));
   }
+}
+
+// A head carrying only the body framing of `head`, for a Beast parser that reads a body whose
+// real head parse_request_head has checked and the session has consumed.
+std::string framing_head(const request_head& head) {
+  std::string out = "POST / HTTP/1.1\r\n";
+  if (head.content_length) {
+    out += "Content-Length: " + std::to_string(*head.content_length) + "\r\n";
+  } else {
+    out += "Transfer-Encoding: chunked\r\n";
+  }
+  return out + "\r\n";
+}
+
+// The errors with which a client's body ends because the client went away or stopped sending:
+// nothing is answered to them.
+bool client_gone(const error_code& ec) {
+  return ec == beast::error::timeout || ec == http::error::end_of_stream ||
+         ec == http::error::partial_message || ec == net::error::eof ||
+         ec == net::error::operation_aborted || ec == net::ssl::error::stream_truncated ||
+         ec == net::error::connection_reset;
 }
 }  // namespace
 
@@ -282,20 +304,60 @@ class session {
     // request costs a fields container and an allocation per field.
     if (!r.head.has_body()) {
       buffer_.consume(head_len);
-    } else if (!co_await read_body(handler, r, block, head_len)) {
-      co_return false;
+    } else {
+      // A body to a streamed endpoint is an upload: streamed to the upstream after the decision
+      // and the durable intent, never held whole; any other is read whole first
+      // (docs/design.md §6, "Streamed uploads").
+      const body_route route = handler.route_body(r);
+      if (!route.streamed) {
+        if (!co_await read_body(handler, r, block, head_len, route.limit)) {
+          co_return false;
+        }
+      } else if (r.head.content_length && *r.head.content_length > route.limit) {
+        // Declared over the limit: refused before the intent, with nothing forwarded.
+        buffer_.consume(head_len);
+        std::string detail = "the request body of " + std::to_string(*r.head.content_length) +
+                             " bytes exceeds the endpoint's limit of " +
+                             std::to_string(route.limit) + " bytes";
+        outcome o = handler.refuse(r, audit::entry_decision::reject, reason::body_too_large,
+                                   std::move(detail), true);
+        co_await finish(r, std::move(o));
+        co_return false;
+      } else {
+        buffer_.consume(head_len);
+        r.upload = route.limit;
+      }
     }
 
     auto step = handler.decide(r);
     if (auto* refused = std::get_if<outcome>(&step)) {
+      if (r.upload) {
+        refused->close = true;  // the body is unread: nothing more can be read on this connection
+      }
       co_return co_await finish(r, std::move(*refused));
     }
     forward_plan& plan = std::get<forward_plan>(step);
+    if (r.upload && !r.streamed) {
+      // route_body took the decision without the volume counter; decide() counted it, and a full
+      // cap sent the request to a later candidate whose response has JSON rules. Its body is read
+      // whole after all, within that endpoint's limit, as for any such endpoint.
+      std::uint64_t limit = lim.max_body_bytes;
+      if (r.endpoint->request.max_bytes) {
+        limit = std::min<std::uint64_t>(limit, *r.endpoint->request.max_bytes);
+      }
+      const std::string framing = framing_head(r.head);
+      r.upload.reset();
+      if (!co_await read_body(handler, r, framing, 0, limit)) {
+        co_return false;
+      }
+      plan.head = handler.upstream_head(r);
+    }
     if (plan.intent) {
       const audit::commit_result cr =
           co_await async_commit(*g_.store, std::move(*plan.intent), net::use_awaitable);
       if (!cr.ok) {
-        co_return co_await send_audit_unavailable(r, cr.error);
+        // An upload's body is unread: the connection cannot go on.
+        co_return co_await send_audit_unavailable(r, cr.error, r.upload.has_value());
       }
     }
     // Held for the exchange: a reload may replace this worker's pools meanwhile.
@@ -309,6 +371,9 @@ class session {
     } else {
       res.why = reason::upstream_unavailable;
       res.error = "the upstream was removed by a reload";
+      if (r.upload) {
+        r.head.keep_alive = false;  // its body is unread
+      }
     }
     if (res.latency_us > 0) {  // 0: nothing was sent (no connection), so no upstream time
       g_.stats.observe_upstream(plan.upstream, res.latency_us);
@@ -327,8 +392,15 @@ class session {
   net::awaitable<bool> relay(const request_handler& handler, request_state& r,
                              const forward_plan& plan, upstream_pool& pool) {
     std::unique_ptr<upstream_body> body;
-    upstream_response res =
-        co_await pool.open(plan.head, r.body, plan.head_method, plan.idempotent, body);
+    upstream_response res;
+    if (r.upload) {
+      const std::optional<bool> ended = co_await upload(handler, r, plan, pool, res, body);
+      if (ended) {
+        co_return *ended;
+      }
+    } else {
+      res = co_await pool.open(plan.head, r.body, plan.head_method, plan.idempotent, body);
+    }
     if (res.latency_us > 0) {
       g_.stats.observe_upstream(plan.upstream, res.latency_us);
     }
@@ -480,20 +552,155 @@ class session {
     co_return !close;
   }
 
+  // A streamed upload (docs/design.md §6, "Streamed uploads"), once its intent is durable: the
+  // upstream gets the head, then the body as it arrives from the client in pieces of at most
+  // 64 KiB (one buffer per upload), hashed as they leave, within the limit in r.upload; then the
+  // upstream's response head is read into `res` (and `body`). nullopt: go on with `res` as for any
+  // streamed answer — a failure to reach the upstream or to write to it included, after which the
+  // connection closes (the client's body was not read to its end). A value: the exchange ended
+  // here (the client went away, its body broke its framing or grew past the limit), the entry is
+  // committed and any answer written; the value is serve_one's. A cut upload leaves the upstream
+  // a truncated request — fewer bytes than declared, or no last chunk, and the connection closed
+  // — never a clean end.
+  net::awaitable<std::optional<bool>> upload(const request_handler& handler, request_state& r,
+                                             const forward_plan& plan, upstream_pool& pool,
+                                             upstream_response& res,
+                                             std::unique_ptr<upstream_body>& body) {
+    const auto& lim = cfg_->limits;
+    const std::uint64_t limit = *r.upload;
+    const bool chunked = !r.head.content_length;
+    common::sha256_stream hash;
+    std::uint64_t sent = 0;
+    std::unique_ptr<upstream_upload> up;
+    res = co_await pool.begin_upload(plan.head, chunked, up);
+    if (res.why != reason::allowed) {
+      r.head.keep_alive = false;
+      request_handler::record_upload(r, 0, hash.hex(), false);
+      co_return std::nullopt;
+    }
+
+    enum class cut { none, client_gone, malformed, over_limit, upstream_failed };
+    cut how = cut::none;
+    std::string detail;
+    upstream_upload::written failed;
+    if (r.head.expect_continue && buffer_.size() == 0) {
+      // Answered only now: the intent is durable and the upstream has the head.
+      static constexpr std::string_view cont = "HTTP/1.1 100 Continue\r\n\r\n";
+      stream_.next_layer().expires_after(lim.header_read_timeout);
+      auto [wec, wn] = co_await net::async_write(stream_, net::buffer(cont), use_tuple);
+      if (wec) {
+        how = cut::client_gone;
+        detail = "write to the client: " + wec.message();
+      }
+    }
+    // Beast reads the framing (Content-Length or chunked) from a head that carries only that.
+    http::request_parser<http::buffer_body> parser;
+    parser.body_limit(boost::none);  // the limit is counted here, to cut the body exactly at it
+    {
+      const std::string framing = framing_head(r.head);
+      error_code pec;
+      parser.put(net::buffer(framing), pec);
+    }
+    constexpr std::size_t piece_size = 64 * 1024;
+    constexpr std::size_t before = upstream_upload::frame_before;
+    std::unique_ptr<char[]> buf(new char[before + piece_size + 2]);
+    char* const data = buf.get() + before;
+    while (how == cut::none && !parser.is_done()) {
+      parser.get().body().data = data;
+      parser.get().body().size = piece_size;
+      parser.get().body().more = true;
+      stream_.next_layer().expires_after(lim.header_read_timeout);
+      auto [rec, rn] = co_await http::async_read_some(stream_, buffer_, parser, use_tuple);
+      if (rec == http::error::need_buffer) {
+        rec = {};  // the piece is full
+      }
+      std::size_t n = piece_size - parser.get().body().size;
+      const bool over = sent + n > limit;
+      if (over) {
+        n = static_cast<std::size_t>(limit - sent);
+      }
+      if (n > 0) {
+        upstream_upload::written w = co_await up->write(data, n);
+        hash.update(std::string_view(data, w.bytes));
+        sent += w.bytes;
+        if (!w.error.empty()) {
+          how = cut::upstream_failed;
+          failed = std::move(w);
+          break;
+        }
+      }
+      if (over) {
+        how = cut::over_limit;
+        detail =
+            "the request body exceeds the endpoint's limit of " + std::to_string(limit) + " bytes";
+      } else if (rec && client_gone(rec)) {
+        how = cut::client_gone;
+        detail = "read from the client: " + rec.message();
+      } else if (rec) {
+        how = cut::malformed;
+        detail = "malformed body: " + rec.message();
+      }
+    }
+    if (how == cut::none) {
+      request_handler::record_upload(r, sent, hash.hex(), false);
+      res = co_await up->finish(plan.head_method, body);
+      co_return std::nullopt;
+    }
+
+    up.reset();  // closes the upstream connection mid-request
+    request_handler::record_upload(r, sent, hash.hex(), true);
+    log_event("warn", "upload_interrupted",
+              {{"request_id", r.request_id},
+               {"bytes", static_cast<std::int64_t>(sent)},
+               {"error", how == cut::upstream_failed ? failed.error : detail}});
+    if (how == cut::upstream_failed) {
+      res = upstream_response{};
+      res.why = failed.timed_out ? reason::upstream_timeout : reason::upstream_unavailable;
+      res.error = failed.error;
+      r.head.keep_alive = false;
+      co_return std::nullopt;
+    }
+    const reason why = how == cut::over_limit ? reason::body_too_large : reason::bad_request;
+    outcome o = handler.refuse(r, audit::entry_decision::reject, why, detail, true);
+    // The policy allowed the request and the upstream received part of it: it counts towards
+    // volume caps, as decide() counted it (docs/design.md §6).
+    r.entry.counted = true;
+    if (how != cut::client_gone) {
+      const bool more = co_await finish(r, std::move(o));
+      co_return more;
+    }
+    // Nobody to answer: the entry is committed, and the connection closed without a word.
+    r.entry.status = 0;
+    r.entry.details["cause"] = "client_closed";
+    const std::string party = r.entry.requester.party;
+    const audit::commit_result cr =
+        co_await async_commit(*g_.store, std::move(r.entry), net::use_awaitable);
+    if (!cr.ok) {
+      log_event("error", "audit_commit_failed",
+                {{"request_id", r.request_id}, {"error", cr.error}});
+    }
+    g_.stats.count_request("reject", "bad_request", r.agreement_id, party, micros_since(r.started));
+    abort_ = true;
+    co_return false;
+  }
+
   // The pool of upstream `name` in this worker; null when a reload removed it.
   std::shared_ptr<upstream_pool> pool_for(const std::string& name) const {
     auto it = w_.pools.find(name);
     return it == w_.pools.end() ? nullptr : it->second;
   }
 
-  // Beast reads the body (Content-Length or chunked) of the head checked above into r.body.
+  // Beast reads the body (Content-Length or chunked) of the head checked above into r.body,
+  // within `limit` bytes (route_body). `block` is the head (the first `head_len` bytes of
+  // buffer_, consumed here), or a framing_head for a head already consumed (`head_len` 0).
   // False when the connection must close (the refusal, if any, has been sent).
   net::awaitable<bool> read_body(const request_handler& handler, request_state& r,
-                                 std::string_view block, std::size_t head_len) {
+                                 std::string_view block, std::size_t head_len,
+                                 std::uint64_t limit) {
     const auto& lim = cfg_->limits;
     http::request_parser<http::string_body> parser;
     parser.header_limit(static_cast<std::uint32_t>(lim.max_header_bytes));
-    parser.body_limit(lim.max_body_bytes);
+    parser.body_limit(limit);
     error_code pec;
     parser.put(net::buffer(block.data(), block.size()), pec);
     buffer_.consume(head_len);
@@ -503,7 +710,7 @@ class session {
       std::string detail = "malformed request head: " + pec.message();
       if (pec == http::error::body_limit) {
         why = reason::body_too_large;
-        detail = "the request body exceeds " + std::to_string(lim.max_body_bytes) + " bytes";
+        detail = "the request body exceeds " + std::to_string(limit) + " bytes";
       }
       outcome o = handler.refuse(r, audit::entry_decision::reject, why, std::move(detail), true);
       co_await finish(r, std::move(o));
@@ -521,8 +728,7 @@ class session {
       stream_.next_layer().expires_after(lim.header_read_timeout);
       auto [bec, bn] = co_await http::async_read(stream_, buffer_, parser, use_tuple);
       if (bec == http::error::body_limit) {
-        std::string detail =
-            "the request body exceeds " + std::to_string(lim.max_body_bytes) + " bytes";
+        std::string detail = "the request body exceeds " + std::to_string(limit) + " bytes";
         outcome o = handler.refuse(r, audit::entry_decision::reject, reason::body_too_large,
                                    std::move(detail), true);
         co_await finish(r, std::move(o));

@@ -13,6 +13,8 @@
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/string_body.hpp>
 #include <boost/beast/ssl/ssl_stream.hpp>
+#include <cstdio>
+#include <cstring>
 #include <optional>
 
 #include "gateway/tls.hpp"
@@ -176,42 +178,109 @@ void read_head_fields(const Fields& res, upstream_response& out) {
 
 }  // namespace
 
+net::awaitable<result<std::unique_ptr<upstream_pool::connection>>> upstream_pool::acquire(
+    bool& reused) {
+  reused = false;
+  if (!co_await wait_for_slot()) {
+    co_return fail("all " + std::to_string(cfg_.max_connections) +
+                   " upstream connections busy for the connect timeout");
+  }
+  std::unique_ptr<connection> c;
+  while (!idle_.empty() && !c) {
+    c = std::move(idle_.back());
+    idle_.pop_back();
+    if (!quiet(*c)) {
+      // The upstream sent something unasked while the connection was idle: whatever it is,
+      // it answers no request of ours. Close it and take another.
+      release(std::move(c), false);
+    }
+  }
+  if (c) {
+    reused = true;
+    co_return c;
+  }
+  ++open_;
+  result<std::unique_ptr<connection>> made = co_await connect();
+  if (!made) {
+    release(nullptr, false);
+  }
+  co_return made;
+}
+
+net::awaitable<void> upstream_pool::read_final_head(head_state& st, bool head_method,
+                                                    upstream_response& out, bool& got_some) {
+  // Interim (1xx) responses are read past and never relayed (RFC 9110 §15.2); Beast parses
+  // each as a complete message without a body, so every message gets a parser of its own and
+  // the bytes after it stay in the connection's buffer for the next. 101 is refused: the
+  // gateway never asks for an upgrade. A bounded number of interim responses, all within the
+  // response timeout the caller set. Only the head is read here; the body's limit is the
+  // caller's (no limit on this parser, so a declared length never fails the head).
+  constexpr int max_interim = 8;
+  connection& c = *st.c;
+  std::optional<http::response_parser<http::empty_body>>& parser = st.parser;
+  error_code rec;
+  got_some = false;
+  for (int interim = 0;; ++interim) {
+    parser.emplace();
+    parser->header_limit(64 * 1024);
+    parser->body_limit(boost::none);
+    if (head_method) {
+      parser->skip(true);
+    }
+    if (c.tls) {
+      std::tie(rec, std::ignore) =
+          co_await http::async_read_header(*c.tls, c.buffer, *parser, use_tuple);
+    } else {
+      std::tie(rec, std::ignore) =
+          co_await http::async_read_header(*c.plain, c.buffer, *parser, use_tuple);
+    }
+    got_some = got_some || parser->got_some();
+    if (rec) {
+      break;
+    }
+    const unsigned status = parser->get().result_int();
+    if (status >= 200) {
+      break;
+    }
+    if (status == 101 || interim + 1 >= max_interim) {
+      out.latency_us = micros_since(st.started);
+      release(std::move(st.c), false);
+      out.why = policy::reason::upstream_unavailable;
+      out.error = status == 101 ? "the upstream switched protocols (101) unasked"
+                                : "the upstream sent more than " + std::to_string(max_interim) +
+                                      " interim (1xx) responses";
+      co_return;
+    }
+  }
+  out.latency_us = micros_since(st.started);
+  if (rec) {
+    release(std::move(st.c), false);
+    out.why = rec == beast::error::timeout ? policy::reason::upstream_timeout
+                                           : policy::reason::upstream_unavailable;
+    out.error = "read from " + cfg_.authority + ": " + rec.message();
+    co_return;
+  }
+  out.why = policy::reason::allowed;
+  read_head_fields(parser->get(), out);
+  if (auto len = parser->content_length()) {
+    out.content_length = *len;
+  }
+}
+
 net::awaitable<upstream_response> upstream_pool::start(const std::string& head,
                                                        const std::string& body, bool head_method,
                                                        bool idempotent, head_state& st) {
   upstream_response out;
   for (int attempt = 0; attempt < 2; ++attempt) {
-    std::unique_ptr<connection> c;
     bool reused = false;
-    if (!co_await wait_for_slot()) {
+    result<std::unique_ptr<connection>> got = co_await acquire(reused);
+    if (!got) {
+      // docs/design.md §4: a connect failure or connect timeout is upstream_unavailable (502).
       out.why = policy::reason::upstream_unavailable;
-      out.error = "all " + std::to_string(cfg_.max_connections) +
-                  " upstream connections busy for the connect timeout";
+      out.error = got.error();
       co_return out;
     }
-    while (!idle_.empty() && !c) {
-      c = std::move(idle_.back());
-      idle_.pop_back();
-      if (!quiet(*c)) {
-        // The upstream sent something unasked while the connection was idle: whatever it is,
-        // it answers no request of ours. Close it and take another.
-        release(std::move(c), false);
-      }
-    }
-    if (c) {
-      reused = true;
-    } else {
-      ++open_;
-      result<std::unique_ptr<connection>> made = co_await connect();
-      if (!made) {
-        release(nullptr, false);
-        // docs/design.md §4: a connect failure or connect timeout is upstream_unavailable (502).
-        out.why = policy::reason::upstream_unavailable;
-        out.error = made.error();
-        co_return out;
-      }
-      c = std::move(made).value();
-    }
+    std::unique_ptr<connection> c = std::move(got).value();
 
     const auto started = std::chrono::steady_clock::now();
     c->tcp().expires_after(cfg_.response_timeout);
@@ -233,67 +302,15 @@ net::awaitable<upstream_response> upstream_pool::start(const std::string& head,
       co_return out;
     }
 
-    // Interim (1xx) responses are read past and never relayed (RFC 9110 §15.2); Beast parses
-    // each as a complete message without a body, so every message gets a parser of its own and
-    // the bytes after it stay in the connection's buffer for the next. 101 is refused: the
-    // gateway never asks for an upgrade. A bounded number of interim responses, all within the
-    // response timeout set above. Only the head is read here; the body's limit is the caller's
-    // (no limit on this parser, so a declared length never fails the head).
-    constexpr int max_interim = 8;
-    std::optional<http::response_parser<http::empty_body>>& parser = st.parser;
-    error_code rec;
-    bool got_some = false;
-    for (int interim = 0;; ++interim) {
-      parser.emplace();
-      parser->header_limit(64 * 1024);
-      parser->body_limit(boost::none);
-      if (head_method) {
-        parser->skip(true);
-      }
-      if (c->tls) {
-        std::tie(rec, std::ignore) =
-            co_await http::async_read_header(*c->tls, c->buffer, *parser, use_tuple);
-      } else {
-        std::tie(rec, std::ignore) =
-            co_await http::async_read_header(*c->plain, c->buffer, *parser, use_tuple);
-      }
-      got_some = got_some || parser->got_some();
-      if (rec) {
-        break;
-      }
-      const unsigned status = parser->get().result_int();
-      if (status >= 200) {
-        break;
-      }
-      if (status == 101 || interim + 1 >= max_interim) {
-        out.latency_us = micros_since(started);
-        release(std::move(c), false);
-        out.why = policy::reason::upstream_unavailable;
-        out.error = status == 101 ? "the upstream switched protocols (101) unasked"
-                                  : "the upstream sent more than " + std::to_string(max_interim) +
-                                        " interim (1xx) responses";
-        co_return out;
-      }
-    }
-    out.latency_us = micros_since(started);
-    if (rec) {
-      const bool nothing_read = !got_some;
-      release(std::move(c), false);
-      if (reused && idempotent && nothing_read && rec != beast::error::timeout) {
-        continue;  // a keep-alive connection the upstream had closed
-      }
-      out.why = rec == beast::error::timeout ? policy::reason::upstream_timeout
-                                             : policy::reason::upstream_unavailable;
-      out.error = "read from " + cfg_.authority + ": " + rec.message();
-      co_return out;
-    }
-    out.why = policy::reason::allowed;
-    read_head_fields(parser->get(), out);
-    if (auto len = parser->content_length()) {
-      out.content_length = *len;
-    }
     st.c = std::move(c);
     st.started = started;
+    bool got_some = false;
+    co_await read_final_head(st, head_method, out, got_some);
+    if (out.why != policy::reason::allowed && reused && idempotent && !got_some &&
+        out.why != policy::reason::upstream_timeout && !st.c) {
+      out = upstream_response{};
+      continue;  // a keep-alive connection the upstream had closed
+    }
     co_return out;
   }
   co_return out;
@@ -360,16 +377,54 @@ net::awaitable<upstream_response> upstream_pool::open(const std::string& head,
   if (out.why != policy::reason::allowed) {
     co_return out;
   }
+  open_body(std::move(st), out, out_body);
+  co_return out;
+}
+
+void upstream_pool::open_body(std::unique_ptr<head_state> st, upstream_response& out,
+                              std::unique_ptr<upstream_body>& out_body) {
   if (st->parser->is_done()) {
     // No body (204, 304, a HEAD answer, Content-Length: 0): the exchange is over.
     const bool reusable =
         st->parser->get().keep_alive() && !st->parser->need_eof() && quiet(*st->c);
     st->c->tcp().expires_never();
     release(std::move(st->c), reusable);
-    co_return out;
+    return;
   }
   out.body_follows = true;
   out_body = std::make_unique<upstream_body>(*this, std::move(st));
+}
+
+net::awaitable<upstream_response> upstream_pool::begin_upload(
+    const std::string& head, bool chunked, std::unique_ptr<upstream_upload>& out_upload) {
+  upstream_response out;
+  bool reused = false;
+  result<std::unique_ptr<connection>> got = co_await acquire(reused);
+  if (!got) {
+    out.why = policy::reason::upstream_unavailable;
+    out.error = got.error();
+    co_return out;
+  }
+  auto st = std::make_unique<head_state>();
+  st->c = std::move(got).value();
+  st->started = std::chrono::steady_clock::now();
+  connection& c = *st->c;
+  c.tcp().expires_after(cfg_.response_timeout);
+  error_code wec;
+  if (c.tls) {
+    std::tie(wec, std::ignore) = co_await net::async_write(*c.tls, net::buffer(head), use_tuple);
+  } else {
+    std::tie(wec, std::ignore) = co_await net::async_write(*c.plain, net::buffer(head), use_tuple);
+  }
+  if (wec) {
+    release(std::move(st->c), false);
+    out.why = wec == beast::error::timeout ? policy::reason::upstream_timeout
+                                           : policy::reason::upstream_unavailable;
+    out.error = "write to " + cfg_.authority + ": " + wec.message();
+    co_return out;
+  }
+  out.why = policy::reason::allowed;
+  out_upload = std::make_unique<upstream_upload>(*this, std::move(st), chunked);
   co_return out;
 }
 
@@ -434,6 +489,85 @@ net::awaitable<upstream_body::piece> upstream_body::read_some(char* to, std::siz
   if (parser.is_done()) {
     ended_ = true;
   }
+  co_return out;
+}
+
+upstream_upload::upstream_upload(upstream_pool& pool, std::unique_ptr<upstream_pool::head_state> st,
+                                 bool chunked)
+    : pool_(pool), st_(std::move(st)), chunked_(chunked) {}
+
+upstream_upload::~upstream_upload() {
+  if (st_ && st_->c) {
+    // Cut before finish(): the request is incomplete, so the connection is closed (without a
+    // TLS close_notify, which would not make the body any more complete) and never reused.
+    pool_.release(std::move(st_->c), false);
+  }
+}
+
+net::awaitable<upstream_upload::written> upstream_upload::write(char* data, std::size_t size) {
+  written out;
+  if (!st_ || !st_->c || size == 0) {
+    co_return out;
+  }
+  char* start = data;
+  std::size_t total = size;
+  if (chunked_) {
+    char line[frame_before];
+    const int len = std::snprintf(line, sizeof line, "%zx\r\n", size);
+    start = data - len;
+    std::memcpy(start, line, static_cast<std::size_t>(len));
+    data[size] = '\r';
+    data[size + 1] = '\n';
+    total = size + static_cast<std::size_t>(len) + 2;
+  }
+  upstream_pool::connection& c = *st_->c;
+  c.tcp().expires_after(pool_.cfg_.response_timeout);
+  error_code ec;
+  std::size_t n = 0;
+  if (c.tls) {
+    std::tie(ec, n) = co_await net::async_write(*c.tls, net::buffer(start, total), use_tuple);
+  } else {
+    std::tie(ec, n) = co_await net::async_write(*c.plain, net::buffer(start, total), use_tuple);
+  }
+  // The body bytes among those written: exactly what the upstream's connection took.
+  const std::size_t framing = static_cast<std::size_t>(data - start);
+  out.bytes = std::min(size, n > framing ? n - framing : 0);
+  if (ec) {
+    out.timed_out = ec == beast::error::timeout;
+    out.error = "write to " + pool_.cfg_.authority + ": " + ec.message();
+  }
+  co_return out;
+}
+
+net::awaitable<upstream_response> upstream_upload::finish(
+    bool head_method, std::unique_ptr<upstream_body>& out_body) {
+  upstream_response out;
+  std::unique_ptr<upstream_pool::head_state> st = std::move(st_);
+  upstream_pool::connection& c = *st->c;
+  c.tcp().expires_after(pool_.cfg_.response_timeout);
+  if (chunked_) {
+    static constexpr std::string_view last = "0\r\n\r\n";
+    error_code ec;
+    if (c.tls) {
+      std::tie(ec, std::ignore) = co_await net::async_write(*c.tls, net::buffer(last), use_tuple);
+    } else {
+      std::tie(ec, std::ignore) = co_await net::async_write(*c.plain, net::buffer(last), use_tuple);
+    }
+    if (ec) {
+      out.latency_us = micros_since(st->started);
+      pool_.release(std::move(st->c), false);
+      out.why = ec == beast::error::timeout ? policy::reason::upstream_timeout
+                                            : policy::reason::upstream_unavailable;
+      out.error = "write to " + pool_.cfg_.authority + ": " + ec.message();
+      co_return out;
+    }
+  }
+  bool got_some = false;
+  co_await pool_.read_final_head(*st, head_method, out, got_some);
+  if (out.why != policy::reason::allowed) {
+    co_return out;
+  }
+  pool_.open_body(std::move(st), out, out_body);
   co_return out;
 }
 

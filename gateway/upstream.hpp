@@ -27,6 +27,7 @@
 namespace dsa::gateway {
 
 class upstream_body;
+class upstream_upload;
 
 class upstream_pool {
  public:
@@ -53,6 +54,13 @@ class upstream_pool {
                                                  bool head_method, bool idempotent,
                                                  std::unique_ptr<upstream_body>& out);
 
+  // A request whose body the caller streams as it arrives from the client (docs/design.md §6,
+  // "Streamed uploads"): takes a connection (as exchange does; never retried, an upload is never
+  // idempotent) and writes `head`, whose framing is Content-Length or, when `chunked`, chunked.
+  // why == allowed: `out` is set and takes the body, then the response head. Never throws.
+  boost::asio::awaitable<upstream_response> begin_upload(const std::string& head, bool chunked,
+                                                         std::unique_ptr<upstream_upload>& out);
+
   // Closes idle connections (shutdown).
   void close_idle();
 
@@ -61,6 +69,7 @@ class upstream_pool {
 
  private:
   friend class upstream_body;
+  friend class upstream_upload;
   // Sends the request and reads past interim responses to the final head (with one retry on a
   // fresh connection, as exchange describes). why == allowed: `st` holds the connection and the
   // parser positioned at the start of the body.
@@ -70,6 +79,17 @@ class upstream_pool {
   // A new connection, TLS handshake done: the error says which step failed (resolve, connect,
   // handshake), for the audit's details.
   boost::asio::awaitable<result<std::unique_ptr<connection>>> connect();
+  // An idle connection with nothing pending (`reused`), else a new one; waits for a slot first.
+  boost::asio::awaitable<result<std::unique_ptr<connection>>> acquire(bool& reused);
+  // Reads past interim responses to the final head on `st.c` into `st.parser`, as start()
+  // describes; `got_some` says whether any response byte arrived. why == allowed: the head is
+  // read. Otherwise the connection has been released (closed) and `out` says why.
+  boost::asio::awaitable<void> read_final_head(head_state& st, bool head_method,
+                                               upstream_response& out, bool& got_some);
+  // After the final head: the exchange ends here when no body follows (the connection goes back
+  // to the pool when it is clean), else `out_body` reads it.
+  void open_body(std::unique_ptr<head_state> st, upstream_response& out,
+                 std::unique_ptr<upstream_body>& out_body);
   boost::asio::awaitable<bool> wait_for_slot();
   void release(std::unique_ptr<connection> c, bool reusable);
   static bool quiet(connection& c);
@@ -110,6 +130,42 @@ class upstream_body {
   std::unique_ptr<upstream_pool::head_state> st_;  // the connection
   std::unique_ptr<parser_state> body_;             // the head's parser, moved to read the body
   bool ended_ = false;
+};
+
+// The body of a request opened by upstream_pool::begin_upload, written piece by piece. Must be
+// used and destroyed on the pool's thread; the pool must outlive it. Destroyed before finish()
+// has run, it closes the connection mid-request: the upstream sees a truncated body (fewer bytes
+// than the declared length, or no last chunk), never a clean end, and the connection is never
+// reused.
+class upstream_upload {
+ public:
+  struct written {
+    std::size_t bytes = 0;  // body bytes the upstream's connection took, even when it failed
+    std::string error;      // non-empty: the write failed or timed out
+    bool timed_out = false;
+  };
+
+  upstream_upload(upstream_pool& pool, std::unique_ptr<upstream_pool::head_state> st, bool chunked);
+  ~upstream_upload();
+  upstream_upload(const upstream_upload&) = delete;
+  upstream_upload& operator=(const upstream_upload&) = delete;
+
+  // Writes `size` body bytes at `data`, waiting at most the upstream's response timeout. When the
+  // body is chunked they leave as one chunk, framed in place: the caller leaves `frame_before`
+  // bytes of room before `data` and 2 after it, which this may overwrite (docs/design.md §6: one
+  // buffer per upload, no copy).
+  static constexpr std::size_t frame_before = 16;
+  boost::asio::awaitable<written> write(char* data, std::size_t size);
+
+  // Ends the body (the last chunk when chunked) and reads the response head as
+  // upstream_pool::open does: when a body follows, `out_body` reads it.
+  boost::asio::awaitable<upstream_response> finish(bool head_method,
+                                                   std::unique_ptr<upstream_body>& out_body);
+
+ private:
+  upstream_pool& pool_;
+  std::unique_ptr<upstream_pool::head_state> st_;  // the connection; null once finished
+  bool chunked_;
 };
 
 }  // namespace dsa::gateway

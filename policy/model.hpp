@@ -111,6 +111,15 @@ struct response_rules {
   bool streamed() const { return !filters(); }
 };
 
+// What a partner may send to an endpoint (docs/agreements.md §3.5, "Request bodies").
+struct request_rules {
+  // The most body bytes one request may carry; absent: the gateway's limits.max_body_bytes. On an
+  // endpoint whose response is streamed the body is streamed to the upstream too, within this
+  // limit; elsewhere the body is held whole and the smaller of the two limits applies
+  // (docs/design.md §6, "Streamed uploads").
+  std::optional<std::uint64_t> max_bytes;
+};
+
 struct path_segment {
   std::string literal;  // matched byte for byte when param < 0
   int param = -1;       // index into endpoint::path_params when this segment is {name}
@@ -136,6 +145,7 @@ struct endpoint {
   std::vector<std::string> data_categories;
   bool has_response = false;  // a `response` mapping was given
   response_rules response;
+  request_rules request;
 };
 
 struct time_window {

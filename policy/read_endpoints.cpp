@@ -67,6 +67,34 @@ bool is_token(std::string_view s) {
   return true;
 }
 
+// The methods whose requests the gateway forwards with a body (gateway/http_message.hpp,
+// method_takes_body): any other method with a body is refused 400 before it is read.
+bool method_takes_body(std::string_view method) {
+  return method == "POST" || method == "PUT" || method == "PATCH";
+}
+
+// A `request` mapping (docs/agreements.md §3.5, "Request bodies"): `max_bytes`, the most body
+// bytes one request to the endpoint may carry.
+void read_request(reader& r, const field& req, const load_options& options, endpoint& e) {
+  if (!r.present(req) || !r.mapping(req, {"max_bytes"}, {})) {
+    return;
+  }
+  field mb = r.child(req, "max_bytes");
+  if (auto n = r.count(mb); n && *n == 0) {
+    r.error(mb.node, mb.path + ": expected a number of bytes greater than 0", "bad-value");
+  } else if (n) {
+    e.request.max_bytes = *n;
+  }
+  if (e.request.max_bytes && options.lint_warnings && !e.method.empty() &&
+      !method_takes_body(e.method)) {
+    r.warning(mb.node,
+              mb.path + ": a " + e.method +
+                  " request never carries a body (the gateway refuses one; only POST, PUT and "
+                  "PATCH requests may), so this limit never applies",
+              "request-body-never-sent");
+  }
+}
+
 }  // namespace
 
 // A `response` mapping (docs/agreements.md §3.6) into `out`; false when `resp` is absent or not a
@@ -185,7 +213,7 @@ void read_endpoints(reader& r, const field& top, const load_options& options, ag
                     declared_ids& ids) {
   r.sequence(r.child(top, "endpoints"), true, [&](const field& f) {
     if (!r.mapping(f, {"id", "provider", "upstream", "method", "path", "data_categories"},
-                   {"path_params", "query_params", "response"})) {
+                   {"path_params", "query_params", "response", "request"})) {
       return;
     }
     endpoint e;
@@ -297,6 +325,7 @@ void read_endpoints(reader& r, const field& top, const load_options& options, ag
     if (read_response(r, r.child(f, "response"), e.response)) {
       e.has_response = true;
     }
+    read_request(r, r.child(f, "request"), options, e);
     if (!e.response.filters() && options.lint_warnings && !e.id.empty()) {
       r.warning(f.node,
                 f.path + ": endpoint '" + e.id +

@@ -256,6 +256,16 @@ void differ::endpoints(const agreement& a, const agreement& b) {
           "");
     lists(subject, "data_category", old->data_categories, e.data_categories, widens, "");
     response(subject, old->response, e.response);
+    if (old->request.max_bytes != e.request.max_bytes) {
+      // A larger request body lets a partner submit more (docs/agreements.md §3.5).
+      auto text = [](const std::optional<std::uint64_t>& m) {
+        return m ? number(*m) + " bytes" : std::string("the gateway's limit");
+      };
+      const bool raised = !e.request.max_bytes || (old->request.max_bytes &&
+                                                   *e.request.max_bytes > *old->request.max_bytes);
+      add(subject, "request_max_bytes_changed", raised ? widens : narrows,
+          "request.max_bytes " + text(old->request.max_bytes) + " → " + text(e.request.max_bytes));
+    }
   }
   for (const endpoint& e : a.endpoints) {
     if (b.find_endpoint(e.id) == nullptr) {

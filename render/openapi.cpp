@@ -896,9 +896,23 @@ openapi_result openapi_document(const agreement_set& set, const openapi_options&
     op["tags"] = json::array{json::string(s.e->provider)};
     op["parameters"] = parameters(s);
     if (s.method == "post" || s.method == "put" || s.method == "patch") {
+      // docs/agreements.md §3.5, "Request bodies": a streamed endpoint streams the body too.
+      std::string about =
+          "Passed to the provider's system as it is; the agreement does not "
+          "describe it.";
+      const std::optional<std::uint64_t>& most = s.e->request.max_bytes;
+      if (s.e->response.streamed()) {
+        about += " Streamed to the provider as it arrives";
+        about += most ? ", at most " + number(*most) + " bytes"
+                      : std::string(", within the gateway's body limit");
+        about += " (a larger one is refused, 413 `body_too_large`).";
+      } else if (most) {
+        about += " At most " + number(*most) +
+                 " bytes, or the gateway's body limit if lower (a larger one is refused, 413 "
+                 "`body_too_large`).";
+      }
       op["requestBody"] = json::object{
-          {"description",
-           "Passed to the provider's system as it is; the agreement does not describe it."},
+          {"description", about},
           {"required", false},
           {"content", json::object{{"*/*", json::object{{"schema", json::object{}}}}}}};
     }

@@ -5,7 +5,9 @@
 // real gateway, under one agreement whose endpoints cover each response path: `items` filtered,
 // `files` streamed without ranges (the gateway's 4096-byte body limit applies), `clips` streamed
 // with ranges and a 2 GiB limit, `capped` streamed with a 100,000-byte limit, `notes` (POST) and
-// `remove` (DELETE).
+// `remove` (DELETE); and for request bodies (upload_test.cpp): `uploads` (POST, streamed, bodies
+// up to 1 GiB), `capped-uploads` (PUT, streamed, bodies up to 100,000 bytes) and `forms` (POST,
+// JSON rules, bodies up to 1,000 bytes).
 
 #include <memory>
 #include <string>
@@ -87,10 +89,35 @@ endpoints:
     path: /items/{id}
     path_params: {id: "[a-z0-9]+"}
     data_categories: [rec]
+  - id: uploads
+    provider: council
+    upstream: hostile
+    method: POST
+    path: /uploads/{id}
+    path_params: {id: "[a-z0-9]+"}
+    data_categories: [rec]
+    request: {max_bytes: 1073741824}
+  - id: capped-uploads
+    provider: council
+    upstream: hostile
+    method: PUT
+    path: /capped-uploads/{id}
+    path_params: {id: "[a-z0-9]+"}
+    data_categories: [rec]
+    request: {max_bytes: 100000}
+  - id: forms
+    provider: council
+    upstream: hostile
+    method: POST
+    path: /forms/{id}
+    path_params: {id: "[a-z0-9]+"}
+    data_categories: [rec]
+    request: {max_bytes: 1000}
+    response: {allow_fields: [/id]}
 permissions:
   - id: police-items
     assignee: police
-    endpoints: [items, files, clips, capped, notes, remove]
+    endpoints: [items, files, clips, capped, notes, remove, uploads, capped-uploads, forms]
     purposes: [test-purpose]
     lawful_basis: [public-task]
     legal_gateway: [cda-s115]

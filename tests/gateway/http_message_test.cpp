@@ -82,6 +82,26 @@ TEST_CASE("the upstream request is canonical: hop-by-hop and client DSA-* remove
   CHECK_FALSE(is_stripped_field("Accept"));
 }
 
+TEST_CASE("an upload's upstream head keeps its length, or goes chunked without one",
+          "[gateway][http]") {
+  auto r = parse(
+      "POST /e HTTP/1.1\r\nHost: gw\r\nTransfer-Encoding: chunked\r\nExpect: 100-continue\r\n"
+      "Content-Type: video/mp4\r\n\r\n");
+  REQUIRE(r.ok());
+  dsa_headers d{"police", "a@1", "p", "purpose", "", "", "rid"};
+  const std::string chunked = serialize_upstream_request(r.head, "/e", "up", std::nullopt, d,
+                                                         conditional_fields::strip_all);
+  CHECK(chunked.find("Content-Type: video/mp4\r\nTransfer-Encoding: chunked\r\nDSA-") !=
+        std::string::npos);
+  CHECK(chunked.find("Content-Length") == std::string::npos);
+  CHECK(chunked.find("Expect") == std::string::npos);
+  CHECK(parse(chunked).head.chunked);
+  const std::string sized = serialize_upstream_request(r.head, "/e", "up", 2147483648ull, d,
+                                                       conditional_fields::strip_all);
+  CHECK(sized.find("Content-Length: 2147483648\r\n") != std::string::npos);
+  CHECK(sized.find("Transfer-Encoding") == std::string::npos);
+}
+
 TEST_CASE("fields a proxy would set never come from the client, in any spelling",
           "[gateway][http]") {
   for (const char* name :

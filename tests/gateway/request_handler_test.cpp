@@ -76,10 +76,32 @@ endpoints:
     path_params: {id: "C-[0-9]{4}"}
     data_categories: [rec]
     response: {allow_fields: [/note_id]}
+  - id: evidence
+    provider: council
+    upstream: council-asb
+    method: POST
+    path: /cases/{id}/evidence
+    data_categories: [rec]
+    request: {max_bytes: 5000}
+  - id: form
+    provider: council
+    upstream: council-asb
+    method: POST
+    path: /forms/{id}
+    data_categories: [rec]
+    request: {max_bytes: 50}
+    response: {allow_fields: [/id]}
 permissions:
+  - id: police-evidence
+    assignee: police
+    endpoints: [evidence]
+    purposes: [asb]
+    lawful_basis: [public-task]
+    legal_gateway: [cda-s115]
+    volume_caps: [{scope: assignee, window: P1D, max: 1}]
   - id: police-cases
     assignee: police
-    endpoints: [case, clip, file, note]
+    endpoints: [case, clip, file, note, form]
     purposes: [asb]
     lawful_basis: [public-task]
     legal_gateway: [cda-s115]
@@ -453,4 +475,74 @@ TEST_CASE("handler: allow entries say why and what left; refusals name no lawful
   CHECK(sp.started.released_fields.empty());
   CHECK(sp.started.client == "127.0.0.1:40000");
   CHECK(f.handler.end_stream(s, stream_end::completed, 10, "ab", "").client == "127.0.0.1:40000");
+}
+
+TEST_CASE(
+    "handler: route_body streams a body only to a streamed endpoint, within its limit, and "
+    "counts nothing",
+    "[gateway][handler]") {
+  fixture f;
+  auto route = [&](const peer_identity& who, const std::string& head) {
+    request_state r =
+        f.handler.begin(who, f.eng, "rid-1", 1'800'000'000'000'000, "127.0.0.1:40000");
+    REQUIRE_FALSE(f.handler.check_head(r, parse_request_head(head)));
+    return f.handler.route_body(r);
+  };
+  auto post = [](const std::string& target, const std::string& framing) {
+    return "POST " + target +
+           " HTTP/1.1\r\nHost: gw\r\nDSA-Purpose: asb\r\nDSA-Case-Ref: C-0001\r\n" + framing +
+           "\r\n";
+  };
+  // A streamed endpoint: streamed, within its own request.max_bytes.
+  body_route b = route(f.police, post("/cases/C-0001/evidence", "Content-Length: 10\r\n"));
+  CHECK(b.streamed);
+  CHECK(b.limit == 5000);
+  // Asked twice, and the one-a-day cap is still free: route_body counted nothing.
+  CHECK(route(f.police, post("/cases/C-0001/evidence", "Content-Length: 10\r\n")).streamed);
+  // JSON rules: read whole, within the smaller limit; without request.max_bytes, the gateway's.
+  b = route(f.police, post("/forms/C-0001", "Content-Length: 10\r\n"));
+  CHECK_FALSE(b.streamed);
+  CHECK(b.limit == 50);
+  b = route(f.police, post("/cases/C-0001/notes", "Content-Length: 10\r\n"));
+  CHECK_FALSE(b.streamed);
+  CHECK(b.limit == f.cfg.limits.max_body_bytes);
+  // A request the policy will refuse is read whole first, as before.
+  b = route(f.stranger, post("/cases/C-0001/evidence", "Content-Length: 10\r\n"));
+  CHECK_FALSE(b.streamed);
+  CHECK(b.limit == f.cfg.limits.max_body_bytes);
+
+  // decide() for an upload keeps the client's framing, and always has an intent.
+  request_state r = f.handler.begin(f.police, f.eng, "rid-2", 1'800'000'000'000'000, "c");
+  REQUIRE_FALSE(f.handler.check_head(
+      r, parse_request_head(post("/cases/C-0001/evidence", "Transfer-Encoding: chunked\r\n"))));
+  r.upload = 5000;
+  auto step = f.handler.decide(r);
+  REQUIRE(std::holds_alternative<forward_plan>(step));
+  const forward_plan& plan = std::get<forward_plan>(step);
+  CHECK(plan.head.find("\r\nTransfer-Encoding: chunked\r\n") != std::string::npos);
+  CHECK(plan.head.find("Content-Length") == std::string::npos);
+  REQUIRE(plan.intent);
+  CHECK(plan.intent->kind == dsa::audit::entry_kind::forwarding);
+  CHECK(r.streamed);
+  // The counted decision: the cap of one is now full.
+  request_state again = f.handler.begin(f.police, f.eng, "rid-3", 1'800'000'000'000'000, "c");
+  REQUIRE_FALSE(f.handler.check_head(
+      again, parse_request_head(post("/cases/C-0001/evidence", "Content-Length: 10\r\n"))));
+  again.upload = 5000;
+  auto refused = f.handler.decide(again);
+  REQUIRE(std::holds_alternative<outcome>(refused));
+  CHECK(std::get<outcome>(refused).status == 429);
+}
+
+TEST_CASE("handler: a body held whole over its endpoint's request.max_bytes is refused 413",
+          "[gateway][handler]") {
+  fixture f;
+  auto [r, step] = f.run(f.police,
+                         "POST /forms/C-0001 HTTP/1.1\r\nHost: gw\r\nDSA-Purpose: asb\r\n"
+                         "DSA-Case-Ref: C-0001\r\nContent-Length: 60\r\n\r\n",
+                         std::string(60, 'x'));
+  REQUIRE(std::holds_alternative<outcome>(step));
+  CHECK(std::get<outcome>(step).status == 413);
+  CHECK(reason_of(std::get<outcome>(step)) == "body_too_large");
+  CHECK(r.entry.reason == "body_too_large");
 }

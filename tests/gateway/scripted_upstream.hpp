@@ -44,6 +44,14 @@ class upstream_connection {
   // The next request (head and a Content-Length body) as received; nullopt at EOF or timeout.
   inline std::optional<std::string> read_request();
 
+  // The next request's head only (recorded as a request of its own), leaving its body to
+  // read_some: for bodies too large to hold (uploads). nullopt at EOF or timeout.
+  inline std::optional<std::string> read_head();
+
+  // Bytes after the head: those already received, else the next to arrive; empty at EOF, error
+  // or timeout.
+  inline std::string read_some();
+
   // Tells the test something observable happened (see scripted_upstream::wait_for).
   inline void signal(const std::string& event);
 
@@ -248,6 +256,38 @@ std::optional<std::string> upstream_connection::read_request() {
     }
     buf_.append(tmp, static_cast<std::size_t>(n));
   }
+}
+
+std::optional<std::string> upstream_connection::read_head() {
+  for (;;) {
+    const auto end = buf_.find("\r\n\r\n");
+    if (end != std::string::npos) {
+      std::string head = buf_.substr(0, end + 4);
+      buf_.erase(0, end + 4);
+      owner_.record(head);
+      return head;
+    }
+    std::string more = read_some();
+    if (more.empty()) {
+      return std::nullopt;
+    }
+    buf_ += more;
+  }
+}
+
+std::string upstream_connection::read_some() {
+  if (!buf_.empty()) {
+    std::string out;
+    out.swap(buf_);
+    return out;
+  }
+  char tmp[65536];
+  const ssize_t n =
+      ssl_ != nullptr ? SSL_read(ssl_, tmp, sizeof tmp) : ::recv(fd_, tmp, sizeof tmp, 0);
+  if (n <= 0) {
+    return {};
+  }
+  return std::string(tmp, static_cast<std::size_t>(n));
 }
 
 // A complete HTTP/1.1 response with a Content-Length body.

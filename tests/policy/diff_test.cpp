@@ -109,6 +109,17 @@ TEST_CASE("diff_agreements: withhold_if, max_bytes and status classed both ways"
   CHECK(only(removing, "withhold_if_removed").effect == change_effect::widens);
   CHECK(only(removing, "max_bytes_changed").effect == change_effect::widens);
 
+  // request.max_bytes: a limit set narrows, taken away (the gateway's limit again) widens.
+  load_result limited = load_texts(
+      {{"a.yaml", replace(base_agreement, "    path: /asb/v1/summary\n",
+                          "    path: /asb/v1/summary\n    request: {max_bytes: 5000}\n")}});
+  REQUIRE(limited.ok());
+  CHECK(only(diff_agreements(*a.set, *limited.set), "request_max_bytes_changed").effect ==
+        change_effect::narrows);
+  const change lifted = only(diff_agreements(*limited.set, *a.set), "request_max_bytes_changed");
+  CHECK(lifted.effect == change_effect::widens);
+  CHECK_THAT(lifted.words, Catch::Contains("request.max_bytes 5000 bytes → the gateway's limit"));
+
   CHECK(only(diff_with(replace(base_agreement, "status: active",
                                "status: suspended\nstatus_reason: Under review")),
              "status_changed")

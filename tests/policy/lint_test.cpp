@@ -249,3 +249,19 @@ TEST_CASE("lint: a malformed subjects pointer is an error at its position") {
   CHECK_THAT(d.message, Catch::Contains("'person_id' is not a JSON Pointer"));
   CHECK_THAT(d.message, Catch::Contains("subjects"));
 }
+
+TEST_CASE("lint: request.max_bytes on a method that never carries a body is a warning") {
+  // asb-summary is a GET: the gateway refuses a GET with a body, so the limit is dead text.
+  std::string text = replace(without_research(), "    path: /asb/v1/summary\n",
+                             "    path: /asb/v1/summary\n    request: {max_bytes: 1048576}\n");
+  load_result r = lint_texts({{"a.yaml", text}});
+  CHECK(r.ok());
+  diagnostic d = one_at(r, "request-body-never-sent", text, "1048576}");
+  CHECK(d.level == severity::warning);
+  CHECK_THAT(d.message, Catch::Contains("endpoints[1].request.max_bytes: a GET request never "
+                                        "carries a body"));
+  // On a POST it is what the key is for: no warning.
+  std::string post = replace(text, "    method: GET\n    path: /asb/v1/summary\n",
+                             "    method: POST\n    path: /asb/v1/summary\n");
+  CHECK(with_code(lint_texts({{"a.yaml", post}}), "request-body-never-sent").empty());
+}

@@ -299,3 +299,44 @@ TEST_CASE("instants and durations parse exactly") {
   CHECK_FALSE(parse_duration("PT1H1H"));
   CHECK(format_instant(at("2026-11-24T10:30:00.000250Z")) == "2026-11-24T10:30:00.000250Z");
 }
+
+TEST_CASE("request.max_bytes: a positive whole number of bytes, else an error at the value") {
+  const std::string summary = "    path: /asb/v1/summary\n";
+  SECTION("a valid limit loads onto the endpoint") {
+    std::string text = replace(base_agreement, summary,
+                               "    path: /asb/v1/summary\n    request: {max_bytes: 2147483648}\n");
+    load_result r = load_texts({{"a.yaml", text}});
+    REQUIRE(r.ok());
+    const agreement& a = *r.set->agreements[0];
+    CHECK(a.find_endpoint("asb-summary")->request.max_bytes == 2147483648ull);
+    CHECK_FALSE(a.find_endpoint("asb-case")->request.max_bytes.has_value());
+  }
+  struct bad {
+    std::string value, code, message;
+  };
+  for (const bad& b :
+       {bad{"0", "bad-value",
+            "endpoints[1].request.max_bytes: expected a number of bytes greater than 0"},
+        bad{"-5", "wrong-type",
+            "endpoints[1].request.max_bytes: expected a whole number, found '-5'"},
+        bad{"lots", "wrong-type",
+            "endpoints[1].request.max_bytes: expected a whole number, found 'lots'"},
+        bad{"1.5", "wrong-type",
+            "endpoints[1].request.max_bytes: expected a whole number, found '1.5'"}}) {
+    INFO(b.value);
+    std::string text =
+        replace(base_agreement, summary,
+                "    path: /asb/v1/summary\n    request: {max_bytes: " + b.value + "}\n");
+    expect_error_at(text, b.value + "}", b.code, b.message);
+  }
+  SECTION("max_bytes is required in request, and request takes no other key") {
+    std::string text =
+        replace(base_agreement, summary, "    path: /asb/v1/summary\n    request: {}\n");
+    auto errors = errors_of(text);
+    REQUIRE(errors.size() == 1);
+    CHECK_THAT(errors[0].message, Catch::Contains("max_bytes"));
+    text = replace(base_agreement, summary,
+                   "    path: /asb/v1/summary\n    request: {max_bytes: 10, max_byte: 5}\n");
+    expect_error_at(text, "max_byte: 5", "unknown-key", "unknown key 'max_byte'");
+  }
+}

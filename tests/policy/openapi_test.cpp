@@ -361,6 +361,14 @@ TEST_CASE("dsa openapi: max_items and streamed endpoints") {
   CHECK_FALSE(footage.at("responses").as_object().contains("206"));
 }
 
+TEST_CASE("dsa openapi: a request body's limit is stated where the agreement sets one") {
+  json::object doc = document_for("northshire-police");
+  const json::object& update = operation(doc, "/asb/v1/cases/{case_id}/partner-updates", "post");
+  const std::string about(update.at("requestBody").at("description").as_string());
+  CHECK_THAT(about, Catch::Contains("At most 65536 bytes, or the gateway's body limit if lower"));
+  CHECK_THAT(about, Catch::Contains("413 `body_too_large`"));
+}
+
 TEST_CASE("dsa openapi: refusals are the gateway's problem bodies with their reason codes") {
   json::object doc = document_for("northshire-health");
   const json::object& comps = doc.at("components").as_object();
