@@ -50,6 +50,7 @@ struct memory_options {
   int agreements = 1000;  // generated, besides the benchmark agreement
   int connections = 1000;
   int parallel = 32;  // handshakes in flight while opening
+  int requests = 1;   // per connection, before it goes idle
   double settle_s = 1.0;
   unsigned seed = 20261122;
   bool mappings = false;
@@ -190,9 +191,10 @@ void print_phases(const std::vector<phase>& phases, int connections) {
 }
 
 // Opens the idle connections and reports them; false when any was not answered 200 and kept.
-bool open_report(const idle_connections& pool, int connections) {
+bool open_report(const idle_connections& pool, int connections, int requests) {
   const idle_connections::report& r = pool.opened();
-  std::printf("  %d connection(s) opened and used in %.2f s:", connections, r.seconds);
+  std::printf("  %d connection(s) opened, %d request(s) on each, in %.2f s:", connections, requests,
+              r.seconds);
   for (const auto& [status, n] : r.statuses) {
     std::printf(" %d x %d", n, status);
   }
@@ -201,7 +203,7 @@ bool open_report(const idle_connections& pool, int connections) {
     std::printf("  error         %d x %s\n", n, text.c_str());
   }
   const auto ok = r.statuses.find(200);
-  return r.errors.empty() && ok != r.statuses.end() && ok->second == connections;
+  return r.errors.empty() && ok != r.statuses.end() && ok->second == connections * requests;
 }
 
 void settle(double seconds) { std::this_thread::sleep_for(std::chrono::duration<double>(seconds)); }
@@ -246,8 +248,8 @@ side measure_gateway(const memory_options& o, const bench_dir& dir, const fast_u
     lo.key = (dir.pki() / "northshire-police.key").string();
     lo.ca = (dir.pki() / "ca.pem").string();
     lo.headers.assign(std::begin(bench_headers), std::end(bench_headers));
-    idle_connections pool(lo, o.connections, o.parallel);
-    s.ok = open_report(pool, o.connections) && s.ok;
+    idle_connections pool(lo, o.connections, o.parallel, o.requests);
+    s.ok = open_report(pool, o.connections, o.requests) && s.ok;
     settle(o.settle_s);
     const int open = pool.still_open();
     const double gauge = metric_value(gw.metrics(), "dsa_open_connections");
@@ -307,8 +309,8 @@ side measure_nginx(const memory_options& o, const bench_dir& dir, const fast_ups
     lo.key = (dir.pki() / "northshire-police.key").string();
     lo.ca = (dir.pki() / "ca.pem").string();
     lo.headers.assign(std::begin(bench_headers), std::end(bench_headers));
-    idle_connections pool(lo, o.connections, o.parallel);
-    s.ok = open_report(pool, o.connections);
+    idle_connections pool(lo, o.connections, o.parallel, o.requests);
+    s.ok = open_report(pool, o.connections, o.requests);
     settle(o.settle_s);
     const int open = pool.still_open();
     std::printf("  after %.1f s idle: %d open and quiet (client's poll)\n", o.settle_s, open);
@@ -344,9 +346,9 @@ int run_memory(const memory_options& o) {
   fast_upstream upstream;
   std::printf(
       "dsa-bench memory: %d generated agreements + bench-asb, %d idle mTLS keep-alive "
-      "connections (each used once, answered 200 by the in-process upstream 127.0.0.1:%u), "
-      "RLIMIT_NOFILE %llu, load average %s\n",
-      o.agreements, o.connections, static_cast<unsigned>(upstream.port()),
+      "connections (each used for %d request(s) answered 200 by the in-process upstream "
+      "127.0.0.1:%u), RLIMIT_NOFILE %llu, load average %s\n",
+      o.agreements, o.connections, o.requests, static_cast<unsigned>(upstream.port()),
       static_cast<unsigned long long>(nofile), load_average().c_str());
 
   const side gw = measure_gateway(o, dir, upstream);
@@ -398,6 +400,10 @@ void add_memory_bench(CLI::App& app, int& status) {
       ->check(CLI::Range(0, 100000));
   sub->add_option("--parallel", o->parallel, "handshakes in flight while opening them (default 32)")
       ->check(CLI::Range(1, 1000));
+  sub->add_option("--requests", o->requests,
+                  "requests on each connection before it goes idle (default 1; more fill the audit "
+                  "store's SQLite cache as a gateway that has run a while)")
+      ->check(CLI::Range(1, 100000));
   sub->add_option("--settle", o->settle_s, "seconds to wait before each reading (default 1.0)")
       ->check(CLI::Range(0.0, 30.0));
   sub->add_option("--seed", o->seed, "the agreement generator's seed (default 20261122)");

@@ -293,8 +293,8 @@ struct idle_connections::impl {
   net::ssl::context ctx{net::ssl::context::tls_client};
   target t;
   std::string request;
-  int count = 0, next = 0;
-  std::vector<std::unique_ptr<tls_stream>> open;  // used once, answered, kept open
+  int count = 0, next = 0, requests = 1;
+  std::vector<std::unique_ptr<tls_stream>> open;  // used, answered, kept open
   report rep;
 
   // One of `parallel` openers: takes the next connection to open until none is left.
@@ -312,27 +312,34 @@ struct idle_connections::impl {
         rep.tls = std::string(SSL_get_version(stream->native_handle())) + " " +
                   SSL_get_cipher_name(stream->native_handle());
       }
-      beast::get_lowest_layer(*stream).expires_after(std::chrono::seconds(30));
-      auto [wec, wn] = co_await net::async_write(*stream, net::buffer(request), use_tuple);
-      if (wec) {
-        ++rep.errors["write: " + wec.message()];
-        continue;
-      }
+      bool kept = true;
       beast::flat_buffer buffer;
-      http::response_parser<http::string_body> parser;
-      parser.body_limit(1 << 20);
-      auto [rec, rn] = co_await http::async_read(*stream, buffer, parser, use_tuple);
-      if (rec) {
-        ++rep.errors["read: " + rec.message()];
-        continue;
+      for (int k = 0; k < requests && kept; ++k) {
+        beast::get_lowest_layer(*stream).expires_after(std::chrono::seconds(30));
+        auto [wec, wn] = co_await net::async_write(*stream, net::buffer(request), use_tuple);
+        if (wec) {
+          ++rep.errors["write: " + wec.message()];
+          kept = false;
+          break;
+        }
+        http::response_parser<http::string_body> parser;
+        parser.body_limit(1 << 20);
+        auto [rec, rn] = co_await http::async_read(*stream, buffer, parser, use_tuple);
+        if (rec) {
+          ++rep.errors["read: " + rec.message()];
+          kept = false;
+          break;
+        }
+        ++rep.statuses[static_cast<int>(parser.get().result_int())];
+        if (!parser.get().keep_alive()) {
+          ++rep.errors["the server closed the connection after its answer"];
+          kept = false;
+        } else if (buffer.size() > 0) {
+          ++rep.errors["bytes after the answer"];
+          kept = false;
+        }
       }
-      ++rep.statuses[static_cast<int>(parser.get().result_int())];
-      if (!parser.get().keep_alive()) {
-        ++rep.errors["the server closed the connection after its answer"];
-        continue;
-      }
-      if (buffer.size() > 0) {
-        ++rep.errors["bytes after the answer"];
+      if (!kept) {
         continue;
       }
       beast::get_lowest_layer(*stream).expires_never();
@@ -348,7 +355,7 @@ struct idle_connections::impl {
   }
 };
 
-idle_connections::idle_connections(const load_options& o, int count, int parallel)
+idle_connections::idle_connections(const load_options& o, int count, int parallel, int requests)
     : impl_(std::make_unique<impl>()) {
   impl& im = *impl_;
   if (!parse_url(o.url, im.t)) {
@@ -361,6 +368,7 @@ idle_connections::idle_connections(const load_options& o, int count, int paralle
   }
   im.request = request_text(o, im.t);
   im.count = count;
+  im.requests = std::max(1, requests);
   im.open.reserve(static_cast<std::size_t>(std::max(0, count)));
   const clock_type::time_point start = clock_type::now();
   for (int i = 0; i < std::max(1, parallel); ++i) {

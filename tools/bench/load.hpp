@@ -52,19 +52,20 @@ struct download_report {
 download_report run_downloads(const load_options& o, int count);
 
 // `dsa-bench memory`: `count` mTLS keep-alive connections to o.url (o.cert presented), opened at
-// most `parallel` at a time; each sends one request (o.method, o.headers) and reads its whole
-// answer, then stays open and idle until close_all() or the destructor. Runs on the calling
-// thread: the constructor returns when every connection has been answered or has failed.
+// most `parallel` at a time; each sends `requests` requests (o.method, o.headers) one after the
+// other, reading each whole answer, then stays open and idle until close_all() or the
+// destructor. Runs on the calling thread: the constructor returns when every connection has been
+// answered or has failed.
 class idle_connections {
  public:
   struct report {
-    int connected = 0;  // handshakes completed
-    std::map<int, int> statuses;
+    int connected = 0;                  // handshakes completed
+    std::map<int, int> statuses;        // of every answer
     std::map<std::string, int> errors;  // by text: a failed connection is closed
     std::string tls;                    // the first connection's protocol and cipher
     double seconds = 0;                 // to open and use all of them
   };
-  idle_connections(const load_options& o, int count, int parallel);
+  idle_connections(const load_options& o, int count, int parallel, int requests = 1);
   ~idle_connections();
   idle_connections(const idle_connections&) = delete;
   idle_connections& operator=(const idle_connections&) = delete;
