@@ -193,8 +193,8 @@ void print_phases(const std::vector<phase>& phases, int connections) {
 // Opens the idle connections and reports them; false when any was not answered 200 and kept.
 bool open_report(const idle_connections& pool, int connections, int requests) {
   const idle_connections::report& r = pool.opened();
-  std::printf("  %d connection(s) opened, %d request(s) on each, in %.2f s:", connections, requests,
-              r.seconds);
+  std::printf("  %d of %d connection(s) opened, %d request(s) on each, in %.2f s:", r.connected,
+              connections, requests, r.seconds);
   for (const auto& [status, n] : r.statuses) {
     std::printf(" %d x %d", n, status);
   }
@@ -363,18 +363,20 @@ int run_memory(const memory_options& o) {
       bar_mib);
   if (gw.phases.size() >= 2) {
     const double rss = mib(gw.phases[1].mem.rss_kib);
+    const char* verdict = !gw.ok ? "(a check above failed: not a reading of the bar)"
+                          : o.agreements >= 1000 && o.connections >= 1000
+                              ? (rss <= bar_mib ? "met" : "NOT met")
+                              : "(fewer than the bar's 1,000 and 1,000: not a reading of the bar)";
     std::printf("  gateway       %.1f MiB with %d agreements and %d idle connections: %s\n", rss,
-                o.agreements + 1, o.connections,
-                o.agreements >= 1000 && o.connections >= 1000
-                    ? (rss <= bar_mib ? "met" : "NOT met")
-                    : "(fewer than the bar's 1,000 and 1,000: not a reading of the bar)");
+                o.agreements + 1, o.connections, verdict);
   } else if (!gw.phases.empty()) {
     std::printf("  gateway       %.1f MiB with %d agreements, no connections\n",
                 mib(gw.phases[0].mem.rss_kib), o.agreements + 1);
   }
   if (ng.phases.size() >= 2) {
-    std::printf("  nginx worker  %.1f MiB with %d idle connections (no policy, no audit)\n",
-                mib(ng.phases[1].mem.rss_kib), o.connections);
+    std::printf("  nginx worker  %.1f MiB with %d idle connections (no policy, no audit)%s\n",
+                mib(ng.phases[1].mem.rss_kib), o.connections,
+                ng.ok ? "" : " (a check above failed: not comparable)");
   }
   std::printf("  whole run %.1f s, load average %s\n",
               std::chrono::duration<double>(clock_type::now() - t0).count(),

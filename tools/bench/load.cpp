@@ -26,6 +26,7 @@
 #include <cstdio>
 #include <map>
 #include <memory>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -295,56 +296,64 @@ struct idle_connections::impl {
   std::string request;
   int count = 0, next = 0, requests = 1;
   std::vector<std::unique_ptr<tls_stream>> open;  // used, answered, kept open
+  std::set<tls_stream*> opening;                  // being opened or used now
+  bool abandoned = false;                         // the opening ran out of time
   report rep;
 
   // One of `parallel` openers: takes the next connection to open until none is left.
   net::awaitable<void> open_some() {
-    while (next < count) {
+    while (next < count && !abandoned) {
       ++next;
       auto stream = std::make_unique<tls_stream>(ioc, ctx);
-      const std::string problem = co_await connect_tls(*stream, t);
-      if (!problem.empty()) {
-        ++rep.errors[problem];
-        continue;
+      opening.insert(stream.get());
+      const bool kept = co_await open_one(*stream);
+      opening.erase(stream.get());
+      if (kept) {
+        beast::get_lowest_layer(*stream).expires_never();
+        open.push_back(std::move(stream));
       }
-      ++rep.connected;
-      if (rep.tls.empty()) {
-        rep.tls = std::string(SSL_get_version(stream->native_handle())) + " " +
-                  SSL_get_cipher_name(stream->native_handle());
-      }
-      bool kept = true;
-      beast::flat_buffer buffer;
-      for (int k = 0; k < requests && kept; ++k) {
-        beast::get_lowest_layer(*stream).expires_after(std::chrono::seconds(30));
-        auto [wec, wn] = co_await net::async_write(*stream, net::buffer(request), use_tuple);
-        if (wec) {
-          ++rep.errors["write: " + wec.message()];
-          kept = false;
-          break;
-        }
-        http::response_parser<http::string_body> parser;
-        parser.body_limit(1 << 20);
-        auto [rec, rn] = co_await http::async_read(*stream, buffer, parser, use_tuple);
-        if (rec) {
-          ++rep.errors["read: " + rec.message()];
-          kept = false;
-          break;
-        }
-        ++rep.statuses[static_cast<int>(parser.get().result_int())];
-        if (!parser.get().keep_alive()) {
-          ++rep.errors["the server closed the connection after its answer"];
-          kept = false;
-        } else if (buffer.size() > 0) {
-          ++rep.errors["bytes after the answer"];
-          kept = false;
-        }
-      }
-      if (!kept) {
-        continue;
-      }
-      beast::get_lowest_layer(*stream).expires_never();
-      open.push_back(std::move(stream));
     }
+  }
+
+  // Connects, handshakes and sends the requests one after the other; true when every answer
+  // came and the connection is still open with nothing more to read.
+  net::awaitable<bool> open_one(tls_stream& stream) {
+    const std::string problem = co_await connect_tls(stream, t);
+    if (!problem.empty()) {
+      ++rep.errors[problem];
+      co_return false;
+    }
+    ++rep.connected;
+    if (rep.tls.empty()) {
+      rep.tls = std::string(SSL_get_version(stream.native_handle())) + " " +
+                SSL_get_cipher_name(stream.native_handle());
+    }
+    beast::flat_buffer buffer;
+    for (int k = 0; k < requests; ++k) {
+      beast::get_lowest_layer(stream).expires_after(std::chrono::seconds(30));
+      auto [wec, wn] = co_await net::async_write(stream, net::buffer(request), use_tuple);
+      if (wec) {
+        ++rep.errors["write: " + wec.message()];
+        co_return false;
+      }
+      http::response_parser<http::string_body> parser;
+      parser.body_limit(1 << 20);
+      auto [rec, rn] = co_await http::async_read(stream, buffer, parser, use_tuple);
+      if (rec) {
+        ++rep.errors["read: " + rec.message()];
+        co_return false;
+      }
+      ++rep.statuses[static_cast<int>(parser.get().result_int())];
+      if (!parser.get().keep_alive()) {
+        ++rep.errors["the server closed the connection after its answer"];
+        co_return false;
+      }
+      if (buffer.size() > 0) {
+        ++rep.errors["bytes after the answer"];
+        co_return false;
+      }
+    }
+    co_return true;
   }
 
   net::awaitable<void> close_one(tls_stream& stream) {
@@ -382,7 +391,21 @@ idle_connections::idle_connections(const load_options& o, int count, int paralle
       }
     });
   }
-  im.ioc.run();
+  // The opening is bounded (`dsa-bench memory` must end well within a minute): 20 s, and 0.2 ms
+  // more per request asked for. Then no more connections are started, and those still being
+  // opened are closed (their operations end as errors, counted under their own text too).
+  const auto bound = std::chrono::milliseconds(20000 + static_cast<std::int64_t>(count) *
+                                                           std::max(1, requests) / 5);
+  im.ioc.run_for(bound);
+  if (!im.ioc.stopped()) {
+    im.abandoned = true;
+    im.rep.errors["still opening after " + std::to_string(bound.count() / 1000) + " s"] +=
+        static_cast<int>(im.opening.size());
+    for (tls_stream* s : im.opening) {
+      beast::get_lowest_layer(*s).close();
+    }
+    im.ioc.run_for(std::chrono::seconds(5));
+  }
   im.rep.seconds = std::chrono::duration<double>(clock_type::now() - start).count();
 }
 
@@ -412,7 +435,7 @@ void idle_connections::close_all() {
   for (auto& s : im.open) {
     net::co_spawn(im.ioc, im.close_one(*s), [](std::exception_ptr) {});
   }
-  im.ioc.run();
+  im.ioc.run_for(std::chrono::seconds(5));  // each close is bounded at 2 s; this is a backstop
   im.open.clear();
 }
 
