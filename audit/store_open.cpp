@@ -59,7 +59,7 @@ std::optional<std::string> read_meta(sqlite3* db, const char* key) {
 // Per-connection settings. journal_mode=WAL is persistent in the file; synchronous is not.
 result<void> configure(sqlite3* db) {
   sqlite3_busy_timeout(db, 5000);
-  return exec(db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA cache_size=-16384;");
+  return exec(db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA cache_size=-4096;");
 }
 
 }  // namespace

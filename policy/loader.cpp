@@ -19,6 +19,7 @@
 #include <atomic>
 #include <cerrno>
 #include <fstream>
+#include <optional>
 #include <sstream>
 #include <system_error>
 #include <thread>
@@ -99,7 +100,6 @@ load_result load_agreements(const std::vector<fs::path>& paths, const load_optio
   // in file order on this thread, which keeps the diagnostics deterministic.
   struct parsed_file {
     std::vector<diagnostic> diags;
-    YAML::Node root;
     std::unique_ptr<agreement> a;
     std::string sha256;
     std::string text;  // the bytes hashed, kept for load_result::texts
@@ -114,6 +114,7 @@ load_result load_agreements(const std::vector<fs::path>& paths, const load_optio
       return;
     }
     std::string text = std::move(read).value();
+    YAML::Node root;  // freed when this file has been read (see the cross-file loop below)
     yaml::reader r(file, out.diags, cache);
     r.set_source(text);
     // Every text taken from an agreement (status reasons, prohibition reasons, patterns) can end
@@ -135,7 +136,7 @@ load_result load_agreements(const std::vector<fs::path>& paths, const load_optio
       return;
     }
     try {
-      out.root = YAML::Load(text);
+      root = YAML::Load(text);
     } catch (const YAML::Exception& e) {
       yaml::syntax_error why =
           yaml::explain_syntax_error(text, e.mark.line + 1, e.mark.column + 1, e.msg);
@@ -146,9 +147,9 @@ load_result load_agreements(const std::vector<fs::path>& paths, const load_optio
       return;
     }
     try {
-      out.a = sections::read_agreement(r, out.root, options);
+      out.a = sections::read_agreement(r, root, options);
       if (out.a && options.lint_warnings) {
-        lint_agreement(r, out.root, *out.a, options);
+        lint_agreement(r, root, *out.a, options);
       }
       if (r.errors() != 0) {
         out.a.reset();
@@ -193,12 +194,22 @@ load_result load_agreements(const std::vector<fs::path>& paths, const load_optio
       continue;
     }
     yaml::reader r(file, diags, regex_cache);
-    YAML::Node& root = pf.root;
     std::unique_ptr<agreement> a = std::move(pf.a);
     a->file = file;
     a->sha256 = pf.sha256;
 
-    if (cross_file.check(r, root, *a)) {
+    // The YAML trees are not kept from the parse: yaml-cpp spends about 100 KiB on one agreement's
+    // tree, and a thousand held at once were most of the gateway's start-up memory
+    // (docs/performance.md §7). The cross-file checks need a tree only to place a diagnostic, so
+    // the file is parsed again then (it parsed before, so it parses the same).
+    std::optional<YAML::Node> root;
+    const auto root_of = [&]() -> const YAML::Node& {
+      if (!root) {
+        root = YAML::Load(pf.text);
+      }
+      return *root;
+    };
+    if (cross_file.check(r, root_of, *a)) {
       std::sort(a->permissions.begin(), a->permissions.end(),
                 [](const permission& x, const permission& y) { return x.id < y.id; });
       for (permission& perm : a->permissions) {

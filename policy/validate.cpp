@@ -241,19 +241,20 @@ void lint_agreement(yaml::reader& r, const YAML::Node& root, const agreement& a,
   lint_references(r, root, a);
 }
 
-bool cross_file_checker::check(yaml::reader& r, YAML::Node root, const agreement& a) {
+bool cross_file_checker::check(yaml::reader& r, const std::function<const YAML::Node&()>& root,
+                               const agreement& a) {
   bool cross_ok = true;
   if (auto [it, inserted] = agreement_files_.emplace(a.id, r.file()); !inserted) {
-    r.error(root["id"], "id: agreement '" + a.id + "' is also defined in " + it->second,
+    r.error(root()["id"], "id: agreement '" + a.id + "' is also defined in " + it->second,
             "duplicate-agreement");
     cross_ok = false;
   }
   for (std::size_t pi = 0; pi < a.parties.size(); ++pi) {
     const party& p = a.parties[pi];
-    YAML::Node pnode = root["parties"][pi];
+    const auto pnode = [&] { return root()["parties"][pi]; };
     if (auto [it, inserted] = party_names_.emplace(p.id, std::pair{p.name, r.file()});
         !inserted && it->second.first != p.name) {
-      r.error(pnode["name"],
+      r.error(pnode()["name"],
               "parties[" + std::to_string(pi) + "].name: party '" + p.id + "' is '" +
                   it->second.first + "' in " + it->second.second +
                   "; a party id means one organisation everywhere",
@@ -265,7 +266,7 @@ bool cross_file_checker::check(yaml::reader& r, YAML::Node root, const agreement
       std::string key = agreement_set::identity_key(rule.trust_anchor, rule.kind, rule.match_value);
       if (auto [it, inserted] = identity_owner_.emplace(key, std::pair{p.id, r.file()});
           !inserted && it->second.first != p.id) {
-        r.error(pnode["identities"][ii],
+        r.error(pnode()["identities"][ii],
                 "parties[" + std::to_string(pi) + "].identities[" + std::to_string(ii) +
                     "]: this identity (" + rule.value + ") is already declared for party '" +
                     it->second.first + "' in " + it->second.second +
@@ -281,7 +282,7 @@ bool cross_file_checker::check(yaml::reader& r, YAML::Node root, const agreement
       auto [it, inserted] =
           resources_.emplace(resource_key(e), resource{a.id, e.id, r.file(), sig});
       if (!inserted && it->second.signature != sig) {
-        r.warning(element_with_id(root, "endpoints", e.id)["id"],
+        r.warning(element_with_id(root(), "endpoints", e.id)["id"],
                   "endpoint '" + e.id + "' (" + e.method + ' ' + e.path + " on upstream '" +
                       e.upstream + "') has different response rules from endpoint '" +
                       it->second.endpoint + "' of agreement '" + it->second.agreement + "' in " +

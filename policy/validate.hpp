@@ -11,6 +11,7 @@
 //   and docs/design.md §3): one agreement per id, one organisation per party id, one party per
 //   certificate identity.
 
+#include <functional>
 #include <map>
 #include <string>
 #include <utility>
@@ -32,9 +33,11 @@ class cross_file_checker {
   // upstream and path shape) with different response rules, in one file or across files.
   explicit cross_file_checker(bool lint_warnings = false) : lint_warnings_(lint_warnings) {}
 
-  // Checks `a` (read from `root` in `r.file()`) against every agreement checked before it and
-  // records it. False when it conflicts: the errors name both files.
-  bool check(yaml::reader& r, YAML::Node root, const agreement& a);
+  // Checks `a` (read from `r.file()`) against every agreement checked before it and records it.
+  // False when it conflicts: the errors name both files. `root` gives the file's YAML tree, to
+  // place a diagnostic; it is called only when there is one (the loader parses the file again
+  // then rather than keep every tree: docs/performance.md §7).
+  bool check(yaml::reader& r, const std::function<const YAML::Node&()>& root, const agreement& a);
 
  private:
   std::map<std::string, std::pair<std::string, std::string>> party_names_;  // id → (name, file)

@@ -4,8 +4,9 @@
 # llvm-symbolizer that turns sanitizer reports into file:line stacks; clang-format checks the
 # source layout (tools/check-format.sh). nginx-light is the other side of `dsa-bench http
 # --compare-nginx`; linux-perf (user-space only, no kernel module) profiles the gateway under load
-# (docs/performance.md); lintian checks the .deb (packaging/test-package.sh). chromium renders
-# `dsa audit report`'s HTML headless in its test (tests/audit/report_chromium.sh).
+# and heaptrack shows where its memory goes (docs/performance.md §5 and §7); lintian checks the
+# .deb (packaging/test-package.sh). chromium renders `dsa audit report`'s HTML headless in its
+# test (tests/audit/report_chromium.sh).
 # nodejs and npm (Debian's, when no npm is on PATH) install the pinned OpenAPI validator that
 # checks `dsa openapi` documents (tools/openapi/package.json and package-lock.json, `npm ci`).
 # Idempotent: packages already present are left alone. Works as root (CI) or through sudo.
@@ -20,7 +21,7 @@ packages=(
   python3-yaml python3-jsonschema
   testssl.sh
   clang-16 libclang-rt-16-dev llvm clang-format
-  nginx-light linux-perf
+  nginx-light linux-perf heaptrack
   libjemalloc-dev
   chromium
 )

@@ -3,6 +3,8 @@
 // (integration_rig.hpp).
 #include <boost/json.hpp>
 #include <catch2/catch.hpp>
+#include <chrono>
+#include <thread>
 
 #include "tests/gateway/harness.hpp"
 #include "tests/gateway/integration_rig.hpp"
@@ -103,6 +105,39 @@ TEST_CASE("oversized heads get 431 and oversized bodies 413, nothing forwarded",
   CHECK(problem_reason(*r) == "body_too_large");
   CHECK(w.forwarded() == 0);
   CHECK(w.requests().size() == 2);
+}
+
+TEST_CASE("a keep-alive connection reads heads larger than its idle read buffer, whole or split",
+          "[gateway][integration]") {
+  // An idle connection waits for its next request with a 1 KiB read buffer (docs/performance.md
+  // §7); a longer head, and one whose bytes come in two writes, must still be read whole.
+  rig w;
+  tls_client c(w.gw->port(), "northshire-police");
+  REQUIRE(c.handshake_ok());
+  const std::string pad = "X-Pad: " + std::string(3000, 'p') + "\r\n";
+  const std::string large = get_case(case_path, pad);
+  REQUIRE(large.size() > 3000);
+  REQUIRE(large.size() < 4096);  // under the rig's limits.max_header_bytes
+  REQUIRE(c.send(get_case()));
+  auto r = c.read_response();
+  REQUIRE(r);
+  CHECK(r->status == 200);
+  REQUIRE(c.send(large));
+  r = c.read_response();
+  REQUIRE(r);
+  CHECK(r->status == 200);
+  REQUIRE(c.send(large.substr(0, 600)));
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  REQUIRE(c.send(large.substr(600)));
+  r = c.read_response();
+  REQUIRE(r);
+  CHECK(r->status == 200);
+  REQUIRE(c.send(get_case()));
+  r = c.read_response();
+  REQUIRE(r);
+  CHECK(r->status == 200);
+  CHECK(w.forwarded() == 4);
+  CHECK(w.requests().size() == 4);
 }
 
 TEST_CASE("refused path forms get 400 bad_request and nothing is forwarded",

@@ -13,5 +13,6 @@ namespace dsa::bench {
 void add_policy_bench(CLI::App& app, int& status);
 void add_audit_bench(CLI::App& app, int& status);
 void add_http_bench(CLI::App& app, int& status);
+void add_memory_bench(CLI::App& app, int& status);
 
 }  // namespace dsa::bench

@@ -9,13 +9,12 @@
 #include <algorithm>
 #include <chrono>
 #include <filesystem>
-#include <fstream>
 #include <iostream>
 #include <random>
-#include <sstream>
 
 #include "policy/engine.hpp"
 #include "policy/loader.hpp"
+#include "tools/bench/agreement_gen.hpp"
 #include "tools/bench/bench.hpp"
 
 namespace dsa::bench {
@@ -32,63 +31,6 @@ struct policy_args {
   std::string keep;
 };
 
-std::string party_id(int n) { return "org-" + std::to_string(n); }
-
-// One agreement: a provider organisation shares three endpoints with two requesters, with the
-// conditions real agreements carry (case references, acting users, time windows, caps, query
-// parameters and a prohibition).
-std::string agreement_yaml(int i, int provider, int r1, int r2) {
-  std::ostringstream y;
-  std::string id = "bench-" + std::to_string(i);
-  y << "schema: dsa/v1\nid: " << id << "\nversion: 1.0.0\ntitle: Generated agreement " << i
-    << "\nstatus: active\nvalidity: {from: 2026-04-01, until: 2028-04-01}\n"
-    << "review: {due: 2027-09-30}\nparties:\n";
-  for (int p : {provider, r1, r2}) {
-    y << "  - id: " << party_id(p) << "\n    name: Organisation " << p
-      << "\n    role: controller\n    identities: [{trust_anchor: partner-ca, uri_san: "
-         "\"spiffe://org"
-      << p << ".example/gw\"}]\n";
-  }
-  y << "legal:\n  gateways: [{id: cda-s115, cite: Crime and Disorder Act 1998 s.115}]\n"
-    << "  lawful_bases: [{id: public-task, cite: UK GDPR Art 6(1)(e)}]\n"
-    << "purposes:\n  - {id: asb-case-management, description: Case management}\n"
-    << "  - {id: prevention, description: Prevention}\n"
-    << "data_categories:\n  - {id: case, description: Case record, personal_data: true, "
-       "special_category: false, criminal_offence_data: false, retention: 6 years}\n"
-    << "endpoints:\n";
-  std::string base = "/svc" + std::to_string(i);
-  y << "  - id: case\n    provider: " << party_id(provider)
-    << "\n    upstream: up\n    method: GET\n    path: " << base
-    << "/cases/{case_id}\n    path_params: {case_id: \"ASB-[0-9]{4}-[0-9]{6}\"}\n"
-    << "    query_params: {include: {pattern: \"actions|notes\", required: false}}\n"
-    << "    data_categories: [case]\n    response: {allow_fields: [/case_id, /status]}\n"
-    << "  - id: list\n    provider: " << party_id(provider)
-    << "\n    upstream: up\n    method: GET\n    path: " << base
-    << "/cases\n    query_params: {ward: {pattern: \"[A-Z][0-9]{8}\", required: true}}\n"
-    << "    data_categories: [case]\n    response: {allow_fields: [/cases/*/case_id]}\n"
-    << "  - id: note\n    provider: " << party_id(provider)
-    << "\n    upstream: up\n    method: POST\n    path: " << base
-    << "/cases/{case_id}/notes\n    data_categories: [case]\n"
-    << "permissions:\n"
-    << "  - id: read-case\n    assignee: " << party_id(r1)
-    << "\n    endpoints: [case]\n    purposes: [asb-case-management]\n"
-    << "    lawful_basis: [public-task]\n    legal_gateway: [cda-s115]\n"
-    << "    require: {case_ref: \"ASB-[0-9]{4}-[0-9]{6}\", case_ref_param: case_id, acting_user: "
-       "\"[A-Z]{2}[0-9]{4}\"}\n"
-    << "    volume_caps: [{scope: case_ref, window: P1D, max: 100000000}]\n"
-    << "  - id: read-list\n    assignee: " << party_id(r2)
-    << "\n    endpoints: [list]\n    purposes: [prevention]\n"
-    << "    lawful_basis: [public-task]\n    legal_gateway: [cda-s115]\n"
-    << "    time_windows: {timezone: Europe/London, allow: [{days: [mon, tue, wed, thu, fri], "
-       "from: \"00:00\", to: \"24:00\"}]}\n"
-    << "  - id: write-note\n    assignee: " << party_id(r1)
-    << "\n    endpoints: [note]\n    purposes: [asb-case-management]\n"
-    << "    lawful_basis: [public-task]\n    legal_gateway: [cda-s115]\n"
-    << "prohibitions:\n  - {id: no-prevention-notes, assignee: any, endpoints: [note], purposes: "
-       "[prevention], reason: Notes are for case management only}\n";
-  return y.str();
-}
-
 struct prepared {
   policy::request_identity identity;
   policy::identity_match who;  // identified once, as the gateway does per connection
@@ -102,25 +44,8 @@ int run_policy_bench(const policy_args& args) {
                      : fs::path(args.keep);
   fs::create_directories(dir);
   std::mt19937 rng(args.seed);
-  const int organisations = std::max(3, args.agreements / 5);
-  struct shape {
-    int provider, r1, r2;
-  };
-  std::vector<shape> shapes;
-  for (int i = 0; i < args.agreements; ++i) {
-    int provider = static_cast<int>(rng() % organisations);
-    int r1 = static_cast<int>(rng() % organisations);
-    int r2 = static_cast<int>(rng() % organisations);
-    while (r1 == provider) {
-      r1 = (r1 + 1) % organisations;
-    }
-    while (r2 == provider || r2 == r1) {
-      r2 = (r2 + 1) % organisations;
-    }
-    shapes.push_back({provider, r1, r2});
-    std::ofstream(dir / ("bench-" + std::to_string(i) + ".yaml"))
-        << agreement_yaml(i, provider, r1, r2);
-  }
+  const int organisations = generated_organisations(args.agreements);
+  const std::vector<generated_shape> shapes = write_generated_agreements(dir, args.agreements, rng);
 
   auto load_start = steady_clock::now();
   policy::load_options opts;
@@ -145,7 +70,7 @@ int run_policy_bench(const policy_args& args) {
   const int distinct = 4096;
   for (int n = 0; n < distinct; ++n) {
     int i = static_cast<int>(rng() % args.agreements);
-    const shape& s = shapes[i];
+    const generated_shape& s = shapes[static_cast<std::size_t>(i)];
     std::string base = "/svc" + std::to_string(i);
     char case_id[32];
     std::snprintf(case_id, sizeof case_id, "ASB-2026-%06u", static_cast<unsigned>(rng() % 1000000));

@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
@@ -78,6 +79,25 @@ std::int64_t peak_rss_kib(pid_t pid) {
     }
   }
   return -1;
+}
+
+memory_status memory_of(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
+  memory_status m;
+  std::string line;
+  while (std::getline(in, line)) {
+    const auto field = [&](const char* name, std::int64_t& out) {
+      const std::size_t n = std::strlen(name);
+      if (line.compare(0, n, name) == 0) {
+        out = std::atoll(line.c_str() + n);
+      }
+    };
+    field("VmRSS:", m.rss_kib);
+    field("VmHWM:", m.hwm_kib);
+    field("RssAnon:", m.anon_kib);
+    field("RssFile:", m.file_kib);
+  }
+  return m;
 }
 
 }  // namespace dsa::bench

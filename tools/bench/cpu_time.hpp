@@ -26,6 +26,16 @@ struct thread_cpu {
 // The peak resident set of `pid` so far (VmHWM in /proc/PID/status), in KiB; -1 if unreadable.
 [[nodiscard]] std::int64_t peak_rss_kib(pid_t pid);
 
+// The resident set of a process now and at its peak, from /proc/PID/status, in KiB (-1 when a
+// line is missing or the process is gone). rss = anon + file + shmem.
+struct memory_status {
+  std::int64_t rss_kib = -1;   // VmRSS
+  std::int64_t hwm_kib = -1;   // VmHWM, the peak of VmRSS
+  std::int64_t anon_kib = -1;  // RssAnon: heap, stacks, anonymous mappings
+  std::int64_t file_kib = -1;  // RssFile: the binary, shared libraries, mapped files
+};
+[[nodiscard]] memory_status memory_of(pid_t pid);
+
 // The children of a process (nginx's workers), from /proc/PID/task/PID/children.
 [[nodiscard]] std::vector<pid_t> children_of(pid_t pid);
 

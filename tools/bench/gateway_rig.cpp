@@ -72,18 +72,22 @@ permissions:
     require: {case_ref: "ASB-[0-9]{4}-[0-9]{6}", case_ref_param: case_id}
 )yaml";
 
-fs::path write_config(const bench_dir& dir, const std::string& upstream_yaml) {
+fs::path write_config(const bench_dir& dir, const std::string& upstream_yaml,
+                      const rig_extras& extra) {
   const std::string pki = dir.pki().string();
   const fs::path config = dir.path() / "gateway.yaml";
-  std::ofstream(config) << "listen: 127.0.0.1:0\nthreads: 1\ntls:\n  certificate: " << pki
-                        << "/gateway.pem\n  private_key: " << pki
-                        << "/gateway.key\n  trust_anchors:\n"
-                        << "    - {name: partner-ca, ca_file: " << pki
-                        << "/ca.pem, crl_file: " << pki
-                        << "/crl.pem}\nagreements_dir: " << (dir.path() / "agreements").string()
-                        << "\nupstreams:\n  council-asb: " << upstream_yaml
-                        << "\naudit: {path: " << (dir.path() / "audit.db").string()
-                        << ", signing_key: " << (dir.path() / "audit-key.pem").string() << "}\n";
+  std::ofstream out(config);
+  out << "listen: 127.0.0.1:0\nthreads: 1\ntls:\n  certificate: " << pki
+      << "/gateway.pem\n  private_key: " << pki << "/gateway.key\n  trust_anchors:\n"
+      << "    - {name: partner-ca, ca_file: " << pki << "/ca.pem, crl_file: " << pki
+      << "/crl.pem}\nagreements_dir: " << (dir.path() / "agreements").string()
+      << "\nupstreams:\n  council-asb: " << upstream_yaml << "\n";
+  for (const auto& [name, yaml] : extra.upstreams) {
+    out << "  " << name << ": " << yaml << "\n";
+  }
+  out << "audit: {path: " << (dir.path() / "audit.db").string()
+      << ", signing_key: " << (dir.path() / "audit-key.pem").string() << "}\n"
+      << extra.yaml;
   return config;
 }
 
@@ -105,8 +109,8 @@ std::string default_gateway_binary() {
 }
 
 gateway_rig::gateway_rig(const std::string& binary, const bench_dir& dir,
-                         const std::string& upstream_yaml)
-    : proc_({binary, "--config", write_config(dir, upstream_yaml).string()},
+                         const std::string& upstream_yaml, const rig_extras& extra)
+    : proc_({binary, "--config", write_config(dir, upstream_yaml, extra).string()},
             dir.path() / "gateway.log", test::process::options{SIGTERM, 15s}) {
   const std::optional<std::string> line = proc_.read_line(20s);
   const std::string text = line.value_or("");

@@ -11,6 +11,8 @@
 #include <filesystem>
 #include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 #include "tests/common/process.hpp"
 #include "tests/common/temp_dir.hpp"
@@ -52,9 +54,17 @@ class bench_dir {
 // DIR/audit.db. Constructing it writes DIR/gateway.yaml, starts the gateway (stderr in
 // DIR/gateway.log) and waits up to 20 s for its "listening https=… admin=…" line; throws
 // std::runtime_error with the log when it does not come. The destructor sends SIGTERM.
+// `extra` adds to that config: more upstreams (`dsa-bench memory`'s generated agreements name
+// `up`) and top-level keys (its `limits`).
+struct rig_extras {
+  std::vector<std::pair<std::string, std::string>> upstreams;  // name, YAML flow mapping
+  std::string yaml;                                            // top-level keys, one per line
+};
+
 class gateway_rig {
  public:
-  gateway_rig(const std::string& binary, const bench_dir& dir, const std::string& upstream_yaml);
+  gateway_rig(const std::string& binary, const bench_dir& dir, const std::string& upstream_yaml,
+              const rig_extras& extra = {});
 
   const std::string& authority() const { return authority_; }  // of the mTLS listener
   pid_t pid() const { return proc_.pid(); }

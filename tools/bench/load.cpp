@@ -2,6 +2,8 @@
 // the connections spread over --threads io_contexts, results kept per thread and merged at the end.
 #include "tools/bench/load.hpp"
 
+#include <poll.h>
+
 #include <algorithm>
 #include <atomic>
 #include <boost/asio/as_tuple.hpp>
@@ -24,6 +26,7 @@
 #include <cstdio>
 #include <map>
 #include <memory>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -281,6 +284,159 @@ download_report run_downloads(const load_options& o, int count) {
                 });
   ioc.run();
   return out;
+}
+
+// ---------------------------------------------------------------------------------------------
+// idle_connections (`dsa-bench memory`)
+
+struct idle_connections::impl {
+  net::io_context ioc{1};
+  net::ssl::context ctx{net::ssl::context::tls_client};
+  target t;
+  std::string request;
+  int count = 0, next = 0, requests = 1;
+  std::vector<std::unique_ptr<tls_stream>> open;  // used, answered, kept open
+  std::set<tls_stream*> opening;                  // being opened or used now
+  bool abandoned = false;                         // the opening ran out of time
+  report rep;
+
+  // One of `parallel` openers: takes the next connection to open until none is left.
+  net::awaitable<void> open_some() {
+    while (next < count && !abandoned) {
+      ++next;
+      auto stream = std::make_unique<tls_stream>(ioc, ctx);
+      opening.insert(stream.get());
+      const bool kept = co_await open_one(*stream);
+      opening.erase(stream.get());
+      if (kept) {
+        beast::get_lowest_layer(*stream).expires_never();
+        open.push_back(std::move(stream));
+      }
+    }
+  }
+
+  // Connects, handshakes and sends the requests one after the other; true when every answer
+  // came and the connection is still open with nothing more to read.
+  net::awaitable<bool> open_one(tls_stream& stream) {
+    const std::string problem = co_await connect_tls(stream, t);
+    if (!problem.empty()) {
+      ++rep.errors[problem];
+      co_return false;
+    }
+    ++rep.connected;
+    if (rep.tls.empty()) {
+      rep.tls = std::string(SSL_get_version(stream.native_handle())) + " " +
+                SSL_get_cipher_name(stream.native_handle());
+    }
+    beast::flat_buffer buffer;
+    for (int k = 0; k < requests; ++k) {
+      beast::get_lowest_layer(stream).expires_after(std::chrono::seconds(30));
+      auto [wec, wn] = co_await net::async_write(stream, net::buffer(request), use_tuple);
+      if (wec) {
+        ++rep.errors["write: " + wec.message()];
+        co_return false;
+      }
+      http::response_parser<http::string_body> parser;
+      parser.body_limit(1 << 20);
+      auto [rec, rn] = co_await http::async_read(stream, buffer, parser, use_tuple);
+      if (rec) {
+        ++rep.errors["read: " + rec.message()];
+        co_return false;
+      }
+      ++rep.statuses[static_cast<int>(parser.get().result_int())];
+      if (!parser.get().keep_alive()) {
+        ++rep.errors["the server closed the connection after its answer"];
+        co_return false;
+      }
+      if (buffer.size() > 0) {
+        ++rep.errors["bytes after the answer"];
+        co_return false;
+      }
+    }
+    co_return true;
+  }
+
+  net::awaitable<void> close_one(tls_stream& stream) {
+    beast::get_lowest_layer(stream).expires_after(std::chrono::seconds(2));
+    co_await stream.async_shutdown(use_tuple);
+    beast::error_code ec;
+    beast::get_lowest_layer(stream).socket().close(ec);
+  }
+};
+
+idle_connections::idle_connections(const load_options& o, int count, int parallel, int requests)
+    : impl_(std::make_unique<impl>()) {
+  impl& im = *impl_;
+  if (!parse_url(o.url, im.t)) {
+    ++im.rep.errors["the URL must be https://HOST[:PORT]/PATH"];
+    return;
+  }
+  if (std::string problem = load_client_tls(im.ctx, o); !problem.empty()) {
+    ++im.rep.errors["certificates: " + problem];
+    return;
+  }
+  im.request = request_text(o, im.t);
+  im.count = count;
+  im.requests = std::max(1, requests);
+  im.open.reserve(static_cast<std::size_t>(std::max(0, count)));
+  const clock_type::time_point start = clock_type::now();
+  for (int i = 0; i < std::max(1, parallel); ++i) {
+    net::co_spawn(im.ioc, im.open_some(), [&im](std::exception_ptr e) {
+      if (e) {
+        try {
+          std::rethrow_exception(e);
+        } catch (const std::exception& x) {
+          ++im.rep.errors[x.what()];
+        }
+      }
+    });
+  }
+  // The opening is bounded (`dsa-bench memory` must end well within a minute): 20 s, and 0.2 ms
+  // more per request asked for. Then no more connections are started, and those still being
+  // opened are closed (their operations end as errors, counted under their own text too).
+  const auto bound = std::chrono::milliseconds(20000 + static_cast<std::int64_t>(count) *
+                                                           std::max(1, requests) / 5);
+  im.ioc.run_for(bound);
+  if (!im.ioc.stopped()) {
+    im.abandoned = true;
+    im.rep.errors["still opening after " + std::to_string(bound.count() / 1000) + " s"] +=
+        static_cast<int>(im.opening.size());
+    for (tls_stream* s : im.opening) {
+      beast::get_lowest_layer(*s).close();
+    }
+    im.ioc.run_for(std::chrono::seconds(5));
+  }
+  im.rep.seconds = std::chrono::duration<double>(clock_type::now() - start).count();
+}
+
+idle_connections::~idle_connections() = default;
+
+const idle_connections::report& idle_connections::opened() const { return impl_->rep; }
+
+int idle_connections::still_open() const {
+  std::vector<pollfd> fds;
+  fds.reserve(impl_->open.size());
+  for (const auto& s : impl_->open) {
+    if (SSL_pending(s->native_handle()) > 0) {
+      continue;  // a record from the server waits unread: not idle
+    }
+    fds.push_back({beast::get_lowest_layer(*s).socket().native_handle(), POLLIN | POLLRDHUP, 0});
+  }
+  if (fds.empty() || ::poll(fds.data(), fds.size(), 0) < 0) {
+    return 0;
+  }
+  return static_cast<int>(
+      std::count_if(fds.begin(), fds.end(), [](const pollfd& p) { return p.revents == 0; }));
+}
+
+void idle_connections::close_all() {
+  impl& im = *impl_;
+  im.ioc.restart();
+  for (auto& s : im.open) {
+    net::co_spawn(im.ioc, im.close_one(*s), [](std::exception_ptr) {});
+  }
+  im.ioc.run_for(std::chrono::seconds(5));  // each close is bounded at 2 s; this is a backstop
+  im.open.clear();
 }
 
 int run_http(const load_options& o, http_summary* summary) {

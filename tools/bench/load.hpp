@@ -8,6 +8,8 @@
 // exact, not bucketed.
 
 #include <cstdint>
+#include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -48,6 +50,37 @@ struct download_report {
   std::string error;  // a setup error (URL, certificates); then no download ran
 };
 download_report run_downloads(const load_options& o, int count);
+
+// `dsa-bench memory`: `count` mTLS keep-alive connections to o.url (o.cert presented), opened at
+// most `parallel` at a time; each sends `requests` requests (o.method, o.headers) one after the
+// other, reading each whole answer, then stays open and idle until close_all() or the
+// destructor. Runs on the calling thread: the constructor returns when every connection has been
+// answered or has failed.
+class idle_connections {
+ public:
+  struct report {
+    int connected = 0;                  // handshakes completed
+    std::map<int, int> statuses;        // of every answer
+    std::map<std::string, int> errors;  // by text: a failed connection is closed
+    std::string tls;                    // the first connection's protocol and cipher
+    double seconds = 0;                 // to open and use all of them
+  };
+  idle_connections(const load_options& o, int count, int parallel, int requests = 1);
+  ~idle_connections();
+  idle_connections(const idle_connections&) = delete;
+  idle_connections& operator=(const idle_connections&) = delete;
+
+  const report& opened() const;
+  // The connections that are still open and quiet: the server has neither closed them nor sent
+  // anything since its answer (poll, without waiting).
+  [[nodiscard]] int still_open() const;
+  // Sends close_notify on each (2 s at most in all) and closes its socket.
+  void close_all();
+
+ private:
+  struct impl;
+  std::unique_ptr<impl> impl_;
+};
 
 // Runs the load described by `o` against o.url and prints its report (text, or JSON with
 // o.json). Returns 0 when it ran (whatever the statuses), 2 on a usage or certificate error.

@@ -4,12 +4,13 @@
 
 int main(int argc, char** argv) {
   CLI::App app{
-      "dsa-bench — reproducible benchmarks that print their figures (policy, audit, http)"};
+      "dsa-bench — reproducible benchmarks that print their figures (policy, audit, http, memory)"};
   app.require_subcommand(1);
   int status = 0;
   dsa::bench::add_policy_bench(app, status);
   dsa::bench::add_audit_bench(app, status);
   dsa::bench::add_http_bench(app, status);
+  dsa::bench::add_memory_bench(app, status);
   app.set_version_flag("--version", std::string("dsa-bench ") + dsa::common::version());
   try {
     app.parse(argc, argv);
