@@ -175,7 +175,16 @@ class session {
       co_return;
     }
     peer_ = std::move(identity).value();
-    while (co_await serve_one()) {
+    // The wait for a head happens here, outside serve_one: an idle keep-alive connection holds
+    // only this frame and read_head's, not serve_one's (5 KiB) (docs/performance.md §7).
+    for (;;) {
+      head_read got = co_await read_head();
+      if (got.status == head_status::closed) {
+        break;
+      }
+      if (!co_await serve_one(std::move(got))) {
+        break;
+      }
     }
     if (abort_) {
       // A relay was cut: no close_notify, so the client sees the transfer truncated.
@@ -229,22 +238,27 @@ class session {
         out.status = head_status::too_large;
         co_return out;
       }
-      idle_ = !started;
-      // A connection waiting for its next request holds no more read buffer than a small head
-      // needs: the last request's (8 KiB, more after a body) is given back first. With 1,000
-      // idle keep-alive connections that is 8 MiB of heap, 4-5 MiB of resident set measured
-      // (docs/performance.md §7).
-      constexpr std::size_t idle_read = 1024;
-      if (!started && buffer_.capacity() > idle_read) {
+      if (!started) {
+        // A connection waiting for its next request holds no read buffer: the last request's
+        // (8 KiB, more after a body) is given back, and the wait for the next one's first byte
+        // needs none (docs/performance.md §7).
         buffer_.shrink_to_fit();  // empty, so this frees the storage
+        idle_ = true;
+        auto [wec] = co_await stream_.async_wait_readable(use_tuple);
+        idle_ = false;
+        if (wec) {
+          co_return out;  // closed: timeout, reset or drain, nothing to answer
+        }
       }
-      const std::size_t want = started ? 8192 : idle_read;
       auto [ec, n] = co_await stream_.async_read_some(
-          buffer_.prepare(std::min<std::size_t>(want, lim.max_header_bytes + 4 - buffer_.size())),
+          buffer_.prepare(std::min<std::size_t>(8192, lim.max_header_bytes + 4 - buffer_.size())),
           use_tuple);
-      idle_ = false;
       if (ec) {
         co_return out;  // closed: timeout, EOF, reset or drain, nothing to answer
+      }
+      if (n == 0) {
+        // Readable, but only TLS records without data (a key update): wait again, still idle.
+        continue;
       }
       buffer_.commit(n);
       if (!started) {
@@ -254,15 +268,12 @@ class session {
     }
   }
 
-  // One request; false when the connection must close afterwards.
-  net::awaitable<bool> serve_one() {
+  // One request, whose head `got` has been read; false when the connection must close
+  // afterwards.
+  net::awaitable<bool> serve_one(head_read got) {
     const auto& lim = cfg_->limits;
-    const head_read got = co_await read_head();
     const head_status hs = got.status;
     const std::size_t head_len = got.length;
-    if (hs == head_status::closed) {
-      co_return false;
-    }
     // Each request runs under the config in force when its head arrived (taken just before
     // the agreement set, which a reload stores just after it).
     cfg_ = g_.current();

@@ -101,6 +101,22 @@ class tls_stream {
         std::forward<Token>(token));
   }
 
+  // Completes when a read would find something (the socket is readable, or OpenSSL holds
+  // bytes already), without a buffer: an idle connection holds none while it waits
+  // (docs/performance.md §7).
+  template <class Token>
+  auto async_wait_readable(Token&& token) {
+    return start(
+        [first = true](SSL* s, std::size_t&) mutable {
+          if (SSL_has_pending(s) == 1 || !first) {
+            return 1;
+          }
+          first = false;
+          return wait_for_read;
+        },
+        std::forward<Token>(token));
+  }
+
   template <class MutableBuffers, class Token>
   auto async_read_some(const MutableBuffers& buffers, Token&& token) {
     const boost::asio::mutable_buffer b = first_buffer(buffers);
@@ -147,6 +163,9 @@ class tls_stream {
   }
 
  private:
+  // What an attempt returns to wait for the socket to be readable without an OpenSSL call.
+  static constexpr int wait_for_read = -1000;
+
   template <class Buffers>
   static auto first_buffer(const Buffers& buffers) {
     auto it = boost::asio::buffer_sequence_begin(buffers);
@@ -206,7 +225,7 @@ class tls_stream {
         finish(self, {}, n);
         return;
       }
-      const int err = SSL_get_error(s.ssl_, ret);
+      const int err = ret == wait_for_read ? SSL_ERROR_WANT_READ : SSL_get_error(s.ssl_, ret);
       if (err == SSL_ERROR_WANT_READ || err == SSL_ERROR_WANT_WRITE) {
         if (s.deadline_ <= clock::now()) {
           finish(self, boost::beast::error::timeout, 0);

@@ -4,6 +4,9 @@
 #include <cctype>
 #include <exception>
 #include <locale>
+#include <mutex>
+#include <string>
+#include <unordered_map>
 
 #include "policy/text.hpp"
 
@@ -275,6 +278,16 @@ std::string plain_words(const boost::regex_error& e) {
   }
 }
 
+// Patterns compiled so far, by text. A boost::regex is a handle on a shared, immutable compiled
+// form, so every pattern with the same text shares one (matching through a const regex is
+// thread-safe): a set of agreements repeats the same few case-reference and identifier patterns,
+// and with 1,000 agreements each compiled copy cost resident memory (docs/performance.md §7).
+// Bounded: past compiled_cache_limit texts the map is emptied; patterns in use keep their
+// compiled form through their own handles.
+constexpr std::size_t compiled_cache_limit = 4096;
+std::mutex compiled_mu;
+std::unordered_map<std::string, boost::regex> compiled_cache;
+
 }  // namespace
 
 result<pattern> compile_pattern(std::string_view text, std::size_t* fault_offset) {
@@ -284,12 +297,24 @@ result<pattern> compile_pattern(std::string_view text, std::size_t* fault_offset
   try {
     pattern p;
     p.text = std::string(text);
+    {
+      std::lock_guard lock(compiled_mu);
+      if (auto it = compiled_cache.find(p.text); it != compiled_cache.end()) {
+        p.re = it->second;
+        return p;
+      }
+    }
     // The classic locale makes \d \w \s (and [[:...:]], which the dialect refuses anyway) ASCII
     // classes even if the process changes the global locale.
     p.re.imbue(std::locale::classic());
     // no_mod_s: '.' does not match LF, CR or FF whatever the match flags; no_mod_m: '^' and '$'
     // match only at the ends of the value (ECMAScript without the m flag).
     p.re.assign(p.text, boost::regex::ECMAScript | boost::regex::no_mod_s | boost::regex::no_mod_m);
+    std::lock_guard lock(compiled_mu);
+    if (compiled_cache.size() >= compiled_cache_limit) {
+      compiled_cache.clear();
+    }
+    compiled_cache.emplace(p.text, p.re);
     return p;
   } catch (const boost::regex_error& e) {
     if (fault_offset != nullptr) {

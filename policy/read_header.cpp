@@ -85,6 +85,17 @@ std::unique_ptr<agreement> read_agreement(reader& r, const YAML::Node& root,
   read_permissions(r, top, *a, ids);
   read_prohibitions(r, top, *a, ids);
   read_governance(r, top, *a);
+  // Read element by element, the vectors have up to twice the room they need; a loaded set
+  // lives as long as the gateway runs, and with 1,000 agreements the spare room of the
+  // permissions and endpoints alone was about 2 MB (docs/performance.md §7).
+  a->parties.shrink_to_fit();
+  a->legal_gateways.shrink_to_fit();
+  a->lawful_bases.shrink_to_fit();
+  a->purposes.shrink_to_fit();
+  a->data_categories.shrink_to_fit();
+  a->endpoints.shrink_to_fit();
+  a->permissions.shrink_to_fit();
+  a->prohibitions.shrink_to_fit();
   return a;
 }
 
