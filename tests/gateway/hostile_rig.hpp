@@ -136,7 +136,10 @@ struct hostile_rig {
   scripted_upstream up;
   std::unique_ptr<gateway> gw;
 
-  explicit hostile_rig(scripted_upstream::script s, bool tls = false)
+  // `limits`: the config's limits mapping (the default keeps heads and held bodies small).
+  explicit hostile_rig(scripted_upstream::script s, bool tls = false,
+                       const std::string& limits =
+                           "{max_header_bytes: 4096, max_body_bytes: 4096, drain_timeout_ms: 3000}")
       : up(std::move(s), tls ? (pki() / "upstream.pem").string() : std::string(),
            tls ? (pki() / "upstream.key").string() : std::string()) {
     dir.write("agreements/hostile-test.yaml", hostile_agreement);
@@ -168,8 +171,8 @@ struct hostile_rig {
                                        "    response_timeout_ms: 3000\n"
                                        "audit: {path: audit.db, signing_key: audit-key.pem, "
                                        "origin: \"hostile test\"}\n"
-                                       "limits: {max_header_bytes: 4096, max_body_bytes: 4096, "
-                                       "drain_timeout_ms: 3000}\n");
+                                       "limits: " +
+                                       limits + "\n");
   }
   std::vector<dsa::audit::entry> requests() const {
     return audit_entries(gw->audit_db(), "request");

@@ -336,6 +336,45 @@ TEST_CASE("a client that goes away mid-stream leaves an interrupted entry with w
 }
 
 TEST_CASE(
+    "a client that stops reading mid-stream is cut at the write deadline; the entry holds "
+    "exactly the bytes that left",
+    "[gateway][streaming]") {
+  // The relay's writes wait for the socket (TLS on the socket, gateway/tls_stream.hpp): a client
+  // that stops reading fills it, and the write deadline (limits.header_read_timeout_ms) ends
+  // the relay instead of holding the upstream and the stream's buffers for ever.
+  constexpr std::uint64_t size = 256ull << 20;
+  hostile_rig w(
+      [&](upstream_connection& c) {
+        while (auto req = c.read_request()) {
+          if (!c.write(stream_head(size)) || !write_body(c, size)) {
+            c.signal("upstream cut off");
+            return;
+          }
+        }
+      },
+      false,
+      "{max_header_bytes: 4096, max_body_bytes: 4096, drain_timeout_ms: 3000, "
+      "header_read_timeout_ms: 500}");
+  tls_client police(w.gw->port(), "northshire-police");
+  REQUIRE(police.send(get("/clips/big")));
+  const received r = read_streamed(police, 2u << 20);
+  CHECK(r.status == 200);
+  CHECK_FALSE(r.complete);
+  const std::string request_id = request_id_of(r);
+  // The client keeps its connection open and reads nothing more.
+  const auto stalled = std::chrono::steady_clock::now();
+  REQUIRE(w.up.wait_for("upstream cut off", 10s));
+  CHECK(std::chrono::steady_clock::now() - stalled < 8s);
+  const auto e = wait_entries(w, request_id, 2);
+  REQUIRE(e.size() == 2);
+  CHECK(dsa::audit::kind_text(e[1]) == "disclosure_interrupted");
+  CHECK(e[1].details.at("cause") == "client_closed");
+  CHECK(e[1].bytes >= (2 << 20));
+  CHECK(e[1].bytes < static_cast<std::int64_t>(size));
+  CHECK(e[1].body_sha256 == prefix_sha256(static_cast<std::uint64_t>(e[1].bytes)));
+}
+
+TEST_CASE(
     "an upstream that resets mid-stream gives the client a truncated transfer, never a "
     "clean end, and an interrupted entry",
     "[gateway][streaming]") {
