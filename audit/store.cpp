@@ -31,6 +31,18 @@ constexpr int wal_checkpoint_frames = 4000;
 constexpr std::size_t gather_min_batch = 3;
 constexpr auto gather_window = std::chrono::microseconds(250);
 
+// Cumulative buckets (Prometheus `le`): a duration counts in its own bucket and every larger one.
+void count_in_buckets(std::array<std::uint64_t, store_stats::bucket_bounds_us.size() + 1>& buckets,
+                      std::int64_t micros) {
+  std::size_t b = 0;
+  while (b < store_stats::bucket_bounds_us.size() && micros > store_stats::bucket_bounds_us[b]) {
+    ++b;
+  }
+  for (std::size_t i = b; i < buckets.size(); ++i) {
+    ++buckets[i];
+  }
+}
+
 void bind_optional(sqlite3_stmt* s, int i, std::string_view v) {
   if (v.empty()) {
     sqlite3_bind_null(s, i);
@@ -323,8 +335,16 @@ void store::commit_batch(std::vector<pending>& batch) {
 
 void store::maybe_wal_checkpoint() {
   if (wal_frames_ >= wal_checkpoint_frames && db_ != nullptr) {
+    const auto start = clock::now();
     sqlite3_wal_checkpoint_v2(db_, nullptr, SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr);
     wal_frames_ = 0;
+    const auto micros =
+        std::chrono::duration_cast<std::chrono::microseconds>(clock::now() - start).count();
+    std::lock_guard lock(stats_mu_);
+    ++stats_.wal_checkpoints;
+    stats_.wal_checkpoint_us_sum += micros;
+    stats_.wal_checkpoint_us_max = std::max(stats_.wal_checkpoint_us_max, micros);
+    count_in_buckets(stats_.wal_checkpoint_us_buckets, micros);
   }
 }
 
@@ -335,14 +355,8 @@ void store::record_commit(std::int64_t micros, std::size_t n) {
   stats_.max_batch_size = std::max<std::uint64_t>(stats_.max_batch_size, n);
   stats_.last_commit_us = micros;
   stats_.commit_us_sum += micros;
-  std::size_t b = 0;
-  while (b < store_stats::bucket_bounds_us.size() && micros > store_stats::bucket_bounds_us[b]) {
-    ++b;
-  }
-  // Cumulative buckets: a commit counts in its own bucket and every larger one.
-  for (std::size_t i = b; i < stats_.commit_us_buckets.size(); ++i) {
-    ++stats_.commit_us_buckets[i];
-  }
+  stats_.commit_us_max = std::max(stats_.commit_us_max, micros);
+  count_in_buckets(stats_.commit_us_buckets, micros);
 }
 
 bool store::agreement_archived(std::string_view sha256) const {

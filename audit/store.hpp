@@ -247,6 +247,13 @@ struct store_stats {
   std::int64_t last_commit_us = 0;
   std::int64_t commit_us_sum = 0;
   std::array<std::uint64_t, bucket_bounds_us.size() + 1> commit_us_buckets{};  // last is +Inf
+  std::int64_t commit_us_max = 0;
+  // WAL checkpoints run while the store is open (copying WAL frames back into the database file;
+  // see "WRITING"), each timed from start to end, in microseconds, on the same buckets.
+  std::uint64_t wal_checkpoints = 0;
+  std::int64_t wal_checkpoint_us_sum = 0;
+  std::int64_t wal_checkpoint_us_max = 0;
+  std::array<std::uint64_t, bucket_bounds_us.size() + 1> wal_checkpoint_us_buckets{};
   std::uint64_t queued = 0;    // appends waiting for the writer now
   bool wal_truncated = false;  // close() copied the whole WAL into the database file
 };
