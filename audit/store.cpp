@@ -17,10 +17,15 @@ namespace {
 using detail::db_error;
 using clock = std::chrono::steady_clock;
 
-// A WAL this many frames long (4 KiB pages: ~16 MiB) is copied back into the database by the
-// writer after a batch's callbacks have run, instead of inside a commit as SQLite's automatic
-// checkpoint would, so the copy never adds to a request's latency.
-constexpr int wal_checkpoint_frames = 4000;
+// The WAL grows by the frames of every commit until a checkpoint has copied all of them into the
+// database file; the next commit then restarts it from its start. Copying ~16 MiB and fsyncing
+// the database file takes milliseconds (tens under load), so it runs on a thread of its own with
+// its own connection (SQLite lets a checkpointer work beside the writer) and never holds up a
+// commit. Its PASSIVE checkpoints leave the frames committed while they run; if commits keep
+// arriving so that the WAL never empties and reaches this many times the threshold, the writer
+// runs the checkpoint itself between two commits, which always completes, so the WAL stays
+// bounded (store_options::wal_checkpoint_frames; docs/performance.md §8).
+constexpr int wal_writer_checkpoint_factor = 4;
 
 // Group-commit window. A commit costs 150–200 µs of CPU here on its own (the WAL frames of every
 // b-tree it touches, the fsync), however few entries it carries, against about 10 µs per entry;
@@ -136,6 +141,8 @@ void store::run() {
       if (tree_.size() > checkpoint_size_) {
         write_checkpoint_alone();
       }
+      // A checkpoint running on the other connection would make TRUNCATE wait or fail.
+      stop_checkpointer();
       truncate_wal();
       break;
     }
@@ -333,18 +340,94 @@ void store::commit_batch(std::vector<pending>& batch) {
   }
 }
 
+// Runs on the writer thread after a batch's callbacks.
 void store::maybe_wal_checkpoint() {
-  if (wal_frames_ >= wal_checkpoint_frames && db_ != nullptr) {
-    const auto start = clock::now();
-    sqlite3_wal_checkpoint_v2(db_, nullptr, SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr);
+  if (db_ == nullptr || wal_frames_ < options_.wal_checkpoint_frames) {
+    return;
+  }
+  if (wal_frames_ >= wal_writer_checkpoint_factor * options_.wal_checkpoint_frames) {
+    if (wal_checkpoint(db_) == SQLITE_OK) {
+      std::lock_guard lock(stats_mu_);
+      ++stats_.wal_checkpoints_by_writer;
+    }
     wal_frames_ = 0;
-    const auto micros =
-        std::chrono::duration_cast<std::chrono::microseconds>(clock::now() - start).count();
+    return;
+  }
+  bool wake = false;
+  {
+    std::lock_guard lock(wal_mu_);
+    // One request at a time: the commits that follow while it runs need no other wake-up.
+    wake = !wal_requested_;
+    wal_requested_ = true;
+  }
+  if (wake) {
+    wal_cv_.notify_one();
+  }
+}
+
+// A timed PASSIVE checkpoint on `db` (the writer's or the checkpointer's connection); returns
+// SQLite's result code.
+int store::wal_checkpoint(sqlite3* db) {
+  const auto start = clock::now();
+  const int rc =
+      sqlite3_wal_checkpoint_v2(db, nullptr, SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr);
+  const auto micros =
+      std::chrono::duration_cast<std::chrono::microseconds>(clock::now() - start).count();
+  if (rc == SQLITE_OK) {
     std::lock_guard lock(stats_mu_);
     ++stats_.wal_checkpoints;
     stats_.wal_checkpoint_us_sum += micros;
     stats_.wal_checkpoint_us_max = std::max(stats_.wal_checkpoint_us_max, micros);
     count_in_buckets(stats_.wal_checkpoint_us_buckets, micros);
+  }
+  return rc;
+}
+
+// The checkpointer thread (started by open(), stopped by the writer before its final TRUNCATE).
+// Its connection is opened when first needed and reopened after an error other than "busy"
+// (another checkpoint running, or a reader in the way), which the next request simply retries.
+void store::run_checkpointer() {
+  for (;;) {
+    {
+      std::unique_lock lock(wal_mu_);
+      wal_cv_.wait(lock, [this] { return wal_requested_ || wal_stopping_; });
+      if (wal_stopping_) {
+        break;
+      }
+    }
+    if (wal_db_ == nullptr) {
+      // No SQLITE_OPEN_CREATE: a checkpoint has nothing to do in a file that is not there.
+      const int rc = sqlite3_open_v2(options_.db_path.c_str(), &wal_db_,
+                                     SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, nullptr);
+      if (rc != SQLITE_OK || !detail::exec(wal_db_, "PRAGMA synchronous=FULL").has_value()) {
+        sqlite3_close_v2(wal_db_);
+        wal_db_ = nullptr;
+      }
+    }
+    if (wal_db_ != nullptr) {
+      const int rc = wal_checkpoint(wal_db_);
+      if (rc != SQLITE_OK && rc != SQLITE_BUSY && rc != SQLITE_LOCKED) {
+        sqlite3_close_v2(wal_db_);
+        wal_db_ = nullptr;
+      }
+    }
+    std::lock_guard lock(wal_mu_);
+    wal_requested_ = false;
+  }
+  if (wal_db_ != nullptr) {
+    sqlite3_close_v2(wal_db_);
+    wal_db_ = nullptr;
+  }
+}
+
+void store::stop_checkpointer() {
+  {
+    std::lock_guard lock(wal_mu_);
+    wal_stopping_ = true;
+  }
+  wal_cv_.notify_one();
+  if (checkpointer_.joinable()) {
+    checkpointer_.join();
   }
 }
 
@@ -388,6 +471,7 @@ void store::close() {
   if (writer_.joinable()) {
     writer_.join();
   } else {
+    stop_checkpointer();
     close_connection();
   }
   std::lock_guard lock(read_mu_);
