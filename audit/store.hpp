@@ -271,7 +271,9 @@ struct store_stats {
   // WAL checkpoints run while the store is open (copying WAL frames back into the database file;
   // see "WRITING"), each timed from start to end, in microseconds, on the same buckets.
   std::uint64_t wal_checkpoints = 0;
-  std::uint64_t wal_checkpoints_by_writer = 0;  // of which the writer ran itself (WAL too long)
+  // Of which the writer ran on its own connection: finishing what the checkpointer left, or a
+  // WAL that reached four times the threshold.
+  std::uint64_t wal_checkpoints_by_writer = 0;
   std::int64_t wal_checkpoint_us_sum = 0;
   std::int64_t wal_checkpoint_us_max = 0;
   std::array<std::uint64_t, bucket_bounds_us.size() + 1> wal_checkpoint_us_buckets{};
@@ -359,7 +361,7 @@ class store {
   void close_connection();
   void record_commit(std::int64_t micros, std::size_t n);
   void maybe_wal_checkpoint();
-  [[nodiscard]] int wal_checkpoint(sqlite3* db);
+  [[nodiscard]] int wal_checkpoint(sqlite3* db, int& log, int& copied);
   void run_checkpointer();
   void stop_checkpointer();
   void truncate_wal();
@@ -390,14 +392,16 @@ class store {
   std::uint64_t checkpoint_size_ = 0;  // size of the latest checkpoint in the file
   std::chrono::steady_clock::time_point last_checkpoint_{};
   bool need_reconnect_ = false;
-  int wal_frames_ = 0;  // frames in the WAL after the last commit (sqlite3_wal_hook)
+  int wal_frames_ = 0;      // frames in the WAL after the last commit (sqlite3_wal_hook)
+  int wal_request_at_ = 0;  // WAL length at which to act next (maybe_wal_checkpoint)
 
   // The WAL checkpointer: a thread with its own read-write connection (wal_db_, touched only by
   // that thread) that the writer asks, through wal_mu_/wal_cv_, to copy the WAL back into the
   // database file, so that the copy and its fsync never hold up a commit.
   std::mutex wal_mu_;
   std::condition_variable wal_cv_;
-  bool wal_requested_ = false;
+  bool wal_requested_ = false;  // the checkpointer is asked to run, or running
+  bool wal_remainder_ = false;  // its last checkpoint left frames for the writer to copy
   bool wal_stopping_ = false;
   std::thread checkpointer_;
   sqlite3* wal_db_ = nullptr;
