@@ -351,24 +351,23 @@ void store::maybe_wal_checkpoint() {
     return;
   }
   if (wal_frames_ < threshold) {
-    wal_request_at_ = threshold;  // the WAL restarted
+    // The WAL restarted (or has not reached the threshold yet): a new cycle.
+    wal_request_at_ = threshold;
+    wal_asked_ = false;
     return;
   }
   if (wal_frames_ < wal_request_at_) {
     return;
   }
-  bool running = false;
-  bool remainder = false;
   {
     std::lock_guard lock(wal_mu_);
-    running = wal_requested_;
-    remainder = wal_remainder_;
-  }
-  if (running) {
-    return;
+    if (wal_requested_) {
+      return;  // the checkpointer is at work
+    }
   }
   const bool too_long = wal_frames_ >= wal_writer_checkpoint_factor * threshold;
-  if (!remainder && !too_long) {
+  if (!wal_asked_ && !too_long) {
+    wal_asked_ = true;
     {
       std::lock_guard lock(wal_mu_);
       wal_requested_ = true;
@@ -376,27 +375,26 @@ void store::maybe_wal_checkpoint() {
     wal_cv_.notify_one();
     return;
   }
+  // The checkpointer has run this cycle and the WAL did not restart: its checkpoint left the
+  // frames committed while it ran (or failed). Copy them here, when no entry is waiting.
   if (!too_long) {
     std::lock_guard lock(mu_);
     if (!queue_.empty()) {
-      return;  // an entry is waiting: finish after a later batch
+      return;
     }
   }
   int log = 0;
   int copied = 0;
   const int rc = wal_checkpoint(db_, log, copied);
   {
-    std::lock_guard lock(wal_mu_);
-    wal_remainder_ = false;
-  }
-  {
     std::lock_guard lock(stats_mu_);
     ++stats_.wal_checkpoints_by_writer;
   }
   if (rc != SQLITE_OK || copied < log) {
-    // A reader's snapshot still uses frames no checkpoint may overwrite: try again once the WAL
-    // has grown by another threshold, not after every commit.
+    // A reader's snapshot still uses frames no checkpoint may overwrite: let the checkpointer
+    // try again once the WAL has grown by another threshold, not after every commit.
     wal_request_at_ = wal_frames_ + threshold;
+    wal_asked_ = false;
   }
 }
 
@@ -439,21 +437,18 @@ void store::run_checkpointer() {
         wal_db_ = nullptr;
       }
     }
-    bool complete = false;
     if (wal_db_ != nullptr) {
       int log = 0;
       int copied = 0;
       const int rc = wal_checkpoint(wal_db_, log, copied);
-      complete = rc == SQLITE_OK && copied >= log;
       if (rc != SQLITE_OK && rc != SQLITE_BUSY && rc != SQLITE_LOCKED) {
         sqlite3_close_v2(wal_db_);
         wal_db_ = nullptr;
       }
     }
-    std::lock_guard lock(wal_mu_);
     // Whatever is left (frames committed meanwhile, or all of it after a failure) the writer
-    // copies itself between two batches.
-    wal_remainder_ = !complete;
+    // copies itself between two batches (maybe_wal_checkpoint).
+    std::lock_guard lock(wal_mu_);
     wal_requested_ = false;
   }
   if (wal_db_ != nullptr) {

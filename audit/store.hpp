@@ -394,6 +394,7 @@ class store {
   bool need_reconnect_ = false;
   int wal_frames_ = 0;      // frames in the WAL after the last commit (sqlite3_wal_hook)
   int wal_request_at_ = 0;  // WAL length at which to act next (maybe_wal_checkpoint)
+  bool wal_asked_ = false;  // the checkpointer was asked in this cycle of the WAL
 
   // The WAL checkpointer: a thread with its own read-write connection (wal_db_, touched only by
   // that thread) that the writer asks, through wal_mu_/wal_cv_, to copy the WAL back into the
@@ -401,7 +402,6 @@ class store {
   std::mutex wal_mu_;
   std::condition_variable wal_cv_;
   bool wal_requested_ = false;  // the checkpointer is asked to run, or running
-  bool wal_remainder_ = false;  // its last checkpoint left frames for the writer to copy
   bool wal_stopping_ = false;
   std::thread checkpointer_;
   sqlite3* wal_db_ = nullptr;

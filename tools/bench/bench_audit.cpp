@@ -152,6 +152,8 @@ int run_rate(const audit_args& a, audit::store& store, std::vector<audit::entry>
   print_buckets("commits (BEGIN..COMMIT)", s.commit_us_buckets, s.commit_us_sum, s.commit_us_max);
   print_buckets("WAL checkpoints", s.wal_checkpoint_us_buckets, s.wal_checkpoint_us_sum,
                 s.wal_checkpoint_us_max);
+  std::printf("                       %llu of them on the writer thread\n",
+              static_cast<unsigned long long>(s.wal_checkpoints_by_writer));
   std::printf(
       "writer CPU             %.1f us/entry, %.1f us/commit (thread dsa-audit, /proc)\n",
       static_cast<double>(cpu_after - cpu_before) / static_cast<double>(n),
@@ -268,6 +270,8 @@ int run(const audit_args& a) {
                 stats.commit_us_max);
   print_buckets("WAL checkpoints", stats.wal_checkpoint_us_buckets, stats.wal_checkpoint_us_sum,
                 stats.wal_checkpoint_us_max);
+  std::printf("                       %llu of them on the writer thread\n",
+              static_cast<unsigned long long>(stats.wal_checkpoints_by_writer));
   std::printf("writer CPU             %.1f us/entry (thread dsa-audit, /proc)\n",
               static_cast<double>(cpu_after - cpu_before) / static_cast<double>(a.entries));
   std::printf("checkpoints            %llu written\n",
