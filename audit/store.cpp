@@ -30,8 +30,9 @@ using clock = std::chrono::steady_clock;
 // docs/performance.md §8).
 constexpr int wal_writer_checkpoint_factor = 4;
 
-// Group-commit window. A commit costs 150–200 µs of CPU here on its own (the WAL frames of every
-// b-tree it touches, the fsync), however few entries it carries, against about 10 µs per entry;
+// Group-commit window. A commit costs 70–110 µs of CPU here on its own (its WAL frames, six file
+// locks, the fdatasync through the VM's disk; docs/performance.md §8), however few entries it
+// carries, against about 5 µs per entry;
 // under load that fixed cost per entry is what the writer spends most on. So when the previous
 // batch shows that entries arrive while a commit runs (gather_min_batch or more) and fewer than
 // that are queued yet, the writer waits up to gather_window for more before it begins the next

@@ -88,16 +88,17 @@
 **   The WAL grows by every commit's frames until a checkpoint has copied all of them into the
 **   database file; the next commit then starts it again from its beginning. SQLite's automatic
 **   checkpoint would run inside a COMMIT, and the writer used to run it between two batches;
-**   either way the copy and its fsync of the database file (milliseconds) held up every entry
+**   either way the copy and its sync of the database file (milliseconds) held up every entry
 **   arriving meanwhile. So once the WAL holds wal_checkpoint_frames (4,000 frames, ~16 MiB), the
 **   writer asks a checkpointer thread ("dsa-audit-wal"), which runs a PASSIVE checkpoint on a
 **   read-write connection of its own while commits go on; SQLite serialises the two through the
 **   WAL index, and a checkpoint never copies a frame past the last committed one. Frames
-**   committed while it runs stay in the WAL and the next request copies them; if commits keep
-**   it from ever emptying and the WAL reaches four times the threshold, the writer checkpoints
-**   itself between two batches, which empties it, so the WAL stays bounded. close() stops the
-**   checkpointer before its TRUNCATE. A crash during a checkpoint loses nothing: the WAL keeps
-**   every frame until a later writer restarts it, and SQLite's recovery replays it.
+**   committed while it runs stay in the WAL, so after it the writer copies that remainder (a few
+**   pages) itself, at the first moment no entry is queued; if the WAL reaches four times the
+**   threshold first (commits never pause, or a reader pins old frames), the writer checkpoints
+**   there and then. Either way the WAL stays bounded. close() stops the checkpointer before its
+**   TRUNCATE. A crash during a checkpoint loses nothing: the WAL keeps every frame until a later
+**   commit restarts it, and SQLite's recovery replays it.
 **
 **   Only after COMMIT returns success are the callbacks told
 **   ok; if any step fails the transaction is rolled back, the in-memory tree is left as it was
