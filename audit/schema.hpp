@@ -32,6 +32,12 @@ std::string wal_diagnosis(const std::filesystem::path& db, bool store_found);
 // files and what to copy.
 [[nodiscard]] result<void> wal_complete(const std::filesystem::path& db);
 
+// The tables a new store is created with. Stores created before 2026-12 also carry seven indexes
+// on entries (time_us; agreement, requester, reason each with time_us; case_ref; acting_user; and
+// agreement, permission, time_us over counted rows) that nothing reads, since every query and
+// count works from verified entry texts (store.hpp, "READING"); a new store has none, so a commit
+// writes one b-tree instead of eight (docs/performance.md §8). SQLite keeps an old store's
+// indexes up to date by itself; they change nothing that is hashed or verified.
 inline constexpr const char* schema_sql = R"sql(
 CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
 CREATE TABLE entries(
@@ -49,13 +55,6 @@ CREATE TABLE entries(
   counted INTEGER NOT NULL,
   entry TEXT NOT NULL,
   leaf_hash BLOB NOT NULL);
-CREATE INDEX entries_time ON entries(time_us);
-CREATE INDEX entries_agreement ON entries(agreement, time_us) WHERE agreement IS NOT NULL;
-CREATE INDEX entries_requester ON entries(requester, time_us) WHERE requester IS NOT NULL;
-CREATE INDEX entries_reason ON entries(reason, time_us) WHERE reason IS NOT NULL;
-CREATE INDEX entries_case_ref ON entries(case_ref) WHERE case_ref IS NOT NULL;
-CREATE INDEX entries_acting_user ON entries(acting_user) WHERE acting_user IS NOT NULL;
-CREATE INDEX entries_counted ON entries(agreement, permission, time_us) WHERE counted = 1;
 CREATE TABLE checkpoints(
   id INTEGER PRIMARY KEY,
   size INTEGER NOT NULL,

@@ -17,19 +17,40 @@ namespace {
 using detail::db_error;
 using clock = std::chrono::steady_clock;
 
-// A WAL this many frames long (4 KiB pages: ~16 MiB) is copied back into the database by the
-// writer after a batch's callbacks have run, instead of inside a commit as SQLite's automatic
-// checkpoint would, so the copy never adds to a request's latency.
-constexpr int wal_checkpoint_frames = 4000;
+// The WAL grows by the frames of every commit until a checkpoint has copied all of them into the
+// database file; the next commit then restarts it from its start. Copying ~16 MiB and syncing
+// the database file takes milliseconds (tens under load), so the bulk of it runs on a thread of
+// its own with its own connection (SQLite lets a checkpointer work beside the writer) and never
+// holds up a commit. Its PASSIVE checkpoint cannot copy the frames committed while it runs, and
+// retrying until one happens to fall between two commits would cost the disk two syncs a try
+// (measured: hundreds of tries in 10 s at 1,000 commits/s). So the writer copies that remainder
+// itself, a few pages, at the first moment no entry is queued; if the WAL still reaches this many
+// times the threshold (commits never pause, or a reader pins old frames), the writer checkpoints
+// there and then. Either way the WAL stays bounded (store_options::wal_checkpoint_frames;
+// docs/performance.md §8).
+constexpr int wal_writer_checkpoint_factor = 4;
 
-// Group-commit window. A commit costs 150–200 µs of CPU here on its own (the WAL frames of every
-// b-tree it touches, the fsync), however few entries it carries, against about 10 µs per entry;
+// Group-commit window. A commit costs 70–110 µs of CPU here on its own (its WAL frames, six file
+// locks, the fdatasync through the VM's disk; docs/performance.md §8), however few entries it
+// carries, against about 5 µs per entry;
 // under load that fixed cost per entry is what the writer spends most on. So when the previous
 // batch shows that entries arrive while a commit runs (gather_min_batch or more) and fewer than
 // that are queued yet, the writer waits up to gather_window for more before it begins the next
 // transaction. At low rates (batches of one or two) it never waits: latency comes first there.
 constexpr std::size_t gather_min_batch = 3;
 constexpr auto gather_window = std::chrono::microseconds(250);
+
+// Cumulative buckets (Prometheus `le`): a duration counts in its own bucket and every larger one.
+void count_in_buckets(std::array<std::uint64_t, store_stats::bucket_bounds_us.size() + 1>& buckets,
+                      std::int64_t micros) {
+  std::size_t b = 0;
+  while (b < store_stats::bucket_bounds_us.size() && micros > store_stats::bucket_bounds_us[b]) {
+    ++b;
+  }
+  for (std::size_t i = b; i < buckets.size(); ++i) {
+    ++buckets[i];
+  }
+}
 
 void bind_optional(sqlite3_stmt* s, int i, std::string_view v) {
   if (v.empty()) {
@@ -41,7 +62,8 @@ void bind_optional(sqlite3_stmt* s, int i, std::string_view v) {
 
 }  // namespace
 
-store::store(const store_options& options) : options_(options) {}
+store::store(const store_options& options)
+    : options_(options), wal_request_at_(options.wal_checkpoint_frames) {}
 
 store::~store() { close(); }
 
@@ -124,6 +146,8 @@ void store::run() {
       if (tree_.size() > checkpoint_size_) {
         write_checkpoint_alone();
       }
+      // A checkpoint running on the other connection would make TRUNCATE wait or fail.
+      stop_checkpointer();
       truncate_wal();
       break;
     }
@@ -321,10 +345,127 @@ void store::commit_batch(std::vector<pending>& batch) {
   }
 }
 
+// Runs on the writer thread after a batch's callbacks.
 void store::maybe_wal_checkpoint() {
-  if (wal_frames_ >= wal_checkpoint_frames && db_ != nullptr) {
-    sqlite3_wal_checkpoint_v2(db_, nullptr, SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr);
-    wal_frames_ = 0;
+  const int threshold = options_.wal_checkpoint_frames;
+  if (db_ == nullptr) {
+    return;
+  }
+  if (wal_frames_ < threshold) {
+    // The WAL restarted (or has not reached the threshold yet): a new cycle.
+    wal_request_at_ = threshold;
+    wal_asked_ = false;
+    return;
+  }
+  if (wal_frames_ < wal_request_at_) {
+    return;
+  }
+  {
+    std::lock_guard lock(wal_mu_);
+    if (wal_requested_) {
+      return;  // the checkpointer is at work
+    }
+  }
+  const bool too_long = wal_frames_ >= wal_writer_checkpoint_factor * threshold;
+  if (!wal_asked_ && !too_long) {
+    wal_asked_ = true;
+    {
+      std::lock_guard lock(wal_mu_);
+      wal_requested_ = true;
+    }
+    wal_cv_.notify_one();
+    return;
+  }
+  // The checkpointer has run this cycle and the WAL did not restart: its checkpoint left the
+  // frames committed while it ran (or failed). Copy them here, when no entry is waiting.
+  if (!too_long) {
+    std::lock_guard lock(mu_);
+    if (!queue_.empty()) {
+      return;
+    }
+  }
+  int log = 0;
+  int copied = 0;
+  const int rc = wal_checkpoint(db_, log, copied);
+  {
+    std::lock_guard lock(stats_mu_);
+    ++stats_.wal_checkpoints_by_writer;
+  }
+  if (rc != SQLITE_OK || copied < log) {
+    // A reader's snapshot still uses frames no checkpoint may overwrite: let the checkpointer
+    // try again once the WAL has grown by another threshold, not after every commit.
+    wal_request_at_ = wal_frames_ + threshold;
+    wal_asked_ = false;
+  }
+}
+
+// A timed PASSIVE checkpoint on `db` (the writer's or the checkpointer's connection); returns
+// SQLite's result code, and in `log` and `copied` the frames in the WAL and those now in the
+// database file (equal when the checkpoint completed).
+int store::wal_checkpoint(sqlite3* db, int& log, int& copied) {
+  const auto start = clock::now();
+  const int rc = sqlite3_wal_checkpoint_v2(db, nullptr, SQLITE_CHECKPOINT_PASSIVE, &log, &copied);
+  const auto micros =
+      std::chrono::duration_cast<std::chrono::microseconds>(clock::now() - start).count();
+  if (rc == SQLITE_OK) {
+    std::lock_guard lock(stats_mu_);
+    ++stats_.wal_checkpoints;
+    stats_.wal_checkpoint_us_sum += micros;
+    stats_.wal_checkpoint_us_max = std::max(stats_.wal_checkpoint_us_max, micros);
+    count_in_buckets(stats_.wal_checkpoint_us_buckets, micros);
+  }
+  return rc;
+}
+
+// The checkpointer thread (started by open(), stopped by the writer before its final TRUNCATE).
+// Its connection is opened when first needed and reopened after an error other than "busy"
+// (another checkpoint running, or a reader in the way), which the next request simply retries.
+void store::run_checkpointer() {
+  for (;;) {
+    {
+      std::unique_lock lock(wal_mu_);
+      wal_cv_.wait(lock, [this] { return wal_requested_ || wal_stopping_; });
+      if (wal_stopping_) {
+        break;
+      }
+    }
+    if (wal_db_ == nullptr) {
+      // No SQLITE_OPEN_CREATE: a checkpoint has nothing to do in a file that is not there.
+      const int rc = sqlite3_open_v2(options_.db_path.c_str(), &wal_db_,
+                                     SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, nullptr);
+      if (rc != SQLITE_OK || !detail::exec(wal_db_, "PRAGMA synchronous=FULL").has_value()) {
+        sqlite3_close_v2(wal_db_);
+        wal_db_ = nullptr;
+      }
+    }
+    if (wal_db_ != nullptr) {
+      int log = 0;
+      int copied = 0;
+      const int rc = wal_checkpoint(wal_db_, log, copied);
+      if (rc != SQLITE_OK && rc != SQLITE_BUSY && rc != SQLITE_LOCKED) {
+        sqlite3_close_v2(wal_db_);
+        wal_db_ = nullptr;
+      }
+    }
+    // Whatever is left (frames committed meanwhile, or all of it after a failure) the writer
+    // copies itself between two batches (maybe_wal_checkpoint).
+    std::lock_guard lock(wal_mu_);
+    wal_requested_ = false;
+  }
+  if (wal_db_ != nullptr) {
+    sqlite3_close_v2(wal_db_);
+    wal_db_ = nullptr;
+  }
+}
+
+void store::stop_checkpointer() {
+  {
+    std::lock_guard lock(wal_mu_);
+    wal_stopping_ = true;
+  }
+  wal_cv_.notify_one();
+  if (checkpointer_.joinable()) {
+    checkpointer_.join();
   }
 }
 
@@ -335,14 +476,8 @@ void store::record_commit(std::int64_t micros, std::size_t n) {
   stats_.max_batch_size = std::max<std::uint64_t>(stats_.max_batch_size, n);
   stats_.last_commit_us = micros;
   stats_.commit_us_sum += micros;
-  std::size_t b = 0;
-  while (b < store_stats::bucket_bounds_us.size() && micros > store_stats::bucket_bounds_us[b]) {
-    ++b;
-  }
-  // Cumulative buckets: a commit counts in its own bucket and every larger one.
-  for (std::size_t i = b; i < stats_.commit_us_buckets.size(); ++i) {
-    ++stats_.commit_us_buckets[i];
-  }
+  stats_.commit_us_max = std::max(stats_.commit_us_max, micros);
+  count_in_buckets(stats_.commit_us_buckets, micros);
 }
 
 bool store::agreement_archived(std::string_view sha256) const {
@@ -374,6 +509,7 @@ void store::close() {
   if (writer_.joinable()) {
     writer_.join();
   } else {
+    stop_checkpointer();
     close_connection();
   }
   std::lock_guard lock(read_mu_);

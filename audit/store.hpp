@@ -33,15 +33,16 @@
 **       from it (entry.hpp, derive_columns: the top-level member of the same name; requester =
 **       requester.party; NULL when the member is absent or empty; counted = 1 exactly when the
 **       text says "counted":true, i.e. the policy allowed the request under `permission` so it
-**       counts toward volume caps). The columns exist for indexing and for people using sqlite3;
-**       nothing that decides or reports reads them (see READING), and verification re-derives
-**       every one from the text and reports a difference as tampering.
+**       counts toward volume caps). The columns exist for people using sqlite3; nothing that
+**       decides or reports reads them (see READING), and verification re-derives every one from
+**       the text and reports a difference as tampering.
 **       `leaf_hash` = SHA-256(0x00 ‖ entry), the RFC 9162 §2.1.1 leaf hash, stored so that the
 **       tree can be rebuilt at start-up without rehashing every entry and so that an edited
 **       entry is pinpointed exactly.
-**       Indexes serve the `dsa audit query` filters (time; agreement, requester, reason each with
-**       time; case_ref; acting_user) and the volume-cap counts (agreement, permission, time_us)
-**       over counted rows only.
+**       No secondary index: every reader goes by seq or reads the texts in order (READING), so
+**       an index would only cost each commit its own b-tree pages. Stores created before
+**       2026-12 carry seven (schema.hpp names them); SQLite keeps them up to date, and they
+**       change nothing that is hashed, read or verified.
 **
 **   checkpoints(id INTEGER PRIMARY KEY, size, root BLOB, time_us, note TEXT, signature BLOB)
 **       One row per signed checkpoint, in the order written. `note` is exactly
@@ -82,7 +83,24 @@
 **   PRAGMA wal_checkpoint(TRUNCATE): every WAL frame is copied into the database file and the
 **   WAL is cut to zero bytes, so after a clean shutdown the database file alone is the whole
 **   store and can be copied by itself (SQLite does this only when the last connection closes,
-**   which an open reader prevents). Only after COMMIT returns success are the callbacks told
+**   which an open reader prevents).
+**
+**   The WAL grows by every commit's frames until a checkpoint has copied all of them into the
+**   database file; the next commit then starts it again from its beginning. SQLite's automatic
+**   checkpoint would run inside a COMMIT, and the writer used to run it between two batches;
+**   either way the copy and its sync of the database file (milliseconds) held up every entry
+**   arriving meanwhile. So once the WAL holds wal_checkpoint_frames (4,000 frames, ~16 MiB), the
+**   writer asks a checkpointer thread ("dsa-audit-wal"), which runs a PASSIVE checkpoint on a
+**   read-write connection of its own while commits go on; SQLite serialises the two through the
+**   WAL index, and a checkpoint never copies a frame past the last committed one. Frames
+**   committed while it runs stay in the WAL, so after it the writer copies that remainder (a few
+**   pages) itself, at the first moment no entry is queued; if the WAL reaches four times the
+**   threshold first (commits never pause, or a reader pins old frames), the writer checkpoints
+**   there and then. Either way the WAL stays bounded. close() stops the checkpointer before its
+**   TRUNCATE. A crash during a checkpoint loses nothing: the WAL keeps every frame until a later
+**   commit restarts it, and SQLite's recovery replays it.
+**
+**   Only after COMMIT returns success are the callbacks told
 **   ok; if any step fails the transaction is rolled back, the in-memory tree is left as it was
 **   before the batch, and every entry of the batch is reported failed. The next batch first
 **   reopens the database and re-reads its size, so a failure that left a partial state (or a
@@ -211,6 +229,9 @@ struct store_options {
   std::string origin = "dsa-gateway";  // first line of every checkpoint
   std::chrono::milliseconds checkpoint_interval{1000};
   std::size_t max_batch = 4096;
+  // WAL length, in frames (4 KiB pages), at which the checkpointer thread copies the WAL back
+  // into the database file (see "WRITING"); at four times this the writer does it itself.
+  int wal_checkpoint_frames = 4000;
 };
 
 struct commit_result {
@@ -247,6 +268,16 @@ struct store_stats {
   std::int64_t last_commit_us = 0;
   std::int64_t commit_us_sum = 0;
   std::array<std::uint64_t, bucket_bounds_us.size() + 1> commit_us_buckets{};  // last is +Inf
+  std::int64_t commit_us_max = 0;
+  // WAL checkpoints run while the store is open (copying WAL frames back into the database file;
+  // see "WRITING"), each timed from start to end, in microseconds, on the same buckets.
+  std::uint64_t wal_checkpoints = 0;
+  // Of which the writer ran on its own connection: finishing what the checkpointer left, or a
+  // WAL that reached four times the threshold.
+  std::uint64_t wal_checkpoints_by_writer = 0;
+  std::int64_t wal_checkpoint_us_sum = 0;
+  std::int64_t wal_checkpoint_us_max = 0;
+  std::array<std::uint64_t, bucket_bounds_us.size() + 1> wal_checkpoint_us_buckets{};
   std::uint64_t queued = 0;    // appends waiting for the writer now
   bool wal_truncated = false;  // close() copied the whole WAL into the database file
 };
@@ -331,6 +362,9 @@ class store {
   void close_connection();
   void record_commit(std::int64_t micros, std::size_t n);
   void maybe_wal_checkpoint();
+  [[nodiscard]] int wal_checkpoint(sqlite3* db, int& log, int& copied);
+  void run_checkpointer();
+  void stop_checkpointer();
   void truncate_wal();
   [[nodiscard]] result<void> upgrade_format();
 
@@ -359,7 +393,19 @@ class store {
   std::uint64_t checkpoint_size_ = 0;  // size of the latest checkpoint in the file
   std::chrono::steady_clock::time_point last_checkpoint_{};
   bool need_reconnect_ = false;
-  int wal_frames_ = 0;
+  int wal_frames_ = 0;      // frames in the WAL after the last commit (sqlite3_wal_hook)
+  int wal_request_at_ = 0;  // WAL length at which to act next (maybe_wal_checkpoint)
+  bool wal_asked_ = false;  // the checkpointer was asked in this cycle of the WAL
+
+  // The WAL checkpointer: a thread with its own read-write connection (wal_db_, touched only by
+  // that thread) that the writer asks, through wal_mu_/wal_cv_, to copy the WAL back into the
+  // database file, so that the copy and its fsync never hold up a commit.
+  std::mutex wal_mu_;
+  std::condition_variable wal_cv_;
+  bool wal_requested_ = false;  // the checkpointer is asked to run, or running
+  bool wal_stopping_ = false;
+  std::thread checkpointer_;
+  sqlite3* wal_db_ = nullptr;
 
   std::atomic<std::uint64_t> size_{0};
   std::atomic<bool> writable_{false};

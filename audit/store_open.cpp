@@ -74,8 +74,11 @@ result<std::unique_ptr<store>> store::open(const store_options& options) {
   if (!valid_origin(options.origin)) {
     return fail("audit origin \"" + options.origin + "\" must be one line of printable ASCII");
   }
-  if (options.checkpoint_interval.count() <= 0 || options.max_batch == 0) {
-    return fail("audit checkpoint interval and batch size must be positive");
+  if (options.checkpoint_interval.count() <= 0 || options.max_batch == 0 ||
+      options.wal_checkpoint_frames <= 0 || options.wal_checkpoint_frames > (1 << 24)) {
+    return fail(
+        "audit checkpoint interval, batch size and WAL checkpoint length must be positive (the "
+        "WAL length at most 16777216 frames)");
   }
   std::unique_ptr<store> s(new store(options));
   auto key = signing_key::load_or_create(options.signing_key_path);
@@ -224,6 +227,10 @@ result<std::unique_ptr<store>> store::open(const store_options& options) {
     }
   }
   s->last_checkpoint_ = clock::now();
+  s->checkpointer_ = std::thread([p = s.get()] {
+    pthread_setname_np(pthread_self(), "dsa-audit-wal");
+    p->run_checkpointer();
+  });
   s->writer_ = std::thread([p = s.get()] {
     // Named so that per-thread CPU figures (top -H, /proc/PID/task, dsa-bench) can tell it apart.
     pthread_setname_np(pthread_self(), "dsa-audit");
