@@ -57,10 +57,11 @@ struct upstream_pool::connection {
 };
 
 // True when nothing is pending on `c` beyond what has been parsed: the connection's buffer is
-// empty, OpenSSL holds nothing (decrypted or not), and the socket has nothing readable. Bytes
+// empty, OpenSSL holds nothing (decrypted or not), and (with `socket`) the socket has nothing
+// readable. Bytes
 // Asio has read from the socket but not yet written into its BIO pair cannot be inspected; Asio
 // writes them as soon as the pair has room, which at a message boundary it has.
-bool upstream_pool::quiet(connection& c) {
+bool upstream_pool::quiet(connection& c, bool socket) {
   if (c.buffer.size() != 0) {
     return false;
   }
@@ -72,6 +73,9 @@ bool upstream_pool::quiet(connection& c) {
         BIO_ctrl_pending(SSL_get_rbio(ssl)) > 0) {
       return false;
     }
+  }
+  if (!socket) {
+    return true;
   }
   error_code ec;
   const std::size_t available = c.tcp().socket().available(ec);
@@ -189,7 +193,7 @@ net::awaitable<result<std::unique_ptr<upstream_pool::connection>>> upstream_pool
   while (!idle_.empty() && !c) {
     c = std::move(idle_.back());
     idle_.pop_back();
-    if (!quiet(*c)) {
+    if (!quiet(*c, true)) {
       // The upstream sent something unasked while the connection was idle: whatever it is,
       // it answers no request of ours. Close it and take another.
       release(std::move(c), false);
@@ -362,7 +366,7 @@ net::awaitable<upstream_response> upstream_pool::exchange(const std::string& hea
   // open, the message was not delimited by closing, and nothing beyond it has arrived. Bytes
   // after the response (a second response, a body the framing did not count) would otherwise
   // be read as the answer to the next request — possibly another partner's.
-  const bool reusable = res.keep_alive() && !parser.need_eof() && quiet(*c);
+  const bool reusable = res.keep_alive() && !parser.need_eof() && quiet(*c, false);
   c->tcp().expires_never();
   release(std::move(c), reusable);
   co_return out;
@@ -386,7 +390,7 @@ void upstream_pool::open_body(std::unique_ptr<head_state> st, upstream_response&
   if (st->parser->is_done()) {
     // No body (204, 304, a HEAD answer, Content-Length: 0): the exchange is over.
     const bool reusable =
-        st->parser->get().keep_alive() && !st->parser->need_eof() && quiet(*st->c);
+        st->parser->get().keep_alive() && !st->parser->need_eof() && quiet(*st->c, false);
     st->c->tcp().expires_never();
     release(std::move(st->c), reusable);
     return;
@@ -455,7 +459,7 @@ upstream_body::~upstream_body() {
   bool reusable = false;
   if (ended_) {
     reusable = body_->parser.get().keep_alive() && !body_->parser.need_eof() &&
-               upstream_pool::quiet(*st_->c);
+               upstream_pool::quiet(*st_->c, false);
   }
   st_->c->tcp().expires_never();
   pool_.release(std::move(st_->c), reusable);

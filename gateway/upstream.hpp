@@ -92,7 +92,9 @@ class upstream_pool {
                  std::unique_ptr<upstream_body>& out_body);
   boost::asio::awaitable<bool> wait_for_slot();
   void release(std::unique_ptr<connection> c, bool reusable);
-  static bool quiet(connection& c);
+  // `socket`: also ask the kernel whether the socket has bytes (a syscall): needed before a
+  // reuse, not when a connection is released, since every reuse asks anyway.
+  static bool quiet(connection& c, bool socket);
 
   boost::asio::io_context& ioc_;
   upstream_config cfg_;
