@@ -51,6 +51,16 @@ struct upstream_pool::connection {
   }
   beast::tcp_stream& tcp() { return plain ? *plain : tls->next_layer(); }
 
+  // Writes all of `buffers` (taken by value: a coroutine keeps no reference to a temporary) over
+  // TLS or not: the error, if any, and the bytes the connection took.
+  template <class Buffers>
+  net::awaitable<std::tuple<error_code, std::size_t>> write_all(Buffers buffers) {
+    if (tls) {
+      co_return co_await net::async_write(*tls, buffers, use_tuple);
+    }
+    co_return co_await net::async_write(*plain, buffers, use_tuple);
+  }
+
   std::optional<beast::tcp_stream> plain;
   std::optional<beast::ssl_stream<beast::tcp_stream>> tls;
   beast::flat_buffer buffer;
@@ -289,12 +299,7 @@ net::awaitable<upstream_response> upstream_pool::start(const std::string& head,
     const auto started = std::chrono::steady_clock::now();
     c->tcp().expires_after(cfg_.response_timeout);
     std::array<net::const_buffer, 2> bufs{net::buffer(head), net::buffer(body)};
-    error_code wec;
-    if (c->tls) {
-      std::tie(wec, std::ignore) = co_await net::async_write(*c->tls, bufs, use_tuple);
-    } else {
-      std::tie(wec, std::ignore) = co_await net::async_write(*c->plain, bufs, use_tuple);
-    }
+    auto [wec, wn] = co_await c->write_all(bufs);
     if (wec) {
       release(std::move(c), false);
       if (reused && idempotent && wec != beast::error::timeout) {
@@ -414,12 +419,8 @@ net::awaitable<upstream_response> upstream_pool::begin_upload(
   st->started = std::chrono::steady_clock::now();
   connection& c = *st->c;
   c.tcp().expires_after(cfg_.response_timeout);
-  error_code wec;
-  if (c.tls) {
-    std::tie(wec, std::ignore) = co_await net::async_write(*c.tls, net::buffer(head), use_tuple);
-  } else {
-    std::tie(wec, std::ignore) = co_await net::async_write(*c.plain, net::buffer(head), use_tuple);
-  }
+  const net::const_buffer head_buffer = net::buffer(head);
+  auto [wec, wn] = co_await c.write_all(head_buffer);
   if (wec) {
     release(std::move(st->c), false);
     out.why = wec == beast::error::timeout ? policy::reason::upstream_timeout
@@ -526,13 +527,8 @@ net::awaitable<upstream_upload::written> upstream_upload::write(char* data, std:
   }
   upstream_pool::connection& c = *st_->c;
   c.tcp().expires_after(pool_.cfg_.response_timeout);
-  error_code ec;
-  std::size_t n = 0;
-  if (c.tls) {
-    std::tie(ec, n) = co_await net::async_write(*c.tls, net::buffer(start, total), use_tuple);
-  } else {
-    std::tie(ec, n) = co_await net::async_write(*c.plain, net::buffer(start, total), use_tuple);
-  }
+  const net::const_buffer piece = net::buffer(start, total);
+  auto [ec, n] = co_await c.write_all(piece);
   // The body bytes among those written: exactly what the upstream's connection took.
   const std::size_t framing = static_cast<std::size_t>(data - start);
   out.bytes = std::min(size, n > framing ? n - framing : 0);
@@ -551,12 +547,8 @@ net::awaitable<upstream_response> upstream_upload::finish(
   c.tcp().expires_after(pool_.cfg_.response_timeout);
   if (chunked_) {
     static constexpr std::string_view last = "0\r\n\r\n";
-    error_code ec;
-    if (c.tls) {
-      std::tie(ec, std::ignore) = co_await net::async_write(*c.tls, net::buffer(last), use_tuple);
-    } else {
-      std::tie(ec, std::ignore) = co_await net::async_write(*c.plain, net::buffer(last), use_tuple);
-    }
+    const net::const_buffer last_chunk = net::buffer(last);
+    auto [ec, en] = co_await c.write_all(last_chunk);
     if (ec) {
       out.latency_us = micros_since(st->started);
       pool_.release(std::move(st->c), false);

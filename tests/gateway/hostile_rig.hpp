@@ -9,10 +9,16 @@
 // up to 1 GiB), `capped-uploads` (PUT, streamed, bodies up to 100,000 bytes) and `forms` (POST,
 // JSON rules, bodies up to 1,000 bytes).
 
+#include <algorithm>
+#include <chrono>
+#include <cstdint>
+#include <fstream>
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
+#include "common/hex.hpp"
 #include "tests/gateway/harness.hpp"
 #include "tests/gateway/scripted_upstream.hpp"
 
@@ -178,6 +184,70 @@ struct hostile_rig {
     return audit_entries(gw->audit_db(), "request");
   }
 };
+
+// The body the streaming and upload tests send: one 1 MiB block of pseudo-random bytes
+// (xorshift32), repeated, so a test can send or hash any length of it without holding it.
+inline const std::string& block() {
+  static const std::string b = [] {
+    std::string out(1 << 20, '\0');
+    std::uint32_t x = 2463534242u;
+    for (char& c : out) {
+      x ^= x << 13;
+      x ^= x >> 17;
+      x ^= x << 5;
+      c = static_cast<char>(x & 0xff);
+    }
+    return out;
+  }();
+  return b;
+}
+
+// The SHA-256 of the first `n` bytes of the repeated block().
+inline std::string prefix_sha256(std::uint64_t n) {
+  dsa::common::sha256_stream h;
+  while (n > 0) {
+    const std::size_t take = static_cast<std::size_t>(std::min<std::uint64_t>(n, block().size()));
+    h.update(std::string_view(block()).substr(0, take));
+    n -= take;
+  }
+  return h.hex();
+}
+
+// The resident set of process `pid` in KiB (VmRSS), or -1.
+inline std::int64_t rss_kib(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind("VmRSS:", 0) == 0) {
+      return std::stoll(line.substr(6));
+    }
+  }
+  return -1;
+}
+
+// The entries of one request, in log order.
+inline std::vector<dsa::audit::entry> entries_of(const hostile_rig& w,
+                                                 const std::string& request_id) {
+  std::vector<dsa::audit::entry> out;
+  for (auto& e : audit_entries(w.gw->audit_db(), "")) {
+    if (e.request_id == request_id) {
+      out.push_back(std::move(e));
+    }
+  }
+  return out;
+}
+
+// The entries of one request once there are `n` of them (an end entry is committed after the
+// last byte has left, so a client can see the end before the store does); waits at most 5 s.
+inline std::vector<dsa::audit::entry> wait_entries(const hostile_rig& w,
+                                                   const std::string& request_id, std::size_t n) {
+  std::vector<dsa::audit::entry> e = entries_of(w, request_id);
+  for (int i = 0; i < 250 && e.size() < n; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    e = entries_of(w, request_id);
+  }
+  return e;
+}
 
 // A GET for `path` with the purpose the agreement permits, plus `extra` header lines.
 inline std::string get(const std::string& path, const std::string& extra = "") {

@@ -20,33 +20,6 @@ using namespace dsa::gateway::testing;
 using namespace std::chrono_literals;
 namespace json = boost::json;
 
-// The body every streaming upstream here sends: one 1 MiB block of pseudo-random bytes,
-// repeated, so a test can hash any prefix of it without holding the body.
-const std::string& block() {
-  static const std::string b = [] {
-    std::string out(1 << 20, '\0');
-    std::uint32_t x = 2463534242u;
-    for (char& c : out) {
-      x ^= x << 13;
-      x ^= x >> 17;
-      x ^= x << 5;
-      c = static_cast<char>(x & 0xff);
-    }
-    return out;
-  }();
-  return b;
-}
-
-std::string prefix_sha256(std::uint64_t n) {
-  dsa::common::sha256_stream h;
-  while (n > 0) {
-    const std::size_t take = static_cast<std::size_t>(std::min<std::uint64_t>(n, block().size()));
-    h.update(std::string_view(block()).substr(0, take));
-    n -= take;
-  }
-  return h.hex();
-}
-
 // Writes `n` bytes of the repeated block; false when the gateway has gone.
 bool write_body(upstream_connection& c, std::uint64_t n) {
   while (n > 0) {
@@ -162,40 +135,6 @@ received read_streamed(tls_client& client, std::uint64_t stop_after = UINT64_MAX
   }
   out.sha256 = h.hex();
   return out;
-}
-
-std::int64_t rss_kib(pid_t pid) {
-  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
-  std::string line;
-  while (std::getline(in, line)) {
-    if (line.rfind("VmRSS:", 0) == 0) {
-      return std::stoll(line.substr(6));
-    }
-  }
-  return -1;
-}
-
-// The entries of one request, in log order.
-std::vector<dsa::audit::entry> entries_of(const hostile_rig& w, const std::string& request_id) {
-  std::vector<dsa::audit::entry> out;
-  for (auto& e : audit_entries(w.gw->audit_db(), "")) {
-    if (e.request_id == request_id) {
-      out.push_back(std::move(e));
-    }
-  }
-  return out;
-}
-
-// The entries of one request once there are `n` of them (the end entry is committed after the
-// last byte has left, so a client can see the end before the store does); waits at most 5 s.
-std::vector<dsa::audit::entry> wait_entries(const hostile_rig& w, const std::string& request_id,
-                                            std::size_t n) {
-  std::vector<dsa::audit::entry> e = entries_of(w, request_id);
-  for (int i = 0; i < 250 && e.size() < n; ++i) {
-    std::this_thread::sleep_for(20ms);
-    e = entries_of(w, request_id);
-  }
-  return e;
 }
 
 std::string request_id_of(const received& r) {

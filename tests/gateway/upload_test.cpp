@@ -22,33 +22,6 @@ using namespace dsa::gateway::testing;
 using namespace std::chrono_literals;
 namespace json = boost::json;
 
-// The body every upload here sends: one 1 MiB block of pseudo-random bytes, repeated, so a test
-// can send and hash any length of it without holding it.
-const std::string& block() {
-  static const std::string b = [] {
-    std::string out(1 << 20, '\0');
-    std::uint32_t x = 88172645u;
-    for (char& c : out) {
-      x ^= x << 13;
-      x ^= x >> 17;
-      x ^= x << 5;
-      c = static_cast<char>(x & 0xff);
-    }
-    return out;
-  }();
-  return b;
-}
-
-std::string prefix_sha256(std::uint64_t n) {
-  dsa::common::sha256_stream h;
-  while (n > 0) {
-    const std::size_t take = static_cast<std::size_t>(std::min<std::uint64_t>(n, block().size()));
-    h.update(std::string_view(block()).substr(0, take));
-    n -= take;
-  }
-  return h.hex();
-}
-
 // Sends `n` bytes of the repeated block, raw; `each` is called after every MiB with the bytes
 // sent so far. False when the gateway has gone.
 bool send_body(tls_client& c, std::uint64_t n,
@@ -215,40 +188,6 @@ std::string chunk(std::string_view data) {
   char line[32];
   std::snprintf(line, sizeof line, "%zx\r\n", data.size());
   return line + std::string(data) + "\r\n";
-}
-
-std::int64_t rss_kib(pid_t pid) {
-  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
-  std::string line;
-  while (std::getline(in, line)) {
-    if (line.rfind("VmRSS:", 0) == 0) {
-      return std::stoll(line.substr(6));
-    }
-  }
-  return -1;
-}
-
-// The entries of one request, in log order.
-std::vector<dsa::audit::entry> entries_of(const hostile_rig& w, const std::string& request_id) {
-  std::vector<dsa::audit::entry> out;
-  for (auto& e : audit_entries(w.gw->audit_db(), "")) {
-    if (e.request_id == request_id) {
-      out.push_back(std::move(e));
-    }
-  }
-  return out;
-}
-
-// Once the entries of one request number `n` (the last one may be committed just after the
-// client has seen the end); waits at most 5 s.
-std::vector<dsa::audit::entry> wait_entries(const hostile_rig& w, const std::string& request_id,
-                                            std::size_t n) {
-  std::vector<dsa::audit::entry> e = entries_of(w, request_id);
-  for (int i = 0; i < 250 && e.size() < n; ++i) {
-    std::this_thread::sleep_for(20ms);
-    e = entries_of(w, request_id);
-  }
-  return e;
 }
 
 // The DSA-Request-Id the upstream received in `head`.
