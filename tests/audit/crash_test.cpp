@@ -42,6 +42,9 @@ namespace {
   }
 }
 
+// Reads acknowledgements from `fd`. With a timeout (the child is running) it waits up to
+// `timeout_ms` and reads once, so the caller's deadline holds even while a child acknowledges
+// without a pause (two entries in flight do); with 0 (the child is dead) it reads all there is.
 void drain(int fd, std::uint64_t& acked_max, std::uint64_t& acked_count, int timeout_ms) {
   std::uint64_t buf[512];
   for (;;) {
@@ -56,6 +59,9 @@ void drain(int fd, std::uint64_t& acked_max, std::uint64_t& acked_count, int tim
     for (ssize_t i = 0; i < n / 8; ++i) {
       acked_max = std::max(acked_max, buf[i] + 1);
       ++acked_count;
+    }
+    if (timeout_ms > 0) {
+      return;
     }
   }
 }
